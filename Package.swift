@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "KVMPagingHarness",
+    products: [
+        .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
+        .executable(name: "boot-benchmark", targets: ["BootBenchmark"]),
+        .library(name: "KVMHost", targets: ["KVMHost"]),
+        .library(name: "GuestImage", targets: ["GuestImage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C shim over <linux/kvm.h>.
+        .target(name: "CKVM"),
+        // The report-channel records: the same source the guest kernel compiles.
+        .target(name: "GuestProtocol", path: "Sources/Guest/Protocol"),
+        // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
+        .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol"]),
+        // guest.elf, built from Sources/Guest by the BuildGuest plugin on every build.
+        .target(name: "GuestImage", plugins: ["BuildGuest"]),
+        .plugin(name: "BuildGuest", capability: .buildTool()),
+        .executableTarget(
+            name: "KVMHostCLI",
+            dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
+        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol"]),
+        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol"]),
+    ]
+)

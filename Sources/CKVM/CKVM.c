@@ -1,0 +1,145 @@
+#define _GNU_SOURCE
+#include "CKVM.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+const unsigned long ckvm_get_api_version = KVM_GET_API_VERSION;
+const unsigned long ckvm_create_vm = KVM_CREATE_VM;
+const unsigned long ckvm_check_extension = KVM_CHECK_EXTENSION;
+const unsigned long ckvm_get_vcpu_mmap_size = KVM_GET_VCPU_MMAP_SIZE;
+const unsigned long ckvm_create_vcpu = KVM_CREATE_VCPU;
+const unsigned long ckvm_set_user_memory_region = KVM_SET_USER_MEMORY_REGION;
+const unsigned long ckvm_run = KVM_RUN;
+const unsigned long ckvm_get_regs = KVM_GET_REGS;
+const unsigned long ckvm_set_regs = KVM_SET_REGS;
+const unsigned long ckvm_get_sregs = KVM_GET_SREGS;
+const unsigned long ckvm_set_sregs = KVM_SET_SREGS;
+
+const int ckvm_cap_user_memory = KVM_CAP_USER_MEMORY;
+const int ckvm_cap_immediate_exit = KVM_CAP_IMMEDIATE_EXIT;
+const int ckvm_cap_ext_cpuid = KVM_CAP_EXT_CPUID;
+const int ckvm_api_version = KVM_API_VERSION;
+
+int ckvm_ioctl(int fd, unsigned long request) { return ioctl(fd, request, 0); }
+int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument) { return ioctl(fd, request, argument); }
+int ckvm_ioctl_pointer(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
+int ckvm_errno(void) { return errno; }
+
+int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd) {
+    // Grow the buffer until KVM stops answering E2BIG.
+    for (unsigned entries = 64; entries <= 4096; entries *= 2) {
+        size_t size = sizeof(struct kvm_cpuid2) + entries * sizeof(struct kvm_cpuid_entry2);
+        struct kvm_cpuid2 *cpuid = calloc(1, size);
+        if (!cpuid) { errno = ENOMEM; return -1; }
+        cpuid->nent = entries;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+            int saved = errno;
+            free(cpuid);
+            if (saved == E2BIG) continue;
+            errno = saved;
+            return -1;
+        }
+        int result = ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
+        int saved = errno;
+        free(cpuid);
+        errno = saved;
+        return result;
+    }
+    errno = E2BIG;
+    return -1;
+}
+
+uint32_t ckvm_run_exit_reason(const struct kvm_run *run) { return run->exit_reason; }
+
+struct ckvm_io ckvm_run_io(const struct kvm_run *run) {
+    struct ckvm_io io = {
+        .direction = run->io.direction, .size = run->io.size, .port = run->io.port,
+        .count = run->io.count, .data_offset = run->io.data_offset,
+    };
+    return io;
+}
+
+struct ckvm_mmio ckvm_run_mmio(const struct kvm_run *run) {
+    struct ckvm_mmio mmio = { .physical_address = run->mmio.phys_addr, .length = run->mmio.len, .is_write = run->mmio.is_write };
+    memcpy(mmio.data, run->mmio.data, sizeof mmio.data);
+    return mmio;
+}
+
+void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t length) {
+    memcpy(run->mmio.data, data, length > 8 ? 8 : length);
+}
+
+uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run) { return run->fail_entry.hardware_entry_failure_reason; }
+uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
+uint64_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
+
+// ---- watchdog ---------------------------------------------------------------
+static __thread struct kvm_run *volatile watchdog_run;
+static __thread volatile sig_atomic_t watchdog_fired;
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+
+static int watchdog_signal(void) { return SIGRTMIN + 3; }
+
+static void watchdog_handler(int signal) {
+    (void)signal;
+    struct kvm_run *run = watchdog_run;
+    if (run) run->immediate_exit = 1;
+    watchdog_fired = 1;
+}
+
+static void watchdog_install(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = watchdog_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(watchdog_signal(), &action, NULL);
+}
+
+int ckvm_watchdog_arm(struct kvm_run *run, int64_t nanoseconds, void **timer_out) {
+    pthread_once(&watchdog_once, watchdog_install);
+    // The signal must reach this thread even if it was blocked.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, watchdog_signal());
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+    watchdog_fired = 0;
+    run->immediate_exit = 0;
+    watchdog_run = run;
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = watchdog_signal();
+    event._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    timer_t timer;
+    if (timer_create(CLOCK_MONOTONIC, &event, &timer) < 0) return -1;
+    if (nanoseconds < 1) nanoseconds = 1;
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = nanoseconds / 1000000000;
+    spec.it_value.tv_nsec = nanoseconds % 1000000000;
+    if (timer_settime(timer, 0, &spec, NULL) < 0) {
+        int saved = errno;
+        timer_delete(timer);
+        errno = saved;
+        return -1;
+    }
+    *timer_out = (void *)timer;
+    return 0;
+}
+
+void ckvm_watchdog_disarm(void *timer) {
+    timer_delete((timer_t)timer);
+    watchdog_run = NULL;
+}
+
+int ckvm_watchdog_fired(void) { return watchdog_fired; }

@@ -1,0 +1,76 @@
+// CKVM: what Swift cannot take from <linux/kvm.h> by itself. The ioctl request
+// numbers are macros built from _IOW/_IOR (Swift imports no function-like
+// macros), ioctl is variadic, and struct kvm_run keeps its exit data in an
+// anonymous union. Everything here is a thin, typed door to the kernel's API.
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stddef.h>
+
+// ---- request numbers -----------------------------------------------------
+extern const unsigned long ckvm_get_api_version;
+extern const unsigned long ckvm_create_vm;
+extern const unsigned long ckvm_check_extension;
+extern const unsigned long ckvm_get_vcpu_mmap_size;
+extern const unsigned long ckvm_create_vcpu;
+extern const unsigned long ckvm_set_user_memory_region;
+extern const unsigned long ckvm_run;
+extern const unsigned long ckvm_get_regs;
+extern const unsigned long ckvm_set_regs;
+extern const unsigned long ckvm_get_sregs;
+extern const unsigned long ckvm_set_sregs;
+
+// ---- capabilities the host relies on -------------------------------------
+extern const int ckvm_cap_user_memory;
+extern const int ckvm_cap_immediate_exit;
+extern const int ckvm_cap_ext_cpuid;
+extern const int ckvm_api_version;
+
+// ---- ioctl without varargs -------------------------------------------------
+// Each returns ioctl's result; on -1 the caller reads errno.
+int ckvm_ioctl(int fd, unsigned long request);
+int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument);
+int ckvm_ioctl_pointer(int fd, unsigned long request, void *argument);
+int ckvm_errno(void);
+
+// Copies KVM_GET_SUPPORTED_CPUID (from the /dev/kvm fd) into the vCPU with
+// KVM_SET_CPUID2. Returns 0, or -1 with errno set.
+int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+
+// ---- kvm_run ------------------------------------------------------------------
+struct ckvm_io {
+    uint8_t direction;          // KVM_EXIT_IO_IN or KVM_EXIT_IO_OUT
+    uint8_t size;               // 1, 2 or 4 bytes
+    uint16_t port;
+    uint32_t count;             // > 1 for rep ins/outs
+    uint64_t data_offset;       // from the start of kvm_run
+};
+struct ckvm_mmio {
+    uint64_t physical_address;
+    uint32_t length;
+    uint8_t is_write;
+    uint8_t data[8];
+};
+
+uint32_t ckvm_run_exit_reason(const struct kvm_run *run);
+struct ckvm_io ckvm_run_io(const struct kvm_run *run);
+struct ckvm_mmio ckvm_run_mmio(const struct kvm_run *run);
+uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run);
+uint32_t ckvm_run_internal_suberror(const struct kvm_run *run);
+uint64_t ckvm_run_system_event_type(const struct kvm_run *run);
+void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t length);
+
+// ---- the watchdog -----------------------------------------------------------
+// A deadline on the calling thread's KVM_RUN: a one-shot POSIX timer sends a
+// signal to this thread, whose handler sets immediate_exit on `run`. A signal
+// inside KVM_RUN makes it return EINTR; one that lands between two KVM_RUN
+// calls leaves immediate_exit set, so the next KVM_RUN returns EINTR at once.
+// Either way the guest cannot keep the host thread.
+int ckvm_watchdog_arm(struct kvm_run *run, int64_t nanoseconds, void **timer_out);
+void ckvm_watchdog_disarm(void *timer);
+// True when the armed watchdog fired on this thread.
+int ckvm_watchdog_fired(void);
+
+#endif

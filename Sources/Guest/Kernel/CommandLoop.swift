@@ -1,0 +1,59 @@
+// The host drives the kernel with commands over the report channel: the
+// kernel asks for one, does it, replies, and asks again.
+
+enum CommandLoop {
+    static func run() -> Never {
+        while true {
+            guard let command = ReportChannel.awaitCommand() else {
+                kernelPanic("host wrote no valid command")
+            }
+            execute(command)
+        }
+    }
+
+    private static func execute(_ command: RecordView) {
+        let code = command.word(CommandWord.code)
+        let first = command.word(CommandWord.argumentsStart)
+        let second = command.word(CommandWord.argumentsStart + 1)
+        switch code {
+        case CommandCode.echo:
+            reply(to: command, status: ReplyStatus.ok) { record in
+                for index in CommandWord.argumentsStart..<command.wordCount {
+                    record.append(command.word(index))
+                }
+            }
+        case CommandCode.raiseException:
+            raise(vector: first, address: second)
+            reply(to: command, status: ReplyStatus.badArguments) { _ in }
+        case CommandCode.spin:
+            cpu_spin_forever()
+        case CommandCode.assertEqual:
+            guestAssert(first == second, "argument 0 == argument 1", first, second)
+            reply(to: command, status: ReplyStatus.ok) { _ in }
+        case CommandCode.shutdown:
+            exitGuest(UInt32(truncatingIfNeeded: first))
+        default:
+            reply(to: command, status: ReplyStatus.unknownCommand) { record in record.append(code) }
+        }
+    }
+
+    /// Raises the exception; returns only for a vector it cannot raise.
+    private static func raise(vector: UInt64, address: UInt64) {
+        switch vector {
+        case 0: cpu_raise_divide_error()
+        case 3: cpu_raise_breakpoint()
+        case 6: cpu_raise_invalid_opcode()
+        case 13: cpu_raise_general_protection()
+        case 14: _ = cpu_read_byte(UInt(truncatingIfNeeded: address))
+        default: return
+        }
+    }
+
+    private static func reply(to command: RecordView, status: UInt64, _ values: (inout RecordWriter) -> Void) {
+        ReportChannel.send(kind: RecordKind.reply) { record in
+            record.append(UInt64(command.sequence))
+            record.append(status)
+            values(&record)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+// Console text on COM1. A whole string leaves in one `rep outsb`, which KVM
+// delivers to the host as a single exit.
+
+enum Console {
+    static func write(_ text: StaticString) {
+        cpu_out_string8(GuestPort.serial, text.utf8Start, UInt(text.utf8CodeUnitCount))
+    }
+
+    static func write(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        cpu_out_string8(GuestPort.serial, base, UInt(bytes.count))
+    }
+
+    /// "0x" and 16 hex digits.
+    static func writeHex(_ value: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 18) { digits in
+            digits[0] = UInt8(ascii: "0")
+            digits[1] = UInt8(ascii: "x")
+            for index in 0..<16 {
+                digits[2 + index] = hexDigit(value >> UInt64(60 - index * 4))
+            }
+            write(UnsafeRawBufferPointer(digits))
+        }
+    }
+
+    static func writeDecimal(_ value: UInt64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var remaining = value
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            } while remaining != 0
+            write(UnsafeRawBufferPointer(start: digits.baseAddress! + start, count: 20 - start))
+        }
+    }
+}
+
+func hexDigit(_ value: UInt64) -> UInt8 {
+    let nibble = UInt8(value & 0xF)
+    return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+}

@@ -1,0 +1,34 @@
+// The exception path. boot.S gives all 32 vectors a gate on its own IST stack
+// and calls here with the saved registers. No exception is handled yet: each
+// one is reported to the host with vector, error code, RIP and CR2, so that no
+// failure ends as a silent triple fault.
+
+@_cdecl("kernel_trap")
+func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
+    let trap = frame.pointee
+    let cr2 = UInt64(cpu_read_cr2())
+    Console.write("kernel: exception ")
+    Console.writeDecimal(UInt64(trap.vector))
+    Console.write(" at rip ")
+    Console.writeHex(UInt64(trap.rip))
+    Console.write(" error ")
+    Console.writeHex(UInt64(trap.error_code))
+    Console.write(" cr2 ")
+    Console.writeHex(cr2)
+    Console.write("\n")
+    ReportChannel.send(kind: RecordKind.exception) { record in
+        record.append(UInt64(trap.vector))
+        record.append(UInt64(trap.error_code))
+        record.append(UInt64(trap.rip))
+        record.append(UInt64(trap.cs))
+        record.append(UInt64(trap.rflags))
+        record.append(UInt64(trap.rsp))
+        record.append(UInt64(trap.ss))
+        record.append(UInt64(cpu_read_cr0()))
+        record.append(cr2)
+        record.append(UInt64(cpu_read_cr3()))
+        record.append(UInt64(cpu_read_cr4()))
+        record.append(UInt64(cpu_read_msr(0xC000_0080)))
+    }
+    exitGuest(ExitStatus.exception)
+}

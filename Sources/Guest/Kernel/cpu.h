@@ -1,0 +1,80 @@
+// The guest kernel's view of the CPU: port I/O, control registers, MSRs and
+// the layout the linker and boot.S provide. Everything here is inline assembly
+// or a declaration, so Swift calls it with no call overhead.
+#ifndef GUEST_CPU_H
+#define GUEST_CPU_H
+
+static inline void cpu_out8(unsigned short port, unsigned char value) {
+    __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static inline void cpu_out32(unsigned short port, unsigned int value) {
+    __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static inline unsigned char cpu_in8(unsigned short port) {
+    unsigned char value;
+    __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
+
+static inline unsigned int cpu_in32(unsigned short port) {
+    unsigned int value;
+    __asm__ volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
+
+// One `rep outsb`: KVM hands the whole string to the host in a single exit.
+static inline void cpu_out_string8(unsigned short port, const void *bytes, unsigned long count) {
+    __asm__ volatile("rep outsb" : "+S"(bytes), "+c"(count) : "d"(port) : "memory");
+}
+
+static inline unsigned long cpu_read_cr0(void) { unsigned long v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+static inline unsigned long cpu_read_cr2(void) { unsigned long v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
+static inline unsigned long cpu_read_cr3(void) { unsigned long v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline unsigned long cpu_read_cr4(void) { unsigned long v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+
+static inline unsigned long cpu_read_msr(unsigned int msr) {
+    unsigned int low, high;
+    __asm__ volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
+    return ((unsigned long)high << 32) | low;
+}
+
+static inline void cpu_halt_forever(void) {
+    for (;;) __asm__ volatile("cli; hlt");
+}
+
+// Raise the CPU exceptions the host may ask for, each from a known place.
+static inline void cpu_raise_divide_error(void) { __asm__ volatile("xor %%ecx, %%ecx; div %%ecx" : : : "eax", "ecx", "edx"); }
+static inline void cpu_raise_breakpoint(void) { __asm__ volatile("int3"); }
+static inline void cpu_raise_invalid_opcode(void) { __asm__ volatile("ud2"); }
+static inline void cpu_raise_general_protection(void) { __asm__ volatile("movw $0x63, %%ax; movw %%ax, %%ds" : : : "eax"); }
+static inline unsigned char cpu_read_byte(unsigned long address) {
+    unsigned char v;
+    __asm__ volatile("movb (%1), %0" : "=r"(v) : "r"(address) : "memory");
+    return v;
+}
+static inline void cpu_spin_forever(void) { for (;;) __asm__ volatile("pause"); }
+
+// What boot.S and guest.ld tell the kernel about itself (all addresses virtual
+// unless the name says physical).
+struct kernel_layout {
+    unsigned long image_physical_start;
+    unsigned long image_physical_end;
+    unsigned long virtual_base;      // virtual = physical + virtual_base inside the image
+    unsigned long direct_map_base;   // virtual = physical + direct_map_base for all RAM
+    unsigned long heap_start;
+    unsigned long heap_end;
+};
+const struct kernel_layout *kernel_layout_get(void);
+
+// The registers trap_common saves, in push order reversed: the frame as it
+// lies on the stack, lowest address first.
+struct trap_frame {
+    unsigned long r15, r14, r13, r12, r11, r10, r9, r8;
+    unsigned long rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    unsigned long vector, error_code;
+    unsigned long rip, cs, rflags, rsp, ss;
+};
+
+#endif

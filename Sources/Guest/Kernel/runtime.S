@@ -1,0 +1,57 @@
+// The C runtime calls Embedded Swift makes: memset, memcpy and memmove.
+// Ring-0 code here runs in KVM's instruction emulator, which charges per
+// iteration of a string instruction, so the bulk moves 8 bytes at a time
+// (rep stosq / rep movsq) and only the tail moves bytes.
+
+    .text
+    .globl memset
+memset:                                 // (dst rdi, byte esi, count rdx) -> dst
+    mov %rdi, %r8
+    movzbl %sil, %eax
+    movabs $0x0101010101010101, %rcx
+    imul %rcx, %rax                     // the byte in all eight lanes
+    mov %rdx, %rcx
+    shr $3, %rcx
+    rep stosq
+    mov %rdx, %rcx
+    and $7, %rcx
+    rep stosb
+    mov %r8, %rax
+    ret
+
+    .globl memcpy
+memcpy:                                 // (dst rdi, src rsi, count rdx) -> dst
+    mov %rdi, %rax
+    mov %rdx, %rcx
+    shr $3, %rcx
+    rep movsq
+    mov %rdx, %rcx
+    and $7, %rcx
+    rep movsb
+    ret
+
+    .globl memmove
+memmove:                                // (dst rdi, src rsi, count rdx) -> dst
+    mov %rdi, %rax
+    mov %rdi, %rcx
+    sub %rsi, %rcx
+    cmp %rdx, %rcx                      // dst - src >= count (unsigned): a forward copy is safe
+    jae memcpy
+    // dst lies inside [src, src + count): copy backwards, bytes, direction flag set.
+    mov %rdx, %rcx
+    lea -1(%rsi, %rdx), %rsi
+    lea -1(%rdi, %rdx), %rdi
+    std
+    rep movsb
+    cld
+    ret
+
+// The allocator entry points Embedded Swift calls, implemented in
+// KernelHeap.swift (Swift may not define these runtime names itself).
+    .globl posix_memalign
+posix_memalign:
+    jmp kernel_heap_posix_memalign
+
+    .globl free
+free:
+    jmp kernel_heap_free

@@ -1,0 +1,27 @@
+// The I/O ports the guest kernel and KVMHost agree on. Compiled into both.
+
+public enum GuestPort {
+    /// COM1, a 16550 UART: console text out, keyboard text in. Eight registers.
+    public static let serial: UInt16 = 0x3F8
+    public static let serialRegisterCount: UInt16 = 8
+
+    /// The report channel. A 32-bit `out` carries the guest-physical address of a
+    /// record; a 32-bit `in` returns `channelSignature` where the channel exists.
+    /// (Under QEMU nothing answers here, and the guest prints records on serial.)
+    public static let report: UInt16 = 0x1000
+
+    /// The exit port, where QEMU's isa-debug-exit sits, so one guest runs on both.
+    public static let exit: UInt16 = 0xF4
+}
+
+/// What a 32-bit read of the report port answers under KVMHost: "KVMH".
+public let channelSignature: UInt32 = 0x484D_564B
+
+/// The status a guest writes to the exit port. Under QEMU's isa-debug-exit the
+/// process exit code becomes `status << 1 | 1`.
+public enum ExitStatus {
+    public static let success: UInt32 = 0
+    public static let assertionFailed: UInt32 = 2
+    public static let exception: UInt32 = 3
+    public static let panic: UInt32 = 4
+}

@@ -1,0 +1,123 @@
+// A record is the unit of the report channel: a 16-byte header, then 64-bit
+// words, then text bytes. The guest writes records into its own memory and
+// hands their guest-physical address to the host; the host answers commands
+// by writing a record into a buffer the guest names.
+//
+// Header, little endian:
+//   0  magic     UInt32  recordMagic
+//   4  kind      UInt16  RecordKind
+//   6  words     UInt16  number of 64-bit words after the header
+//   8  text      UInt32  number of text bytes after the words
+//  12  sequence  UInt32  counts records in each direction
+
+public let recordMagic: UInt32 = 0x3144_4352  // "RCD1"
+public let recordHeaderSize = 16
+/// No record may be longer than this, header included: one page.
+public let recordMaximumSize = 4096
+/// Commands carry at most this many words.
+public let commandMaximumWords = 8
+
+public enum RecordKind {
+    /// Guest to host: the kernel is up. Words: `ReadyWord`, then the memory map.
+    public static let ready: UInt16 = 1
+    /// Guest to host: a CPU exception the kernel cannot handle. Words: `ExceptionWord`.
+    public static let exception: UInt16 = 2
+    /// Guest to host: a guest assertion failed. Words: `AssertionWord`; text: condition, NUL, file.
+    public static let assertion: UInt16 = 3
+    /// Guest to host: waiting for a command. Words: `AwaitCommandWord`.
+    public static let awaitCommand: UInt16 = 4
+    /// Guest to host: the answer to a command. Words: `ReplyWord`.
+    public static let reply: UInt16 = 5
+    /// Guest to host: the kernel cannot go on. Text: the reason.
+    public static let panic: UInt16 = 6
+    /// Host to guest: a command. Words: `CommandWord`.
+    public static let command: UInt16 = 16
+}
+
+public enum ReadyWord {
+    public static let kernelPhysicalStart = 0
+    public static let kernelPhysicalEnd = 1
+    public static let kernelVirtualBase = 2
+    public static let directMapBase = 3
+    public static let heapStart = 4
+    public static let heapEnd = 5
+    public static let startInfoPhysical = 6
+    public static let memoryMapCount = 7
+    /// Memory-map entries follow, `memoryMapEntryWords` each: base, length, E820 type.
+    public static let memoryMapStart = 8
+    public static let memoryMapEntryWords = 3
+    public static let maximumMemoryMapEntries = 128
+}
+
+public enum ExceptionWord {
+    public static let vector = 0
+    public static let errorCode = 1
+    public static let rip = 2
+    public static let cs = 3
+    public static let rflags = 4
+    public static let rsp = 5
+    public static let ss = 6
+    public static let cr0 = 7
+    public static let cr2 = 8
+    public static let cr3 = 9
+    public static let cr4 = 10
+    public static let efer = 11
+    public static let count = 12
+}
+
+public enum AssertionWord {
+    public static let line = 0
+    public static let valueCount = 1
+    /// Up to `maximumValues` values follow.
+    public static let valuesStart = 2
+    public static let maximumValues = 4
+}
+
+public enum AwaitCommandWord {
+    public static let bufferPhysical = 0
+    public static let bufferCapacity = 1
+    public static let count = 2
+}
+
+public enum CommandWord {
+    public static let code = 0
+    /// Arguments follow, up to `commandMaximumWords - 1`.
+    public static let argumentsStart = 1
+}
+
+public enum ReplyWord {
+    public static let commandSequence = 0
+    public static let status = 1
+    /// Result values follow.
+    public static let valuesStart = 2
+}
+
+/// What the host can ask of the guest. Later features add codes here.
+public enum CommandCode {
+    /// Reply with the arguments unchanged: a round trip through the channel.
+    public static let echo: UInt64 = 1
+    /// Raise CPU exception `argument 0` inside the kernel (0 divide, 3 breakpoint,
+    /// 6 invalid opcode, 13 general protection, 14 page fault at `argument 1`).
+    public static let raiseException: UInt64 = 2
+    /// Loop forever in the kernel, for the watchdog.
+    public static let spin: UInt64 = 3
+    /// `guestAssert(argument 0 == argument 1)`.
+    public static let assertEqual: UInt64 = 4
+    /// Write `argument 0` to the exit port.
+    public static let shutdown: UInt64 = 5
+}
+
+public enum ReplyStatus {
+    public static let ok: UInt64 = 0
+    public static let unknownCommand: UInt64 = 1
+    public static let badArguments: UInt64 = 2
+}
+
+/// E820 memory types, as PVH's hvm_memmap_table_entry carries them.
+public enum MemoryType {
+    public static let ram: UInt32 = 1
+    public static let reserved: UInt32 = 2
+    public static let acpiReclaimable: UInt32 = 3
+    public static let acpiNVS: UInt32 = 4
+    public static let unusable: UInt32 = 5
+}

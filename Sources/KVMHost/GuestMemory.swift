@@ -1,0 +1,74 @@
+import Glibc
+
+/// An access outside guest memory. The host checks every guest-supplied
+/// address against the memory's bounds before it touches it.
+public struct GuestMemoryError: Error, Equatable, CustomStringConvertible {
+    public let address: UInt64
+    public let length: UInt64
+    public let memorySize: UInt64
+
+    public var description: String {
+        "guest-physical range \(hex(address)) + \(length) bytes lies outside guest memory (\(memorySize) bytes)"
+    }
+}
+
+/// The guest's physical memory: one anonymous mapping, guest-physical address
+/// 0 at its start. Starts zeroed, as the guest expects. Owns the mapping.
+public final class GuestMemory {
+    public let size: Int
+    let base: UnsafeMutableRawPointer
+
+    init(size: Int) throws {
+        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: size, errno: errno) }
+        self.size = size
+        base = mapped
+    }
+
+    deinit { munmap(base, size) }
+
+    /// True when the whole range lies inside guest memory, without overflow.
+    public func contains(_ address: UInt64, length: UInt64) -> Bool {
+        let (end, overflow) = address.addingReportingOverflow(length)
+        return !overflow && end <= UInt64(size)
+    }
+
+    func check(_ address: UInt64, length: UInt64) throws {
+        guard contains(address, length: length) else {
+            throw GuestMemoryError(address: address, length: length, memorySize: UInt64(size))
+        }
+    }
+
+    /// Runs `body` over the guest bytes in the range, after checking it.
+    public func withBytes<R>(at address: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try check(address, length: UInt64(count))
+        return try body(UnsafeRawBufferPointer(start: base + Int(address), count: count))
+    }
+
+    public func withMutableBytes<R>(at address: UInt64, count: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        try check(address, length: UInt64(count))
+        return try body(UnsafeMutableRawBufferPointer(start: base + Int(address), count: count))
+    }
+
+    public func read(at address: UInt64, count: Int) throws -> [UInt8] {
+        try withBytes(at: address, count: count) { [UInt8]($0) }
+    }
+
+    public func write(_ bytes: [UInt8], at address: UInt64) throws {
+        try withMutableBytes(at: address, count: bytes.count) { target in
+            bytes.withUnsafeBytes { target.copyMemory(from: $0) }
+        }
+    }
+
+    public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws -> T {
+        try withBytes(at: address, count: MemoryLayout<T>.size) { T(littleEndian: $0.loadUnaligned(as: T.self)) }
+    }
+
+    public func store<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws {
+        try withMutableBytes(at: address, count: MemoryLayout<T>.size) { $0.storeBytes(of: value.littleEndian, as: T.self) }
+    }
+}
+
+func hex(_ value: UInt64) -> String {
+    "0x" + String(value, radix: 16)
+}

@@ -1,0 +1,176 @@
+import GuestProtocol
+
+/// The ready report: the kernel is up, and this is what it was given.
+public struct ReadyReport: Equatable, Sendable {
+    public var kernelPhysicalStart: UInt64
+    public var kernelPhysicalEnd: UInt64
+    public var kernelVirtualBase: UInt64
+    public var directMapBase: UInt64
+    public var heapStart: UInt64
+    public var heapEnd: UInt64
+    public var startInfoPhysical: UInt64
+    /// The memory map as the guest read it from hvm_start_info.
+    public var memoryMap: [PhysicalMemoryMap.Entry]
+}
+
+/// A CPU exception the guest kernel did not handle.
+public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
+    public var vector: UInt64
+    public var errorCode: UInt64
+    public var rip: UInt64
+    public var cs: UInt64
+    public var rflags: UInt64
+    public var rsp: UInt64
+    public var cr0: UInt64
+    public var cr2: UInt64
+    public var cr3: UInt64
+    public var cr4: UInt64
+    public var efer: UInt64
+
+    public var name: String { Self.names[Int(vector)] ?? "vector \(vector)" }
+
+    static let names: [Int: String] = [
+        0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
+        5: "#BR bound range", 6: "#UD invalid opcode", 7: "#NM device not available", 8: "#DF double fault",
+        10: "#TS invalid TSS", 11: "#NP segment not present", 12: "#SS stack fault",
+        13: "#GP general protection", 14: "#PF page fault", 16: "#MF x87 error", 17: "#AC alignment check",
+        18: "#MC machine check", 19: "#XM SIMD error", 20: "#VE virtualization", 21: "#CP control protection",
+    ]
+
+    public var description: String {
+        "\(name) (vector \(vector)) at RIP \(hex(rip)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RSP \(hex(rsp))"
+    }
+}
+
+/// A failed GUEST_ASSERT.
+public struct AssertionReport: Equatable, Sendable, CustomStringConvertible {
+    public var condition: String
+    public var file: String
+    public var line: UInt64
+    public var values: [UInt64]
+
+    public var description: String {
+        "guest assertion failed: \(condition) at \(file):\(line), values \(values.map(hex))"
+    }
+}
+
+public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var value: UInt64
+    public var description: String { "kernel panic: \(reason) (\(hex(value)))" }
+}
+
+/// The guest's answer to a command.
+public struct GuestReply: Equatable, Sendable {
+    public var commandSequence: UInt32
+    public var status: UInt64
+    public var values: [UInt64]
+}
+
+/// One record from the guest, decoded.
+public enum GuestReport: Equatable, Sendable {
+    case ready(ReadyReport)
+    case exception(ExceptionReport)
+    case assertion(AssertionReport)
+    case panic(PanicReport)
+    case awaitCommand(bufferPhysical: UInt64, capacity: UInt64)
+    case reply(GuestReply)
+
+    public init(_ record: RecordView) throws {
+        func require(_ words: Int) throws {
+            guard record.wordCount >= words else {
+                throw ChannelError.undecodable(kind: record.kind, reason: "\(record.wordCount) words, expected at least \(words)")
+            }
+        }
+        switch record.kind {
+        case RecordKind.ready:
+            try require(ReadyWord.memoryMapStart)
+            let count = Int(record.word(ReadyWord.memoryMapCount))
+            guard count <= ReadyWord.maximumMemoryMapEntries else {
+                throw ChannelError.undecodable(kind: record.kind, reason: "\(count) memory-map entries")
+            }
+            try require(ReadyWord.memoryMapStart + count * ReadyWord.memoryMapEntryWords)
+            let map = (0..<count).map { index in
+                let first = ReadyWord.memoryMapStart + index * ReadyWord.memoryMapEntryWords
+                return PhysicalMemoryMap.Entry(base: record.word(first), length: record.word(first + 1),
+                                               type: UInt32(truncatingIfNeeded: record.word(first + 2)))
+            }
+            self = .ready(ReadyReport(
+                kernelPhysicalStart: record.word(ReadyWord.kernelPhysicalStart),
+                kernelPhysicalEnd: record.word(ReadyWord.kernelPhysicalEnd),
+                kernelVirtualBase: record.word(ReadyWord.kernelVirtualBase),
+                directMapBase: record.word(ReadyWord.directMapBase),
+                heapStart: record.word(ReadyWord.heapStart),
+                heapEnd: record.word(ReadyWord.heapEnd),
+                startInfoPhysical: record.word(ReadyWord.startInfoPhysical),
+                memoryMap: map))
+        case RecordKind.exception:
+            try require(ExceptionWord.count)
+            self = .exception(ExceptionReport(
+                vector: record.word(ExceptionWord.vector), errorCode: record.word(ExceptionWord.errorCode),
+                rip: record.word(ExceptionWord.rip), cs: record.word(ExceptionWord.cs),
+                rflags: record.word(ExceptionWord.rflags), rsp: record.word(ExceptionWord.rsp),
+                cr0: record.word(ExceptionWord.cr0), cr2: record.word(ExceptionWord.cr2),
+                cr3: record.word(ExceptionWord.cr3), cr4: record.word(ExceptionWord.cr4),
+                efer: record.word(ExceptionWord.efer)))
+        case RecordKind.assertion:
+            try require(AssertionWord.valuesStart)
+            let count = min(Int(record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
+            let values = (0..<count).map { record.word(AssertionWord.valuesStart + $0) }
+            let parts = record.text.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+            self = .assertion(AssertionReport(
+                condition: parts.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                file: parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : "",
+                line: record.word(AssertionWord.line), values: values))
+        case RecordKind.panic:
+            self = .panic(PanicReport(reason: String(decoding: record.text, as: UTF8.self), value: record.word(0)))
+        case RecordKind.awaitCommand:
+            try require(AwaitCommandWord.count)
+            self = .awaitCommand(bufferPhysical: record.word(AwaitCommandWord.bufferPhysical),
+                                 capacity: record.word(AwaitCommandWord.bufferCapacity))
+        case RecordKind.reply:
+            try require(ReplyWord.valuesStart)
+            self = .reply(GuestReply(
+                commandSequence: UInt32(truncatingIfNeeded: record.word(ReplyWord.commandSequence)),
+                status: record.word(ReplyWord.status),
+                values: (ReplyWord.valuesStart..<record.wordCount).map { record.word($0) }))
+        default:
+            throw ChannelError.undecodable(kind: record.kind, reason: "unknown kind")
+        }
+    }
+
+    /// Decodes the "@record <hex>" lines a guest prints where no report
+    /// channel answers (under QEMU).
+    public static func decodeConsoleLines(_ console: String) throws -> [GuestReport] {
+        var reports: [GuestReport] = []
+        for line in console.split(whereSeparator: \.isNewline) where line.hasPrefix("@record ") {
+            let digits = Array(line.dropFirst("@record ".count).utf8)
+            guard digits.count % 2 == 0 else {
+                throw ChannelError.undecodable(kind: 0, reason: "odd number of hex digits on a console record line")
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(digits.count / 2)
+            for index in stride(from: 0, to: digits.count, by: 2) {
+                guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else {
+                    throw ChannelError.undecodable(kind: 0, reason: "a console record line holds a non-hex character")
+                }
+                bytes.append(high << 4 | low)
+            }
+            try bytes.withUnsafeBytes { raw in
+                let (view, problem) = RecordView.validate(raw)
+                guard let view else { throw ChannelError.malformed(address: 0, problem: problem!) }
+                reports.append(try GuestReport(view))
+            }
+        }
+        return reports
+    }
+}
+
+private func hexValue(_ digit: UInt8) -> UInt8? {
+    switch digit {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

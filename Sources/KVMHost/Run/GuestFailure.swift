@@ -1,0 +1,61 @@
+/// A guest run that did not go as the host asked: what happened, the vCPU's
+/// registers at that moment, and the last lines of the guest's console.
+public struct GuestFailure: Error, CustomStringConvertible {
+    public enum Kind: Equatable, Sendable {
+        case exception(ExceptionReport)
+        case assertion(AssertionReport)
+        case panic(PanicReport)
+        /// KVM_EXIT_SHUTDOWN: the guest triple faulted.
+        case tripleFault
+        /// The deadline passed with the guest still running.
+        case timeout(Duration)
+        case failEntry(hardwareReason: UInt64)
+        case internalError(suberror: UInt32)
+        case unexpectedExit(reason: UInt32)
+        case systemEvent(type: UInt64)
+        /// The guest halted with interrupts off and nothing to wake it.
+        case halted
+        case unexpectedPort(port: UInt16, direction: PortDirection, size: Int)
+        case mmio(MMIOAccess)
+        case channel(ChannelError)
+        /// The guest exited while the host still expected something of it.
+        case exited(status: UInt32)
+        /// The guest sent a record the host did not expect at this point.
+        case unexpectedReport(String)
+    }
+
+    public let kind: Kind
+    public let cpu: CPUState?
+    public let consoleTail: [String]
+
+    public var description: String {
+        var text = "guest failure: \(summary)"
+        if let cpu { text += "\n\(cpu)" }
+        if !consoleTail.isEmpty {
+            text += "\nlast console lines:\n" + consoleTail.map { "  | \($0)" }.joined(separator: "\n")
+        }
+        return text
+    }
+
+    public var summary: String {
+        switch kind {
+        case .exception(let report): return "unhandled exception \(report)"
+        case .assertion(let report): return report.description
+        case .panic(let report): return report.description
+        case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN)"
+        case .timeout(let limit): return "no answer within \(limit): the guest was stopped by the watchdog"
+        case .failEntry(let reason): return "VM entry failed (KVM_EXIT_FAIL_ENTRY), hardware reason \(hex(reason))"
+        case .internalError(let suberror): return "KVM internal error (KVM_EXIT_INTERNAL_ERROR), suberror \(suberror)"
+        case .unexpectedExit(let reason): return "unexpected KVM exit reason \(reason)"
+        case .systemEvent(let type): return "system event \(type) (reset or shutdown request)"
+        case .halted: return "the guest halted and nothing can wake it"
+        case .unexpectedPort(let port, let direction, let size):
+            return "\(direction == .input ? "read from" : "write to") port \(hex(UInt64(port))) (\(size) bytes), which no device claims"
+        case .mmio(let access):
+            return "MMIO \(access.isWrite ? "write to" : "read from") \(hex(access.address)) (\(access.length) bytes): no device is there"
+        case .channel(let error): return "report channel: \(error)"
+        case .exited(let status): return "the guest exited with status \(status)"
+        case .unexpectedReport(let what): return "unexpected report: \(what)"
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import CKVM
+import Glibc
+
+/// One virtual CPU: its file descriptor and the kvm_run area it shares with
+/// the kernel. Runs on whichever thread calls `run`, one call at a time.
+public final class VCPU {
+    public let vm: VirtualMachine
+    public let id: Int
+    let fd: Int32
+    let runArea: UnsafeMutablePointer<kvm_run>
+    private let runAreaSize: Int
+
+    init(vm: VirtualMachine, id: Int) throws {
+        self.vm = vm
+        self.id = id
+        let fd = ckvm_ioctl_int(vm.fd, ckvm_create_vcpu, UInt(id))
+        guard fd >= 0 else { throw KVMError.ioctlFailed(request: "KVM_CREATE_VCPU", errno: ckvm_errno()) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let size = vm.kvm.vcpuMapSize
+        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            let code = errno
+            close(fd)
+            throw KVMError.mmapFailed(bytes: size, errno: code)
+        }
+        self.fd = fd
+        runAreaSize = size
+        runArea = mapped.bindMemory(to: kvm_run.self, capacity: 1)
+        // The guest sees the CPU features this KVM can virtualize, no more.
+        guard ckvm_set_supported_cpuid(vm.kvm.fd, fd) == 0 else {
+            let code = ckvm_errno()
+            munmap(mapped, size)
+            close(fd)
+            throw KVMError.ioctlFailed(request: "KVM_SET_CPUID2", errno: code)
+        }
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(runArea), runAreaSize)
+        close(fd)
+    }
+
+    public func registers() throws -> kvm_regs {
+        var regs = kvm_regs()
+        guard ckvm_ioctl_pointer(fd, ckvm_get_regs, &regs) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_GET_REGS", errno: ckvm_errno())
+        }
+        return regs
+    }
+
+    public func setRegisters(_ regs: kvm_regs) throws {
+        var regs = regs
+        guard ckvm_ioctl_pointer(fd, ckvm_set_regs, &regs) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_SET_REGS", errno: ckvm_errno())
+        }
+    }
+
+    public func specialRegisters() throws -> kvm_sregs {
+        var sregs = kvm_sregs()
+        guard ckvm_ioctl_pointer(fd, ckvm_get_sregs, &sregs) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_GET_SREGS", errno: ckvm_errno())
+        }
+        return sregs
+    }
+
+    public func setSpecialRegisters(_ sregs: kvm_sregs) throws {
+        var sregs = sregs
+        guard ckvm_ioctl_pointer(fd, ckvm_set_sregs, &sregs) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_SET_SREGS", errno: ckvm_errno())
+        }
+    }
+
+    /// The registers a failure report carries.
+    public func snapshot() -> CPUState? {
+        guard let regs = try? registers(), let sregs = try? specialRegisters() else { return nil }
+        return CPUState(regs: regs, sregs: sregs)
+    }
+
+    /// Enters the guest once and returns why it came back.
+    public func run() throws -> VCPUExit {
+        if ckvm_ioctl(fd, ckvm_run) != 0 {
+            let code = ckvm_errno()
+            if code == EINTR || code == EAGAIN { return .interrupted }
+            throw KVMError.ioctlFailed(request: "KVM_RUN", errno: code)
+        }
+        return VCPUExit(runArea)
+    }
+
+    /// Runs `body` with a watchdog armed: if `timeout` passes first, the
+    /// KVM_RUN in progress (or the next one) returns `.interrupted` and
+    /// `watchdogFired` turns true.
+    public func withWatchdog<R>(timeout: Duration, _ body: () throws -> R) throws -> R {
+        var timer: UnsafeMutableRawPointer?
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        guard ckvm_watchdog_arm(runArea, nanoseconds, &timer) == 0 else {
+            throw KVMError.ioctlFailed(request: "timer_create (watchdog)", errno: ckvm_errno())
+        }
+        defer {
+            ckvm_watchdog_disarm(timer)
+            runArea.pointee.immediate_exit = 0
+        }
+        return try body()
+    }
+
+    public var watchdogFired: Bool { ckvm_watchdog_fired() != 0 }
+}
