@@ -27,7 +27,9 @@ let package = Package(
             dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
-        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol"]),
-        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol"]),
+        // Builders for test inputs (hand-made ELF images, tiny hostile guests).
+        .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
+        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
+        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
     ]
 )

@@ -1,0 +1,51 @@
+import GuestProtocol
+@testable import KVMHost
+import XCTest
+
+final class PhysicalMemoryMapTests: XCTestCase {
+    typealias Entry = PhysicalMemoryMap.Entry
+
+    func testStandardMapReservesPageZeroAndTheLegacyHole() throws {
+        let map = try PhysicalMemoryMap(memorySize: 64 << 20)
+        XCTAssertEqual(map.entries, [
+            Entry(base: 0, length: 0x1000, type: MemoryType.reserved),
+            Entry(base: 0x1000, length: 0x9F000, type: MemoryType.ram),
+            Entry(base: 0xA0000, length: 0x60000, type: MemoryType.reserved),
+            Entry(base: 0x100000, length: (64 << 20) - 0x100000, type: MemoryType.ram),
+        ])
+        XCTAssertEqual(map.usableBytes, (64 << 20) - 0x1000 - 0x60000)
+    }
+
+    func testHoleInTheMiddleSplitsRAM() throws {
+        let map = try PhysicalMemoryMap(memorySize: 32 << 20, holes: [0x800000..<0xA00000])
+        XCTAssertEqual(Array(map.entries.suffix(3)), [
+            Entry(base: 0x100000, length: 0x700000, type: MemoryType.ram),
+            Entry(base: 0x800000, length: 0x200000, type: MemoryType.reserved),
+            Entry(base: 0xA00000, length: (32 << 20) - 0xA00000, type: MemoryType.ram),
+        ])
+        XCTAssertTrue(map.isUsableRAM(0x7FF000..<0x800000))
+        XCTAssertFalse(map.isUsableRAM(0x7FF000..<0x800001))
+        XCTAssertFalse(map.isUsableRAM(0x9FFFFF..<0xA00001))
+    }
+
+    func testEntriesCoverMemoryExactlyOnce() throws {
+        let size: UInt64 = 48 << 20
+        let map = try PhysicalMemoryMap(memorySize: size, holes: [0x100000..<0x200000, 0x2F00000..<size, 0x180000..<0x300000])
+        var next: UInt64 = 0
+        for entry in map.entries {
+            XCTAssertEqual(entry.base, next)
+            XCTAssertGreaterThan(entry.length, 0)
+            next = entry.end
+        }
+        XCTAssertEqual(next, size)
+        XCTAssertEqual(map.entries.last?.type, MemoryType.reserved)
+    }
+
+    func testBadHolesAreRefused() {
+        for hole: Range<UInt64> in [0x1001..<0x2000, 0x1000..<0x1000, 0x1000..<0x5000_0000] {
+            XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: 16 << 20, holes: [hole])) {
+                XCTAssertEqual($0 as? MemoryMapError, .badHole(hole, memorySize: 16 << 20))
+            }
+        }
+    }
+}
