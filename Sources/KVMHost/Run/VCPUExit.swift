@@ -40,6 +40,12 @@ public struct MMIOAccess: Equatable, Sendable {
     public let address: UInt64
     public let length: Int
     public let isWrite: Bool
+
+    public init(address: UInt64, length: Int, isWrite: Bool) {
+        self.address = address
+        self.length = length
+        self.isWrite = isWrite
+    }
 }
 
 /// Why KVM_RUN returned.
