@@ -19,8 +19,16 @@ let package = Package(
         .target(name: "GuestProtocol", path: "Sources/Guest/Protocol"),
         // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
         .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol"]),
-        // guest.elf, built from Sources/Guest by the BuildGuest plugin on every build.
-        .target(name: "GuestImage", plugins: ["BuildGuest"]),
+        // guest.elf, built from Sources/Guest by the BuildGuest plugin. The
+        // target's path covers the guest's sources so that SwiftPM notices a
+        // guest file added or deleted; only Image/ is compiled for the host.
+        .target(
+            name: "GuestImage",
+            path: "Sources/Guest",
+            exclude: ["Kernel", "Protocol", "build-guest.sh"],
+            sources: ["Image"],
+            plugins: ["BuildGuest"]
+        ),
         .plugin(name: "BuildGuest", capability: .buildTool()),
         .executableTarget(
             name: "KVMHostCLI",
