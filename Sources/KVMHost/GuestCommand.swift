@@ -12,6 +12,8 @@ public enum GuestCommand: Equatable, Sendable {
     case assertEqual(UInt64, UInt64)
     /// Exit with `status`.
     case shutdown(status: UInt32)
+    /// Run arrays and classes on the kernel heap with `count` elements.
+    case exerciseHeap(count: UInt64)
 
     var words: [UInt64] {
         switch self {
@@ -20,6 +22,7 @@ public enum GuestCommand: Equatable, Sendable {
         case .spin: return [CommandCode.spin]
         case .assertEqual(let a, let b): return [CommandCode.assertEqual, a, b]
         case .shutdown(let status): return [CommandCode.shutdown, UInt64(status)]
+        case .exerciseHeap(let count): return [CommandCode.exerciseHeap, count]
         }
     }
 }

@@ -54,6 +54,24 @@ final class BootTests: XCTestCase {
         XCTAssertEqual(try guest.shutdown(status: 7), 7)
     }
 
+    func testOrdinarySwiftRunsOnTheKernelHeapAndGivesEveryByteBack() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        for count: UInt64 in [0, 1, 64] {
+            let reply = try guest.execute(.exerciseHeap(count: count))
+            XCTAssertEqual(reply.status, ReplyStatus.ok)
+            let expected = (0..<count).reduce(UInt64(0)) { sum, index in
+                let value = (count - 1 - index) * (count - 1 - index)
+                return sum + value * (index + 1)
+            }
+            XCTAssertEqual(reply.values.count, 4)
+            XCTAssertEqual(reply.values[0], expected, "array contents after \(count) front inserts")
+            if count > 0 { XCTAssertGreaterThan(reply.values[2], reply.values[1], "the array and object were on the heap") }
+            XCTAssertEqual(reply.values[3], reply.values[1], "free gave every byte back")
+        }
+    }
+
     func testRunToExitAnswersWithTheGivenCommandsThenShutsDown() throws {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())

@@ -30,6 +30,16 @@ enum CommandLoop {
         case CommandCode.assertEqual:
             guestAssert(first == second, "argument 0 == argument 1", first, second)
             reply(to: command, status: ReplyStatus.ok) { _ in }
+        case CommandCode.exerciseHeap:
+            let before = KernelHeap.bytesInUse
+            let result = HeapExercise.run(count: Int(truncatingIfNeeded: min(first, 4096)))
+            let after = KernelHeap.bytesInUse
+            reply(to: command, status: ReplyStatus.ok) { record in
+                record.append(result.checksum)
+                record.append(UInt64(before))
+                record.append(UInt64(result.peakBytesInUse))
+                record.append(UInt64(after))
+            }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

@@ -105,6 +105,11 @@ public enum CommandCode {
     public static let assertEqual: UInt64 = 4
     /// Write `argument 0` to the exit port.
     public static let shutdown: UInt64 = 5
+    /// Run ordinary Swift on the kernel heap with `argument 0` elements: an
+    /// array grown by inserting at the front (overlapping memmove), a class
+    /// instance summing it. Replies: checksum, heap bytes in use before,
+    /// at the peak, and after everything was freed.
+    public static let exerciseHeap: UInt64 = 6
 }
 
 public enum ReplyStatus {
