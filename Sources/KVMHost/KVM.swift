@@ -24,6 +24,7 @@ public final class KVM {
         self.fd = fd
         do {
             let version = ckvm_ioctl(fd, ckvm_get_api_version)
+            guard version >= 0 else { throw KVMError.notKVMDevice(path: path, errno: ckvm_errno()) }
             guard version == ckvm_api_version else {
                 throw KVMError.unsupportedAPIVersion(found: version, expected: ckvm_api_version)
             }

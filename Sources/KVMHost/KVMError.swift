@@ -5,6 +5,7 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case deviceMissing(path: String)
     case permissionDenied(path: String)
     case openFailed(path: String, errno: Int32)
+    case notKVMDevice(path: String, errno: Int32)
     case unsupportedAPIVersion(found: Int32, expected: Int32)
     case missingCapability(name: String)
     case ioctlFailed(request: String, errno: Int32)
@@ -21,6 +22,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
                 + "or install a udev rule giving it mode 0666 (see README, 'KVM on a CI runner')."
         case .openFailed(let path, let errno):
             return "opening \(path) failed: \(errorText(errno))"
+        case .notKVMDevice(let path, let errno):
+            return "\(path) does not answer KVM_GET_API_VERSION (\(errorText(errno))): it is not the KVM device. Point the host at /dev/kvm."
         case .unsupportedAPIVersion(let found, let expected):
             return "KVM API version \(found) is not the stable version \(expected) this host needs: update the kernel."
         case .missingCapability(let name):
