@@ -17,6 +17,9 @@ let package = Package(
         .target(name: "CKVM"),
         // The report-channel records: the same source the guest kernel compiles.
         .target(name: "GuestProtocol", path: "Sources/Guest/Protocol"),
+        // The guest's hardware-free memory manager, compiled natively so that
+        // XCTest runs the same source the guest kernel runs.
+        .target(name: "GuestMemory", path: "Sources/Guest/Memory"),
         // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
         .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol"]),
         // guest.elf, built from Sources/Guest by the BuildGuest plugin. The
@@ -25,7 +28,7 @@ let package = Package(
         .target(
             name: "GuestImage",
             path: "Sources/Guest",
-            exclude: ["Kernel", "Protocol", "build-guest.sh"],
+            exclude: ["Kernel", "Memory", "Protocol", "build-guest.sh"],
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),
@@ -37,6 +40,7 @@ let package = Package(
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
         .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
     ]
