@@ -14,6 +14,21 @@ public enum GuestCommand: Equatable, Sendable {
     case shutdown(status: UInt32)
     /// Run arrays and classes on the kernel heap with `count` elements.
     case exerciseHeap(count: UInt64)
+    /// The frame allocator's counts and boot reservations.
+    case frameStatistics
+    /// Allocate up to `count` frames (at most `maximumFramesPerReply`).
+    case allocateFrames(count: UInt64)
+    /// Free the frame at `address`; a refused free is a kernel panic.
+    case freeFrame(address: UInt64)
+    /// `count` contiguous frames aligned to `alignment` frames.
+    case allocateContiguous(count: UInt64, alignment: UInt64)
+    case queryFrame(address: UInt64)
+    /// Allocate every free frame, marking each in guest memory.
+    case exhaustFrames
+    /// Free every frame `exhaustFrames` took.
+    case freeExhausted
+    /// Allocate a frame the kernel cannot do without (panic when none is left).
+    case requireFrame
 
     var words: [UInt64] {
         switch self {
@@ -23,6 +38,14 @@ public enum GuestCommand: Equatable, Sendable {
         case .assertEqual(let a, let b): return [CommandCode.assertEqual, a, b]
         case .shutdown(let status): return [CommandCode.shutdown, UInt64(status)]
         case .exerciseHeap(let count): return [CommandCode.exerciseHeap, count]
+        case .frameStatistics: return [CommandCode.frameStatistics]
+        case .allocateFrames(let count): return [CommandCode.allocateFrames, count]
+        case .freeFrame(let address): return [CommandCode.freeFrame, address]
+        case .allocateContiguous(let count, let alignment): return [CommandCode.allocateContiguous, count, alignment]
+        case .queryFrame(let address): return [CommandCode.queryFrame, address]
+        case .exhaustFrames: return [CommandCode.exhaustFrames]
+        case .freeExhausted: return [CommandCode.freeExhausted]
+        case .requireFrame: return [CommandCode.requireFrame]
         }
     }
 }

@@ -4,6 +4,7 @@
 struct BootInfo {
     static let magic: UInt32 = 0x336E_C578
     static let memoryMapEntrySize = 24
+    static let startInfoSize: UInt64 = 56
 
     let startInfoPhysical: UInt64
     let memoryMapPhysical: UInt64

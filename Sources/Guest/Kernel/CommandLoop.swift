@@ -40,6 +40,31 @@ enum CommandLoop {
                 record.append(UInt64(result.peakBytesInUse))
                 record.append(UInt64(after))
             }
+        case CommandCode.frameStatistics:
+            reply(to: command, status: ReplyStatus.ok) { record in FrameCommands.statistics(&record) }
+        case CommandCode.allocateFrames:
+            reply(to: command, status: ReplyStatus.ok) { record in FrameCommands.allocate(count: first, &record) }
+        case CommandCode.freeFrame:
+            PhysicalMemory.free(Frame(containing: first))
+            reply(to: command, status: ReplyStatus.ok) { _ in }
+        case CommandCode.allocateContiguous:
+            let address = FrameCommands.allocateContiguous(count: first, alignment: second)
+            reply(to: command, status: ReplyStatus.ok) { record in record.append(address) }
+        case CommandCode.queryFrame:
+            reply(to: command, status: ReplyStatus.ok) { record in FrameCommands.query(first, &record) }
+        case CommandCode.exhaustFrames:
+            let result = FrameCommands.exhaust()
+            reply(to: command, status: ReplyStatus.ok) { record in
+                record.append(result.count)
+                record.append(result.lowest)
+                record.append(result.highest)
+            }
+        case CommandCode.freeExhausted:
+            let count = FrameCommands.freeExhausted()
+            reply(to: command, status: ReplyStatus.ok) { record in record.append(count) }
+        case CommandCode.requireFrame:
+            let frame = PhysicalMemory.requireFrame(for: "a frame the host required")
+            reply(to: command, status: ReplyStatus.ok) { record in record.append(frame.address) }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

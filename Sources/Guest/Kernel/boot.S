@@ -273,6 +273,8 @@ kernel_layout:
     .quad DIRECT_MAP_BASE
     .quad kernel_heap
     .quad kernel_heap_end
+    .quad boot_pml4
+    .quad boot_tables_end
 
     .text
     .globl kernel_layout_get

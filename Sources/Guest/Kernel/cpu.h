@@ -65,6 +65,8 @@ struct kernel_layout {
     unsigned long direct_map_base;   // virtual = physical + direct_map_base for all RAM
     unsigned long heap_start;
     unsigned long heap_end;
+    unsigned long boot_tables_physical_start;   // the bootstrap page tables
+    unsigned long boot_tables_physical_end;
 };
 const struct kernel_layout *kernel_layout_get(void);
 

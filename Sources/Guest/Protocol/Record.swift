@@ -110,6 +110,74 @@ public enum CommandCode {
     /// instance summing it. Replies: checksum, heap bytes in use before,
     /// at the peak, and after everything was freed.
     public static let exerciseHeap: UInt64 = 6
+
+    // Physical memory: the frame allocator.
+    /// Replies `FrameStatisticsWord`, then the boot reservations, `ReservationWord` each.
+    public static let frameStatistics: UInt64 = 7
+    /// Allocate up to `argument 0` frames (at most `maximumFramesPerReply`);
+    /// replies with their physical addresses, fewer when memory runs out.
+    public static let allocateFrames: UInt64 = 8
+    /// Free the frame at physical address `argument 0`. A frame the allocator
+    /// refuses (double free, reserved, out of range) is a kernel panic.
+    public static let freeFrame: UInt64 = 9
+    /// Allocate `argument 0` contiguous frames aligned to `argument 1` frames;
+    /// replies with the first address, or `noFrame`.
+    public static let allocateContiguous: UInt64 = 10
+    /// Replies `FrameQueryWord` for the frame at physical address `argument 0`.
+    public static let queryFrame: UInt64 = 11
+    /// Allocate frames until none is left, writing `exhaustionMarker ^ address`
+    /// at offset 0 of each and chaining them through offset 8. Replies: count,
+    /// lowest and highest address.
+    public static let exhaustFrames: UInt64 = 12
+    /// Free every frame `exhaustFrames` chained. Replies: count.
+    public static let freeExhausted: UInt64 = 13
+    /// Take one frame the kernel cannot do without: out of memory is a kernel
+    /// panic that names the request.
+    public static let requireFrame: UInt64 = 14
+}
+
+public let maximumFramesPerReply = 400
+/// What `allocateContiguous` replies when no run is free.
+public let noFrame: UInt64 = ~0
+/// Marks each frame `exhaustFrames` handed out, xor its own address.
+public let exhaustionMarker: UInt64 = 0x4652_414D_4521_0000
+
+public enum FrameStatisticsWord {
+    public static let total = 0
+    public static let free = 1
+    public static let used = 2
+    public static let reserved = 3
+    public static let usable = 4
+    public static let bitmapPhysical = 5
+    public static let bitmapBytes = 6
+    public static let reservationCount = 7
+    /// Reservations follow, `ReservationWord.count` words each.
+    public static let reservationsStart = 8
+}
+
+public enum ReservationWord {
+    public static let kind = 0
+    public static let start = 1
+    public static let end = 2
+    /// How many usable, free frames this reservation took.
+    public static let framesTaken = 3
+    public static let count = 4
+}
+
+/// What the kernel takes from usable RAM at boot, item by item.
+public enum ReservationKind {
+    public static let pageZero: UInt64 = 1
+    public static let bootstrapTables: UInt64 = 2
+    public static let kernelImage: UInt64 = 3
+    public static let startInfo: UInt64 = 4
+    public static let memoryMap: UInt64 = 5
+    public static let frameBitmap: UInt64 = 6
+}
+
+public enum FrameQueryWord {
+    public static let isFree = 0
+    public static let isReserved = 1
+    public static let mustZero = 2
 }
 
 public enum ReplyStatus {

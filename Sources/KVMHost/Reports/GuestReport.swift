@@ -57,6 +57,12 @@ public struct AssertionReport: Equatable, Sendable, CustomStringConvertible {
 public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
     public var reason: String
     public var value: UInt64
+
+    public init(reason: String, value: UInt64) {
+        self.reason = reason
+        self.value = value
+    }
+
     public var description: String { "kernel panic: \(reason) (\(hex(value)))" }
 }
 

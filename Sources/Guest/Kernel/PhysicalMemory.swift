@@ -1,0 +1,101 @@
+// The kernel's physical memory: the frame allocator built from the PVH
+// memory map, with everything the kernel already occupies taken away.
+
+struct Reservation {
+    let kind: UInt64
+    let range: FrameRange
+    /// Usable, free frames this reservation took.
+    let taken: UInt64
+}
+
+enum PhysicalMemory {
+    static var frames = FrameAllocator(frameCount: 0, storage: UnsafeMutablePointer<UInt64>(bitPattern: 8)!)
+    private(set) static var reservations: [Reservation] = []
+    private(set) static var bitmapPhysical: UInt64 = 0
+    private(set) static var bitmapBytes: UInt64 = 0
+
+    /// Builds the allocator: every frame starts used, usable RAM is freed,
+    /// then page 0, the bootstrap tables, the kernel image, the boot
+    /// information and the bitmap itself are taken back.
+    static func start(boot: BootInfo) {
+        let layout = KernelLayout.current
+        var highest: UInt64 = 0
+        for index in 0..<boot.memoryMapCount {
+            let entry = boot.memoryMapEntry(index)
+            highest = max(highest, entry.base + entry.length)
+        }
+        let frameCount = (highest + frameSize - 1) >> frameShift
+        let image = FrameRange(covering: UInt64(layout.image_physical_start), end: UInt64(layout.image_physical_end))
+        let startInfo = FrameRange(covering: boot.startInfoPhysical, end: boot.startInfoPhysical + BootInfo.startInfoSize)
+        let memoryMap = FrameRange(covering: boot.memoryMapPhysical,
+                                   end: boot.memoryMapPhysical + UInt64(boot.memoryMapCount * BootInfo.memoryMapEntrySize))
+        bitmapBytes = FrameAllocator.storageBytes(frameCount: frameCount)
+        let bitmapFrames = (bitmapBytes + frameSize - 1) >> frameShift
+        guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: [image, startInfo, memoryMap]) else {
+            kernelPanic("no usable RAM holds the frame bitmap", bitmapBytes)
+        }
+        bitmapPhysical = bitmapStart << frameShift
+        frames = FrameAllocator(frameCount: frameCount,
+                                storage: KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self))
+        for index in 0..<boot.memoryMapCount {
+            let entry = boot.memoryMapEntry(index)
+            if entry.type == MemoryType.ram {
+                frames.addUsable(FrameRange(inside: entry.base, end: entry.base + entry.length))
+            }
+        }
+        reserve(ReservationKind.pageZero, FrameRange(start: 0, count: 1))
+        reserve(ReservationKind.bootstrapTables, FrameRange(covering: UInt64(layout.boot_tables_physical_start),
+                                                            end: UInt64(layout.boot_tables_physical_end)))
+        reserve(ReservationKind.kernelImage, image)
+        reserve(ReservationKind.startInfo, startInfo)
+        reserve(ReservationKind.memoryMap, memoryMap)
+        reserve(ReservationKind.frameBitmap, FrameRange(start: bitmapStart, count: bitmapFrames))
+        // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
+        // frames are not known to hold zeros.
+        frames.markTouched(FrameRange(start: 0, count: 0x100000 >> frameShift))
+    }
+
+    private static func reserve(_ kind: UInt64, _ range: FrameRange) {
+        reservations.append(Reservation(kind: kind, range: range, taken: frames.reserve(range)))
+    }
+
+    /// The lowest run of `count` whole frames of usable RAM that avoids `taken`.
+    private static func placeBitmap(boot: BootInfo, frames count: UInt64, avoiding taken: [FrameRange]) -> UInt64? {
+        for index in 0..<boot.memoryMapCount {
+            let entry = boot.memoryMapEntry(index)
+            guard entry.type == MemoryType.ram else { continue }
+            let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
+            var start = max(usable.start, 1)
+            var moved = true
+            while moved {
+                moved = false
+                for range in taken where range.overlaps(FrameRange(start: start, count: count)) {
+                    start = range.end
+                    moved = true
+                }
+            }
+            if start + count <= usable.end { return start }
+        }
+        return nil
+    }
+
+    /// A frame the kernel cannot go on without: out of memory is a panic
+    /// that names the request.
+    static func requireFrame(for request: StaticString) -> Frame {
+        guard let frame = frames.allocate() else { kernelPanic("out of physical memory", 0, detail: request) }
+        return frame
+    }
+
+    /// Frees a frame the host named; a refused free is a kernel panic.
+    static func free(_ frame: Frame) {
+        do {
+            try frames.free(frame)
+        } catch {
+            switch error {
+            case .doubleFree: kernelPanic("frame free: double free", frame.address)
+            case .reservedFrame: kernelPanic("frame free: reserved frame", frame.address)
+            case .outOfRange: kernelPanic("frame free: outside physical memory", frame.address)
+            }
+        }
+    }
+}
