@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
         .executable(name: "boot-benchmark", targets: ["BootBenchmark"]),
+        .executable(name: "frame-benchmark", targets: ["FrameAllocatorBenchmark"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -38,6 +39,7 @@ let package = Package(
             dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
+        .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory"], path: "Benchmarks/FrameAllocatorBenchmark"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
