@@ -8,6 +8,9 @@ mkdir -p "$work"
 
 # Ring-0 code runs in KVM's instruction emulator here: no SSE/MMX, and no red
 # zone, since an exception taken in ring 0 pushes its frame below RSP.
+# -O, not -Osize: -Osize copies structs with an inline byte-wise `rep movsb`,
+# which the emulator runs one byte per step; -O calls memcpy (runtime.S moves
+# 8 bytes a step). Measured: boot to ready 8.5 ms with -O, 10.2 ms with -Osize.
 target_flags=(-mno-sse -mno-sse2 -mno-mmx -msoft-float -mno-red-zone)
 swift_target_flags=()
 for flag in "${target_flags[@]}"; do swift_target_flags+=(-Xcc "$flag"); done
@@ -15,7 +18,7 @@ for flag in "${target_flags[@]}"; do swift_target_flags+=(-Xcc "$flag"); done
 mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
 
 "$bin/swiftc" -target x86_64-unknown-none-elf \
-    -enable-experimental-feature Embedded -wmo -Osize -parse-as-library \
+    -enable-experimental-feature Embedded -wmo -O -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
     -module-name GuestKernel \

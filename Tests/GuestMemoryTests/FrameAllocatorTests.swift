@@ -202,10 +202,10 @@ final class FrameAllocatorTests: XCTestCase {
                     }
                     XCTAssertEqual(harness.allocator.freeFrames, free)
                 }
-                let allocator = harness.allocator
-                XCTAssertEqual(allocator.usedFrames, UInt64(allocated.count), "seed \(seed) step \(step)")
-                XCTAssertEqual(allocator.freeFrames, UInt64(available.count - allocated.count), "seed \(seed) step \(step)")
-                XCTAssertEqual(allocator.freeFrames + allocator.usedFrames + allocator.reservedFrames, allocator.totalFrames)
+                XCTAssertEqual(harness.allocator.usedFrames, UInt64(allocated.count), "seed \(seed) step \(step)")
+                XCTAssertEqual(harness.allocator.freeFrames, UInt64(available.count - allocated.count), "seed \(seed) step \(step)")
+                XCTAssertEqual(harness.allocator.freeFrames + harness.allocator.usedFrames + harness.allocator.reservedFrames,
+                               harness.allocator.totalFrames)
             }
             // Free everything, then everything can be had again.
             for frame in allocated { try harness.allocator.free(Frame(number: frame)) }

@@ -5,16 +5,16 @@ enum FrameCommands {
     private static var exhaustedChain: UInt64 = 0
 
     static func statistics(_ record: inout RecordWriter) {
-        let frames = PhysicalMemory.frames
-        record.append(frames.totalFrames)
-        record.append(frames.freeFrames)
-        record.append(frames.usedFrames)
-        record.append(frames.reservedFrames)
-        record.append(frames.usableFrames)
+        record.append(PhysicalMemory.frames.totalFrames)
+        record.append(PhysicalMemory.frames.freeFrames)
+        record.append(PhysicalMemory.frames.usedFrames)
+        record.append(PhysicalMemory.frames.reservedFrames)
+        record.append(PhysicalMemory.frames.usableFrames)
         record.append(PhysicalMemory.bitmapPhysical)
         record.append(PhysicalMemory.bitmapBytes)
-        record.append(UInt64(PhysicalMemory.reservations.count))
-        for reservation in PhysicalMemory.reservations {
+        record.append(UInt64(PhysicalMemory.reservationCount))
+        for index in 0..<PhysicalMemory.reservationCount {
+            let reservation = PhysicalMemory.reservations[index]
             record.append(reservation.kind)
             record.append(reservation.range.start << frameShift)
             record.append(reservation.range.end << frameShift)
@@ -36,10 +36,9 @@ enum FrameCommands {
 
     static func query(_ address: UInt64, _ record: inout RecordWriter) {
         let frame = Frame(containing: address)
-        let frames = PhysicalMemory.frames
-        record.append(frames.isFree(frame) ? 1 : 0)
-        record.append(frames.isReserved(frame) ? 1 : 0)
-        record.append(frame.number < frames.frameCount && frames.mustZero(frame) ? 1 : 0)
+        record.append(PhysicalMemory.frames.isFree(frame) ? 1 : 0)
+        record.append(PhysicalMemory.frames.isReserved(frame) ? 1 : 0)
+        record.append(frame.number < PhysicalMemory.frames.frameCount && PhysicalMemory.frames.mustZero(frame) ? 1 : 0)
     }
 
     /// Takes every free frame, marking each so the host can find them all in

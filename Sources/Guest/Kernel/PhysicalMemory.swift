@@ -10,7 +10,10 @@ struct Reservation {
 
 enum PhysicalMemory {
     static var frames = FrameAllocator(frameCount: 0, storage: UnsafeMutablePointer<UInt64>(bitPattern: 8)!)
-    private(set) static var reservations: [Reservation] = []
+    /// What the kernel took at boot, item by item.
+    static let reservationCapacity = 8
+    private(set) static var reservations = UnsafeMutablePointer<Reservation>.allocate(capacity: reservationCapacity)
+    private(set) static var reservationCount = 0
     private(set) static var bitmapPhysical: UInt64 = 0
     private(set) static var bitmapBytes: UInt64 = 0
 
@@ -56,7 +59,9 @@ enum PhysicalMemory {
     }
 
     private static func reserve(_ kind: UInt64, _ range: FrameRange) {
-        reservations.append(Reservation(kind: kind, range: range, taken: frames.reserve(range)))
+        guard reservationCount < reservationCapacity else { kernelPanic("too many boot reservations", kind) }
+        (reservations + reservationCount).initialize(to: Reservation(kind: kind, range: range, taken: frames.reserve(range)))
+        reservationCount += 1
     }
 
     /// The lowest run of `count` whole frames of usable RAM that avoids `taken`.
