@@ -4,7 +4,7 @@ public let frameSize: UInt64 = 4096
 public let frameShift: UInt64 = 12
 
 /// One 4 KiB physical frame.
-public struct Frame: Equatable, Comparable {
+public struct Frame: Equatable, Comparable, Sendable {
     public let number: UInt64
 
     public init(number: UInt64) {
@@ -22,7 +22,7 @@ public struct Frame: Equatable, Comparable {
 }
 
 /// Frames `start ..< start + count`.
-public struct FrameRange: Equatable {
+public struct FrameRange: Equatable, Sendable {
     public let start: UInt64
     public let count: UInt64
 

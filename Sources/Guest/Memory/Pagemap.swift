@@ -1,0 +1,295 @@
+// The Pagemap: 4-level x86-64 page tables (PML4, PDPT, PD, PT; 512 entries
+// each) over a root frame. Tables are read and written through `directMap`,
+// where physical address p is visible at directMap + p: the kernel's direct
+// map in the guest, a buffer standing in for physical memory on the host.
+//
+// Invariants the Pagemap keeps:
+//   - A parent entry grants at least what any entry below it grants
+//     (writable, user, executable), so a user page never sits under a
+//     supervisor-only parent. Nothing else of a parent restricts a leaf.
+//   - Every table but the root knows how many of its entries are in use; the
+//     count lives in the ignored bits of the parent entry, so unmap frees a
+//     table the moment it empties without scanning 512 entries.
+
+/// Where a walk ended.
+public enum PageLocation: Equatable, Sendable {
+    /// The entry that maps the address: a 4 KiB leaf (level 1), or a huge
+    /// page at level 2 (2 MiB) or 3 (1 GiB).
+    case present(entry: PageTableEntry, level: Int)
+    /// The entry at `level` is not present (4 = PML4 ... 1 = the leaf).
+    /// At level 1 it may be a lazy reservation.
+    case notPresent(level: Int, lazy: Bool)
+}
+
+/// A virtual address resolved to physical memory.
+public struct Translation: Equatable, Sendable {
+    public let physical: UInt64
+    /// What the walk allows, all levels together: writable and user only if
+    /// every level says so, no-execute if any level says so.
+    public let flags: PageTableFlags
+    public let pageSize: UInt64
+}
+
+public struct Pagemap {
+    public let root: Frame
+    public let directMap: UInt
+    public private(set) var tablesCreated = 0
+    public private(set) var tablesFreed = 0
+
+    public init(root: Frame, directMap: UInt) {
+        self.root = root
+        self.directMap = directMap
+    }
+
+    /// A new, empty Pagemap with a root table from `frames`.
+    public static func create(frames: inout FrameAllocator, directMap: UInt) -> Pagemap? {
+        guard let root = frames.allocate() else { return nil }
+        let pagemap = Pagemap(root: root, directMap: directMap)
+        pagemap.zero(root, frames: frames)
+        return pagemap
+    }
+
+    // MARK: - Looking up
+
+    /// Walks without changing anything.
+    public func locatePage(_ address: VirtualAddress) -> PageLocation {
+        var table = self.table(root.address)
+        var level = 4
+        while true {
+            let entry = PageTableEntry(raw: table[address.index(level: level)])
+            if !entry.isPresent { return .notPresent(level: level, lazy: level == 1 && entry.isLazy) }
+            if level == 1 || (entry.isHuge && level <= 3) { return .present(entry: entry, level: level) }
+            table = self.table(entry.address)
+            level -= 1
+        }
+    }
+
+    public func translate(_ address: VirtualAddress) -> Translation? {
+        var table = self.table(root.address)
+        var level = 4
+        var writable = true, user = true, noExecute = false
+        while true {
+            let entry = PageTableEntry(raw: table[address.index(level: level)])
+            guard entry.isPresent else { return nil }
+            let flags = entry.flags
+            writable = writable && flags.contains(.writable)
+            user = user && flags.contains(.user)
+            noExecute = noExecute || flags.contains(.noExecute)
+            if level == 1 || (entry.isHuge && level <= 3) {
+                let size: UInt64 = 1 << (12 + 9 * UInt64(level - 1))
+                var effective: PageTableFlags = [.present]
+                if writable { effective.insert(.writable) }
+                if user { effective.insert(.user) }
+                if noExecute { effective.insert(.noExecute) }
+                let base = entry.address & ~(size - 1)
+                return Translation(physical: base | (address.raw & (size - 1)), flags: effective, pageSize: size)
+            }
+            table = self.table(entry.address)
+            level -= 1
+        }
+    }
+
+    // MARK: - Mapping
+
+    /// Maps `page` to `frame`. Missing tables come from `frames`, zeroed.
+    public mutating func map(_ page: Page, to frame: Frame, flags: PageTableFlags,
+                             frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+        let slot = try leafSlot(page.start, level: 1, granting: flags, frames: &frames)
+        let old = PageTableEntry(raw: slot.entry.pointee)
+        if old.isPresent { throw .alreadyMapped(page: page.start.raw, frame: old.frame) }
+        slot.entry.pointee = PageTableEntry(address: frame.address, flags: flags.union(.present)).raw
+        if old.isEmpty { adjustCount(slot.parent, by: 1) }
+        return TLBFlush(page: page.start.raw)
+    }
+
+    /// Maps `count` pages from `page` to the frames from `frame` on, filling
+    /// each page table in one pass. For bulk work (the kernel's image at
+    /// boot), where one walk per page would cost too much emulated ring 0.
+    public mutating func mapRange(_ page: Page, to frame: Frame, count: UInt64, flags: PageTableFlags,
+                                  frames: inout FrameAllocator) throws(PagemapError) {
+        var done: UInt64 = 0
+        while done < count {
+            let virtual = VirtualAddress(page.start.raw + done * pageSize)!
+            let slot = try leafSlot(virtual, level: 1, granting: flags, frames: &frames)
+            var index = virtual.index(level: 1)
+            var added = 0
+            while index < entriesPerTable && done < count {
+                let old = PageTableEntry(raw: slot.entry[index - virtual.index(level: 1)])
+                if old.isPresent { throw .alreadyMapped(page: virtual.raw + UInt64(index - virtual.index(level: 1)) * pageSize, frame: old.frame) }
+                if old.isEmpty { added += 1 }
+                slot.entry[index - virtual.index(level: 1)] =
+                    PageTableEntry(address: frame.address + done * pageSize, flags: flags.union(.present)).raw
+                index += 1
+                done += 1
+            }
+            adjustCount(slot.parent, by: added)
+        }
+    }
+
+    /// Maps one 2 MiB page (a PD entry with the huge flag).
+    public mutating func mapHuge(_ address: VirtualAddress, to physical: UInt64, flags: PageTableFlags,
+                                 frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
+        guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
+        let slot = try leafSlot(address, level: 2, granting: flags, frames: &frames)
+        let old = PageTableEntry(raw: slot.entry.pointee)
+        if old.isPresent { throw .alreadyMapped(page: address.raw, frame: old.frame) }
+        slot.entry.pointee = PageTableEntry(address: physical, flags: flags.union([.present, .huge])).raw
+        if old.isEmpty { adjustCount(slot.parent, by: 1) }
+        return TLBFlush(page: address.raw)
+    }
+
+    /// Marks `page` as reserved but not backed: a non-present entry the page
+    /// trap recognises. The tables on the way are built, granting `flags`.
+    public mutating func reserveLazily(_ page: Page, flags: PageTableFlags,
+                                       frames: inout FrameAllocator) throws(PagemapError) {
+        let slot = try leafSlot(page.start, level: 1, granting: flags, frames: &frames)
+        let old = PageTableEntry(raw: slot.entry.pointee)
+        if old.isPresent { throw .alreadyMapped(page: page.start.raw, frame: old.frame) }
+        if old.isEmpty { adjustCount(slot.parent, by: 1) }
+        slot.entry.pointee = PageTableEntry.lazyMarker
+    }
+
+    // MARK: - Unmapping
+
+    /// Unmaps a 4 KiB page (or drops its lazy reservation). The flush carries
+    /// the frame the page mapped (nil for a lazy one), which stays the
+    /// caller's. Tables left empty are freed.
+    public mutating func unmap(_ page: Page, frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+        var path = WalkPath()
+        var table = self.table(root.address)
+        var level = 4
+        while level > 1 {
+            let pointer = table + page.start.index(level: level)
+            let entry = PageTableEntry(raw: pointer.pointee)
+            guard entry.isPresent else { throw .notMapped(page: page.start.raw, level: level) }
+            guard !entry.isHuge else { throw .parentIsHugePage(level: level) }
+            path.set(level, pointer)
+            table = self.table(entry.address)
+            level -= 1
+        }
+        let leaf = table + page.start.index(level: 1)
+        let entry = PageTableEntry(raw: leaf.pointee)
+        guard !entry.isEmpty else { throw .notMapped(page: page.start.raw, level: 1) }
+        leaf.pointee = 0
+        // Walk back up, freeing each table that became empty.
+        level = 2
+        while level <= 4 {
+            let parent = path.get(level)
+            var parentEntry = PageTableEntry(raw: parent.pointee)
+            let remaining = parentEntry.childCount - 1
+            if remaining > 0 {
+                parentEntry.setChildCount(remaining)
+                parent.pointee = parentEntry.raw
+                break
+            }
+            parent.pointee = 0
+            try? frames.free(parentEntry.frame)
+            tablesFreed += 1
+            level += 1
+        }
+        return TLBFlush(page: page.start.raw, unmappedFrame: entry.isPresent ? entry.frame : nil)
+    }
+
+    // MARK: - Entries, for tests that set up odd combinations
+
+    /// Overwrites the flags of the entry at `level` on the way to `address`,
+    /// keeping its address and count. For permission experiments only:
+    /// the Pagemap's invariants are the caller's business afterwards.
+    public func setFlags(_ flags: PageTableFlags, level: Int, of address: VirtualAddress) -> Bool {
+        var table = self.table(root.address)
+        var current = 4
+        while current > level {
+            // Walks through entries made not-present by an earlier experiment.
+            let entry = PageTableEntry(raw: table[address.index(level: current)])
+            guard entry.address != 0, !entry.isHuge else { return false }
+            table = self.table(entry.address)
+            current -= 1
+        }
+        let pointer = table + address.index(level: level)
+        pointer.pointee = (pointer.pointee & ~PageTableFlags.all.rawValue) | flags.rawValue
+        return true
+    }
+
+    // MARK: - Walking with creation
+
+    private struct Slot {
+        let entry: UnsafeMutablePointer<UInt64>
+        /// The entry pointing to the table that holds `entry`: nil for the root.
+        let parent: UnsafeMutablePointer<UInt64>?
+    }
+
+    /// The path of parent entries of an unmap, by level (2...4).
+    private struct WalkPath {
+        var level2: UnsafeMutablePointer<UInt64>? = nil
+        var level3: UnsafeMutablePointer<UInt64>? = nil
+        var level4: UnsafeMutablePointer<UInt64>? = nil
+
+        mutating func set(_ level: Int, _ pointer: UnsafeMutablePointer<UInt64>) {
+            switch level {
+            case 2: level2 = pointer
+            case 3: level3 = pointer
+            default: level4 = pointer
+            }
+        }
+
+        func get(_ level: Int) -> UnsafeMutablePointer<UInt64> {
+            switch level {
+            case 2: return level2!
+            case 3: return level3!
+            default: return level4!
+            }
+        }
+    }
+
+    /// The entry at `target` level for `address`, building missing tables and
+    /// widening parents so that they grant what `flags` grants.
+    private mutating func leafSlot(_ address: VirtualAddress, level target: Int, granting flags: PageTableFlags,
+                                   frames: inout FrameAllocator) throws(PagemapError) -> Slot {
+        var table = self.table(root.address)
+        var parent: UnsafeMutablePointer<UInt64>? = nil
+        var level = 4
+        let grant = flags.intersection(PageTableFlags.permissions).rawValue
+        let executable = !flags.contains(.noExecute)
+        while level > target {
+            let pointer = table + address.index(level: level)
+            var entry = PageTableEntry(raw: pointer.pointee)
+            if entry.isPresent {
+                guard !entry.isHuge else { throw .parentIsHugePage(level: level) }
+                var widened = entry.raw | grant
+                if executable { widened &= ~PageTableFlags.noExecute.rawValue }
+                if widened != entry.raw { pointer.pointee = widened }
+            } else {
+                guard let frame = frames.allocate() else { throw .frameAllocationFailed(level: level - 1) }
+                zero(frame, frames: frames)
+                tablesCreated += 1
+                let wasEmpty = entry.isEmpty
+                entry = PageTableEntry(address: frame.address, flags: PageTableFlags(rawValue: grant).union(.present))
+                pointer.pointee = entry.raw
+                if wasEmpty { adjustCount(parent, by: 1) }
+            }
+            parent = pointer
+            table = self.table(PageTableEntry(raw: pointer.pointee).address)
+            level -= 1
+        }
+        return Slot(entry: table + address.index(level: target), parent: parent)
+    }
+
+    private func adjustCount(_ parent: UnsafeMutablePointer<UInt64>?, by delta: Int) {
+        guard let parent, delta != 0 else { return }
+        var entry = PageTableEntry(raw: parent.pointee)
+        entry.setChildCount(entry.childCount + delta)
+        parent.pointee = entry.raw
+    }
+
+    func table(_ physical: UInt64) -> UnsafeMutablePointer<UInt64> {
+        UnsafeMutablePointer<UInt64>(bitPattern: directMap + UInt(physical))!
+    }
+
+    /// Zeroes a new table unless the allocator knows the frame holds zeros.
+    private func zero(_ frame: Frame, frames: borrowing FrameAllocator) {
+        if frames.mustZero(frame) {
+            table(frame.address).update(repeating: 0, count: entriesPerTable)
+        }
+    }
+}
