@@ -168,7 +168,10 @@ public final class LiveGuest {
                 throw failure(.channel(error))
             }
             serial.flush()
-            if let status = exitPort.status { return .exited(status) }
+            if let status = exitPort.status {
+                if status == ExitStatus.nestedException { throw failure(.nestedException) }
+                return .exited(status)
+            }
             for report in channel.takeReceived() {
                 switch report {
                 case .exception(let report): throw failure(.exception(report))

@@ -12,6 +12,7 @@ enum FrameCommands {
         record.append(PhysicalMemory.frames.usableFrames)
         record.append(PhysicalMemory.bitmapPhysical)
         record.append(PhysicalMemory.bitmapBytes)
+        record.append(UInt64(KernelAddressSpace.pagemap.tablesCreated - KernelAddressSpace.pagemap.tablesFreed + 1))
         record.append(UInt64(PhysicalMemory.reservationCount))
         for index in 0..<PhysicalMemory.reservationCount {
             let reservation = PhysicalMemory.reservations[index]

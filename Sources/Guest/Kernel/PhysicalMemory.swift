@@ -22,10 +22,13 @@ enum PhysicalMemory {
     /// information and the bitmap itself are taken back.
     static func start(boot: BootInfo) {
         let layout = KernelLayout.current
+        // The bitmap covers physical memory up to the end of the highest RAM:
+        // firmware holes far above it (QEMU reserves one at 1 TiB) would only
+        // make the bitmap and the direct map bigger.
         var highest: UInt64 = 0
         for index in 0..<boot.memoryMapCount {
             let entry = boot.memoryMapEntry(index)
-            highest = max(highest, entry.base + entry.length)
+            if entry.type == MemoryType.ram { highest = max(highest, entry.base + entry.length) }
         }
         let frameCount = (highest + frameSize - 1) >> frameShift
         let image = FrameRange(covering: UInt64(layout.image_physical_start), end: UInt64(layout.image_physical_end))
@@ -56,6 +59,9 @@ enum PhysicalMemory {
         // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
         // frames are not known to hold zeros.
         frames.markTouched(FrameRange(start: 0, count: 0x100000 >> frameShift))
+        // Hand out known-zero frames first: new page tables then need no
+        // zeroing (280 us a page in emulated ring 0).
+        frames.startSearch(at: Frame(number: max(image.end, bitmapStart + bitmapFrames)))
     }
 
     private static func reserve(_ kind: UInt64, _ range: FrameRange) {

@@ -220,8 +220,20 @@ trap_stub_\vector:
 
 // Saves the general registers as struct trap_frame and calls kernel_trap.
 // 5 CPU words + error + vector + 15 registers = 22 words: RSP stays 16-aligned.
+// An exception inside the exception path (say, the handler touching an
+// unmapped page) would re-enter on the same IST stack forever: the depth
+// counter stops that with exit status 5 instead.
 trap_common:
-    push %rax
+    incl trap_depth(%rip)
+    cmpl $1, trap_depth(%rip)
+    jbe 1f
+    mov $0xF4, %dx
+    mov $5, %eax
+    outl %eax, %dx
+2:  cli
+    hlt
+    jmp 2b
+1:  push %rax
     push %rbx
     push %rcx
     push %rdx
@@ -255,6 +267,7 @@ trap_common:
     pop %rbx
     pop %rax
     add $16, %rsp
+    decl trap_depth(%rip)
     iretq
 
     .section .rodata
@@ -275,6 +288,9 @@ kernel_layout:
     .quad kernel_heap_end
     .quad boot_pml4
     .quad boot_tables_end
+    .quad __text_start, __text_end
+    .quad __rodata_start, __rodata_end
+    .quad __data_start, __data_end
 
     .text
     .globl kernel_layout_get
@@ -313,6 +329,10 @@ kernel_tss:
     .quad 0
     .word 0, 104                        // no I/O permission bitmap
 
+    .p2align 2
+trap_depth:
+    .long 0
+
     .p2align 3
 idt_pointer:
     .word 32 * 16 - 1
@@ -332,7 +352,11 @@ ist1_stack_top:
 ist2_stack_top:
     .skip 8 * 1024
 ist3_stack_top:
-    .p2align 12
+
+    // The heap has a section of its own that guest.ld puts last, 2 MiB
+    // aligned, so that the kernel maps it with one huge page.
+    .section .kernel_heap, "aw", @nobits
+    .p2align 21
 kernel_heap:
     .skip 2 * 1024 * 1024
 kernel_heap_end:

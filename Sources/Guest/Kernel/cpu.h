@@ -34,6 +34,10 @@ static inline unsigned long cpu_read_cr2(void) { unsigned long v; __asm__ volati
 static inline unsigned long cpu_read_cr3(void) { unsigned long v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 static inline unsigned long cpu_read_cr4(void) { unsigned long v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
 
+static inline void cpu_write_cr0(unsigned long v) { __asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory"); }
+static inline void cpu_write_cr3(unsigned long v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
+static inline void cpu_invlpg(unsigned long address) { __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory"); }
+
 static inline unsigned long cpu_read_msr(unsigned int msr) {
     unsigned int low, high;
     __asm__ volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
@@ -67,6 +71,9 @@ struct kernel_layout {
     unsigned long heap_end;
     unsigned long boot_tables_physical_start;   // the bootstrap page tables
     unsigned long boot_tables_physical_end;
+    unsigned long text_start, text_end;         // virtual, page-aligned sections
+    unsigned long rodata_start, rodata_end;
+    unsigned long data_start, data_end;         // .data and .bss
 };
 const struct kernel_layout *kernel_layout_get(void);
 

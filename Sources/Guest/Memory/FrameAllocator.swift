@@ -118,6 +118,12 @@ public struct FrameAllocator: ~Copyable {
         }
     }
 
+    /// Makes the next search start at `frame`: the kernel points it past the
+    /// memory firmware may have written, so that early frames are known zero.
+    public mutating func startSearch(at frame: Frame) {
+        if frame.number < frameCount { hint = Int(frame.number >> 6) }
+    }
+
     // MARK: - Allocation
 
     /// One free frame, or nil when none is left.

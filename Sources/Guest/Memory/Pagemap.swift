@@ -126,6 +126,32 @@ public struct Pagemap {
         }
     }
 
+    /// Maps `count` 2 MiB pages from `address` to physical memory from
+    /// `physical` on, filling each page directory in one pass.
+    public mutating func mapHugeRange(_ address: VirtualAddress, to physical: UInt64, count: UInt64, flags: PageTableFlags,
+                                      frames: inout FrameAllocator) throws(PagemapError) {
+        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
+        guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
+        var done: UInt64 = 0
+        while done < count {
+            let virtual = VirtualAddress(address.raw + done * hugePageSize)!
+            let slot = try leafSlot(virtual, level: 2, granting: flags, frames: &frames)
+            let first = virtual.index(level: 2)
+            var index = first
+            var added = 0
+            while index < entriesPerTable && done < count {
+                let old = PageTableEntry(raw: slot.entry[index - first])
+                if old.isPresent { throw .alreadyMapped(page: virtual.raw + UInt64(index - first) * hugePageSize, frame: old.frame) }
+                if old.isEmpty { added += 1 }
+                slot.entry[index - first] = PageTableEntry(address: physical + done * hugePageSize,
+                                                           flags: flags.union([.present, .huge])).raw
+                index += 1
+                done += 1
+            }
+            adjustCount(slot.parent, by: added)
+        }
+    }
+
     /// Maps one 2 MiB page (a PD entry with the huge flag).
     public mutating func mapHuge(_ address: VirtualAddress, to physical: UInt64, flags: PageTableFlags,
                                  frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {

@@ -24,4 +24,6 @@ public enum ExitStatus {
     public static let assertionFailed: UInt32 = 2
     public static let exception: UInt32 = 3
     public static let panic: UInt32 = 4
+    /// An exception inside the exception path: the kernel could not even report it.
+    public static let nestedException: UInt32 = 5
 }

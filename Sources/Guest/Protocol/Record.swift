@@ -150,9 +150,11 @@ public enum FrameStatisticsWord {
     public static let usable = 4
     public static let bitmapPhysical = 5
     public static let bitmapBytes = 6
-    public static let reservationCount = 7
+    /// Frames the kernel's own page tables hold (counted in `used`).
+    public static let kernelPageTables = 7
+    public static let reservationCount = 8
     /// Reservations follow, `ReservationWord.count` words each.
-    public static let reservationsStart = 8
+    public static let reservationsStart = 9
 }
 
 public enum ReservationWord {

@@ -16,6 +16,8 @@ public struct FrameStatistics: Equatable, Sendable {
     public var usable: UInt64
     public var bitmapPhysical: UInt64
     public var bitmapBytes: UInt64
+    /// Frames the kernel's own page tables hold, root included (part of `used`).
+    public var kernelPageTables: UInt64
     public var reservations: [Reservation]
 
     public init(reply: GuestReply) throws {
@@ -33,6 +35,7 @@ public struct FrameStatistics: Equatable, Sendable {
         usable = try word(FrameStatisticsWord.usable)
         bitmapPhysical = try word(FrameStatisticsWord.bitmapPhysical)
         bitmapBytes = try word(FrameStatisticsWord.bitmapBytes)
+        kernelPageTables = try word(FrameStatisticsWord.kernelPageTables)
         let count = Int(try word(FrameStatisticsWord.reservationCount))
         reservations = try (0..<count).map { index in
             let first = FrameStatisticsWord.reservationsStart + index * ReservationWord.count

@@ -1,0 +1,71 @@
+// The kernel's own address space, built at boot with the Pagemap to replace
+// the bootstrap tables. All of it lies in PML4 slot 255, supervisor-only:
+//   - the image at its link address: text read+execute, rodata read-only
+//     no-execute, data, bss and the heap read-write no-execute;
+//   - a direct map of all physical memory, read-write no-execute, in 2 MiB
+//     pages where the memory allows.
+// Nothing else is mapped: page 0 and all of user space stay empty.
+
+enum KernelAddressSpace {
+    static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
+
+    static func build() {
+        let layout = KernelLayout.current
+        guard let created = Pagemap.create(frames: &PhysicalMemory.frames, directMap: layout.direct_map_base) else {
+            kernelPanic("out of physical memory", 0, detail: "the kernel's PML4")
+        }
+        pagemap = created
+        mapImage(layout.text_start, layout.text_end, [])
+        mapImage(layout.rodata_start, layout.rodata_end, [.noExecute])
+        mapImage(layout.data_start, layout.data_end, [.writable, .noExecute])
+        mapImage(layout.heap_start, layout.heap_end, [.writable, .noExecute])
+        mapDirectMap(frameCount: PhysicalMemory.frames.frameCount, base: UInt64(layout.direct_map_base))
+        cpu_write_cr3(UInt(pagemap.root.address))
+    }
+
+    /// Maps part of the image at its link address: 2 MiB pages where a whole
+    /// aligned 2 MiB lies inside it (the heap), 4 KiB pages for the rest.
+    /// Each 4 KiB entry costs emulated ring-0 instructions at boot; a huge
+    /// page costs one entry for 512 pages.
+    private static func mapImage(_ start: UInt, _ end: UInt, _ flags: PageTableFlags) {
+        let base = UInt64(KernelLayout.current.virtual_base)
+        var virtual = UInt64(start)
+        let last = (UInt64(end) + frameSize - 1) & ~(frameSize - 1)
+        do {
+            while virtual < last {
+                if virtual % hugePageSize == 0 && last - virtual >= hugePageSize {
+                    try pagemap.mapHuge(VirtualAddress(virtual)!, to: virtual - base, flags: flags,
+                                        frames: &PhysicalMemory.frames).ignore()  // not loaded in CR3 yet
+                    virtual += hugePageSize
+                    continue
+                }
+                let chunkEnd = min(last, (virtual + hugePageSize) & ~(hugePageSize - 1))
+                try pagemap.mapRange(Page(startingAt: virtual)!, to: Frame(containing: virtual - base),
+                                     count: (chunkEnd - virtual) >> frameShift, flags: flags, frames: &PhysicalMemory.frames)
+                virtual = chunkEnd
+            }
+        } catch {
+            kernelPanic("cannot map the kernel image", virtual)
+        }
+    }
+
+    private static func mapDirectMap(frameCount: UInt64, base: UInt64) {
+        let end = frameCount << frameShift
+        let hugeEnd = end & ~(hugePageSize - 1)
+        var physical: UInt64 = 0
+        do {
+            if hugeEnd > 0 {
+                try pagemap.mapHugeRange(VirtualAddress(base)!, to: 0, count: hugeEnd / hugePageSize,
+                                         flags: [.writable, .noExecute], frames: &PhysicalMemory.frames)
+                physical = hugeEnd
+            }
+            if physical < end {
+                try pagemap.mapRange(Page(startingAt: base + physical)!, to: Frame(containing: physical),
+                                     count: (end - physical) >> frameShift, flags: [.writable, .noExecute],
+                                     frames: &PhysicalMemory.frames)
+            }
+        } catch {
+            kernelPanic("cannot build the direct map", physical)
+        }
+    }
+}
