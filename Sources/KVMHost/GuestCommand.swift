@@ -29,6 +29,15 @@ public enum GuestCommand: Equatable, Sendable {
     case freeExhausted
     /// Allocate a frame the kernel cannot do without (panic when none is left).
     case requireFrame
+    /// Map `virtual` in the kernel's live address space to `physical`
+    /// (`noFrame`: a frame from the allocator) with raw page-table `flags`.
+    case mapPage(virtual: UInt64, physical: UInt64, flags: UInt64)
+    /// Unmap `virtual`, freeing its frame when `freeFrame`.
+    case unmapPage(virtual: UInt64, freeFrame: Bool)
+    case translate(virtual: UInt64)
+    case pagemapCounts
+    /// Run the kernel-mode access checks (see `AccessCheck`).
+    case accessChecks
 
     var words: [UInt64] {
         switch self {
@@ -46,6 +55,11 @@ public enum GuestCommand: Equatable, Sendable {
         case .exhaustFrames: return [CommandCode.exhaustFrames]
         case .freeExhausted: return [CommandCode.freeExhausted]
         case .requireFrame: return [CommandCode.requireFrame]
+        case .mapPage(let virtual, let physical, let flags): return [CommandCode.mapPage, virtual, physical, flags]
+        case .unmapPage(let virtual, let freeFrame): return [CommandCode.unmapPage, virtual, freeFrame ? 1 : 0]
+        case .translate(let virtual): return [CommandCode.translate, virtual]
+        case .pagemapCounts: return [CommandCode.pagemapCounts]
+        case .accessChecks: return [CommandCode.accessChecks]
         }
     }
 }

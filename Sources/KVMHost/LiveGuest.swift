@@ -199,6 +199,15 @@ public final class LiveGuest {
     }
 
     private func failure(_ kind: GuestFailure.Kind) -> GuestFailure {
-        GuestFailure(kind: kind, cpu: vcpu.snapshot(), consoleTail: serial.lastLines(20))
+        var walk: PageWalk?
+        if case .exception(let report) = kind, report.vector == 14 {
+            walk = try? PageWalker(memory: vm.memory).walk(cr3: report.cr3, virtual: report.cr2)
+        }
+        return GuestFailure(kind: kind, cpu: vcpu.snapshot(), consoleTail: serial.lastLines(20), walk: walk)
+    }
+
+    /// The host's walk of `virtual` through the page tables at `cr3`.
+    public func walk(_ virtual: UInt64, cr3: UInt64) throws -> PageWalk {
+        try PageWalker(memory: vm.memory).walk(cr3: cr3, virtual: virtual)
     }
 }

@@ -65,6 +65,19 @@ enum CommandLoop {
         case CommandCode.requireFrame:
             let frame = PhysicalMemory.requireFrame(for: "a frame the host required")
             reply(to: command, status: ReplyStatus.ok) { record in record.append(frame.address) }
+        case CommandCode.mapPage:
+            let third = command.word(CommandWord.argumentsStart + 2)
+            replyWithStatus(to: command) { record in PagemapCommands.map(first, second, third, &record) }
+        case CommandCode.unmapPage:
+            replyWithStatus(to: command) { record in PagemapCommands.unmap(first, freeFrame: second == 1, &record) }
+        case CommandCode.translate:
+            replyWithStatus(to: command) { record in PagemapCommands.translate(first, &record) }
+        case CommandCode.pagemapCounts:
+            reply(to: command, status: ReplyStatus.ok) { record in
+                record.append(KernelAddressSpace.pagemap.root.address)
+                record.append(UInt64(KernelAddressSpace.pagemap.tablesCreated))
+                record.append(UInt64(KernelAddressSpace.pagemap.tablesFreed))
+            }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:
@@ -81,6 +94,17 @@ enum CommandLoop {
         case 13: cpu_raise_general_protection()
         case 14: _ = cpu_read_byte(UInt(truncatingIfNeeded: address))
         default: return
+        }
+    }
+
+    /// A reply whose status `body` decides while writing the values.
+    private static func replyWithStatus(to command: RecordView, _ body: (inout RecordWriter) -> UInt64) {
+        ReportChannel.send(kind: RecordKind.reply) { record in
+            record.append(UInt64(command.sequence))
+            // The status word is written after the values are known.
+            record.append(0)
+            let status = body(&record)
+            record.replaceWord(ReplyWord.status, with: status)
         }
     }
 

@@ -42,9 +42,11 @@ public enum ReadyWord {
     public static let heapStart = 4
     public static let heapEnd = 5
     public static let startInfoPhysical = 6
-    public static let memoryMapCount = 7
+    /// CR3: the root of the kernel's own address space.
+    public static let pageTableRoot = 7
+    public static let memoryMapCount = 8
     /// Memory-map entries follow, `memoryMapEntryWords` each: base, length, E820 type.
-    public static let memoryMapStart = 8
+    public static let memoryMapStart = 9
     public static let memoryMapEntryWords = 3
     public static let maximumMemoryMapEntries = 128
 }
@@ -134,6 +136,45 @@ public enum CommandCode {
     /// Take one frame the kernel cannot do without: out of memory is a kernel
     /// panic that names the request.
     public static let requireFrame: UInt64 = 14
+
+    // The kernel's Pagemap (the live address space: mappings take effect).
+    /// Map the page at `argument 0` to the frame at `argument 1` (`noFrame`:
+    /// take one from the allocator) with page-table flags `argument 2`.
+    /// Replies the frame's address, or `pagemapError`.
+    public static let mapPage: UInt64 = 15
+    /// Unmap the page at `argument 0`; when `argument 1` is 1, free its frame.
+    /// Replies the frame's address (`noFrame` for a lazy page), or `pagemapError`.
+    public static let unmapPage: UInt64 = 16
+    /// Replies `TranslateWord` for the address `argument 0`.
+    public static let translate: UInt64 = 17
+    /// Replies the root table's address, tables created, tables freed.
+    public static let pagemapCounts: UInt64 = 18
+    /// Runs every kernel-mode access combination (`AccessCheck`) and replies
+    /// one byte per combination as text: bit 7 set when the access faulted,
+    /// the low 5 bits the page-fault error code.
+    public static let accessChecks: UInt64 = 19
+}
+
+/// Why a Pagemap request failed: the reply's status is
+/// `ReplyStatus.pagemapError`, its values the code and two details.
+public enum PagemapErrorCode {
+    public static let nonCanonical: UInt64 = 1
+    public static let misaligned: UInt64 = 2
+    public static let alreadyMapped: UInt64 = 3
+    public static let frameAllocationFailed: UInt64 = 4
+    public static let parentIsHugePage: UInt64 = 5
+    public static let notMapped: UInt64 = 6
+}
+
+public enum TranslateWord {
+    /// 1 when mapped; then physical, flags, page size follow.
+    public static let mapped = 0
+    public static let physical = 1
+    public static let flags = 2
+    public static let pageSize = 3
+    /// When not mapped: the level where the walk stopped, and 1 for a lazy page.
+    public static let level = 1
+    public static let lazy = 2
 }
 
 public let maximumFramesPerReply = 400
@@ -186,6 +227,7 @@ public enum ReplyStatus {
     public static let ok: UInt64 = 0
     public static let unknownCommand: UInt64 = 1
     public static let badArguments: UInt64 = 2
+    public static let pagemapError: UInt64 = 3
 }
 
 /// E820 memory types, as PVH's hvm_memmap_table_entry carries them.

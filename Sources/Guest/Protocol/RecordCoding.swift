@@ -30,6 +30,12 @@ public struct RecordWriter {
         wordCount += 1
     }
 
+    /// Overwrites word `index`, which must have been appended already.
+    public mutating func replaceWord(_ index: Int, with word: UInt64) {
+        guard index < wordCount else { return }
+        base.storeBytes(of: word.littleEndian, toByteOffset: recordHeaderSize + index * 8, as: UInt64.self)
+    }
+
     public mutating func appendText(_ bytes: UnsafeRawBufferPointer) {
         var offset = recordHeaderSize + wordCount * 8 + textLength
         for byte in bytes {

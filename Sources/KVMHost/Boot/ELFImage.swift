@@ -51,7 +51,10 @@ public enum ELFLoadError: Error, Equatable, CustomStringConvertible {
 public struct ELFImage: Sendable {
     public struct Segment: Equatable, Sendable {
         public let index: Int
+        public let virtualAddress: UInt64
         public let physicalAddress: UInt64
+        /// PF_X 1, PF_W 2, PF_R 4.
+        public let permissions: UInt32
         public let fileOffset: UInt64
         public let fileSize: UInt64
         public let memorySize: UInt64
@@ -93,7 +96,9 @@ public struct ELFImage: Sendable {
         for index in 0..<count {
             let header = Int(tableOffset) + index * Self.programHeaderSize
             let kind = bytes.u32(header)
+            let permissions = bytes.u32(header + 4)
             let offset = bytes.u64(header + 8)
+            let virtual = bytes.u64(header + 16)
             let physical = bytes.u64(header + 24)
             let fileSize = bytes.u64(header + 32)
             let memorySize = bytes.u64(header + 40)
@@ -111,7 +116,8 @@ public struct ELFImage: Sendable {
             guard !physical.addingReportingOverflow(memorySize).overflow else {
                 throw ELFLoadError.segmentAddressOverflow(index: index, address: physical, size: memorySize)
             }
-            let segment = Segment(index: index, physicalAddress: physical, fileOffset: offset,
+            let segment = Segment(index: index, virtualAddress: virtual, physicalAddress: physical,
+                                  permissions: permissions, fileOffset: offset,
                                   fileSize: fileSize, memorySize: memorySize)
             if let other = segments.first(where: { $0.physicalRange.overlaps(segment.physicalRange) }) {
                 throw ELFLoadError.segmentsOverlap(first: other.index, second: index)

@@ -9,6 +9,8 @@ public struct ReadyReport: Equatable, Sendable {
     public var heapStart: UInt64
     public var heapEnd: UInt64
     public var startInfoPhysical: UInt64
+    /// CR3 of the kernel's own address space.
+    public var pageTableRoot: UInt64
     /// The memory map as the guest read it from hvm_start_info.
     public var memoryMap: [PhysicalMemoryMap.Entry]
 }
@@ -109,6 +111,7 @@ public enum GuestReport: Equatable, Sendable {
                 heapStart: record.word(ReadyWord.heapStart),
                 heapEnd: record.word(ReadyWord.heapEnd),
                 startInfoPhysical: record.word(ReadyWord.startInfoPhysical),
+                pageTableRoot: record.word(ReadyWord.pageTableRoot),
                 memoryMap: map))
         case RecordKind.exception:
             try require(ExceptionWord.count)

@@ -29,10 +29,20 @@ public struct GuestFailure: Error, CustomStringConvertible {
     public let kind: Kind
     public let cpu: CPUState?
     public let consoleTail: [String]
+    /// For a page fault: the host's walk of the faulting address.
+    public let walk: PageWalk?
+
+    public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil) {
+        self.kind = kind
+        self.cpu = cpu
+        self.consoleTail = consoleTail
+        self.walk = walk
+    }
 
     public var description: String {
         var text = "guest failure: \(summary)"
         if let cpu { text += "\n\(cpu)" }
+        if let walk { text += "\n\(walk)" }
         if !consoleTail.isEmpty {
             text += "\nlast console lines:\n" + consoleTail.map { "  | \($0)" }.joined(separator: "\n")
         }

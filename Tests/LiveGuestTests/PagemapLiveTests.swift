@@ -1,0 +1,138 @@
+import GuestImage
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// The kernel's Pagemap in the live guest, checked against the host's own
+/// page-table walker reading guest memory.
+final class PagemapLiveTests: XCTestCase {
+    let writable: UInt64 = 1 << 1
+    let user: UInt64 = 1 << 2
+    let noExecute: UInt64 = 1 << 63
+
+    private func boot() throws -> (LiveGuest, ReadyReport) {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        return (guest, try guest.boot())
+    }
+
+    /// The guest's translate and the host's walk must say the same.
+    private func assertAgree(_ guest: LiveGuest, cr3: UInt64, _ address: UInt64, line: UInt = #line) throws {
+        let guestView = try guest.translate(address)
+        let hostView = try guest.walk(address, cr3: cr3)
+        switch (guestView, hostView.outcome) {
+        case (.mapped(let physical, let flags, let size), .mapped(let hostPhysical, let hostSize, let access)):
+            XCTAssertEqual(physical, hostPhysical, "\(hex(address))", line: line)
+            XCTAssertEqual(size, hostSize, "\(hex(address))", line: line)
+            XCTAssertEqual(flags & writable != 0, access.writable, "\(hex(address)) writable", line: line)
+            XCTAssertEqual(flags & user != 0, access.user, "\(hex(address)) user", line: line)
+            XCTAssertEqual(flags & noExecute == 0, access.executable, "\(hex(address)) executable", line: line)
+        case (.notPresent(let level, _), .notPresent(let hostLevel)):
+            XCTAssertEqual(level, hostLevel, "\(hex(address))", line: line)
+        default:
+            XCTFail("\(hex(address)): guest says \(guestView), host says \(hostView)", line: line)
+        }
+    }
+
+    private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+    func testMapAndUnmapScenariosAgreeWithTheHostWalker() throws {
+        let (guest, ready) = try boot()
+        let cr3 = ready.pageTableRoot
+        let scenario: [(UInt64, UInt64)] = [
+            (0x4000_0000, writable | noExecute),
+            (0x4000_1000, user | writable),
+            (0x4020_0000, 0),
+            (0x0000_0080_0000_0000, user),
+            (0x0000_7FFF_0000_0000, writable | noExecute),
+            (0x0000_7FFF_FFFF_F000, noExecute),
+        ]
+        var frames: [UInt64: UInt64] = [:]
+        for (address, flags) in scenario {
+            let reply = try guest.execute(.mapPage(virtual: address, physical: noFrame, flags: flags))
+            XCTAssertEqual(reply.status, ReplyStatus.ok, "\(hex(address)): \(reply)")
+            frames[address] = reply.values.first
+        }
+        var probes: [UInt64] = [0, 0x1000, ready.kernelVirtualBase + ready.kernelPhysicalStart + 0x9000, ready.directMapBase + 0x12_3456]
+        for (address, _) in scenario {
+            probes += [address, address + 0x123, address &- 0x1000, address + 0x1000, address + 0x20_0000]
+        }
+        probes = probes.filter { $0 < (1 << 47) }
+        for address in probes { try assertAgree(guest, cr3: cr3, address) }
+
+        // Errors carry their context.
+        let again = try guest.execute(.mapPage(virtual: 0x4000_0000, physical: noFrame, flags: 0))
+        XCTAssertEqual(again.status, ReplyStatus.pagemapError)
+        XCTAssertEqual(again.values, [PagemapErrorCode.alreadyMapped, 0x4000_0000, frames[0x4000_0000]!])
+        let huge = try guest.execute(.mapPage(virtual: ready.directMapBase + 0x5000, physical: noFrame, flags: 0))
+        XCTAssertEqual(huge.values, [PagemapErrorCode.parentIsHugePage, 2, 0])
+        let noncanonical = try guest.execute(.mapPage(virtual: 0x0000_8000_0000_0000, physical: noFrame, flags: 0))
+        XCTAssertEqual(noncanonical.values, [PagemapErrorCode.nonCanonical, 0x0000_8000_0000_0000, 0])
+
+        // Unmap everything the scenario mapped; the tables it built go back.
+        let before = try guest.execute(.pagemapCounts).values
+        let stats = try guest.frameStatistics()
+        for (address, _) in scenario {
+            let reply = try guest.execute(.unmapPage(virtual: address, freeFrame: true))
+            XCTAssertEqual(reply.values, [frames[address]!])
+        }
+        let missing = try guest.execute(.unmapPage(virtual: 0x4000_0000, freeFrame: true))
+        XCTAssertEqual(missing.values, [PagemapErrorCode.notMapped, 0x4000_0000, 4], "its tables are gone too")
+        for address in probes { try assertAgree(guest, cr3: cr3, address) }
+        let after = try guest.execute(.pagemapCounts).values
+        let freedTables = after[2] - before[2]
+        XCTAssertEqual(after[1], before[1], "unmapping builds no table")
+        XCTAssertGreaterThanOrEqual(freedTables, 9, "the PT, PD and PDPT of each user-half scenario emptied")
+        XCTAssertEqual(try guest.frameStatistics().free, stats.free + UInt64(scenario.count) + freedTables,
+                       "the frames and the emptied tables are free again")
+    }
+
+    func testKernelImagePermissionsSeenByTheHostWalker() throws {
+        let (guest, ready) = try boot()
+        let cr3 = ready.pageTableRoot
+        let image = try ELFImage(bytes: GuestImage.kernel())
+        let kernelSegments = image.segments.filter { $0.virtualAddress >= ready.kernelVirtualBase }
+        XCTAssertEqual(kernelSegments.count, 3, "text, rodata, data")
+        for segment in kernelSegments {
+            let lastPage = (segment.virtualAddress + segment.memorySize - 1) & ~0xFFF
+            for address in [segment.virtualAddress, lastPage] {
+                let walk = try guest.walk(address, cr3: cr3)
+                guard case .mapped(let physical, _, let access) = walk.outcome else {
+                    XCTFail("\(walk)")
+                    continue
+                }
+                XCTAssertEqual(physical, address - ready.kernelVirtualBase, "linked at physical + base")
+                XCTAssertEqual(access.writable, segment.permissions & 2 != 0, "\(walk)")
+                XCTAssertEqual(access.executable, segment.permissions & 1 != 0, "\(walk)")
+                XCTAssertFalse(access.user, "the kernel region is supervisor-only: \(walk)")
+            }
+        }
+        // The 32-bit entry and the bootstrap tables are not mapped anywhere below the kernel region.
+        for address: UInt64 in [0, 0x1000, 0x100000, 0x4000_0000, 0x0000_7F00_0000_0000] {
+            XCTAssertEqual(try guest.walk(address, cr3: cr3).outcome, .notPresent(level: address >= 0x0000_7F80_0000_0000 ? 3 : 4))
+        }
+        // The direct map: read-write, no-execute, 2 MiB pages.
+        let direct = try guest.walk(ready.directMapBase + 0x20_1234, cr3: cr3)
+        XCTAssertEqual(direct.outcome, .mapped(physical: 0x20_1234, pageSize: 2 << 20,
+                                               access: .init(writable: true, user: false, executable: false)))
+        // The heap: one 2 MiB page, read-write, no-execute.
+        let heap = try guest.walk(ready.heapStart, cr3: cr3)
+        XCTAssertEqual(heap.outcome, .mapped(physical: ready.heapStart - ready.kernelVirtualBase, pageSize: 2 << 20,
+                                             access: .init(writable: true, user: false, executable: false)))
+    }
+
+    func testPageFaultReportCarriesTheHostWalk() throws {
+        let (guest, ready) = try boot()
+        do {
+            _ = try guest.execute(.raiseException(vector: 14, address: 0x4000_0123))
+            XCTFail("expected a page fault")
+        } catch let failure as GuestFailure {
+            let walk = try XCTUnwrap(failure.walk)
+            XCTAssertEqual(walk.virtual, 0x4000_0123)
+            XCTAssertEqual(walk.steps.first?.tableAddress, ready.pageTableRoot)
+            XCTAssertEqual(walk.outcome, .notPresent(level: 4))
+            XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
+        }
+    }
+}
