@@ -44,6 +44,6 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
-        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
+        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport"]),
     ]
 )

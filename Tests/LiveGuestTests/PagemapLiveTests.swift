@@ -1,4 +1,5 @@
 import GuestImage
+import GuestMemory
 import GuestProtocol
 import KVMHost
 import TestSupport
@@ -134,5 +135,33 @@ final class PagemapLiveTests: XCTestCase {
             XCTAssertEqual(walk.outcome, .notPresent(level: 4))
             XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
         }
+    }
+}
+
+/// Kernel-mode access checks in the manner of kvm-unit-tests' x86/access.c:
+/// the guest observes the real MMU through its page-fault path, the host
+/// predicts with the guest's own model (the same source, compiled natively).
+final class AccessCheckLiveTests: XCTestCase {
+    func testTheMMUDoesWhatTheModelPredictsForEveryCombination() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        // The reply's text is one byte a combination.
+        let observed = try guest.accessCheckResults()
+        XCTAssertEqual(observed.count, AccessCheck.count)
+        var faults = 0
+        for index in 0..<min(observed.count, AccessCheck.count) {
+            let check = AccessCheck(index: index)
+            let byte = observed[index]
+            let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
+            XCTAssertEqual(mmu, check.predictedFault,
+                           "leaf \(check.leaf.rawValue) parent \(check.parent.rawValue) \(check.access) WP \(check.writeProtect)")
+            if mmu != nil { faults += 1 }
+        }
+        XCTAssertGreaterThan(faults, 100)
+        XCTAssertLessThan(faults, AccessCheck.count - 50)
+        // The kernel is intact afterwards: the scratch page is gone, commands still work.
+        XCTAssertEqual(try guest.translate(0x0000_7FFF_4000_0000), .notPresent(level: 3, lazy: false))
+        XCTAssertEqual(try guest.execute(.echo([9])).values, [9])
     }
 }

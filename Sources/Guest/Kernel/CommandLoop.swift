@@ -78,6 +78,8 @@ enum CommandLoop {
                 record.append(UInt64(KernelAddressSpace.pagemap.tablesCreated))
                 record.append(UInt64(KernelAddressSpace.pagemap.tablesFreed))
             }
+        case CommandCode.accessChecks:
+            replyWithStatus(to: command) { record in AccessChecks.run(&record) }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

@@ -1,12 +1,14 @@
 // The exception path. boot.S gives all 32 vectors a gate on its own IST stack
-// and calls here with the saved registers. No exception is handled yet: each
-// one is reported to the host with vector, error code, RIP and CR2, so that no
-// failure ends as a silent triple fault.
+// and calls here with the saved registers. The only exception handled is a
+// page fault an armed access probe expects; every other one is reported to
+// the host with vector, error code, RIP and CR2, so that no failure ends as
+// a silent triple fault.
 
 @_cdecl("kernel_trap")
 func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
-    let trap = frame.pointee
     let cr2 = UInt64(cpu_read_cr2())
+    if frame.pointee.vector == 14 && AccessProbe.recover(frame, faultAddress: cr2) { return }
+    let trap = frame.pointee
     Console.write("kernel: exception ")
     Console.writeDecimal(UInt64(trap.vector))
     Console.write(" at rip ")

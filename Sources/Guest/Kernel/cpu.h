@@ -77,6 +77,17 @@ struct kernel_layout {
 };
 const struct kernel_layout *kernel_layout_get(void);
 
+// Access probes (boot.S): each returns 0, or 1 when the access faulted.
+unsigned long probe_read(unsigned long address);
+unsigned long probe_write(unsigned long address);
+unsigned long probe_fetch(unsigned long address);
+struct probe_layout {
+    unsigned long read_access;      // the faulting instruction of probe_read
+    unsigned long write_access;     // ... of probe_write
+    unsigned long resume;           // where a faulted probe continues
+};
+const struct probe_layout *probe_layout_get(void);
+
 // The registers trap_common saves, in push order reversed: the frame as it
 // lies on the stack, lowest address first.
 struct trap_frame {

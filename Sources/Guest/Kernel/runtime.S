@@ -55,3 +55,42 @@ posix_memalign:
     .globl free
 free:
     jmp kernel_heap_free
+
+// arc4random_buf(buffer rdi, count rsi): the Swift standard library asks for
+// it to seed its hashing (Set, Dictionary, Hashable). The kernel has no
+// entropy source it trusts, so this is a SplitMix64 stream seeded from the
+// time-stamp counter: different per boot, not for cryptography.
+    .globl arc4random_buf
+arc4random_buf:
+    rdtsc
+    shl $32, %rdx
+    or %rdx, %rax                       // state
+    movabs $0x9E3779B97F4A7C15, %r8
+    movabs $0xBF58476D1CE4E5B9, %r9
+    movabs $0x94D049BB133111EB, %r10
+1:  test %rsi, %rsi
+    jz 3f
+    add %r8, %rax
+    mov %rax, %rcx
+    mov %rcx, %rdx
+    shr $30, %rdx
+    xor %rdx, %rcx
+    imul %r9, %rcx
+    mov %rcx, %rdx
+    shr $27, %rdx
+    xor %rdx, %rcx
+    imul %r10, %rcx
+    mov %rcx, %rdx
+    shr $31, %rdx
+    xor %rdx, %rcx                      // one 64-bit output
+    mov $8, %edx
+2:  test %rsi, %rsi
+    jz 3f
+    mov %cl, (%rdi)
+    shr $8, %rcx
+    inc %rdi
+    dec %rsi
+    dec %edx
+    jnz 2b
+    jmp 1b
+3:  ret

@@ -73,6 +73,8 @@ public struct GuestReply: Equatable, Sendable {
     public var commandSequence: UInt32
     public var status: UInt64
     public var values: [UInt64]
+    /// Bytes some replies carry after their values.
+    public var text: [UInt8] = []
 }
 
 /// One record from the guest, decoded.
@@ -142,7 +144,8 @@ public enum GuestReport: Equatable, Sendable {
             self = .reply(GuestReply(
                 commandSequence: UInt32(truncatingIfNeeded: record.word(ReplyWord.commandSequence)),
                 status: record.word(ReplyWord.status),
-                values: (ReplyWord.valuesStart..<record.wordCount).map { record.word($0) }))
+                values: (ReplyWord.valuesStart..<record.wordCount).map { record.word($0) },
+                text: [UInt8](record.text)))
         default:
             throw ChannelError.undecodable(kind: record.kind, reason: "unknown kind")
         }

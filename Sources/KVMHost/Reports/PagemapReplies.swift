@@ -20,6 +20,16 @@ public enum GuestTranslation: Equatable, Sendable {
 }
 
 extension LiveGuest {
+    /// Runs the kernel-mode access checks; one byte a combination: 0x80 | the
+    /// page-fault error code when the access faulted, 0 when it did not.
+    public func accessCheckResults(timeout: Duration = .seconds(60)) throws -> [UInt8] {
+        let reply = try execute(.accessChecks, timeout: timeout)
+        guard reply.status == ReplyStatus.ok else {
+            throw ChannelError.undecodable(kind: RecordKind.reply, reason: "access checks replied status \(reply.status)")
+        }
+        return reply.text
+    }
+
     public func translate(_ virtual: UInt64, timeout: Duration = LiveGuest.defaultTimeout) throws -> GuestTranslation {
         try GuestTranslation(reply: execute(.translate(virtual: virtual), timeout: timeout))
     }

@@ -1,0 +1,65 @@
+// The kernel's own model of what the MMU allows, in the manner of
+// kvm-unit-tests' x86/access.c: for a page and the page-directory entry above
+// it, which accesses fault and with what error code. The live guest checks
+// this model against the real MMU for every combination.
+
+public enum AccessKind: Equatable, Sendable {
+    case read, write, fetch
+}
+
+/// Bits of the page-fault error code.
+public enum PageFaultError {
+    /// Set for a protection violation, clear for a page that is not present.
+    public static let protection: UInt64 = 1 << 0
+    public static let write: UInt64 = 1 << 1
+    public static let user: UInt64 = 1 << 2
+    public static let reservedBit: UInt64 = 1 << 3
+    public static let instructionFetch: UInt64 = 1 << 4
+}
+
+/// One combination: present, writable and no-execute on the leaf and on its
+/// parent (the PD entry), an access, and CR0.WP. 2^3 x 2^3 x 3 x 2 = 384.
+public struct AccessCheck: Equatable, Sendable {
+    public static let count = 384
+
+    public let leaf: PageTableFlags
+    public let parent: PageTableFlags
+    public let access: AccessKind
+    public let writeProtect: Bool
+
+    /// The combination numbered `index` (0 ..< count).
+    public init(index: Int) {
+        leaf = AccessCheck.flags(index & 7)
+        parent = AccessCheck.flags((index >> 3) & 7)
+        let rest = index >> 6
+        access = rest % 3 == 0 ? .read : rest % 3 == 1 ? .write : .fetch
+        writeProtect = rest / 3 == 1
+    }
+
+    private static func flags(_ bits: Int) -> PageTableFlags {
+        var flags: PageTableFlags = []
+        if bits & 1 != 0 { flags.insert(.present) }
+        if bits & 2 != 0 { flags.insert(.writable) }
+        if bits & 4 != 0 { flags.insert(.noExecute) }
+        return flags
+    }
+
+    /// The error code of the page fault a supervisor access raises, or nil
+    /// when the access is allowed. CR4.SMEP and SMAP are off, EFER.NXE is on.
+    public var predictedFault: UInt64? {
+        var code: UInt64 = 0
+        if access == .write { code |= PageFaultError.write }
+        if access == .fetch { code |= PageFaultError.instructionFetch }
+        guard parent.contains(.present), leaf.contains(.present) else { return code }
+        switch access {
+        case .read:
+            return nil
+        case .write:
+            let writable = leaf.contains(.writable) && parent.contains(.writable)
+            return writable || !writeProtect ? nil : code | PageFaultError.protection
+        case .fetch:
+            let executable = !leaf.contains(.noExecute) && !parent.contains(.noExecute)
+            return executable ? nil : code | PageFaultError.protection
+        }
+    }
+}
