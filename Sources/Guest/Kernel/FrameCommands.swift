@@ -39,7 +39,9 @@ enum FrameCommands {
         let frame = Frame(containing: address)
         record.append(PhysicalMemory.frames.isFree(frame) ? 1 : 0)
         record.append(PhysicalMemory.frames.isReserved(frame) ? 1 : 0)
-        record.append(frame.number < PhysicalMemory.frames.frameCount && PhysicalMemory.frames.mustZero(frame) ? 1 : 0)
+        // Whether a frame needs zeroing only means something for frames the allocator hands out.
+        let handable = frame.number < PhysicalMemory.frames.frameCount && !PhysicalMemory.frames.isReserved(frame)
+        record.append(handable && PhysicalMemory.frames.mustZero(frame) ? 1 : 0)
     }
 
     /// Takes every free frame, marking each so the host can find them all in

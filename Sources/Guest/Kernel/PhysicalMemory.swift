@@ -1,7 +1,7 @@
 // The kernel's physical memory: the frame allocator built from the PVH
 // memory map, with everything the kernel already occupies taken away.
 
-struct Reservation {
+struct BootReservation {
     let kind: UInt64
     let range: FrameRange
     /// Usable, free frames this reservation took.
@@ -12,7 +12,7 @@ enum PhysicalMemory {
     static var frames = FrameAllocator(frameCount: 0, storage: UnsafeMutablePointer<UInt64>(bitPattern: 8)!)
     /// What the kernel took at boot, item by item.
     static let reservationCapacity = 8
-    private(set) static var reservations = UnsafeMutablePointer<Reservation>.allocate(capacity: reservationCapacity)
+    private(set) static var reservations = UnsafeMutablePointer<BootReservation>.allocate(capacity: reservationCapacity)
     private(set) static var reservationCount = 0
     private(set) static var bitmapPhysical: UInt64 = 0
     private(set) static var bitmapBytes: UInt64 = 0
@@ -66,7 +66,7 @@ enum PhysicalMemory {
 
     private static func reserve(_ kind: UInt64, _ range: FrameRange) {
         guard reservationCount < reservationCapacity else { kernelPanic("too many boot reservations", kind) }
-        (reservations + reservationCount).initialize(to: Reservation(kind: kind, range: range, taken: frames.reserve(range)))
+        (reservations + reservationCount).initialize(to: BootReservation(kind: kind, range: range, taken: frames.reserve(range)))
         reservationCount += 1
     }
 

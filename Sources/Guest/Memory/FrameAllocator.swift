@@ -6,9 +6,14 @@
 //   - `hasFree`: the word has at least one free frame. Allocation scans this
 //     summary, not the bitmap, and starts where the last allocation ended
 //     (next fit): at 99% full it reads 64 times fewer words than a linear scan.
-//   - `touched`: a frame of the word was handed out since boot. Guest memory
-//     starts zeroed, so frames of untouched words need no zeroing, which costs
-//     about 280 us a page in the emulated ring 0 of our KVM.
+//   - `touched`: something may have written the word's frames before the
+//     kernel ran (firmware), so they are not known to hold zeros.
+// Known-zero tracking: guest memory starts zeroed, and zeroing a page costs
+// about 280 us in the emulated ring 0 of our KVM. Allocation moves upward
+// (next fit), so every frame ever handed out lies below `handedOutBelow`; a
+// frame at or above it, in an untouched word, still holds zeros. (A touched
+// bit per word set on allocation was tried first: it made 63 of every 64
+// sequentially allocated frames look dirty.)
 //
 // Initialisation starts with every frame used; `addUsable` frees the usable
 // RAM the memory map lists, then `reserve` takes back what the kernel needs.
@@ -24,6 +29,8 @@ public struct FrameAllocator: ~Copyable {
     private let touched: UnsafeMutablePointer<UInt64>
     /// The word where the next search starts.
     private var hint = 0
+    /// One past the highest frame ever handed out.
+    public private(set) var handedOutBelow: UInt64 = 0
     public private(set) var freeFrames: UInt64 = 0
     /// Usable RAM frames, as added.
     public private(set) var usableFrames: UInt64 = 0
@@ -128,6 +135,13 @@ public struct FrameAllocator: ~Copyable {
 
     /// One free frame, or nil when none is left.
     public mutating func allocate() -> Frame? {
+        allocateTrackingZero()?.frame
+    }
+
+    /// One free frame, and whether it may hold data: false when no frame of
+    /// its word was handed out since boot, so the caller can skip zeroing it.
+    /// (Ask here, not with `mustZero` afterwards: handing it out touches it.)
+    public mutating func allocateTrackingZero() -> (frame: Frame, mustZero: Bool)? {
         guard freeFrames > 0 else { return nil }
         var summary = hint >> 6
         var mask: UInt64 = ~0 << UInt64(hint & 63)
@@ -138,10 +152,12 @@ public struct FrameAllocator: ~Copyable {
             if candidates != 0 {
                 let word = summary << 6 + candidates.trailingZeroBitCount
                 let bit = (~bitmap[word]).trailingZeroBitCount
-                let frame = UInt64(word) << 6 + UInt64(bit)
+                let frame = Frame(number: UInt64(word) << 6 + UInt64(bit))
+                let dirty = mustZero(frame)
                 claim(word: word, bit: 1 << UInt64(bit))
+                handedOutBelow = max(handedOutBelow, frame.number + 1)
                 hint = word
-                return Frame(number: frame)
+                return (frame, dirty)
             }
             summary += 1
             if summary == summaryCount { summary = 0 }
@@ -169,7 +185,7 @@ public struct FrameAllocator: ~Copyable {
             let range = FrameRange(start: start, count: count)
             setRange(range, used: true)
             freeFrames -= count
-            markTouched(range)
+            handedOutBelow = max(handedOutBelow, range.end)
             return Frame(number: start)
         }
         return nil
@@ -203,10 +219,10 @@ public struct FrameAllocator: ~Copyable {
     }
 
     /// True unless the frame is known to hold zeros: it may have been handed
-    /// out (and written) since boot.
+    /// out (and written) since boot, or written by firmware.
     public func mustZero(_ frame: Frame) -> Bool {
         let word = Int(frame.number >> 6)
-        return touched[word >> 6] & (1 << UInt64(word & 63)) != 0
+        return frame.number < handedOutBelow || touched[word >> 6] & (1 << UInt64(word & 63)) != 0
     }
 
     /// True for frames that are not the allocator's: not usable RAM, or reserved.
@@ -237,7 +253,6 @@ public struct FrameAllocator: ~Copyable {
     private mutating func claim(word: Int, bit: UInt64) {
         bitmap[word] |= bit
         if bitmap[word] == ~0 { hasFree[word >> 6] &= ~(1 << UInt64(word & 63)) }
-        touched[word >> 6] |= 1 << UInt64(word & 63)
         freeFrames -= 1
     }
 

@@ -43,9 +43,9 @@ public struct Pagemap {
 
     /// A new, empty Pagemap with a root table from `frames`.
     public static func create(frames: inout FrameAllocator, directMap: UInt) -> Pagemap? {
-        guard let root = frames.allocate() else { return nil }
+        guard let (root, mustZero) = frames.allocateTrackingZero() else { return nil }
         let pagemap = Pagemap(root: root, directMap: directMap)
-        pagemap.zero(root, frames: frames)
+        if mustZero { pagemap.zero(root) }
         return pagemap
     }
 
@@ -286,8 +286,8 @@ public struct Pagemap {
                 if executable { widened &= ~PageTableFlags.noExecute.rawValue }
                 if widened != entry.raw { pointer.pointee = widened }
             } else {
-                guard let frame = frames.allocate() else { throw .frameAllocationFailed(level: level - 1) }
-                zero(frame, frames: frames)
+                guard let (frame, mustZero) = frames.allocateTrackingZero() else { throw .frameAllocationFailed(level: level - 1) }
+                if mustZero { zero(frame) }
                 tablesCreated += 1
                 let wasEmpty = entry.isEmpty
                 entry = PageTableEntry(address: frame.address, flags: PageTableFlags(rawValue: grant).union(.present))
@@ -312,10 +312,8 @@ public struct Pagemap {
         UnsafeMutablePointer<UInt64>(bitPattern: directMap + UInt(physical))!
     }
 
-    /// Zeroes a new table unless the allocator knows the frame holds zeros.
-    private func zero(_ frame: Frame, frames: borrowing FrameAllocator) {
-        if frames.mustZero(frame) {
-            table(frame.address).update(repeating: 0, count: entriesPerTable)
-        }
+    /// Zeroes a new table (one the allocator does not know to hold zeros).
+    private func zero(_ frame: Frame) {
+        table(frame.address).update(repeating: 0, count: entriesPerTable)
     }
 }

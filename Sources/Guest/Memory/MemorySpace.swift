@@ -1,0 +1,154 @@
+// A memory space hands out virtual memory within its arena (one 512 GiB
+// top-level region unless told otherwise), as the design notes describe:
+// from a high-water mark, below which everything may be in use. Once the
+// mark reaches the end of the arena, allocation falls back to reusing lower
+// addresses that were freed.
+//
+// The notes' fallback checks page by page that each address is unmapped.
+// That was built and measured (Benchmarks/PagemapBenchmark) against searching
+// the gaps between the space's reservations, which the space keeps sorted
+// anyway (the page trap needs them to tell an address that is allocated but
+// not backed yet from one that was never allocated). The gap search is kept:
+// it costs one step per reservation instead of a page walk per page, and the
+// page-by-page check cannot see lazy reservations, which map nothing, so it
+// would hand their addresses out twice unless it also consulted the list.
+
+public enum Backing: Equatable, Sendable {
+    /// Frames come later, one page at a time, from the page trap.
+    case lazy
+    /// Every page is backed by a frame now.
+    case eager
+}
+
+public struct Reservation: Equatable, Sendable {
+    public let start: UInt64
+    public let pageCount: UInt64
+    public let backing: Backing
+    public let flags: PageTableFlags
+
+    public var end: UInt64 { start + pageCount * pageSize }
+    public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
+}
+
+public enum MemorySpaceError: Error, Equatable {
+    case invalidSize(pages: UInt64)
+    /// No gap of `pages` pages is left in the arena.
+    case outOfAddressSpace(pages: UInt64)
+    case outOfFrames
+    case notReserved(address: UInt64)
+    case pagemap(PagemapError)
+}
+
+public struct MemorySpace: ~Copyable {
+    public let base: UInt64
+    public let limit: UInt64
+    public private(set) var highWaterMark: UInt64
+    /// Sorted by start, never overlapping.
+    public private(set) var reservations: [Reservation] = []
+    /// How many reservations the fallback placed below the mark.
+    public private(set) var fallbackCount = 0
+
+    public static let regionSize: UInt64 = 512 << 30
+
+    /// A space over `[base, limit)`, both page-aligned and canonical.
+    public init(base: UInt64, limit: UInt64) {
+        self.base = base
+        self.limit = limit
+        highWaterMark = base
+    }
+
+    /// The reservation that holds `address`, if any: what the page trap asks.
+    public func reservation(containing address: UInt64) -> Reservation? {
+        var low = 0
+        var high = reservations.count
+        while low < high {
+            let middle = (low + high) / 2
+            if reservations[middle].end <= address { low = middle + 1 } else { high = middle }
+        }
+        return low < reservations.count && reservations[low].contains(address) ? reservations[low] : nil
+    }
+
+    /// Reserves `pages` pages and returns the first address. Eager backing
+    /// maps a frame (zeroed unless known zero) under every page.
+    public mutating func reserve(pages: UInt64, backing: Backing, flags: PageTableFlags,
+                                 pagemap: inout Pagemap, frames: inout FrameAllocator,
+                                 zero: (Frame) -> Void) throws(MemorySpaceError) -> UInt64 {
+        guard pages > 0, pages <= (limit - base) / pageSize else { throw .invalidSize(pages: pages) }
+        let size = pages * pageSize
+        let start: UInt64
+        if limit - highWaterMark >= size {
+            start = highWaterMark
+            highWaterMark += size
+        } else {
+            guard let gap = firstGap(size) else { throw .outOfAddressSpace(pages: pages) }
+            start = gap
+            fallbackCount += 1
+        }
+        let reservation = Reservation(start: start, pageCount: pages, backing: backing, flags: flags)
+        if backing == .eager {
+            var mapped: UInt64 = 0
+            do throws(MemorySpaceError) {
+                while mapped < pages {
+                    guard let (frame, mustZero) = frames.allocateTrackingZero() else { throw MemorySpaceError.outOfFrames }
+                    if mustZero { zero(frame) }
+                    do {
+                        try pagemap.map(Page(startingAt: start + mapped * pageSize)!, to: frame, flags: flags, frames: &frames)
+                            .ignore()  // a fresh address: no TLB holds it
+                    } catch {
+                        try? frames.free(frame)
+                        throw MemorySpaceError.pagemap(error)
+                    }
+                    mapped += 1
+                }
+            } catch {
+                unmapAndFree(start, pages: mapped, pagemap: &pagemap, frames: &frames, invalidate: { _ in })
+                if start + size == highWaterMark { highWaterMark = start }
+                throw error
+            }
+        }
+        insert(reservation)
+        return start
+    }
+
+    /// Frees the reservation starting at `start`: unmaps every backed page,
+    /// gives its frame back, and flushes it through `invalidate`.
+    public mutating func free(_ start: UInt64, pagemap: inout Pagemap, frames: inout FrameAllocator,
+                              invalidate: (UInt64) -> Void) throws(MemorySpaceError) {
+        guard let index = reservations.firstIndex(where: { $0.start == start }) else { throw .notReserved(address: start) }
+        let reservation = reservations.remove(at: index)
+        unmapAndFree(start, pages: reservation.pageCount, pagemap: &pagemap, frames: &frames, invalidate: invalidate)
+        // Space freed at the top is the mark's again: no fallback needed for it.
+        if reservation.end == highWaterMark {
+            highWaterMark = reservations.last.map { max($0.end, base) } ?? base
+        }
+    }
+
+    private func unmapAndFree(_ start: UInt64, pages: UInt64, pagemap: inout Pagemap, frames: inout FrameAllocator,
+                              invalidate: (UInt64) -> Void) {
+        var page: UInt64 = 0
+        while page < pages {
+            if let flush = try? pagemap.unmap(Page(startingAt: start + page * pageSize)!, frames: &frames) {
+                let frame = flush.unmappedFrame
+                flush.flush(invalidate)
+                if let frame { try? frames.free(frame) }
+            }
+            page += 1
+        }
+    }
+
+    /// The lowest gap of `size` bytes between reservations below the mark.
+    private func firstGap(_ size: UInt64) -> UInt64? {
+        var cursor = base
+        for reservation in reservations {
+            if reservation.start - cursor >= size { return cursor }
+            cursor = reservation.end
+        }
+        return limit - cursor >= size ? cursor : nil
+    }
+
+    private mutating func insert(_ reservation: Reservation) {
+        var index = reservations.count
+        while index > 0 && reservations[index - 1].start > reservation.start { index -= 1 }
+        reservations.insert(reservation, at: index)
+    }
+}
