@@ -38,6 +38,12 @@ public enum GuestCommand: Equatable, Sendable {
     case pagemapCounts
     /// Run the kernel-mode access checks (see `AccessCheck`).
     case accessChecks
+    /// Reserve pages in the kernel's test memory space.
+    case spaceReserve(pages: UInt64, eager: Bool, flags: UInt64)
+    case spaceFree(start: UInt64)
+    case spaceQuery(address: UInt64)
+    /// A timing loop: `phase` 0 map, 1 translate, 2 unmap, over `count` pages.
+    case pagemapBenchmark(phase: UInt64, count: UInt64)
 
     var words: [UInt64] {
         switch self {
@@ -60,6 +66,10 @@ public enum GuestCommand: Equatable, Sendable {
         case .translate(let virtual): return [CommandCode.translate, virtual]
         case .pagemapCounts: return [CommandCode.pagemapCounts]
         case .accessChecks: return [CommandCode.accessChecks]
+        case .spaceReserve(let pages, let eager, let flags): return [CommandCode.spaceReserve, pages, eager ? 1 : 0, flags]
+        case .spaceFree(let start): return [CommandCode.spaceFree, start]
+        case .spaceQuery(let address): return [CommandCode.spaceQuery, address]
+        case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
         }
     }
 }

@@ -165,3 +165,36 @@ final class AccessCheckLiveTests: XCTestCase {
         XCTAssertEqual(try guest.execute(.echo([9])).values, [9])
     }
 }
+
+/// A memory space in the live kernel: lazy and eager reservations and frees.
+final class MemorySpaceLiveTests: XCTestCase {
+    func testLazyAndEagerReservationsInTheLiveKernel() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        let ready = try guest.boot()
+        let flags: UInt64 = (1 << 1) | (1 << 63)
+        let eager = try guest.execute(.spaceReserve(pages: 10, eager: true, flags: flags))
+        XCTAssertEqual(eager.status, ReplyStatus.ok)
+        XCTAssertEqual(eager.values, [testSpaceBase])
+        let lazy = try guest.execute(.spaceReserve(pages: 1000, eager: false, flags: flags))
+        XCTAssertEqual(lazy.values, [testSpaceBase + 10 * 4096])
+        for page in 0..<10 as Range<UInt64> {
+            let walk = try guest.walk(testSpaceBase + page * 4096, cr3: ready.pageTableRoot)
+            guard case .mapped(_, _, let access) = walk.outcome else { return XCTFail("\(walk)") }
+            XCTAssertEqual(access, .init(writable: true, user: false, executable: false))
+        }
+        XCTAssertEqual(try guest.walk(testSpaceBase + 10 * 4096, cr3: ready.pageTableRoot).outcome, .notPresent(level: 1),
+                       "a lazy reservation maps nothing")
+        let query = try guest.execute(.spaceQuery(address: testSpaceBase + 500 * 4096)).values
+        XCTAssertEqual(Array(query.prefix(4)), [1, testSpaceBase + 10 * 4096, 1000, 0])
+
+        let freed = try guest.execute(.spaceFree(start: testSpaceBase))
+        XCTAssertEqual(freed.status, ReplyStatus.ok)
+        XCTAssertEqual(freed.values, [13], "its ten frames, and its PT, PD and PDPT: the lazy range mapped no table")
+        XCTAssertEqual(try guest.walk(testSpaceBase, cr3: ready.pageTableRoot).outcome, .notPresent(level: 4))
+        XCTAssertEqual(try guest.execute(.spaceQuery(address: testSpaceBase)).values.first, 0)
+        let missing = try guest.execute(.spaceFree(start: testSpaceBase))
+        XCTAssertEqual(missing.status, ReplyStatus.memorySpaceError)
+        XCTAssertEqual(missing.values, [MemorySpaceErrorCode.notReserved, testSpaceBase])
+    }
+}

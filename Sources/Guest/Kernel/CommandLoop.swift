@@ -80,6 +80,15 @@ enum CommandLoop {
             }
         case CommandCode.accessChecks:
             replyWithStatus(to: command) { record in AccessChecks.run(&record) }
+        case CommandCode.spaceReserve:
+            let third = command.word(CommandWord.argumentsStart + 2)
+            replyWithStatus(to: command) { record in MemorySpaceCommands.reserve(pages: first, eager: second == 1, flags: third, &record) }
+        case CommandCode.spaceFree:
+            replyWithStatus(to: command) { record in MemorySpaceCommands.free(first, &record) }
+        case CommandCode.spaceQuery:
+            reply(to: command, status: ReplyStatus.ok) { record in MemorySpaceCommands.query(first, &record) }
+        case CommandCode.pagemapBenchmark:
+            replyWithStatus(to: command) { record in MemorySpaceCommands.benchmark(phase: first, count: second, &record) }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

@@ -153,6 +153,40 @@ public enum CommandCode {
     /// one byte per combination as text: bit 7 set when the access faulted,
     /// the low 5 bits the page-fault error code.
     public static let accessChecks: UInt64 = 19
+
+    // A memory space in the kernel's address space, for tests: one 512 GiB
+    // region at `testSpaceBase`.
+    /// Reserve `argument 0` pages, eagerly when `argument 1` is 1, with
+    /// page-table flags `argument 2`. Replies the start, or `memorySpaceError`.
+    public static let spaceReserve: UInt64 = 20
+    /// Free the reservation at `argument 0`. Replies the frames freed.
+    public static let spaceFree: UInt64 = 21
+    /// Replies `SpaceQueryWord` for the address `argument 0`.
+    public static let spaceQuery: UInt64 = 22
+    /// Timing loop: phase `argument 0` (0 map, 1 translate, 2 unmap) over
+    /// `argument 1` pages at `benchmarkBase`. Replies tables created and freed.
+    public static let pagemapBenchmark: UInt64 = 23
+}
+
+public let testSpaceBase: UInt64 = 0x0000_0100_0000_0000
+public let benchmarkBase: UInt64 = 0x0000_0200_0000_0000
+
+public enum MemorySpaceErrorCode {
+    public static let invalidSize: UInt64 = 1
+    public static let outOfAddressSpace: UInt64 = 2
+    public static let outOfFrames: UInt64 = 3
+    public static let notReserved: UInt64 = 4
+    public static let pagemap: UInt64 = 5
+}
+
+public enum SpaceQueryWord {
+    public static let found = 0
+    public static let start = 1
+    public static let pageCount = 2
+    /// 1 for eager backing.
+    public static let eager = 3
+    public static let highWaterMark = 4
+    public static let fallbackCount = 5
 }
 
 /// Why a Pagemap request failed: the reply's status is
@@ -228,6 +262,7 @@ public enum ReplyStatus {
     public static let unknownCommand: UInt64 = 1
     public static let badArguments: UInt64 = 2
     public static let pagemapError: UInt64 = 3
+    public static let memorySpaceError: UInt64 = 4
 }
 
 /// E820 memory types, as PVH's hvm_memmap_table_entry carries them.
