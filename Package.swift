@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
         .executable(name: "boot-benchmark", targets: ["BootBenchmark"]),
         .executable(name: "frame-benchmark", targets: ["FrameAllocatorBenchmark"]),
+        .executable(name: "pagemap-benchmark", targets: ["PagemapBenchmark"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -40,6 +41,11 @@ let package = Package(
         ),
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
         .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory"], path: "Benchmarks/FrameAllocatorBenchmark"),
+        .executableTarget(
+            name: "PagemapBenchmark",
+            dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage"],
+            path: "Benchmarks/PagemapBenchmark"
+        ),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
