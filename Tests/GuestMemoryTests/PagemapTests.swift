@@ -67,6 +67,22 @@ final class PagemapTests: XCTestCase {
         XCTAssertEqual(pagemap.locatePage(target.start), .notPresent(level: 4, lazy: false))
     }
 
+    func testLocatePageCreatesTablesOnlyWhenAsked() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 4)
+        var pagemap = memory.makePagemap()
+        let target = address(0x0000_0040_1234_5000)
+        XCTAssertEqual(pagemap.locatePage(target), .notPresent(level: 4, lazy: false))
+        XCTAssertEqual(pagemap.tablesCreated, 0)
+        let entry = try pagemap.locatePage(target, creatingTablesGranting: [.user], frames: &memory.harness.allocator)
+        XCTAssertTrue(entry.isEmpty)
+        XCTAssertEqual(pagemap.tablesCreated, 3)
+        XCTAssertEqual(pagemap.locatePage(target), .notPresent(level: 1, lazy: false), "now only the leaf is missing")
+        _ = try pagemap.map(target.page, to: Frame(number: 9), flags: [.user], frames: &memory.harness.allocator).done()
+        XCTAssertEqual(try pagemap.locatePage(target, creatingTablesGranting: [], frames: &memory.harness.allocator).frame,
+                       Frame(number: 9))
+        XCTAssertEqual(pagemap.tablesCreated, 3)
+    }
+
     func testErrorsCarryTheirContext() throws {
         let memory = SimulatedPhysicalMemory(megabytes: 4)
         var pagemap = memory.makePagemap()

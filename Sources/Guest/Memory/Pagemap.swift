@@ -64,6 +64,14 @@ public struct Pagemap {
         }
     }
 
+    /// The leaf (4 KiB) entry for `address`, building the missing tables on
+    /// the way (zeroed, from `frames`) and widening parents to grant `flags`.
+    /// The entry may be empty; `map` is the way to fill it.
+    public mutating func locatePage(_ address: VirtualAddress, creatingTablesGranting flags: PageTableFlags,
+                                    frames: inout FrameAllocator) throws(PagemapError) -> PageTableEntry {
+        PageTableEntry(raw: try leafSlot(address, level: 1, granting: flags, frames: &frames).entry.pointee)
+    }
+
     public func translate(_ address: VirtualAddress) -> Translation? {
         var table = self.table(root.address)
         var level = 4
