@@ -47,7 +47,7 @@ public final class LiveGuest {
         memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
         let kvm = try KVM(path: configuration.kvmPath)
         vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
-        try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange)
+        try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
         try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
         vcpu = try vm.createVCPU()
         try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
@@ -167,13 +167,16 @@ public final class LiveGuest {
                 serial.flush()
                 throw failure(.channel(error))
             }
+            let received = channel.takeReceived()
+            for case .console(let text) in received { serial.receiveConsoleText(text) }
             serial.flush()
             if let status = exitPort.status {
                 if status == ExitStatus.nestedException { throw failure(.nestedException) }
                 return .exited(status)
             }
-            for report in channel.takeReceived() {
+            for report in received {
                 switch report {
+                case .console: continue
                 case .exception(let report): throw failure(.exception(report))
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))

@@ -3,8 +3,8 @@
 
 @_cdecl("kmain")
 func kmain(_ startInfoPhysical: UInt) {
-    Console.write("guest kernel: long mode, kernel region at 0x00007fff80000000\n")
     ReportChannel.start()
+    Console.write("guest kernel: long mode, kernel region at 0x00007fff80000000\n")
     guard let boot = BootInfo(startInfoPhysical: UInt64(startInfoPhysical)) else {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }

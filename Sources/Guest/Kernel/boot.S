@@ -396,10 +396,10 @@ ist2_stack_top:
     .skip 8 * 1024
 ist3_stack_top:
 
-    // The heap has a section of its own that guest.ld puts last, 2 MiB
-    // aligned, so that the kernel maps it with one huge page.
+    // The heap has a section of its own that guest.ld puts last, at a 2 MiB
+    // boundary, so that the kernel maps it with one huge page.
     .section .kernel_heap, "aw", @nobits
-    .p2align 21
+    .p2align 12
 kernel_heap:
     .skip 2 * 1024 * 1024
 kernel_heap_end:

@@ -30,6 +30,10 @@ public enum RecordKind {
     public static let reply: UInt16 = 5
     /// Guest to host: the kernel cannot go on. Text: the reason.
     public static let panic: UInt16 = 6
+    /// Guest to host: console text. Where the channel exists the kernel's
+    /// console goes this way, one exit per write: this KVM delivers a
+    /// `rep outsb` to COM1 as one exit per byte (about 40 us each).
+    public static let console: UInt16 = 7
     /// Host to guest: a command. Words: `CommandWord`.
     public static let command: UInt16 = 16
 }

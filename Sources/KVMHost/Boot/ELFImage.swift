@@ -155,7 +155,11 @@ public struct ELFImage: Sendable {
 
     /// Copies the segments into guest memory and zeroes their tails, after
     /// checking that each lies in usable RAM of `map` and clear of `bootInfo`.
-    public func load(into memory: GuestMemory, map: PhysicalMemoryMap, keepingFree bootInfo: Range<UInt64>) throws {
+    /// `memoryIsZeroed` says the segments' memory holds zeros already (a new
+    /// VM's memory does): their tails are then left untouched, which spares
+    /// the host from faulting in every page of the kernel's bss and heap.
+    public func load(into memory: GuestMemory, map: PhysicalMemoryMap, keepingFree bootInfo: Range<UInt64>,
+                     memoryIsZeroed: Bool = false) throws {
         for segment in segments {
             let range = segment.physicalRange
             guard range.upperBound <= UInt64(memory.size), map.isUsableRAM(range) else {
@@ -172,7 +176,7 @@ public struct ELFImage: Sendable {
                     let start = Int(segment.fileOffset)
                     target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<start + fileBytes]))
                 }
-                if fileBytes < target.count {
+                if fileBytes < target.count && !memoryIsZeroed {
                     UnsafeMutableRawBufferPointer(rebasing: target[fileBytes...]).initializeMemory(as: UInt8.self, repeating: 0)
                 }
             }

@@ -64,6 +64,12 @@ public final class Serial16550: PortDevice {
 
     private var pending: [UInt8] = []
 
+    /// Console text that reached the host another way (the report channel):
+    /// it joins the transcript and the output as if written to COM1.
+    public func receiveConsoleText(_ bytes: [UInt8]) {
+        for byte in bytes { transmit(byte) }
+    }
+
     private func transmit(_ byte: UInt8) {
         transcript.append(byte)
         pending.append(byte)

@@ -85,6 +85,8 @@ public enum GuestReport: Equatable, Sendable {
     case panic(PanicReport)
     case awaitCommand(bufferPhysical: UInt64, capacity: UInt64)
     case reply(GuestReply)
+    /// Console text sent over the channel instead of COM1.
+    case console([UInt8])
 
     public init(_ record: RecordView) throws {
         func require(_ words: Int) throws {
@@ -135,6 +137,8 @@ public enum GuestReport: Equatable, Sendable {
                 line: record.word(AssertionWord.line), values: values))
         case RecordKind.panic:
             self = .panic(PanicReport(reason: String(decoding: record.text, as: UTF8.self), value: record.word(0)))
+        case RecordKind.console:
+            self = .console([UInt8](record.text))
         case RecordKind.awaitCommand:
             try require(AwaitCommandWord.count)
             self = .awaitCommand(bufferPhysical: record.word(AwaitCommandWord.bufferPhysical),
