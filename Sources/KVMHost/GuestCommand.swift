@@ -44,6 +44,8 @@ public enum GuestCommand: Equatable, Sendable {
     case spaceQuery(address: UInt64)
     /// A timing loop: `phase` 0 map, 1 translate, 2 unmap, over `count` pages.
     case pagemapBenchmark(phase: UInt64, count: UInt64)
+    /// Run the kernel monitor on the serial console until it is left.
+    case monitor
 
     var words: [UInt64] {
         switch self {
@@ -70,6 +72,7 @@ public enum GuestCommand: Equatable, Sendable {
         case .spaceFree(let start): return [CommandCode.spaceFree, start]
         case .spaceQuery(let address): return [CommandCode.spaceQuery, address]
         case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
+        case .monitor: return [CommandCode.monitor]
         }
     }
 }

@@ -38,6 +38,15 @@ public final class LiveGuest {
     private var commandBuffer: (address: UInt64, capacity: UInt64)?
     private var commandSequence: UInt32 = 0
 
+    /// Where console input comes from. With none, a guest that halts with
+    /// nothing to wake it is a failure; with one, a halt means "waiting for
+    /// input", and the host blocks on this source until it has some.
+    public var consoleInput: ConsoleInput?
+    private var inputEnded = false
+
+    /// Called for every port access, for tracing.
+    public var portTrace: ((PortAccess) -> Void)?
+
     /// The guest's exit status, once it has written one.
     public var exitStatus: UInt32? { exitPort.status }
 
@@ -158,6 +167,7 @@ public final class LiveGuest {
     private func handle(_ exit: VCPUExit, started: ContinuousClock.Instant, timeout: Duration) throws -> Event? {
         switch exit {
         case .portIO(let access):
+            portTrace?(access)
             do {
                 try bus.handle(access)
             } catch let error as UnclaimedPortError {
@@ -191,7 +201,17 @@ public final class LiveGuest {
                 throw failure(.timeout(timeout))
             }
             return nil
-        case .halt: throw failure(.halted)
+        case .halt:
+            guard let input = consoleInput else { throw failure(.halted) }
+            if inputEnded { throw failure(.halted) }
+            switch input.waitForInput(until: started + timeout) {
+            case .bytes(let bytes): serial.enqueueInput(bytes)
+            case .endOfInput:
+                inputEnded = true
+                serial.enqueueInput([endOfInputByte])
+            case .timedOut: throw failure(.timeout(timeout))
+            }
+            return nil
         case .mmio(let access): throw failure(.mmio(access))
         case .shutdown: throw failure(.tripleFault)
         case .failEntry(let reason): throw failure(.failEntry(hardwareReason: reason))

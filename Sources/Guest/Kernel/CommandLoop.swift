@@ -89,6 +89,9 @@ enum CommandLoop {
             reply(to: command, status: ReplyStatus.ok) { record in MemorySpaceCommands.query(first, &record) }
         case CommandCode.pagemapBenchmark:
             replyWithStatus(to: command) { record in MemorySpaceCommands.benchmark(phase: first, count: second, &record) }
+        case CommandCode.monitor:
+            Monitor.run()
+            reply(to: command, status: ReplyStatus.ok) { _ in }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

@@ -44,6 +44,10 @@ static inline unsigned long cpu_read_msr(unsigned int msr) {
     return ((unsigned long)high << 32) | low;
 }
 
+// One halt: under KVMHost the host resumes the vCPU when it has input for it.
+static inline void cpu_halt_once(void) { __asm__ volatile("hlt" : : : "memory"); }
+static inline void cpu_pause(void) { __asm__ volatile("pause"); }
+
 static inline void cpu_halt_forever(void) {
     for (;;) __asm__ volatile("cli; hlt");
 }

@@ -64,6 +64,22 @@ public struct Pagemap {
         }
     }
 
+    /// Every entry the walk of `address` reads, from the PML4 down, until one
+    /// is not present or maps a page: for showing a walk level by level.
+    public func entries(on address: VirtualAddress) -> [PageTableEntry] {
+        var entries: [PageTableEntry] = []
+        var table = self.table(root.address)
+        var level = 4
+        while level >= 1 {
+            let entry = PageTableEntry(raw: table[address.index(level: level)])
+            entries.append(entry)
+            if !entry.isPresent || (entry.isHuge && level <= 3) { break }
+            table = self.table(entry.address)
+            level -= 1
+        }
+        return entries
+    }
+
     /// The leaf (4 KiB) entry for `address`, building the missing tables on
     /// the way (zeroed, from `frames`) and widening parents to grant `flags`.
     /// The entry may be empty; `map` is the way to fill it.

@@ -170,6 +170,8 @@ public enum CommandCode {
     /// Timing loop: phase `argument 0` (0 map, 1 translate, 2 unmap) over
     /// `argument 1` pages at `benchmarkBase`. Replies tables created and freed.
     public static let pagemapBenchmark: UInt64 = 23
+    /// Run the kernel monitor on the serial console until it is left, then reply.
+    public static let monitor: UInt64 = 24
 }
 
 public let testSpaceBase: UInt64 = 0x0000_0100_0000_0000

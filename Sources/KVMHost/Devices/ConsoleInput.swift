@@ -1,0 +1,32 @@
+/// Where the guest's console input comes from: a terminal, a pipe, a script.
+/// The run loop asks for input when the guest halts waiting for COM1 data,
+/// so the host blocks on its input instead of spinning with the guest.
+public protocol ConsoleInput: AnyObject {
+    /// Blocks until input is available, the input ends, or `deadline` passes.
+    func waitForInput(until deadline: ContinuousClock.Instant) -> ConsoleInputEvent
+}
+
+public enum ConsoleInputEvent: Equatable, Sendable {
+    case bytes([UInt8])
+    /// No more input will come (end of a pipe or file).
+    case endOfInput
+    case timedOut
+}
+
+/// End of transmission: what the guest's console reads when the host's input
+/// has ended, as a terminal sends it for Ctrl-D.
+public let endOfInputByte: UInt8 = 0x04
+
+/// Input given up front, a line at a time: for tests and scripts.
+public final class ScriptedConsoleInput: ConsoleInput {
+    private var lines: [String]
+
+    public init(lines: [String]) {
+        self.lines = lines
+    }
+
+    public func waitForInput(until deadline: ContinuousClock.Instant) -> ConsoleInputEvent {
+        guard !lines.isEmpty else { return .endOfInput }
+        return .bytes(Array((lines.removeFirst() + "\n").utf8))
+    }
+}
