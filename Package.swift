@@ -50,6 +50,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
+        // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
+        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
         .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport"]),
     ]
 )

@@ -210,6 +210,7 @@ public final class LiveGuest {
                 inputEnded = true
                 serial.enqueueInput([endOfInputByte])
             case .timedOut: throw failure(.timeout(timeout))
+            case .quit: throw failure(.stoppedByUser)
             }
             return nil
         case .mmio(let access): throw failure(.mmio(access))

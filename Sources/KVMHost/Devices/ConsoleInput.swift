@@ -11,6 +11,8 @@ public enum ConsoleInputEvent: Equatable, Sendable {
     /// No more input will come (end of a pipe or file).
     case endOfInput
     case timedOut
+    /// The user asked to stop the guest now (the console's escape sequence).
+    case quit
 }
 
 /// End of transmission: what the guest's console reads when the host's input

@@ -17,6 +17,8 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case halted
         /// The kernel took an exception while handling one (exit status 5).
         case nestedException
+        /// The user stopped the guest from the console.
+        case stoppedByUser
         case unexpectedPort(port: UInt16, direction: PortDirection, size: Int)
         case mmio(MMIOAccess)
         case channel(ChannelError)
@@ -61,6 +63,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .unexpectedExit(let reason): return "unexpected KVM exit reason \(reason)"
         case .systemEvent(let type): return "system event \(type) (reset or shutdown request)"
         case .halted: return "the guest halted and nothing can wake it"
+        case .stoppedByUser: return "stopped from the console"
         case .nestedException: return "the kernel took an exception inside its exception handler (exit status 5)"
         case .unexpectedPort(let port, let direction, let size):
             return "\(direction == .input ? "read from" : "write to") port \(hex(UInt64(port))) (\(size) bytes), which no device claims"

@@ -1,0 +1,62 @@
+import Foundation
+import XCTest
+
+/// The built kvmhost, run as a user runs it.
+struct KVMHostBinary {
+    let url: URL
+
+    init() throws {
+        let directory = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [directory.appendingPathComponent("kvmhost"),
+                          Bundle.main.bundleURL.appendingPathComponent("kvmhost")]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw XCTSkip("the kvmhost binary was not found beside the test bundle (\(directory.path))")
+        }
+        url = found
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs kvmhost with `arguments`, `input` on a pipe as stdin.
+    func run(_ arguments: [String], input: String = "", timeout: TimeInterval = 60) throws -> Result {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let killer = DispatchWorkItem { [process] in process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let errors = ErrorCollector(stderr.fileHandleForReading)
+        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        killer.cancel()
+        return Result(status: process.terminationStatus, stdout: output, stderr: errors.text())
+    }
+}
+
+/// Reads a pipe to its end on another thread, so neither pipe can fill up.
+final class ErrorCollector: @unchecked Sendable {
+    private var data = Data()
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ handle: FileHandle) {
+        Thread { [self] in
+            data = handle.readDataToEndOfFile()
+            done.signal()
+        }.start()
+    }
+
+    func text() -> String {
+        done.wait()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

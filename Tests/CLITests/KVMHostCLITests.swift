@@ -1,0 +1,76 @@
+import Foundation
+import KVMHost
+import TestSupport
+import XCTest
+
+/// The kvmhost command: piped sessions, exit codes, the address-space view.
+final class KVMHostCLITests: XCTestCase {
+    private func temporaryKernel(_ code: [UInt8]) throws -> String {
+        let path = NSTemporaryDirectory() + "kvmhost-test-\(UUID().uuidString).elf"
+        try Data(ELFBuilder.guest(code: code).build()).write(to: URL(fileURLWithPath: path))
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testPipedMonitorSessionEndsCleanlyWithItsInput() throws {
+        try requireKVM()
+        let result = try KVMHostBinary().run([], input: "mem\nbogus\ntranslate 0x7fff80109000\n")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("guest kernel: ready"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("frames: total 16384, free "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("error: unknown command 'bogus' (try help)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("0x00007fff80109000 -> 0x0000000000109000 r-x supervisor 4K"), result.stdout)
+        let quit = try KVMHostBinary().run(["--memory", "32"], input: "quit\nmem\n")
+        XCTAssertEqual(quit.status, 0)
+        XCTAssertFalse(quit.stdout.contains("frames: total"), "nothing runs after quit")
+    }
+
+    func testExitCodesNameEachOutcome() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        XCTAssertEqual(try binary.run(["--kernel", try temporaryKernel([0xB8, 42, 0, 0, 0, 0xE7, 0xF4])]).status, 42,
+                       "the guest's own status")
+        XCTAssertEqual(try binary.run(["--kernel", try temporaryKernel([0x0F, 0x0B])]).status, 122, "triple fault")
+        XCTAssertEqual(try binary.run(["--kernel", try temporaryKernel([0xEB, 0xFE]), "--timeout", "0.3"]).status, 124, "timeout")
+        XCTAssertEqual(try binary.run(["--kernel", try temporaryKernel([0xE6, 0x80])]).status, 125, "unknown port")
+        let fault = try binary.run([], input: "fault\n")
+        XCTAssertEqual(fault.status, 123, "kernel exception")
+        XCTAssertTrue(fault.stderr.contains("#PF page fault"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains("walk of 0x0"), fault.stderr)
+    }
+
+    func testBadInputIsOneClearLine() throws {
+        let binary = try KVMHostBinary()
+        let missing = try binary.run(["--kernel", "/nonexistent/guest.elf"])
+        XCTAssertEqual(missing.status, 65)
+        XCTAssertEqual(missing.stderr, "kvmhost: cannot read the kernel image /nonexistent/guest.elf: no such file\n")
+        let garbage = NSTemporaryDirectory() + "kvmhost-garbage-\(UUID().uuidString)"
+        try Data("not an ELF at all, just text".utf8).write(to: URL(fileURLWithPath: garbage))
+        defer { try? FileManager.default.removeItem(atPath: garbage) }
+        let malformed = try binary.run(["--kernel", garbage])
+        XCTAssertEqual(malformed.status, 65)
+        XCTAssertEqual(malformed.stderr, "kvmhost: the kernel image is not loadable: the image has 28 bytes, fewer than an ELF64 header\n")
+        XCTAssertEqual(try binary.run(["--memory", "2"]).status, 64)
+        XCTAssertEqual(try binary.run(["--reserve", "zz"]).status, 64)
+        XCTAssertEqual(try binary.run(["--timeout", "-1"]).status, 64)
+    }
+
+    func testAddressSpaceViewListsTheKernelRegions() throws {
+        try requireKVM()
+        let result = try KVMHostBinary().run(["address-space"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("0x00007f8000000000-0x00007f8004000000  64 MiB   rw- supervisor 2M pages -> 0x0000000000000000"),
+                      result.stdout)
+        XCTAssertTrue(result.stdout.contains("r-x supervisor 4K pages -> 0x0000000000109000"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("2 MiB    rw- supervisor 2M pages"), "the heap: \(result.stdout)")
+        XCTAssertFalse(result.stdout.contains("user"), "nothing user-accessible in the kernel's address space")
+    }
+
+    func testPortTracing() throws {
+        try requireKVM()
+        let result = try KVMHostBinary().run(["--trace-ports", "--no-monitor"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("port in  0x1000 size 4 x1"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("port out 0xf4 size 4 x1"), result.stderr)
+    }
+}
