@@ -12,7 +12,8 @@ struct AddressSpaceCommand: ParsableCommand {
 
     func run() throws {
         ExitCodes.reporting {
-            let guest = try LiveGuest(kernel: machine.kernelImage(), configuration: machine.configuration())
+            let configuration = try machine.configuration()
+            let guest = try LiveGuest(kernel: machine.kernelImage(), configuration: configuration)
             let ready = try guest.boot(timeout: machine.watchdog(interactive: false))
             let map = try AddressSpaceMap(memory: guest.vm.memory, cr3: ready.pageTableRoot)
             print("kernel address space, CR3 0x\(String(ready.pageTableRoot, radix: 16)):")

@@ -25,8 +25,9 @@ struct BootCommand: ParsableCommand {
     func run() throws {
         ExitCodes.reporting {
             let interactive = isatty(STDIN_FILENO) == 1
+            let configuration = try machine.configuration()
             let timeout = machine.watchdog(interactive: interactive)
-            let guest = try LiveGuest(kernel: machine.kernelImage(), configuration: machine.configuration())
+            let guest = try LiveGuest(kernel: machine.kernelImage(), configuration: configuration)
             guest.serial.output = { bytes in FileHandle.standardOutput.write(Data(bytes)) }
             if tracePorts {
                 guest.portTrace = { access in

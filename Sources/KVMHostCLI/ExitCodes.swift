@@ -50,6 +50,9 @@ enum ExitCodes {
         } catch let error as KernelFileError {
             printError("\(error)")
             status = badImage
+        } catch let error as UsageError {
+            printError(error.message)
+            status = badArguments
         } catch let error as MemoryMapError {
             printError("\(error)")
             status = badArguments
@@ -65,6 +68,11 @@ enum ExitCodes {
         Terminal.restore()
         FileHandle.standardError.write(Data("kvmhost: \(message)\n".utf8))
     }
+}
+
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
 }
 
 struct KernelFileError: Error, CustomStringConvertible {

@@ -20,16 +20,18 @@ struct MachineOptions: ParsableArguments {
                                            valueName: "seconds"))
     var timeout: Double?
 
-    func validate() throws {
-        guard (4...3072).contains(memory) else { throw ValidationError("--memory must lie between 4 and 3072 MiB") }
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+    /// Checked in `run`, not `validate`, so that a bad value is one line
+    /// on stderr (and exit status 64) rather than an error with the usage.
+    func check() throws {
+        guard (4...3072).contains(memory) else { throw UsageError("--memory must lie between 4 and 3072 MiB; got \(memory)") }
+        if let timeout, !(timeout > 0) { throw UsageError("--timeout must be a positive number of seconds") }
         for range in reserve { _ = try Self.parseRange(range) }
     }
 
     static func parseRange(_ text: String) throws -> Range<UInt64> {
         let parts = text.split(separator: "-", maxSplits: 1).map { $0.lowercased().replacingOccurrences(of: "0x", with: "") }
         guard parts.count == 2, let start = UInt64(parts[0], radix: 16), let end = UInt64(parts[1], radix: 16), start < end else {
-            throw ValidationError("--reserve takes START-END in hex, for example 0x800000-0xa00000; got '\(text)'")
+            throw UsageError("--reserve takes START-END in hex, for example 0x800000-0xa00000; got '\(text)'")
         }
         return start..<end
     }
@@ -42,7 +44,8 @@ struct MachineOptions: ParsableArguments {
     }
 
     func configuration() throws -> LiveGuest.Configuration {
-        LiveGuest.Configuration(memorySize: memory << 20, memoryHoles: try reserve.map(Self.parseRange))
+        try check()
+        return LiveGuest.Configuration(memorySize: memory << 20, memoryHoles: try reserve.map(Self.parseRange))
     }
 
     /// The watchdog: as asked, or none for a person at a terminal.

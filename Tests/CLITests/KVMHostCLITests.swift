@@ -50,9 +50,14 @@ final class KVMHostCLITests: XCTestCase {
         let malformed = try binary.run(["--kernel", garbage])
         XCTAssertEqual(malformed.status, 65)
         XCTAssertEqual(malformed.stderr, "kvmhost: the kernel image is not loadable: the image has 28 bytes, fewer than an ELF64 header\n")
-        XCTAssertEqual(try binary.run(["--memory", "2"]).status, 64)
-        XCTAssertEqual(try binary.run(["--reserve", "zz"]).status, 64)
+        let size = try binary.run(["--memory", "2"])
+        XCTAssertEqual(size.status, 64)
+        XCTAssertEqual(size.stderr, "kvmhost: --memory must lie between 4 and 3072 MiB; got 2\n")
+        let range = try binary.run(["--reserve", "zz"])
+        XCTAssertEqual(range.status, 64)
+        XCTAssertEqual(range.stderr.split(separator: "\n").count, 1, range.stderr)
         XCTAssertEqual(try binary.run(["--timeout", "-1"]).status, 64)
+        XCTAssertEqual(try binary.run(["--no-such-option"]).status, 64, "ArgumentParser's own usage errors")
     }
 
     func testAddressSpaceViewListsTheKernelRegions() throws {

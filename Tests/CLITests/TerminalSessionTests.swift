@@ -1,0 +1,144 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// kvmhost on a pseudo-terminal, as a person at a terminal uses it.
+final class TerminalSessionTests: XCTestCase {
+    /// A pseudo-terminal pair: the test holds the master, kvmhost gets the slave.
+    final class PseudoTerminal {
+        let master: Int32
+        let slave: Int32
+        private var screen = ""
+
+        // glibc's pseudo-terminal calls, which the Glibc module does not import.
+        private typealias OpenFunction = @convention(c) (Int32) -> Int32
+        private typealias NameFunction = @convention(c) (Int32) -> UnsafeMutablePointer<CChar>?
+
+        private static func function<T>(_ name: String, as type: T.Type) throws -> T {
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else {
+                throw XCTSkip("\(name) is not in this C library")
+            }
+            return unsafeBitCast(symbol, to: type)
+        }
+
+        init() throws {
+            let open = try Self.function("posix_openpt", as: OpenFunction.self)
+            let grant = try Self.function("grantpt", as: OpenFunction.self)
+            let unlock = try Self.function("unlockpt", as: OpenFunction.self)
+            let slaveName = try Self.function("ptsname", as: NameFunction.self)
+            master = open(O_RDWR | O_NOCTTY)
+            guard master >= 0, grant(master) == 0, unlock(master) == 0, let path = slaveName(master) else {
+                throw XCTSkip("no pseudo-terminal available")
+            }
+            let name = String(cString: path)
+            slave = Glibc.open(name, O_RDWR | O_NOCTTY)
+            guard slave >= 0 else { throw XCTSkip("cannot open the pseudo-terminal's slave") }
+        }
+
+        deinit {
+            close(master)
+            close(slave)
+        }
+
+        var settings: termios {
+            var value = termios()
+            tcgetattr(slave, &value)
+            return value
+        }
+
+        func type(_ bytes: [UInt8]) {
+            _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
+        }
+
+        func type(_ text: String) { type(Array(text.utf8)) }
+
+        /// Reads the screen until it contains `text` (after what was read before).
+        @discardableResult
+        func waitFor(_ text: String, timeout: TimeInterval = 30) -> String? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if let range = screen.range(of: text) {
+                    let seen = String(screen[..<range.upperBound])
+                    screen.removeSubrange(..<range.upperBound)
+                    return seen
+                }
+                var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 200) > 0 else { continue }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = read(master, &buffer, buffer.count)
+                if count > 0 { screen += String(decoding: buffer.prefix(count), as: UTF8.self) }
+            }
+            return nil
+        }
+    }
+
+    private func launch(on terminal: PseudoTerminal) throws -> Process {
+        let process = Process()
+        process.executableURL = try KVMHostBinary().url
+        let handle = FileHandle(fileDescriptor: terminal.slave, closeOnDealloc: false)
+        process.standardInput = handle
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    private func assertSameSettings(_ before: termios, _ after: termios, line: UInt = #line) {
+        XCTAssertEqual(after.c_lflag, before.c_lflag, "local modes restored", line: line)
+        XCTAssertEqual(after.c_iflag, before.c_iflag, "input modes restored", line: line)
+        XCTAssertEqual(after.c_oflag, before.c_oflag, "output modes restored", line: line)
+    }
+
+    func testTypingReachesTheMonitorAndCtrlAXQuits() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "), "the monitor's prompt")
+        XCTAssertEqual(terminal.settings.c_lflag & tcflag_t(ICANON | ECHO), 0, "raw mode while the guest runs")
+
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384"))
+        // Echo and backspace come from the guest: "hex" corrected to "help".
+        terminal.type("hex")
+        terminal.type([0x7F, 0x7F])
+        terminal.type("elp\r")
+        XCTAssertNotNil(terminal.waitFor("walk VIRTUAL"))
+        // Ctrl-C goes to the guest, which drops the line; kvmhost keeps running.
+        terminal.type("map 0x1000")
+        terminal.type([0x03])
+        XCTAssertNotNil(terminal.waitFor("^C"))
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        XCTAssertTrue(process.isRunning)
+
+        terminal.type([0x01, UInt8(ascii: "x")])
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+
+    func testTerminalIsRestoredWhenKilled() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        assertSameSettings(before, terminal.settings)
+    }
+
+    func testQuitInTheMonitorShutsTheGuestDown() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type("quit\r")
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+}
