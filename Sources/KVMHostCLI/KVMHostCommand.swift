@@ -12,7 +12,7 @@ struct KVMHostCommand: ParsableCommand {
               122  triple fault
               123  unhandled CPU exception in the kernel
               124  timeout: the watchdog stopped the guest
-              125  any other guest failure (unknown port, MMIO, garbage on the report channel)
+              125  other guest failures (unknown port, MMIO, channel garbage)
               126  KVM cannot be used here
                64  bad arguments (size, range, option)
                65  bad kernel image (missing, unreadable, malformed ELF)
