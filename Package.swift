@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "boot-benchmark", targets: ["BootBenchmark"]),
         .executable(name: "frame-benchmark", targets: ["FrameAllocatorBenchmark"]),
         .executable(name: "pagemap-benchmark", targets: ["PagemapBenchmark"]),
+        .executable(name: "page-trap-benchmark", targets: ["PageTrapBenchmark"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -30,7 +31,7 @@ let package = Package(
         .target(
             name: "GuestImage",
             path: "Sources/Guest",
-            exclude: ["Kernel", "Memory", "Protocol", "build-guest.sh"],
+            exclude: ["Kernel", "Memory", "Programs", "Protocol", "build-guest.sh"],
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),
@@ -41,6 +42,7 @@ let package = Package(
         ),
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
         .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory"], path: "Benchmarks/FrameAllocatorBenchmark"),
+        .executableTarget(name: "PageTrapBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/PageTrapBenchmark"),
         .executableTarget(
             name: "PagemapBenchmark",
             dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage"],

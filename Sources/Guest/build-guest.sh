@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/ and
-# Kernel/, assembly for boot.S and runtime.S, linked by guest.ld.
+# Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
+# Memory/ and Kernel/, assembly for boot.S and runtime.S, the user programs
+# of Programs/ embedded, linked by guest.ld.
 # Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR
 set -euo pipefail
 bin=$1 sources=$2 script=$3 output=$4 work=$5
@@ -14,6 +15,44 @@ mkdir -p "$work"
 target_flags=(-mno-sse -mno-sse2 -mno-mmx -msoft-float -mno-red-zone)
 swift_target_flags=()
 for flag in "${target_flags[@]}"; do swift_target_flags+=(-Xcc "$flag"); done
+
+# User programs: each Programs/NAME.S links at 0x0 into NAME.elf, and every
+# image is embedded in the kernel with a table the kernel looks names up in.
+programs_asm="$work/programs.S"
+{
+    echo '    .section .rodata'
+    echo '    .p2align 3'
+    echo '    .globl program_table'
+    echo 'program_table:'
+    count=$(find "$sources/Programs" -name '*.S' | wc -l)
+    echo "    .quad $count"
+    index=0
+    for program in $(find "$sources/Programs" -name '*.S' | LC_ALL=C sort); do
+        echo "    .quad program_name_$index, program_name_end_$index - program_name_$index"
+        echo "    .quad program_image_$index, program_image_end_$index - program_image_$index"
+        index=$((index + 1))
+    done
+    index=0
+    for program in $(find "$sources/Programs" -name '*.S' | LC_ALL=C sort); do
+        name=$(basename "$program" .S)
+        "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding "${target_flags[@]}" \
+            -I "$sources/Programs" -c "$program" -o "$work/program-$name.o"
+        "$bin/ld.lld" -static -nostdlib --no-pie -z max-page-size=4096 -T "$sources/Programs/program.ld" \
+            "$work/program-$name.o" -o "$work/program-$name.elf"
+        echo "program_name_$index: .ascii \"$name\""
+        echo "program_name_end_$index:"
+        echo '    .p2align 3'
+        echo "program_image_$index: .incbin \"$work/program-$name.elf\""
+        echo "program_image_end_$index:"
+        index=$((index + 1))
+    done
+    echo '    .text'
+    echo '    .globl program_table_get'
+    echo 'program_table_get:'
+    echo '    lea program_table(%rip), %rax'
+    echo '    ret'
+} > "$programs_asm"
+"$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding "${target_flags[@]}" -c "$programs_asm" -o "$work/programs.o"
 
 mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
 
@@ -31,5 +70,5 @@ for asm in boot runtime; do
 done
 
 "$bin/ld.lld" -static -nostdlib --no-pie -z max-page-size=4096 -T "$script" \
-    "$work/boot.o" "$work/runtime.o" "$work/kernel-swift.o" -o "$output.tmp"
+    "$work/boot.o" "$work/runtime.o" "$work/programs.o" "$work/kernel-swift.o" -o "$output.tmp"
 mv "$output.tmp" "$output"

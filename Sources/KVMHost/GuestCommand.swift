@@ -46,6 +46,9 @@ public enum GuestCommand: Equatable, Sendable {
     case pagemapBenchmark(phase: UInt64, count: UInt64)
     /// Run the kernel monitor on the serial console until it is left.
     case monitor
+    case listPrograms
+    /// Run built-in program `index` in a process of its own.
+    case runProgram(index: UInt64, reportFaults: Bool)
 
     var words: [UInt64] {
         switch self {
@@ -73,6 +76,8 @@ public enum GuestCommand: Equatable, Sendable {
         case .spaceQuery(let address): return [CommandCode.spaceQuery, address]
         case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
         case .monitor: return [CommandCode.monitor]
+        case .listPrograms: return [CommandCode.listPrograms]
+        case .runProgram(let index, let reportFaults): return [CommandCode.runProgram, index, reportFaults ? 1 : 0]
         }
     }
 }

@@ -44,6 +44,10 @@ public final class LiveGuest {
     public var consoleInput: ConsoleInput?
     private var inputEnded = false
 
+    /// Page-trap decisions and values user programs reported, in order.
+    public private(set) var pageTraps: [PageTrapReport] = []
+    public private(set) var programReports: [UInt64] = []
+
     /// Called for every port access, for tracing.
     public var portTrace: ((PortAccess) -> Void)?
 
@@ -187,6 +191,12 @@ public final class LiveGuest {
             for report in received {
                 switch report {
                 case .console: continue
+                case .pageTrap(let trap):
+                    pageTraps.append(trap)
+                    continue
+                case .programReport(let value):
+                    programReports.append(value)
+                    continue
                 case .exception(let report): throw failure(.exception(report))
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))

@@ -92,6 +92,20 @@ enum CommandLoop {
         case CommandCode.monitor:
             Monitor.run()
             reply(to: command, status: ReplyStatus.ok) { _ in }
+        case CommandCode.listPrograms:
+            reply(to: command, status: ReplyStatus.ok) { record in
+                for index in 0..<ProcessRunner.programCount() {
+                    record.appendText(ProcessRunner.program(index).name)
+                    record.appendText("\n")
+                }
+            }
+        case CommandCode.runProgram:
+            // The program runs before the reply is built: it sends records of its own.
+            if ProcessRunner.run(Int(truncatingIfNeeded: first), reportFaults: second == 1) {
+                reply(to: command, status: ReplyStatus.ok) { record in ProcessRunner.writeOutcome(&record) }
+            } else {
+                reply(to: command, status: ReplyStatus.badArguments) { _ in }
+            }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

@@ -16,7 +16,8 @@ enum MemorySpaceCommands {
             case .invalidSize(let pages): record.append(MemorySpaceErrorCode.invalidSize); record.append(pages)
             case .outOfAddressSpace(let pages): record.append(MemorySpaceErrorCode.outOfAddressSpace); record.append(pages)
             case .outOfFrames: record.append(MemorySpaceErrorCode.outOfFrames); record.append(0)
-            case .notReserved(let address): record.append(MemorySpaceErrorCode.notReserved); record.append(address)
+            case .notReserved(let address), .overlaps(let address):
+                record.append(MemorySpaceErrorCode.notReserved); record.append(address)
             case .pagemap: record.append(MemorySpaceErrorCode.pagemap); record.append(0)
             }
             return ReplyStatus.memorySpaceError

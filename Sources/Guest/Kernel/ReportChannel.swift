@@ -21,11 +21,22 @@ enum ReportChannel {
     }
 
     /// Builds a record of `kind` with `body` and sends it.
+    private static var building = false
+
     static func send(kind: UInt16, _ body: (inout RecordWriter) -> Void) {
         guard let page = reportPage else {
             Console.write("report channel: not started\n")
             return
         }
+        // One report page: a record sent while another is being built would
+        // overwrite it. That is a kernel bug; say so on COM1 and stop.
+        guard !building else {
+            let message: StaticString = "kernel bug: a report sent while another was being built\n"
+            cpu_out_string8(GuestPort.serial, message.utf8Start, UInt(message.utf8CodeUnitCount))
+            exitGuest(ExitStatus.panic)
+        }
+        building = true
+        defer { building = false }
         sequence &+= 1
         var writer = RecordWriter(base: page, capacity: recordMaximumSize, kind: kind, sequence: sequence)
         body(&writer)

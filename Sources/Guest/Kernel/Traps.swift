@@ -8,6 +8,10 @@
 func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
     let cr2 = UInt64(cpu_read_cr2())
     if frame.pointee.vector == 14 && AccessProbe.recover(frame, faultAddress: cr2) { return }
+    if frame.pointee.cs & 3 == 3 {
+        UserTraps.handle(frame, cr2: cr2)
+        return
+    }
     let trap = frame.pointee
     Console.write("kernel: exception ")
     Console.writeDecimal(UInt64(trap.vector))

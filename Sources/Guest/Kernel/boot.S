@@ -165,6 +165,17 @@ kernel_entry64:
     inc %ecx
     cmp $32, %ecx
     jb 2b
+    // Gate 128 (int $0x80): reachable from ring 3 (DPL 3), on IST1 too.
+    lea (idt + 128 * 16)(%rip), %rdi
+    lea trap_stub_128(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $1, 4(%rdi)
+    movb $0xEE, 5(%rdi)                 // present, DPL 3, 64-bit interrupt gate
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
     lidt idt_pointer(%rip)
 
     mov %r12, %rdi                      // hvm_start_info, physical
@@ -217,6 +228,7 @@ trap_stub_\vector:
     TRAP_STUB 29, 1
     TRAP_STUB 30, 1
     TRAP_STUB 31, 0
+    TRAP_STUB 128, 0
 
 // Saves the general registers as struct trap_frame and calls kernel_trap.
 // 5 CPU words + error + vector + 15 registers = 22 words: RSP stays 16-aligned.
@@ -291,6 +303,60 @@ kernel_layout:
     .quad __text_start, __text_end
     .quad __rodata_start, __rodata_end
     .quad __data_start, __data_end
+
+// ---- user mode ---------------------------------------------------------------
+// user_enter(rip, rsp) runs a process in ring 3 until the kernel, in a trap
+// taken from it, calls user_leave(value): that abandons the trap frame and
+// returns `value` from user_enter, on the kernel stack it was called on.
+    .text
+    .globl user_enter
+user_enter:
+    push %rbp
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    mov %rsp, user_return_rsp(%rip)
+    pushq $0x1B                         // SS: user data, RPL 3
+    pushq %rsi                          // RSP
+    pushq $0x2                          // RFLAGS: IOPL 0, interrupts off
+    pushq $0x23                         // CS: user code, RPL 3
+    pushq %rdi                          // RIP
+    xor %eax, %eax
+    xor %ebx, %ebx
+    xor %ecx, %ecx
+    xor %edx, %edx
+    xor %esi, %esi
+    xor %edi, %edi
+    xor %ebp, %ebp
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+    xor %r12d, %r12d
+    xor %r13d, %r13d
+    xor %r14d, %r14d
+    xor %r15d, %r15d
+    iretq
+
+    .globl user_leave
+user_leave:
+    decl trap_depth(%rip)               // the trap that called us never returns
+    mov user_return_rsp(%rip), %rsp
+    mov %rdi, %rax
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rbp
+    ret
+
+    .data
+    .p2align 3
+user_return_rsp:
+    .quad 0
 
 // ---- access probes ---------------------------------------------------------
 // One access each, at a known instruction. When the access faults with a
@@ -378,13 +444,13 @@ trap_depth:
 
     .p2align 3
 idt_pointer:
-    .word 32 * 16 - 1
+    .word 129 * 16 - 1
     .quad idt
 
     .bss
     .p2align 12
 idt:
-    .skip 32 * 16
+    .skip 129 * 16
     .p2align 12
 kernel_stack:
     .skip 64 * 1024

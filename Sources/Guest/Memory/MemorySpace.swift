@@ -18,6 +18,8 @@ public enum Backing: Equatable, Sendable {
     case lazy
     /// Every page is backed by a frame now.
     case eager
+    /// Never backed, never accessible: a guard page below a stack.
+    case guardPage
 }
 
 public struct Reservation: Equatable, Sendable {
@@ -36,6 +38,8 @@ public enum MemorySpaceError: Error, Equatable {
     case outOfAddressSpace(pages: UInt64)
     case outOfFrames
     case notReserved(address: UInt64)
+    /// A fixed reservation overlaps another one or leaves the arena.
+    case overlaps(address: UInt64)
     case pagemap(PagemapError)
 }
 
@@ -76,7 +80,7 @@ public struct MemorySpace: ~Copyable {
         guard pages > 0, pages <= (limit - base) / pageSize else { throw .invalidSize(pages: pages) }
         let size = pages * pageSize
         let start: UInt64
-        if limit - highWaterMark >= size {
+        if limit - highWaterMark >= size && !overlapsAny(highWaterMark, size) {
             start = highWaterMark
             highWaterMark += size
         } else {
@@ -84,6 +88,32 @@ public struct MemorySpace: ~Copyable {
             start = gap
             fallbackCount += 1
         }
+        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero)
+        return start
+    }
+
+    /// Reserves `pages` pages at `start` exactly: a program's segments, a
+    /// stack and its guard page. The mark stays where it is.
+    public mutating func reserve(at start: UInt64, pages: UInt64, backing: Backing, flags: PageTableFlags,
+                                 pagemap: inout Pagemap, frames: inout FrameAllocator,
+                                 zero: (Frame) -> Void) throws(MemorySpaceError) {
+        guard pages > 0, start % pageSize == 0 else { throw .invalidSize(pages: pages) }
+        let size = pages * pageSize
+        guard start >= base, start <= limit, limit - start >= size, !overlapsAny(start, size) else {
+            throw .overlaps(address: start)
+        }
+        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero)
+    }
+
+    private func overlapsAny(_ start: UInt64, _ size: UInt64) -> Bool {
+        for reservation in reservations where reservation.start < start + size && start < reservation.end { return true }
+        return false
+    }
+
+    private mutating func place(start: UInt64, pages: UInt64, backing: Backing, flags: PageTableFlags,
+                                pagemap: inout Pagemap, frames: inout FrameAllocator,
+                                zero: (Frame) -> Void) throws(MemorySpaceError) {
+        let size = pages * pageSize
         let reservation = Reservation(start: start, pageCount: pages, backing: backing, flags: flags)
         if backing == .eager {
             var mapped: UInt64 = 0
@@ -107,7 +137,6 @@ public struct MemorySpace: ~Copyable {
             }
         }
         insert(reservation)
-        return start
     }
 
     /// Frees the reservation starting at `start`: unmaps every backed page,
@@ -117,9 +146,12 @@ public struct MemorySpace: ~Copyable {
         guard let index = reservations.firstIndex(where: { $0.start == start }) else { throw .notReserved(address: start) }
         let reservation = reservations.remove(at: index)
         unmapAndFree(start, pages: reservation.pageCount, pagemap: &pagemap, frames: &frames, invalidate: invalidate)
-        // Space freed at the top is the mark's again: no fallback needed for it.
+        // Space freed right below the mark is the mark's again: no fallback
+        // needed for it. (Fixed reservations above the mark, like a stack, stay.)
         if reservation.end == highWaterMark {
-            highWaterMark = reservations.last.map { max($0.end, base) } ?? base
+            var mark = base
+            for other in reservations where other.end <= reservation.start { mark = max(mark, other.end) }
+            highWaterMark = mark
         }
     }
 

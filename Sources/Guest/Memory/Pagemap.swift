@@ -241,6 +241,20 @@ public struct Pagemap {
         return TLBFlush(page: page.start.raw, unmappedFrame: entry.isPresent ? entry.frame : nil)
     }
 
+    // MARK: - Sharing a region between address spaces
+
+    /// Points top-level entry `index` at the same table as `other`'s: the
+    /// kernel region, shared by every process.
+    public func shareTopLevelEntry(_ index: Int, from other: Pagemap) {
+        table(root.address)[index] = other.table(other.root.address)[index]
+    }
+
+    /// Drops a shared top-level entry before this root is freed, so that
+    /// nothing below it is taken for this address space's own.
+    public func unshareTopLevelEntry(_ index: Int) {
+        table(root.address)[index] = 0
+    }
+
     // MARK: - Entries, for tests that set up odd combinations
 
     /// Overwrites the flags of the entry at `level` on the way to `address`,

@@ -30,6 +30,10 @@ public enum RecordKind {
     public static let reply: UInt16 = 5
     /// Guest to host: the kernel cannot go on. Text: the reason.
     public static let panic: UInt16 = 6
+    /// Guest to host: a page-trap decision for a process. Words: `PageTrapWord`.
+    public static let pageTrap: UInt16 = 8
+    /// Guest to host: a value a user program reported (its SYS_REPORT). Words: the value.
+    public static let programReport: UInt16 = 9
     /// Guest to host: console text. Where the channel exists the kernel's
     /// console goes this way, one exit per write: this KVM delivers a
     /// `rep outsb` to COM1 as one exit per byte (about 40 us each).
@@ -172,6 +176,45 @@ public enum CommandCode {
     public static let pagemapBenchmark: UInt64 = 23
     /// Run the kernel monitor on the serial console until it is left, then reply.
     public static let monitor: UInt64 = 24
+
+    // Processes.
+    /// Replies the names of the built-in programs as text, one per line.
+    public static let listPrograms: UInt64 = 25
+    /// Run built-in program number `argument 0` (in `listPrograms` order) in a
+    /// process of its own; `argument 1` is 1 to report every page-trap
+    /// decision, 0 to only count them. Replies `ProgramRunWord`.
+    public static let runProgram: UInt64 = 26
+}
+
+public enum PageTrapWord {
+    public static let address = 0
+    public static let errorCode = 1
+    public static let rip = 2
+    /// 0 reallocate (demand paging), 1 fault the process.
+    public static let decision = 3
+    /// `FaultReason` raw value when the process was faulted.
+    public static let reason = 4
+    public static let count = 5
+}
+
+public enum ProgramRunWord {
+    /// 0: exited; 1: faulted (killed by the kernel).
+    public static let outcome = 0
+    /// The exit status, or the `FaultReason` raw value.
+    public static let status = 1
+    /// For a fault: the address (CR2 for a page fault) and RIP.
+    public static let faultAddress = 2
+    public static let faultRip = 3
+    /// For an exception: its vector.
+    public static let vector = 4
+    /// Demand-paging faults resolved while the program ran.
+    public static let reallocations = 5
+    /// Free frames before the process was built, and after it was torn down.
+    public static let freeFramesBefore = 6
+    public static let freeFramesAfter = 7
+    /// int3 traps taken and resumed (the empty exception round trip).
+    public static let breakpoints = 8
+    public static let count = 9
 }
 
 public let testSpaceBase: UInt64 = 0x0000_0100_0000_0000

@@ -68,6 +68,16 @@ public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "kernel panic: \(reason) (\(hex(value)))" }
 }
 
+/// One decision of the page trap: reallocated (demand paging), or the
+/// process faulted with `reason` (a `FaultReason` raw value).
+public struct PageTrapReport: Equatable, Sendable {
+    public var address: UInt64
+    public var errorCode: UInt64
+    public var rip: UInt64
+    public var reallocated: Bool
+    public var reason: UInt64
+}
+
 /// The guest's answer to a command.
 public struct GuestReply: Equatable, Sendable {
     public var commandSequence: UInt32
@@ -87,6 +97,10 @@ public enum GuestReport: Equatable, Sendable {
     case reply(GuestReply)
     /// Console text sent over the channel instead of COM1.
     case console([UInt8])
+    /// A page-trap decision for a process.
+    case pageTrap(PageTrapReport)
+    /// A value a user program reported.
+    case programReport(UInt64)
 
     public init(_ record: RecordView) throws {
         func require(_ words: Int) throws {
@@ -139,6 +153,14 @@ public enum GuestReport: Equatable, Sendable {
             self = .panic(PanicReport(reason: String(decoding: record.text, as: UTF8.self), value: record.word(0)))
         case RecordKind.console:
             self = .console([UInt8](record.text))
+        case RecordKind.pageTrap:
+            try require(PageTrapWord.count)
+            self = .pageTrap(PageTrapReport(address: record.word(PageTrapWord.address), errorCode: record.word(PageTrapWord.errorCode),
+                                            rip: record.word(PageTrapWord.rip), reallocated: record.word(PageTrapWord.decision) == 0,
+                                            reason: record.word(PageTrapWord.reason)))
+        case RecordKind.programReport:
+            try require(1)
+            self = .programReport(record.word(0))
         case RecordKind.awaitCommand:
             try require(AwaitCommandWord.count)
             self = .awaitCommand(bufferPhysical: record.word(AwaitCommandWord.bufferPhysical),

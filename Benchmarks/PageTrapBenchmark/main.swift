@@ -1,0 +1,64 @@
+// The page trap's costs in one guest run:
+//
+//     swift run -c release page-trap-benchmark
+//
+// A demand-paging fault (take a frame, map it, resume) with a known-zero frame
+// and with a frame that needs zeroing, next to an empty exception round trip
+// from user mode (int3; the handler only returns), which is the limit here.
+// Each figure is (time of a program doing 256 of them - time of an empty
+// program) / 256, median of several runs, timed by the host.
+
+import Foundation
+import GuestImage
+import KVMHost
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+guard KVM.deviceExists() else {
+    print("page-trap-benchmark needs /dev/kvm")
+    exit(1)
+}
+let guest = try LiveGuest(kernel: GuestImage.kernel())
+_ = try guest.boot()
+let clock = ContinuousClock()
+
+@MainActor
+func time(_ program: String) throws -> (Double, ProgramRun) {
+    var run: ProgramRun?
+    let elapsed = try clock.measure { run = try guest.runProgram(program, reportFaults: false, timeout: .seconds(120)) }
+    return (milliseconds(elapsed), run!)
+}
+
+var empty: [Double] = [], breakpoints: [Double] = [], knownZero: [Double] = [], dirty: [Double] = []
+for _ in 0..<5 {
+    empty.append(try time("empty").0)
+    let (breakpointTime, breakpointRun) = try time("int3-bench")
+    precondition(breakpointRun.breakpoints == 256)
+    breakpoints.append(breakpointTime)
+    // A fresh frame above everything handed out so far is known zero...
+    let (freshTime, freshRun) = try time("touch-bench")
+    precondition(freshRun.reallocations == 256)
+    knownZero.append(freshTime)
+}
+// ...and once the allocator wraps around to frames handed out before, every one needs zeroing.
+let stats = try guest.frameStatistics()
+_ = try guest.execute(.allocateFrames(count: 0))
+var wrapped = false
+for _ in 0..<5 {
+    let (time, run) = try time("touch-bench")
+    dirty.append(time)
+    wrapped = wrapped || run.reallocations == 256
+}
+_ = stats
+
+let base = median(empty)
+func perOperation(_ values: [Double]) -> Double { (median(values) - base) / 256 * 1000 }
+print("page trap, per operation, from user mode (256 a program, median of 5, less an empty program of \(String(format: "%.2f", base)) ms):")
+print(String(format: "  empty exception round trip (int3)       %8.1f us   <- the limit here", perOperation(breakpoints)))
+print(String(format: "  demand fault, known-zero frame          %8.1f us   (%.1fx the round trip; target at most 2x)",
+             perOperation(knownZero), perOperation(knownZero) / perOperation(breakpoints)))
+print(String(format: "  demand fault, frame that needs zeroing  %8.1f us", perOperation(dirty)))

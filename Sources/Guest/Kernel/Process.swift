@@ -1,0 +1,153 @@
+// Processes: a program loaded at virtual address 0 in an address space of
+// its own. The kernel region (PML4 slot 255) is shared, supervisor-only;
+// everything below it is the process's. Only what the program needs is
+// mapped: its segments; its stack and whatever it allocates come page by
+// page from the page trap.
+
+/// The process that is running, if any. One at a time, one after another.
+enum CurrentProcess {
+    static var active = false
+    static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
+    static var space = MemorySpace(base: 0, limit: 0)
+    static var reportFaults = false
+    static var reallocations: UInt64 = 0
+    static var breakpoints: UInt64 = 0
+    static var killed = false
+    static var status: UInt64 = 0
+    static var faultAddress: UInt64 = 0
+    static var faultRip: UInt64 = 0
+    static var faultVector: UInt64 = 0
+    static var freeFramesBefore: UInt64 = 0
+}
+
+enum ProcessRunner {
+    /// User space: PML4 slot 0, one 512 GiB region; the program starts at 0.
+    static let userLimit: UInt64 = MemorySpace.regionSize
+    static let stackPages: UInt64 = 16
+    static let kernelSlot = 255
+
+    static func programCount() -> Int { Int(program_table_get()!.pointee) }
+
+    /// The name and ELF image of built-in program `index`.
+    static func program(_ index: Int) -> (name: UnsafeRawBufferPointer, image: UnsafeRawBufferPointer) {
+        let entry = program_table_get()! + 1 + index * 4
+        return (UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(entry[0])), count: Int(entry[1])),
+                UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(entry[2])), count: Int(entry[3])))
+    }
+
+    /// Runs program `index` to its exit or its fault and tears its process
+    /// down. False when there is no such program.
+    static func run(_ index: Int, reportFaults: Bool) -> Bool {
+        guard index >= 0, index < programCount(), let image = ProgramImage(program(index).image) else {
+            return false
+        }
+        let freeBefore = PhysicalMemory.frames.freeFrames
+        guard let pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
+            return false
+        }
+        pagemap.shareTopLevelEntry(kernelSlot, from: KernelAddressSpace.pagemap)
+        CurrentProcess.pagemap = pagemap
+        CurrentProcess.space = MemorySpace(base: 0, limit: userLimit)
+        CurrentProcess.reportFaults = reportFaults
+        CurrentProcess.reallocations = 0
+        CurrentProcess.breakpoints = 0
+        CurrentProcess.killed = false
+        CurrentProcess.status = 0
+        CurrentProcess.faultAddress = 0
+        CurrentProcess.faultRip = 0
+        CurrentProcess.faultVector = 0
+
+        if load(image) && reserveStack() {
+            cpu_write_cr3(UInt(pagemap.root.address))
+            CurrentProcess.active = true
+            _ = user_enter(UInt(image.entry), UInt(userLimit - 8))
+            CurrentProcess.active = false
+            cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
+        } else {
+            CurrentProcess.killed = true
+            CurrentProcess.status = FaultReason.outOfMemory.rawValue
+        }
+        tearDown()
+        CurrentProcess.freeFramesBefore = freeBefore
+        return true
+    }
+
+    /// The outcome of the last run, as `ProgramRunWord`.
+    static func writeOutcome(_ record: inout RecordWriter) {
+        record.append(CurrentProcess.killed ? 1 : 0)
+        record.append(CurrentProcess.status)
+        record.append(CurrentProcess.faultAddress)
+        record.append(CurrentProcess.faultRip)
+        record.append(CurrentProcess.faultVector)
+        record.append(CurrentProcess.reallocations)
+        record.append(CurrentProcess.freeFramesBefore)
+        record.append(PhysicalMemory.frames.freeFrames)
+        record.append(CurrentProcess.breakpoints)
+    }
+
+    /// Maps each loadable segment at its address with its permissions and
+    /// copies its file bytes in; the rest of the segment stays zero.
+    private static func load(_ image: ProgramImage) -> Bool {
+        for index in 0..<image.segmentCount where image.isLoadable(index) {
+            let segment = image.segment(index)
+            let start = segment.virtualAddress & ~(pageSize - 1)
+            let pages = (segment.virtualAddress - start + segment.memorySize + pageSize - 1) / pageSize
+            guard pages > 0 else { continue }
+            var flags: PageTableFlags = [.user]
+            if segment.writable { flags.insert(.writable) }
+            if !segment.executable { flags.insert(.noExecute) }
+            do {
+                try CurrentProcess.space.reserve(at: start, pages: pages, backing: .eager, flags: flags,
+                                                 pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
+                                                 zero: zeroFrame)
+            } catch {
+                return false
+            }
+            copy(image.contents(segment), to: segment.virtualAddress)
+        }
+        return true
+    }
+
+    /// The stack: lazily backed pages at the top of user space, with a guard
+    /// page below them that nothing may touch.
+    private static func reserveStack() -> Bool {
+        let top = userLimit - stackPages * pageSize
+        do {
+            try CurrentProcess.space.reserve(at: top - pageSize, pages: 1, backing: .guardPage, flags: [],
+                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame)
+            try CurrentProcess.space.reserve(at: top, pages: stackPages, backing: .lazy, flags: [.user, .writable, .noExecute],
+                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame)
+        } catch {
+            return false
+        }
+        return true
+    }
+
+    /// Copies bytes into the process's pages, through the direct map.
+    private static func copy(_ bytes: UnsafeRawBufferPointer, to virtual: UInt64) {
+        var done = 0
+        while done < bytes.count {
+            let address = virtual + UInt64(done)
+            guard let translation = CurrentProcess.pagemap.translate(VirtualAddress(address)!) else { return }
+            let chunk = min(bytes.count - done, Int(pageSize - (address & (pageSize - 1))))
+            KernelLayout.directMap(translation.physical)
+                .copyMemory(from: bytes.baseAddress! + done, byteCount: chunk)
+            done += chunk
+        }
+    }
+
+    /// Gives every frame and table of the process back: its reservations,
+    /// then its root (after unsharing the kernel's slot).
+    private static func tearDown() {
+        while let last = CurrentProcess.space.reservations.last {
+            try? CurrentProcess.space.free(last.start, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
+                                           invalidate: { _ in })  // not in CR3 any more
+        }
+        CurrentProcess.pagemap.unshareTopLevelEntry(kernelSlot)
+        try? PhysicalMemory.frames.free(CurrentProcess.pagemap.root)
+    }
+
+    static func zeroFrame(_ frame: Frame) {
+        KernelLayout.directMap(frame.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
+    }
+}

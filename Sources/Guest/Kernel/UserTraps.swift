@@ -1,0 +1,88 @@
+// Traps taken from ring 3: the page trap, system calls, and every other
+// exception a process can cause. A process's fault never stops the kernel:
+// the process is killed, its outcome recorded, and user_leave returns to the
+// kernel code that started it.
+
+enum UserTraps {
+    static func handle(_ frame: UnsafeMutablePointer<trap_frame>, cr2: UInt64) {
+        switch frame.pointee.vector {
+        case 14:
+            pageFault(frame, address: cr2)
+        case 128:
+            Syscalls.dispatch(frame)
+        case 6 where isInt80(at: UInt64(frame.pointee.rip)):
+            // This KVM raises #UD at `int $0x80` from ring 3 instead of using
+            // the gate; step over the two bytes and take it as the system call.
+            frame.pointee.rip += 2
+            Syscalls.dispatch(frame)
+        case 3:
+            CurrentProcess.breakpoints += 1  // an empty round trip: resume after the int3
+        default:
+            kill(.exception, address: 0, frame)
+        }
+    }
+
+    private static func pageFault(_ frame: UnsafeMutablePointer<trap_frame>, address: UInt64) {
+        let errorCode = UInt64(frame.pointee.error_code)
+        let decision = PageTrap.decide(address: address, errorCode: errorCode, space: CurrentProcess.space,
+                                       userLimit: ProcessRunner.userLimit)
+        switch decision {
+        case .reallocate(let flags):
+            guard let (taken, mustZero) = PhysicalMemory.frames.allocateTrackingZero() else {
+                report(address, errorCode, frame, decision: 1, reason: .outOfMemory)
+                kill(.outOfMemory, address: address, frame)
+            }
+            if mustZero { ProcessRunner.zeroFrame(taken) }
+            do {
+                try CurrentProcess.pagemap.map(Page(containing: VirtualAddress(address)!), to: taken, flags: flags,
+                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+            } catch {
+                try? PhysicalMemory.frames.free(taken)
+                report(address, errorCode, frame, decision: 1, reason: .outOfMemory)
+                kill(.outOfMemory, address: address, frame)
+            }
+            CurrentProcess.reallocations += 1
+            if CurrentProcess.reportFaults { report(address, errorCode, frame, decision: 0, reason: nil) }
+        case .faultProcess(let reason):
+            report(address, errorCode, frame, decision: 1, reason: reason)
+            kill(reason, address: address, frame)
+        case .panic:
+            kernelPanic("page trap: kernel-mode fault while a process ran", address)
+        }
+    }
+
+    private static func report(_ address: UInt64, _ errorCode: UInt64, _ frame: UnsafeMutablePointer<trap_frame>,
+                               decision: UInt64, reason: FaultReason?) {
+        ReportChannel.send(kind: RecordKind.pageTrap) { record in
+            record.append(address)
+            record.append(errorCode)
+            record.append(UInt64(frame.pointee.rip))
+            record.append(decision)
+            record.append(reason?.rawValue ?? 0)
+        }
+    }
+
+    /// Ends the process with a fault and returns to the kernel.
+    static func kill(_ reason: FaultReason, address: UInt64, _ frame: UnsafeMutablePointer<trap_frame>) -> Never {
+        CurrentProcess.killed = true
+        CurrentProcess.status = reason.rawValue
+        CurrentProcess.faultAddress = address
+        CurrentProcess.faultRip = UInt64(frame.pointee.rip)
+        CurrentProcess.faultVector = UInt64(frame.pointee.vector)
+        user_leave(1)
+    }
+
+    /// True when the user bytes at `rip` are `int $0x80` (CD 80).
+    private static func isInt80(at rip: UInt64) -> Bool {
+        guard let first = userByte(rip), let second = userByte(rip + 1) else { return false }
+        return first == 0xCD && second == 0x80
+    }
+
+    /// A byte of the process's memory, read through the direct map after a
+    /// walk, so that a bad address cannot fault in the kernel.
+    static func userByte(_ address: UInt64) -> UInt8? {
+        guard let virtual = VirtualAddress(address), let translation = CurrentProcess.pagemap.translate(virtual),
+              translation.flags.contains(.user) else { return nil }
+        return KernelLayout.directMap(translation.physical).load(as: UInt8.self)
+    }
+}

@@ -1,0 +1,91 @@
+import GuestImage
+import GuestMemory
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// Programs at base 0x0 in processes of their own, and the page trap.
+final class ProcessTests: XCTestCase {
+    private func boot() throws -> LiveGuest {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        return guest
+    }
+
+    func testProgramReadsItsOwnFirstByteAtAddressZero() throws {
+        let guest = try boot()
+        let run = try guest.runProgram("first-byte")
+        XCTAssertEqual(run.outcome, .exited(status: 0))
+        XCTAssertEqual(guest.programReports, [0xEB], "the jmp at virtual address 0")
+        XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "every frame and table came back")
+    }
+
+    func testLazyReservationTakesAFramePerTouchedPage() throws {
+        let guest = try boot()
+        let run = try guest.runProgram("lazy-touch")
+        XCTAssertEqual(run.outcome, .exited(status: 0))
+        XCTAssertEqual(guest.programReports, [280], "the values written read back")
+        // Exactly the 10 touched pages of the 64 reserved: the program never
+        // touches its stack (system calls enter the kernel on its own stack).
+        XCTAssertEqual(run.reallocations, 10)
+        XCTAssertEqual(guest.pageTraps.count, 10)
+        XCTAssertTrue(guest.pageTraps.allSatisfy(\.reallocated))
+        XCTAssertEqual(Set(guest.pageTraps.map { $0.address & ~0xFFF }).count, 10, "one fault a page")
+        XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore)
+    }
+
+    func testConsoleWriteAndExitStatus() throws {
+        let guest = try boot()
+        XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
+        XCTAssertTrue(guest.serial.text.contains("hello from a user program at 0x0\n"))
+    }
+
+    func testFaultsKillTheProcessNotTheKernel() throws {
+        let guest = try boot()
+        let cases: [(String, FaultReason, UInt64?)] = [
+            ("wild-touch", .notAllocated, 0x5000_0000),
+            ("write-code", .writeToReadOnly, 0),
+            ("read-kernel", .kernelAddress, 0x0000_7FFF_8010_9000),
+            ("jump-kernel", .kernelAddress, 0x0000_7FFF_8010_9000),
+            ("exec-data", .executeNoExecute, nil),
+            ("stack-overflow", .guardPage, nil),
+            ("port-out", .exception, nil),
+        ]
+        for (name, reason, address) in cases {
+            let run = try guest.runProgram(name)
+            guard case .faulted(let got, let faultAddress, _, let vector) = run.outcome else {
+                XCTFail("\(name): \(run.outcome)")
+                continue
+            }
+            XCTAssertEqual(got, reason.rawValue, name)
+            if let address { XCTAssertEqual(faultAddress, address, name) }
+            if reason == .exception { XCTAssertEqual(vector, 13, "\(name): #GP") }
+            XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "\(name) left nothing behind")
+        }
+        // The kernel is still up and runs the next program.
+        XCTAssertEqual(try guest.runProgram("first-byte").outcome, .exited(status: 0))
+    }
+
+    func testOutOfMemoryDuringDemandPagingFaultsOnlyTheProcess() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 16 << 20))
+        _ = try guest.boot()
+        let run = try guest.runProgram("exhaust", reportFaults: false, timeout: .seconds(120))
+        guard case .faulted(let reason, _, _, _) = run.outcome else { return XCTFail("\(run.outcome)") }
+        XCTAssertEqual(reason, FaultReason.outOfMemory.rawValue)
+        XCTAssertGreaterThan(run.reallocations, 1000)
+        XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "frames conserved")
+        XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
+    }
+
+    func testAHundredProcessesInARowLeakNothing() throws {
+        let guest = try boot()
+        let before = try guest.frameStatistics().free
+        for _ in 0..<100 {
+            XCTAssertEqual(try guest.runProgram("lazy-touch", reportFaults: false).outcome, .exited(status: 0))
+        }
+        XCTAssertEqual(try guest.frameStatistics().free, before)
+    }
+}
