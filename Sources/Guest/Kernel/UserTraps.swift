@@ -34,8 +34,11 @@ enum UserTraps {
             }
             if mustZero { ProcessRunner.zeroFrame(taken) }
             do {
+                // The entry was not present, and x86 caches no translation for
+                // a page that is not present: nothing to invalidate. (invlpg
+                // would cost a good part of the fault in this emulated ring 0.)
                 try CurrentProcess.pagemap.map(Page(containing: VirtualAddress(address)!), to: taken, flags: flags,
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).ignore()
             } catch {
                 try? PhysicalMemory.frames.free(taken)
                 report(address, errorCode, frame, decision: 1, reason: .outOfMemory)

@@ -155,16 +155,26 @@ public struct MemorySpace: ~Copyable {
         }
     }
 
+    /// Unmaps every backed page of the range. Where a whole table is
+    /// missing, the walk skips everything that table would map, so freeing a
+    /// big lazy reservation costs its tables, not its pages.
     private func unmapAndFree(_ start: UInt64, pages: UInt64, pagemap: inout Pagemap, frames: inout FrameAllocator,
                               invalidate: (UInt64) -> Void) {
-        var page: UInt64 = 0
-        while page < pages {
-            if let flush = try? pagemap.unmap(Page(startingAt: start + page * pageSize)!, frames: &frames) {
-                let frame = flush.unmappedFrame
-                flush.flush(invalidate)
-                if let frame { try? frames.free(frame) }
+        let end = start + pages * pageSize
+        var address = start
+        while address < end {
+            switch pagemap.locatePage(VirtualAddress(address)!) {
+            case .notPresent(let level, let lazy) where level > 1 || !lazy:
+                let span: UInt64 = 1 << (12 + 9 * UInt64(level - 1))
+                address = (address & ~(span - 1)) + span
+            default:
+                if let flush = try? pagemap.unmap(Page(startingAt: address)!, frames: &frames) {
+                    let frame = flush.unmappedFrame
+                    flush.flush(invalidate)
+                    if let frame { try? frames.free(frame) }
+                }
+                address += pageSize
             }
-            page += 1
         }
     }
 
