@@ -47,6 +47,8 @@ public enum GuestCommand: Equatable, Sendable {
     /// Run the kernel monitor on the serial console until it is left.
     case monitor
     case listPrograms
+    /// Make the frame allocator search from frame 0 again (frames that need zeroing first).
+    case restartFrameSearch
     /// Run built-in program `index` in a process of its own.
     case runProgram(index: UInt64, reportFaults: Bool)
 
@@ -77,6 +79,7 @@ public enum GuestCommand: Equatable, Sendable {
         case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
         case .monitor: return [CommandCode.monitor]
         case .listPrograms: return [CommandCode.listPrograms]
+        case .restartFrameSearch: return [CommandCode.restartFrameSearch]
         case .runProgram(let index, let reportFaults): return [CommandCode.runProgram, index, reportFaults ? 1 : 0]
         }
     }

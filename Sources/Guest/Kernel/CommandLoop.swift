@@ -106,6 +106,9 @@ enum CommandLoop {
             } else {
                 reply(to: command, status: ReplyStatus.badArguments) { _ in }
             }
+        case CommandCode.restartFrameSearch:
+            PhysicalMemory.frames.startSearch(at: Frame(number: 0))
+            reply(to: command, status: ReplyStatus.ok) { _ in }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))
         default:

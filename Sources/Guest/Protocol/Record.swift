@@ -184,6 +184,9 @@ public enum CommandCode {
     /// process of its own; `argument 1` is 1 to report every page-trap
     /// decision, 0 to only count them. Replies `ProgramRunWord`.
     public static let runProgram: UInt64 = 26
+    /// Make the frame allocator's next search start at frame 0, so that it
+    /// hands out frames that were used before (and need zeroing): for benchmarks.
+    public static let restartFrameSearch: UInt64 = 27
 }
 
 public enum PageTrapWord {
