@@ -47,6 +47,8 @@ public enum GuestCommand: Equatable, Sendable {
     /// Run the kernel monitor on the serial console until it is left.
     case monitor
     case listPrograms
+    /// Run the user-mode access checks (see `UserAccessCheck`).
+    case userAccessChecks
     /// Make the frame allocator search from frame 0 again (frames that need zeroing first).
     case restartFrameSearch
     /// Run built-in program `index` in a process of its own.
@@ -79,6 +81,7 @@ public enum GuestCommand: Equatable, Sendable {
         case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
         case .monitor: return [CommandCode.monitor]
         case .listPrograms: return [CommandCode.listPrograms]
+        case .userAccessChecks: return [CommandCode.userAccessChecks]
         case .restartFrameSearch: return [CommandCode.restartFrameSearch]
         case .runProgram(let index, let reportFaults): return [CommandCode.runProgram, index, reportFaults ? 1 : 0]
         }

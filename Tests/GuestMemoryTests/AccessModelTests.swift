@@ -35,3 +35,22 @@ final class AccessModelTests: XCTestCase {
         XCTAssertNil(check(leaf: [.present, .noExecute], parent: [.present, .noExecute], .read, writeProtect: true).predictedFault)
     }
 }
+
+final class UserAccessModelTests: XCTestCase {
+    private func check(leaf: PageTableFlags, parent: PageTableFlags, _ access: AccessKind) -> UInt64? {
+        (0..<UserAccessCheck.count).map(UserAccessCheck.init(index:))
+            .first { $0.leaf == leaf && $0.parent == parent && $0.access == access }!.predictedFault
+    }
+
+    func testRing3Rules() {
+        let user: PageTableFlags = [.present, .user]
+        let userWritable: PageTableFlags = [.present, .user, .writable]
+        XCTAssertNil(check(leaf: user, parent: userWritable, .read))
+        XCTAssertEqual(check(leaf: [.present], parent: userWritable, .read), 0x5, "a supervisor page: protection + user")
+        XCTAssertEqual(check(leaf: user, parent: [.present, .writable], .read), 0x5, "a supervisor-only parent restricts the leaf")
+        XCTAssertEqual(check(leaf: user, parent: userWritable, .write), 0x7, "read-only: ring 3 ignores CR0.WP")
+        XCTAssertEqual(check(leaf: [.present, .user, .noExecute], parent: userWritable, .fetch), 0x15)
+        XCTAssertNil(check(leaf: user, parent: userWritable, .fetch))
+        XCTAssertEqual(check(leaf: [.user], parent: userWritable, .write), 0x6, "not present: no protection bit")
+    }
+}

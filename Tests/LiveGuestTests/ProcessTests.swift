@@ -89,3 +89,29 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(try guest.frameStatistics().free, before)
     }
 }
+
+/// User-mode access checks: ring-3 reads, writes and fetches against the
+/// model, for every combination of leaf and parent flags.
+final class UserAccessCheckLiveTests: XCTestCase {
+    func testTheMMUDoesWhatTheModelPredictsFromRing3() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        let before = try guest.frameStatistics().free
+        let reply = try guest.execute(.userAccessChecks, timeout: .seconds(120))
+        XCTAssertEqual(reply.status, ReplyStatus.ok)
+        XCTAssertEqual(reply.text.count, UserAccessCheck.count)
+        var faults = 0
+        for (index, byte) in reply.text.enumerated() where index < UserAccessCheck.count {
+            let check = UserAccessCheck(index: index)
+            let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
+            XCTAssertEqual(mmu, check.predictedFault,
+                           "leaf \(check.leaf.rawValue) parent \(check.parent.rawValue) \(check.access)")
+            if mmu != nil { faults += 1 }
+        }
+        XCTAssertGreaterThan(faults, 600, "most combinations fault from ring 3")
+        XCTAssertLessThan(faults, UserAccessCheck.count, "and some do not")
+        XCTAssertEqual(try guest.frameStatistics().free, before, "the scratch process left nothing behind")
+        XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
+    }
+}

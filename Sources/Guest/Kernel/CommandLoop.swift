@@ -106,6 +106,8 @@ enum CommandLoop {
             } else {
                 reply(to: command, status: ReplyStatus.badArguments) { _ in }
             }
+        case CommandCode.userAccessChecks:
+            replyWithStatus(to: command) { record in UserAccessChecks.run(&record) }
         case CommandCode.restartFrameSearch:
             PhysicalMemory.frames.startSearch(at: Frame(number: 0))
             reply(to: command, status: ReplyStatus.ok) { _ in }

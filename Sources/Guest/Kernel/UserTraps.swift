@@ -24,6 +24,7 @@ enum UserTraps {
 
     private static func pageFault(_ frame: UnsafeMutablePointer<trap_frame>, address: UInt64) {
         let errorCode = UInt64(frame.pointee.error_code)
+        if UserAccessChecks.active { UserAccessChecks.recordFault(errorCode) }
         let decision = PageTrap.decide(address: address, errorCode: errorCode, space: CurrentProcess.space,
                                        userLimit: ProcessRunner.userLimit)
         switch decision {

@@ -63,3 +63,46 @@ public struct AccessCheck: Equatable, Sendable {
         }
     }
 }
+
+/// One user-mode combination: present, writable, no-execute and user on the
+/// leaf and on its parent (the PD entry), and an access from ring 3.
+/// 2^4 x 2^4 x 3 = 768. (CR0.WP does not matter to ring 3.)
+public struct UserAccessCheck: Equatable, Sendable {
+    public static let count = 768
+
+    public let leaf: PageTableFlags
+    public let parent: PageTableFlags
+    public let access: AccessKind
+
+    public init(index: Int) {
+        leaf = UserAccessCheck.flags(index & 15)
+        parent = UserAccessCheck.flags((index >> 4) & 15)
+        let rest = index >> 8
+        access = rest == 0 ? .read : rest == 1 ? .write : .fetch
+    }
+
+    private static func flags(_ bits: Int) -> PageTableFlags {
+        var flags: PageTableFlags = []
+        if bits & 1 != 0 { flags.insert(.present) }
+        if bits & 2 != 0 { flags.insert(.writable) }
+        if bits & 4 != 0 { flags.insert(.noExecute) }
+        if bits & 8 != 0 { flags.insert(.user) }
+        return flags
+    }
+
+    /// The error code of the page fault a ring-3 access raises, or nil when
+    /// it is allowed. SMEP and SMAP are off, EFER.NXE is on.
+    public var predictedFault: UInt64? {
+        var code = PageFaultError.user
+        if access == .write { code |= PageFaultError.write }
+        if access == .fetch { code |= PageFaultError.instructionFetch }
+        guard parent.contains(.present), leaf.contains(.present) else { return code }
+        let protection = code | PageFaultError.protection
+        guard leaf.contains(.user), parent.contains(.user) else { return protection }
+        switch access {
+        case .read: return nil
+        case .write: return leaf.contains(.writable) && parent.contains(.writable) ? nil : protection
+        case .fetch: return leaf.contains(.noExecute) || parent.contains(.noExecute) ? protection : nil
+        }
+    }
+}

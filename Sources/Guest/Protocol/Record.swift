@@ -187,6 +187,9 @@ public enum CommandCode {
     /// Make the frame allocator's next search start at frame 0, so that it
     /// hands out frames that were used before (and need zeroing): for benchmarks.
     public static let restartFrameSearch: UInt64 = 27
+    /// Runs every user-mode access combination (`UserAccessCheck`); replies
+    /// one byte each as text, like `accessChecks`.
+    public static let userAccessChecks: UInt64 = 28
 }
 
 public enum PageTrapWord {
