@@ -80,6 +80,16 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
     }
 
+    func testAnotherProcessesAddressesAreNotThere() throws {
+        let guest = try boot()
+        XCTAssertEqual(try guest.runProgram("report-address").outcome, .exited(status: 0))
+        XCTAssertEqual(guest.programReports, [0x1000], "allocations start right above the program")
+        XCTAssertEqual(try guest.runProgram("lazy-touch").outcome, .exited(status: 0))
+        let snoop = try guest.runProgram("snoop")
+        XCTAssertEqual(snoop.outcome, .faulted(reason: FaultReason.notAllocated.rawValue, address: 0x1000,
+                                                rip: 0x5, vector: 14))
+    }
+
     func testAHundredProcessesInARowLeakNothing() throws {
         let guest = try boot()
         let before = try guest.frameStatistics().free

@@ -103,6 +103,9 @@ public struct MemorySpace: ~Copyable {
             throw .overlaps(address: start)
         }
         try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero)
+        // A fixed range the mark sits in (a program loaded at the base) moves
+        // the mark past it; one far above (a stack at the top) does not.
+        if start <= highWaterMark && highWaterMark < start + size { highWaterMark = start + size }
     }
 
     private func overlapsAny(_ start: UInt64, _ size: UInt64) -> Bool {
