@@ -43,6 +43,16 @@ final class MonitorTests: XCTestCase {
         XCTAssertEqual(try guest.execute(.echo([4])).values, [4])
     }
 
+    func testProgramsRunFromTheMonitor() throws {
+        let (_, screen) = try runMonitor(["programs", "run hello", "run wild-touch", "run lazy-touch", "faults", "run nothing"])
+        XCTAssertTrue(screen.contains("  first-byte\n"), screen)
+        XCTAssertTrue(screen.contains("hello from a user program at 0x0\nhello exited with status 7, 0 demand faults\n"), screen)
+        XCTAssertTrue(screen.contains("wild-touch faulted: not allocated at 0x0000000050000000, rip 0x000000000000000a"), screen)
+        XCTAssertTrue(screen.contains("lazy-touch exited with status 0, 10 demand faults\n"), screen)
+        XCTAssertTrue(screen.contains(" -> reallocated\n"), screen)
+        XCTAssertTrue(screen.contains("error: no program named nothing (try programs)\n"), screen)
+    }
+
     func testEndOfInputLeavesTheMonitor() throws {
         let (guest, screen) = try runMonitor(["mem"])
         XCTAssertTrue(screen.hasSuffix("monitor> \n"), screen)

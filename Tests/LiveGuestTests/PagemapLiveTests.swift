@@ -134,6 +134,10 @@ final class PagemapLiveTests: XCTestCase {
             XCTAssertEqual(walk.steps.first?.tableAddress, ready.pageTableRoot)
             XCTAssertEqual(walk.outcome, .notPresent(level: 4))
             XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
+            // The kernel's own walk read the same entries as the host's.
+            guard case .exception(let report) = failure.kind else { return XCTFail("\(failure)") }
+            XCTAssertEqual(report.guestWalk, walk.steps.map(\.entry))
+            XCTAssertEqual(report.guestWalk.count, 1, "PML4[0] is empty in the kernel's address space")
         }
     }
 }

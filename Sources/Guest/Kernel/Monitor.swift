@@ -70,6 +70,9 @@ enum Monitor {
         else if words.is(0, "spaces") { spaces() }
         else if words.is(0, "reserve") { reserve(words) }
         else if words.is(0, "release") { release(words) }
+        else if words.is(0, "programs") { programs() }
+        else if words.is(0, "run") { run(words) }
+        else if words.is(0, "faults") { faults() }
         else if words.is(0, "fault") { _ = cpu_read_byte(0) }
         else {
             Console.write("error: unknown command '")
@@ -91,6 +94,9 @@ enum Monitor {
             spaces                    the test memory space and its reservations
             reserve PAGES [eager]     reserve pages in the test memory space
             release ADDRESS           free a reservation
+            programs                  the built-in user programs
+            run PROGRAM               run one in a process of its own, at 0x0
+            faults                    the last page-trap decisions
             fault                     a deliberate kernel page fault (panic report)
             quit                      leave the monitor
 
@@ -295,6 +301,74 @@ enum Monitor {
             Console.write(" frames freed\n")
         } else {
             Console.write("error: no reservation starts there\n")
+        }
+    }
+
+    private static func programs() {
+        for index in 0..<ProcessRunner.programCount() {
+            Console.write("  ")
+            Console.write(ProcessRunner.program(index).name)
+            Console.write("\n")
+        }
+    }
+
+    private static func run(_ words: Words) {
+        guard words.count > 1 else { return badNumber(words, 1) }
+        var found = -1
+        let wanted = words.bytes(1)
+        for index in 0..<ProcessRunner.programCount() {
+            let name = ProcessRunner.program(index).name
+            if name.count == wanted.count && (0..<name.count).allSatisfy({ name[$0] == wanted[$0] }) { found = index }
+        }
+        guard found >= 0, ProcessRunner.run(found, reportFaults: false) else {
+            Console.write("error: no program named ")
+            words.write(1)
+            Console.write(" (try programs)\n")
+            return
+        }
+        words.write(1)
+        if CurrentProcess.killed {
+            Console.write(" faulted: ")
+            writeReason(CurrentProcess.status)
+            Console.write(" at ")
+            Console.writeHex(CurrentProcess.faultAddress)
+            Console.write(", rip ")
+            Console.writeHex(CurrentProcess.faultRip)
+        } else {
+            Console.write(" exited with status ")
+            Console.writeDecimal(CurrentProcess.status)
+        }
+        Console.write(", ")
+        Console.writeDecimal(CurrentProcess.reallocations)
+        Console.write(" demand faults\n")
+    }
+
+    private static func faults() {
+        let count = min(RecentFaults.total, RecentFaults.capacity)
+        if count == 0 { Console.write("no page faults yet\n") }
+        for age in 0..<count {
+            let entry = RecentFaults.entry(age)
+            Console.write("  ")
+            Console.writeHex(entry.address)
+            Console.write(" error ")
+            Console.writeHex(entry.errorCode)
+            Console.write(" -> ")
+            if entry.reason == 0 { Console.write("reallocated") } else { writeReason(entry.reason) }
+            Console.write("\n")
+        }
+    }
+
+    private static func writeReason(_ reason: UInt64) {
+        switch reason {
+        case FaultReason.notAllocated.rawValue: Console.write("not allocated")
+        case FaultReason.writeToReadOnly.rawValue: Console.write("write to read-only")
+        case FaultReason.executeNoExecute.rawValue: Console.write("execute no-execute")
+        case FaultReason.kernelAddress.rawValue: Console.write("kernel address")
+        case FaultReason.guardPage.rawValue: Console.write("guard page")
+        case FaultReason.outOfMemory.rawValue: Console.write("out of memory")
+        case FaultReason.reservedBit.rawValue: Console.write("reserved bit")
+        case FaultReason.exception.rawValue: Console.write("exception")
+        default: Console.write("bad system call")
         }
     }
 

@@ -35,6 +35,13 @@ func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
         record.append(UInt64(cpu_read_cr3()))
         record.append(UInt64(cpu_read_cr4()))
         record.append(UInt64(cpu_read_msr(0xC000_0080)))
+        // The kernel's own walk of the faulting address, beside the host's.
+        if trap.vector == 14, let address = VirtualAddress(cr2) {
+            let tables = Pagemap(root: Frame(containing: UInt64(cpu_read_cr3())), directMap: KernelLayout.current.direct_map_base)
+            let entries = tables.entries(on: address)
+            record.append(UInt64(entries.count))
+            for entry in entries { record.append(entry.raw) }
+        }
     }
     exitGuest(ExitStatus.exception)
 }

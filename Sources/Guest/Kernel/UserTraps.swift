@@ -46,7 +46,11 @@ enum UserTraps {
                 kill(.outOfMemory, address: address, frame)
             }
             CurrentProcess.reallocations += 1
-            if CurrentProcess.reportFaults { report(address, errorCode, frame, decision: 0, reason: nil) }
+            if CurrentProcess.reportFaults {
+                report(address, errorCode, frame, decision: 0, reason: nil)
+            } else {
+                RecentFaults.record(address: address, errorCode: errorCode, reason: nil)
+            }
         case .faultProcess(let reason):
             report(address, errorCode, frame, decision: 1, reason: reason)
             kill(reason, address: address, frame)
@@ -57,6 +61,7 @@ enum UserTraps {
 
     private static func report(_ address: UInt64, _ errorCode: UInt64, _ frame: UnsafeMutablePointer<trap_frame>,
                                decision: UInt64, reason: FaultReason?) {
+        RecentFaults.record(address: address, errorCode: errorCode, reason: reason)
         ReportChannel.send(kind: RecordKind.pageTrap) { record in
             record.append(address)
             record.append(errorCode)
@@ -88,5 +93,26 @@ enum UserTraps {
         guard let virtual = VirtualAddress(address), let translation = CurrentProcess.pagemap.translate(virtual),
               translation.flags.contains(.user) else { return nil }
         return KernelLayout.directMap(translation.physical).load(as: UInt8.self)
+    }
+}
+
+/// The last page-trap decisions, for the monitor's `faults`.
+enum RecentFaults {
+    static let capacity = 8
+    private static var addresses = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity * 3)
+    private(set) static var total = 0
+
+    static func record(address: UInt64, errorCode: UInt64, reason: FaultReason?) {
+        let slot = (total % capacity) * 3
+        addresses[slot] = address
+        addresses[slot + 1] = errorCode
+        addresses[slot + 2] = reason?.rawValue ?? 0
+        total += 1
+    }
+
+    /// Entry `age` back (0 = the newest): address, error code, reason (0: reallocated).
+    static func entry(_ age: Int) -> (address: UInt64, errorCode: UInt64, reason: UInt64) {
+        let slot = ((total - 1 - age) % capacity) * 3
+        return (addresses[slot], addresses[slot + 1], addresses[slot + 2])
     }
 }

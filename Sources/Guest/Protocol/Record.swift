@@ -73,6 +73,10 @@ public enum ExceptionWord {
     public static let cr4 = 10
     public static let efer = 11
     public static let count = 12
+    /// For a page fault: how many entries the guest's own walk of CR2 read,
+    /// then the entries, PML4 first.
+    public static let walkCount = 12
+    public static let walkStart = 13
 }
 
 public enum AssertionWord {

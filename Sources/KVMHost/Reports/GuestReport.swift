@@ -28,6 +28,8 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
     public var cr3: UInt64
     public var cr4: UInt64
     public var efer: UInt64
+    /// For a page fault: the entries the guest's own walk of CR2 read, PML4 first.
+    public var guestWalk: [UInt64] = []
 
     public var name: String { Self.names[Int(vector)] ?? "vector \(vector)" }
 
@@ -40,7 +42,9 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
     ]
 
     public var description: String {
-        "\(name) (vector \(vector)) at RIP \(hex(rip)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RSP \(hex(rsp))"
+        var text = "\(name) (vector \(vector)) at RIP \(hex(rip)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RSP \(hex(rsp))"
+        if !guestWalk.isEmpty { text += "; the kernel's walk: " + guestWalk.map(hex).joined(separator: " -> ") }
+        return text
     }
 }
 
@@ -139,7 +143,8 @@ public enum GuestReport: Equatable, Sendable {
                 rflags: record.word(ExceptionWord.rflags), rsp: record.word(ExceptionWord.rsp),
                 cr0: record.word(ExceptionWord.cr0), cr2: record.word(ExceptionWord.cr2),
                 cr3: record.word(ExceptionWord.cr3), cr4: record.word(ExceptionWord.cr4),
-                efer: record.word(ExceptionWord.efer)))
+                efer: record.word(ExceptionWord.efer),
+                guestWalk: (0..<min(Int(record.word(ExceptionWord.walkCount)), 4)).map { record.word(ExceptionWord.walkStart + $0) }))
         case RecordKind.assertion:
             try require(AssertionWord.valuesStart)
             let count = min(Int(record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
