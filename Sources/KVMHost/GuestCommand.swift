@@ -47,6 +47,12 @@ public enum GuestCommand: Equatable, Sendable {
     /// Run the kernel monitor on the serial console until it is left.
     case monitor
     case listPrograms
+    /// Set aside guest memory for a program image of `bytes` bytes.
+    case programBuffer(bytes: UInt64)
+    /// Run the image written at `physical` (a program buffer).
+    case runImage(physical: UInt64, bytes: UInt64, reportFaults: Bool)
+    /// Run a built-in program with every page fault skipped (benchmarks).
+    case runSkippingFaults(index: UInt64)
     /// Run the user-mode access checks (see `UserAccessCheck`).
     case userAccessChecks
     /// Make the frame allocator search from frame 0 again (frames that need zeroing first).
@@ -81,6 +87,9 @@ public enum GuestCommand: Equatable, Sendable {
         case .pagemapBenchmark(let phase, let count): return [CommandCode.pagemapBenchmark, phase, count]
         case .monitor: return [CommandCode.monitor]
         case .listPrograms: return [CommandCode.listPrograms]
+        case .programBuffer(let bytes): return [CommandCode.programBuffer, bytes]
+        case .runImage(let physical, let bytes, let reportFaults): return [CommandCode.runImage, physical, bytes, reportFaults ? 1 : 0]
+        case .runSkippingFaults(let index): return [CommandCode.runSkippingFaults, index]
         case .userAccessChecks: return [CommandCode.userAccessChecks]
         case .restartFrameSearch: return [CommandCode.restartFrameSearch]
         case .runProgram(let index, let reportFaults): return [CommandCode.runProgram, index, reportFaults ? 1 : 0]

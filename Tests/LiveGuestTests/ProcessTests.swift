@@ -90,6 +90,19 @@ final class ProcessTests: XCTestCase {
                                                 rip: 0x5, vector: 14))
     }
 
+    func testTheHostCanPassAProgramImage() throws {
+        let guest = try boot()
+        let before = try guest.frameStatistics().free
+        // mov $42, %edi; mov $1, %eax; int $0x80: exit(42), linked at 0x0.
+        let code: [UInt8] = [0xBF, 42, 0, 0, 0, 0xB8, 1, 0, 0, 0, 0xCD, 0x80]
+        let image = ELFBuilder(segments: [.init(physicalAddress: 0, bytes: code)], pvhEntry: nil).build()
+        XCTAssertEqual(try guest.runProgram(image: image).outcome, .exited(status: 42))
+        XCTAssertEqual(try guest.frameStatistics().free, before, "the buffer and the process went back")
+        // Garbage is refused, and the kernel stays up.
+        XCTAssertThrowsError(try guest.runProgram(image: Array("not an ELF".utf8)))
+        XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
+    }
+
     func testAHundredProcessesInARowLeakNothing() throws {
         let guest = try boot()
         let before = try guest.frameStatistics().free

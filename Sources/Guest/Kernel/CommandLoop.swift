@@ -108,6 +108,25 @@ enum CommandLoop {
             }
         case CommandCode.userAccessChecks:
             replyWithStatus(to: command) { record in UserAccessChecks.run(&record) }
+        case CommandCode.programBuffer:
+            let address = ProcessRunner.reserveHostBuffer(bytes: first)
+            reply(to: command, status: ReplyStatus.ok) { record in record.append(address) }
+        case CommandCode.runImage:
+            let third = command.word(CommandWord.argumentsStart + 2)
+            if ProcessRunner.runHostImage(physical: first, bytes: second, reportFaults: third == 1) {
+                reply(to: command, status: ReplyStatus.ok) { record in ProcessRunner.writeOutcome(&record) }
+            } else {
+                reply(to: command, status: ReplyStatus.badArguments) { _ in }
+            }
+        case CommandCode.runSkippingFaults:
+            CurrentProcess.skipFaults = true
+            let ran = ProcessRunner.run(Int(truncatingIfNeeded: first), reportFaults: false)
+            CurrentProcess.skipFaults = false
+            if ran {
+                reply(to: command, status: ReplyStatus.ok) { record in ProcessRunner.writeOutcome(&record) }
+            } else {
+                reply(to: command, status: ReplyStatus.badArguments) { _ in }
+            }
         case CommandCode.restartFrameSearch:
             PhysicalMemory.frames.startSearch(at: Frame(number: 0))
             reply(to: command, status: ReplyStatus.ok) { _ in }

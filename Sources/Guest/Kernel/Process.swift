@@ -18,6 +18,8 @@ enum CurrentProcess {
     static var faultRip: UInt64 = 0
     static var faultVector: UInt64 = 0
     static var freeFramesBefore: UInt64 = 0
+    /// Benchmark mode: every user page fault resumes past its (2-byte) instruction.
+    static var skipFaults = false
 }
 
 enum ProcessRunner {
@@ -38,9 +40,38 @@ enum ProcessRunner {
     /// Runs program `index` to its exit or its fault and tears its process
     /// down. False when there is no such program.
     static func run(_ index: Int, reportFaults: Bool) -> Bool {
-        guard index >= 0, index < programCount(), let image = ProgramImage(program(index).image) else {
-            return false
-        }
+        guard index >= 0, index < programCount() else { return false }
+        return run(image: program(index).image, reportFaults: reportFaults)
+    }
+
+    /// The image the host wrote into a program buffer.
+    static var hostBuffer: (frame: Frame, pages: UInt64)? = nil
+
+    static func reserveHostBuffer(bytes: UInt64) -> UInt64 {
+        releaseHostBuffer()
+        let pages = (bytes + pageSize - 1) / pageSize
+        guard pages > 0, pages <= 256, let first = PhysicalMemory.frames.allocateContiguous(count: pages) else { return noFrame }
+        hostBuffer = (first, pages)
+        return first.address
+    }
+
+    static func releaseHostBuffer() {
+        if let buffer = hostBuffer { try? PhysicalMemory.frames.free(FrameRange(start: buffer.frame.number, count: buffer.pages)) }
+        hostBuffer = nil
+    }
+
+    /// Runs the image in the host's buffer; false when the address and size
+    /// are not the buffer's, or the image is not a program.
+    static func runHostImage(physical: UInt64, bytes: UInt64, reportFaults: Bool) -> Bool {
+        guard let buffer = hostBuffer, buffer.frame.address == physical, bytes <= buffer.pages * pageSize else { return false }
+        let image = UnsafeRawBufferPointer(start: KernelLayout.directMap(physical), count: Int(bytes))
+        let ran = run(image: image, reportFaults: reportFaults)
+        releaseHostBuffer()
+        return ran
+    }
+
+    static func run(image bytes: UnsafeRawBufferPointer, reportFaults: Bool) -> Bool {
+        guard let image = ProgramImage(bytes) else { return false }
         let freeBefore = PhysicalMemory.frames.freeFrames
         guard let pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
             return false

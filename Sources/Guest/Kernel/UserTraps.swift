@@ -25,6 +25,12 @@ enum UserTraps {
     private static func pageFault(_ frame: UnsafeMutablePointer<trap_frame>, address: UInt64) {
         let errorCode = UInt64(frame.pointee.error_code)
         if UserAccessChecks.active { UserAccessChecks.recordFault(errorCode) }
+        if CurrentProcess.skipFaults {
+            // The empty page-fault round trip: no decision, no mapping.
+            CurrentProcess.breakpoints += 1
+            frame.pointee.rip += 2
+            return
+        }
         let decision = PageTrap.decide(address: address, errorCode: errorCode, space: CurrentProcess.space,
                                        userLimit: ProcessRunner.userLimit)
         switch decision {

@@ -194,6 +194,17 @@ public enum CommandCode {
     /// Runs every user-mode access combination (`UserAccessCheck`); replies
     /// one byte each as text, like `accessChecks`.
     public static let userAccessChecks: UInt64 = 28
+    /// Set aside `argument 0` bytes of guest memory for a program image the
+    /// host will write; replies its physical address, or `noFrame`.
+    public static let programBuffer: UInt64 = 29
+    /// Run the program image of `argument 1` bytes the host wrote at physical
+    /// `argument 0` (a `programBuffer`); `argument 2` as for `runProgram`.
+    /// The buffer is freed afterwards. Replies `ProgramRunWord`.
+    public static let runImage: UInt64 = 30
+    /// Like `runProgram`, with every user page fault skipped instead of
+    /// decided (the faulting instruction must be 2 bytes long): the empty
+    /// page-fault round trip, for the benchmark.
+    public static let runSkippingFaults: UInt64 = 31
 }
 
 public enum PageTrapWord {

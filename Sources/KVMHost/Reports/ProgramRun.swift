@@ -40,6 +40,19 @@ extension LiveGuest {
         return String(decoding: reply.text, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    /// Runs a program image the host supplies (an ELF64 linked at 0x0): it is
+    /// written into a buffer the guest sets aside, after a bounds check.
+    public func runProgram(image: [UInt8], reportFaults: Bool = true,
+                           timeout: Duration = LiveGuest.defaultTimeout) throws -> ProgramRun {
+        let buffer = try execute(.programBuffer(bytes: UInt64(image.count)), timeout: timeout).values.first ?? noFrame
+        guard buffer != noFrame else {
+            throw ChannelError.undecodable(kind: RecordKind.reply, reason: "the guest has no room for a \(image.count)-byte image")
+        }
+        try vm.memory.write(image, at: buffer)
+        return try ProgramRun(reply: execute(.runImage(physical: buffer, bytes: UInt64(image.count), reportFaults: reportFaults),
+                                             timeout: timeout))
+    }
+
     /// Runs built-in program `name` in a process of its own, to its exit or fault.
     public func runProgram(_ name: String, reportFaults: Bool = true,
                            timeout: Duration = LiveGuest.defaultTimeout) throws -> ProgramRun {
