@@ -33,28 +33,36 @@ int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument) { retu
 int ckvm_ioctl_pointer(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
 int ckvm_errno(void) { return errno; }
 
-int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd) {
-    // Grow the buffer until KVM stops answering E2BIG.
-    for (unsigned entries = 64; entries <= 4096; entries *= 2) {
+// KVM_GET_SUPPORTED_CPUID answers the same for the whole system and costs
+// about 0.3 ms a call here, so the first answer is kept for every later vCPU.
+static pthread_mutex_t cpuid_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kvm_cpuid2 *cpuid_cache;
+
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd) {
+    pthread_mutex_lock(&cpuid_lock);
+    for (unsigned entries = 256; !cpuid_cache && entries <= 4096; entries *= 2) {
         size_t size = sizeof(struct kvm_cpuid2) + entries * sizeof(struct kvm_cpuid_entry2);
         struct kvm_cpuid2 *cpuid = calloc(1, size);
-        if (!cpuid) { errno = ENOMEM; return -1; }
+        if (!cpuid) { errno = ENOMEM; break; }
         cpuid->nent = entries;
-        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-            int saved = errno;
-            free(cpuid);
-            if (saved == E2BIG) continue;
-            errno = saved;
-            return -1;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+            cpuid_cache = cpuid;
+            break;
         }
-        int result = ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
         int saved = errno;
         free(cpuid);
         errno = saved;
-        return result;
+        if (saved != E2BIG) break;
     }
-    errno = E2BIG;
-    return -1;
+    struct kvm_cpuid2 *result = cpuid_cache;
+    pthread_mutex_unlock(&cpuid_lock);
+    return result;
+}
+
+int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd) {
+    struct kvm_cpuid2 *cpuid = supported_cpuid(kvm_fd);
+    if (!cpuid) return -1;
+    return ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
 }
 
 uint32_t ckvm_run_exit_reason(const struct kvm_run *run) { return run->exit_reason; }
