@@ -4,19 +4,16 @@
 //
 // A demand-paging fault (take a frame, map it, resume) with a known-zero frame
 // and with a frame that needs zeroing, next to an empty exception round trip
-// from user mode (int3; the handler only returns), which is the limit here.
-// Each figure is (time of a program doing 256 of them - time of an empty
-// program) / 256, median of several runs, timed by the host. Also shown: an
-// empty page-fault round trip (the kernel skips the faulting instruction),
-// which is what a demand fault costs before the kernel does any work.
+// from user mode (int3; the handler only returns), which is the limit here,
+// and an empty page-fault round trip (the kernel skips the instruction).
+// Each program does 256 of one thing; the kernel counts the time-stamp
+// cycles the program spends in ring 3 (its traps included, the building and
+// tearing down of its process not), less those of an empty program. Cycles
+// become microseconds by the host's wall-clock time of the int3 program.
 
 import Foundation
 import GuestImage
 import KVMHost
-
-func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
-}
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
@@ -26,50 +23,57 @@ guard KVM.deviceExists() else {
 }
 let guest = try LiveGuest(kernel: GuestImage.kernel())
 _ = try guest.boot()
-let clock = ContinuousClock()
+let names = try guest.programNames()
 
 @MainActor
-func time(_ program: String) throws -> (Double, ProgramRun) {
-    var run: ProgramRun?
-    let elapsed = try clock.measure { run = try guest.runProgram(program, reportFaults: false, timeout: .seconds(120)) }
-    return (milliseconds(elapsed), run!)
+func cycles(_ program: String, skippingFaults: Bool = false) throws -> (cycles: Double, run: ProgramRun, wall: Double) {
+    let start = ContinuousClock.now
+    let run: ProgramRun
+    if skippingFaults {
+        run = try ProgramRun(reply: guest.execute(.runSkippingFaults(index: UInt64(names.firstIndex(of: program)!)),
+                                                  timeout: .seconds(120)))
+    } else {
+        run = try guest.runProgram(program, reportFaults: false, timeout: .seconds(120))
+    }
+    let wall = ContinuousClock.now - start
+    return (Double(run.userCycles), run, Double(wall.components.seconds) * 1e6 + Double(wall.components.attoseconds) / 1e12)
 }
 
-@MainActor
-func timeSkippingFaults(_ program: String) throws -> Double {
-    let index = UInt64(try guest.programNames().firstIndex(of: program)!)
-    let start = clock.now
-    _ = try guest.execute(.runSkippingFaults(index: index), timeout: .seconds(120))
-    return milliseconds(clock.now - start)
-}
-
-var empty: [Double] = [], breakpoints: [Double] = [], knownZero: [Double] = [], dirty: [Double] = [], nullFaults: [Double] = []
+var empty: [Double] = [], breakpoints: [Double] = [], nullFaults: [Double] = [], knownZero: [Double] = [], dirty: [Double] = []
+var emptyWall: [Double] = [], breakpointWall: [Double] = []
 for _ in 0..<5 {
-    nullFaults.append(try timeSkippingFaults("fault-bench"))
-    empty.append(try time("empty").0)
-    let (breakpointTime, breakpointRun) = try time("int3-bench")
-    precondition(breakpointRun.breakpoints == 256)
-    breakpoints.append(breakpointTime)
-    // A fresh frame above everything handed out so far is known zero...
-    let (freshTime, freshRun) = try time("touch-bench")
-    precondition(freshRun.reallocations == 256)
-    knownZero.append(freshTime)
+    let nothing = try cycles("empty")
+    empty.append(nothing.cycles)
+    emptyWall.append(nothing.wall)
+    let int3 = try cycles("int3-bench")
+    precondition(int3.run.breakpoints == 256)
+    breakpoints.append(int3.cycles)
+    breakpointWall.append(int3.wall)
+    nullFaults.append(try cycles("fault-bench", skippingFaults: true).cycles)
+    let fresh = try cycles("touch-bench")
+    precondition(fresh.run.reallocations == 256)
+    knownZero.append(fresh.cycles)
 }
-// ...and frames handed out before (by the runs above) need zeroing: the
-// allocator is pointed back at them before each of these runs.
+// Frames handed out before need zeroing: point the allocator back at them.
 for _ in 0..<5 {
     _ = try guest.execute(.restartFrameSearch)
-    let (time, run) = try time("touch-bench")
-    precondition(run.reallocations == 256)
-    dirty.append(time)
+    let used = try cycles("touch-bench")
+    precondition(used.run.reallocations == 256)
+    dirty.append(used.cycles)
 }
 
 let base = median(empty)
-func perOperation(_ values: [Double]) -> Double { (median(values) - base) / 256 * 1000 }
-print("page trap, per operation, from user mode (256 a program, median of 5, less an empty program of \(String(format: "%.2f", base)) ms):")
-print(String(format: "  empty exception round trip (int3)       %8.1f us   <- the limit here", perOperation(breakpoints)))
-print(String(format: "  empty page-fault round trip            %8.1f us   (a #PF the kernel only skips: %.1fx int3)",
-             perOperation(nullFaults), perOperation(nullFaults) / perOperation(breakpoints)))
-print(String(format: "  demand fault, known-zero frame          %8.1f us   (%.1fx the round trip; target at most 2x)",
-             perOperation(knownZero), perOperation(knownZero) / perOperation(breakpoints)))
-print(String(format: "  demand fault, frame that needs zeroing  %8.1f us", perOperation(dirty)))
+func perOperation(_ values: [Double]) -> Double { (median(values) - base) / 256 }
+let roundTrip = perOperation(breakpoints)
+// The int3 program's wall time, less the empty program's, is 256 round trips.
+let microsecondsPerCycle = (median(breakpointWall) - median(emptyWall)) / 256 / roundTrip
+func line(_ name: String, _ values: [Double], _ note: String = "") -> String {
+    let cost = perOperation(values)
+    return "  " + name.padding(toLength: 40, withPad: " ", startingAt: 0)
+        + String(format: "%9.0f cycles %8.1f us  %4.1fx", cost, cost * microsecondsPerCycle, cost / roundTrip) + note
+}
+print("page trap, per operation from user mode (256 a program, median of 5 runs; x = times the int3 round trip):")
+print(line("empty exception round trip (int3)", breakpoints, "  <- the limit here"))
+print(line("empty page-fault round trip", nullFaults))
+print(line("demand fault, known-zero frame", knownZero, "  (target: at most 2x)"))
+print(line("demand fault, frame that needs zeroing", dirty))

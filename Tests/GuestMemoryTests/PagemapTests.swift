@@ -83,6 +83,27 @@ final class PagemapTests: XCTestCase {
         XCTAssertEqual(pagemap.tablesCreated, 3)
     }
 
+    func testStaleCountsAreTakenAfreshBeforeUse() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 4)
+        var pagemap = memory.makePagemap()
+        let freeAtStart = memory.harness.allocator.freeFrames
+        _ = try pagemap.map(page(0x40_0000), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
+        XCTAssertTrue(pagemap.markCountStale(for: address(0x40_0000)))
+        XCTAssertFalse(pagemap.markCountStale(for: address(0x8000_0000)), "no table there")
+        // Entries filled behind the Pagemap's back, as the fast path does.
+        let leafTable = try XCTUnwrap(pagemap.entries(on: address(0x40_0000)).dropLast().last).address
+        let leaves = UnsafeMutablePointer<UInt64>(bitPattern: memory.directMap + UInt(leafTable))!
+        leaves[1] = PageTableEntry(address: 0x301000, flags: [.present, .writable]).raw
+        leaves[2] = PageTableEntry(address: 0x302000, flags: [.present, .writable]).raw
+        for index: UInt64 in 0..<3 {
+            let flush = try pagemap.unmap(page(0x40_0000 + index * 4096), frames: &memory.harness.allocator)
+            XCTAssertEqual(flush.unmappedFrame, Frame(number: 0x300 + index))
+            flush.ignore()
+        }
+        XCTAssertEqual(pagemap.tablesFreed, 3, "freed only once all three were gone")
+        XCTAssertEqual(memory.harness.allocator.freeFrames, freeAtStart)
+    }
+
     func testErrorsCarryTheirContext() throws {
         let memory = SimulatedPhysicalMemory(megabytes: 4)
         var pagemap = memory.makePagemap()

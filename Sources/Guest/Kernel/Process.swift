@@ -18,6 +18,7 @@ enum CurrentProcess {
     static var faultRip: UInt64 = 0
     static var faultVector: UInt64 = 0
     static var freeFramesBefore: UInt64 = 0
+    static var userCycles: UInt64 = 0
     /// Benchmark mode: every user page fault resumes past its (2-byte) instruction.
     static var skipFaults = false
 }
@@ -88,12 +89,18 @@ enum ProcessRunner {
         CurrentProcess.faultRip = 0
         CurrentProcess.faultVector = 0
 
+        FastFaults.drain()
+        _ = FastFaults.takeCount()
         if load(image) && reserveStack() {
             cpu_write_cr3(UInt(pagemap.root.address))
             CurrentProcess.active = true
+            let started = cpu_rdtsc()
             _ = user_enter(UInt(image.entry), UInt(userLimit - 8))
+            CurrentProcess.userCycles = UInt64(cpu_rdtsc() - started)
             CurrentProcess.active = false
             cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
+            CurrentProcess.reallocations += FastFaults.takeCount()
+            FastFaults.drain()
         } else {
             CurrentProcess.killed = true
             CurrentProcess.status = FaultReason.outOfMemory.rawValue
@@ -114,6 +121,7 @@ enum ProcessRunner {
         record.append(CurrentProcess.freeFramesBefore)
         record.append(PhysicalMemory.frames.freeFrames)
         record.append(CurrentProcess.breakpoints)
+        record.append(CurrentProcess.userCycles)
     }
 
     /// Maps each loadable segment at its address with its permissions and

@@ -24,6 +24,7 @@ enum Syscalls {
                 pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: ProcessRunner.zeroFrame)
             frame.pointee.rax = UInt(address ?? 0)
         case free:
+            FastFaults.disarm()  // the range it serves may be going away
             do {
                 try CurrentProcess.space.free(argument0, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
                                               invalidate: { cpu_invlpg(UInt($0)) })

@@ -52,6 +52,9 @@ enum UserTraps {
                 kill(.outOfMemory, address: address, frame)
             }
             CurrentProcess.reallocations += 1
+            if let reservation = CurrentProcess.space.reservation(containing: address) {
+                FastFaults.arm(for: reservation, faultAddress: address)
+            }
             if CurrentProcess.reportFaults {
                 report(address, errorCode, frame, decision: 0, reason: nil)
             } else {

@@ -107,6 +107,16 @@ static inline unsigned long cpu_rdtsc(void) {
     return ((unsigned long)high << 32) | low;
 }
 
+// The demand-paging fast path's state (boot.S): the range it serves, the
+// page-table flags it maps with, how many faults it resolved, and its cache
+// of known-zero frames (physical addresses).
+struct fast_fault_state {
+    unsigned long start, end, flags, count, cache_count;
+    unsigned long root;             // the process's PML4, physical
+    unsigned long cache[64];
+};
+struct fast_fault_state *fast_fault_state_get(void);
+
 // The registers trap_common saves, in push order reversed: the frame as it
 // lies on the stack, lowest address first.
 struct trap_frame {

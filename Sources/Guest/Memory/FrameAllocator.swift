@@ -191,6 +191,19 @@ public struct FrameAllocator: ~Copyable {
         return nil
     }
 
+    /// `allocateContiguous`, and whether any of the frames may hold data.
+    public mutating func allocateContiguousTrackingZero(count: UInt64, alignment: UInt64 = 1) -> (frame: Frame, mustZero: Bool)? {
+        let watermark = handedOutBelow
+        guard let first = allocateContiguous(count: count, alignment: alignment) else { return nil }
+        var dirty = first.number < watermark
+        var word = Int(first.number >> 6)
+        while !dirty && word <= Int((first.number + count - 1) >> 6) {
+            dirty = touched[word >> 6] & (1 << UInt64(word & 63)) != 0
+            word += 1
+        }
+        return (first, dirty)
+    }
+
     // MARK: - Freeing
 
     public mutating func free(_ frame: Frame) throws(FrameError) {

@@ -221,6 +221,8 @@ public struct Pagemap {
         let leaf = table + page.start.index(level: 1)
         let entry = PageTableEntry(raw: leaf.pointee)
         guard !entry.isEmpty else { throw .notMapped(page: page.start.raw, level: 1) }
+        // A stale count is taken afresh while the leaf still counts in it.
+        refreshCount(path.get(2))
         leaf.pointee = 0
         // Walk back up, freeing each table that became empty.
         level = 2
@@ -341,8 +343,42 @@ public struct Pagemap {
 
     private func adjustCount(_ parent: UnsafeMutablePointer<UInt64>?, by delta: Int) {
         guard let parent, delta != 0 else { return }
+        refreshCount(parent)
         var entry = PageTableEntry(raw: parent.pointee)
         entry.setChildCount(entry.childCount + delta)
+        parent.pointee = entry.raw
+    }
+
+    /// Marks the use count of the page table that maps `address` stale, so
+    /// that entries may be filled without counting them (the demand-paging
+    /// fast path); the count is taken afresh before it is next used.
+    /// False when there is no such page table.
+    @discardableResult
+    public func markCountStale(for address: VirtualAddress) -> Bool {
+        var table = self.table(root.address)
+        var level = 4
+        while level > 2 {
+            let entry = PageTableEntry(raw: table[address.index(level: level)])
+            guard entry.isPresent, !entry.isHuge else { return false }
+            table = self.table(entry.address)
+            level -= 1
+        }
+        let pointer = table + address.index(level: 2)
+        let entry = PageTableEntry(raw: pointer.pointee)
+        guard entry.isPresent, !entry.isHuge else { return false }
+        if pointer.pointee & PageTableEntry.countStale == 0 { pointer.pointee |= PageTableEntry.countStale }
+        return true
+    }
+
+    /// Counts the used entries of the table `parent` points to when the fast
+    /// path marked its count stale, and stores the count.
+    private func refreshCount(_ parent: UnsafeMutablePointer<UInt64>) {
+        guard parent.pointee & PageTableEntry.countStale != 0 else { return }
+        var entry = PageTableEntry(raw: parent.pointee & ~PageTableEntry.countStale)
+        let child = table(entry.address)
+        var used = 0
+        for index in 0..<entriesPerTable where child[index] != 0 { used += 1 }
+        entry.setChildCount(used)
         parent.pointee = entry.raw
     }
 

@@ -235,7 +235,10 @@ public enum ProgramRunWord {
     public static let freeFramesAfter = 7
     /// int3 traps taken and resumed (the empty exception round trip).
     public static let breakpoints = 8
-    public static let count = 9
+    /// Time-stamp-counter cycles from entering ring 3 to leaving it: the
+    /// program's run, without building or tearing down its process.
+    public static let userCycles = 9
+    public static let count = 10
 }
 
 public let testSpaceBase: UInt64 = 0x0000_0100_0000_0000

@@ -14,8 +14,11 @@ public struct ProgramRun: Equatable, Sendable {
     public var freeFramesBefore: UInt64
     public var freeFramesAfter: UInt64
     public var breakpoints: UInt64
+    /// TSC cycles the program ran in ring 3 (its traps included), without
+    /// building or tearing down its process.
+    public var userCycles: UInt64
 
-    init(reply: GuestReply) throws {
+    public init(reply: GuestReply) throws {
         let words = reply.values
         guard reply.status == ReplyStatus.ok, words.count >= ProgramRunWord.count else {
             throw ChannelError.undecodable(kind: RecordKind.reply, reason: "runProgram replied status \(reply.status), \(words)")
@@ -30,6 +33,7 @@ public struct ProgramRun: Equatable, Sendable {
         freeFramesBefore = words[ProgramRunWord.freeFramesBefore]
         freeFramesAfter = words[ProgramRunWord.freeFramesAfter]
         breakpoints = words[ProgramRunWord.breakpoints]
+        userCycles = words[ProgramRunWord.userCycles]
     }
 }
 
