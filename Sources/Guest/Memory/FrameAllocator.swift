@@ -167,11 +167,28 @@ public struct FrameAllocator: ~Copyable {
     }
 
     /// `count` free frames in a row, the first a multiple of `alignment`
-    /// frames (a power of two: 512 for a 2 MiB page), or nil.
+    /// frames (a power of two: 512 for a 2 MiB page), or nil. The search
+    /// starts where the next single allocation would (next fit, so fresh,
+    /// known-zero frames come first) and wraps around once.
     public mutating func allocateContiguous(count: UInt64, alignment: UInt64 = 1) -> Frame? {
         guard count > 0, count <= freeFrames, alignment > 0, alignment & (alignment - 1) == 0 else { return nil }
-        var start: UInt64 = 0
-        while start + count <= frameCount {
+        let from = alignUp(UInt64(hint) << 6, alignment)
+        if let found = findRun(count: count, alignment: alignment, from: from, to: frameCount)
+            ?? findRun(count: count, alignment: alignment, from: 0, to: min(frameCount, from + count - 1)) {
+            let range = FrameRange(start: found, count: count)
+            setRange(range, used: true)
+            freeFrames -= count
+            handedOutBelow = max(handedOutBelow, range.end)
+            return Frame(number: found)
+        }
+        return nil
+    }
+
+    /// The first aligned run of `count` free frames starting in `[from, to)`
+    /// and ending by the end of memory.
+    private func findRun(count: UInt64, alignment: UInt64, from: UInt64, to limit: UInt64) -> UInt64? {
+        var start = from
+        while start < limit && start + count <= frameCount {
             let summaryWord = Int(start >> 12)
             if hasFree[summaryWord] >> UInt64((start >> 6) & 63) == 0 {
                 // No free frame in the rest of this summary word's 4096 frames.
@@ -182,11 +199,7 @@ public struct FrameAllocator: ~Copyable {
                 start = alignUp(used + 1, alignment)
                 continue
             }
-            let range = FrameRange(start: start, count: count)
-            setRange(range, used: true)
-            freeFrames -= count
-            handedOutBelow = max(handedOutBelow, range.end)
-            return Frame(number: start)
+            return start
         }
         return nil
     }
