@@ -55,8 +55,9 @@ public enum GuestCommand: Equatable, Sendable {
     case runSkippingFaults(index: UInt64)
     /// Run the user-mode access checks (see `UserAccessCheck`).
     case userAccessChecks
-    /// Make the frame allocator search from frame 0 again (frames that need zeroing first).
-    case restartFrameSearch
+    /// Point the frame allocator at frame 0 (frames that need zeroing first),
+    /// or, when `fresh`, past every frame handed out (known-zero frames first).
+    case restartFrameSearch(fresh: Bool)
     /// Run built-in program `index` in a process of its own.
     case runProgram(index: UInt64, reportFaults: Bool)
 
@@ -91,7 +92,7 @@ public enum GuestCommand: Equatable, Sendable {
         case .runImage(let physical, let bytes, let reportFaults): return [CommandCode.runImage, physical, bytes, reportFaults ? 1 : 0]
         case .runSkippingFaults(let index): return [CommandCode.runSkippingFaults, index]
         case .userAccessChecks: return [CommandCode.userAccessChecks]
-        case .restartFrameSearch: return [CommandCode.restartFrameSearch]
+        case .restartFrameSearch(let fresh): return [CommandCode.restartFrameSearch, fresh ? 1 : 0]
         case .runProgram(let index, let reportFaults): return [CommandCode.runProgram, index, reportFaults ? 1 : 0]
         }
     }

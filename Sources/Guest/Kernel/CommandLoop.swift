@@ -128,7 +128,7 @@ enum CommandLoop {
                 reply(to: command, status: ReplyStatus.badArguments) { _ in }
             }
         case CommandCode.restartFrameSearch:
-            PhysicalMemory.frames.startSearch(at: Frame(number: 0))
+            PhysicalMemory.frames.startSearch(at: Frame(number: first == 1 ? PhysicalMemory.frames.handedOutBelow : 0))
             reply(to: command, status: ReplyStatus.ok) { _ in }
         case CommandCode.shutdown:
             exitGuest(UInt32(truncatingIfNeeded: first))

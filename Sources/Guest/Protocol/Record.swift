@@ -188,8 +188,9 @@ public enum CommandCode {
     /// process of its own; `argument 1` is 1 to report every page-trap
     /// decision, 0 to only count them. Replies `ProgramRunWord`.
     public static let runProgram: UInt64 = 26
-    /// Make the frame allocator's next search start at frame 0, so that it
-    /// hands out frames that were used before (and need zeroing): for benchmarks.
+    /// Point the frame allocator's next search at frame 0 (`argument 0` = 0:
+    /// frames used before, which need zeroing, come first) or past every
+    /// frame handed out since boot (1: known-zero frames first). For benchmarks.
     public static let restartFrameSearch: UInt64 = 27
     /// Runs every user-mode access combination (`UserAccessCheck`); replies
     /// one byte each as text, like `accessChecks`.
