@@ -293,9 +293,10 @@ trap_stub_14:
     and $0x81, %ecx
     cmp $1, %ecx                        // present, not a 2 MiB page
     jne 8f
-    // The PT's use count lives in its PD entry, and writing that entry on
-    // every fault costs ~550 us here. The page trap marks the count stale
-    // when it arms the fast path; tables not marked go the slow way.
+    // The PT's use count lives in its PD entry. Rather than write that entry
+    // on every fault too, the page trap marks the count stale when it arms
+    // the fast path (the Pagemap recounts before it uses it); tables not so
+    // marked go the slow way.
     bt $62, %r9
     jnc 8f
     mov %r9, %rbx

@@ -36,8 +36,8 @@ public struct PageTableEntry: Equatable, Sendable {
     /// Ignored by the MMU while CR4.PKE is off (bits 59-62 hold protection keys
     /// only then): set in a PD entry when the demand-paging fast path has
     /// filled entries of its page table without counting them, so the count
-    /// must be taken afresh before it is used. (Writing the PD entry on every
-    /// fast fault cost about 550 us a fault on our KVM; once per table it is free.)
+    /// must be taken afresh before it is used. (So the fast path writes one
+    /// entry per fault, the leaf, and the PD entry once per table.)
     public static let countStale: UInt64 = 1 << 62
     /// Ignored by the MMU when the entry is not present: marks a page that is
     /// reserved for its memory space but not backed yet (a lazy reservation).
