@@ -41,16 +41,19 @@ let package = Package(
             dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
-        .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory"], path: "Benchmarks/FrameAllocatorBenchmark"),
+        // A seeded generator shared by the model tests and the benchmarks.
+        .target(name: "SeededRandom", path: "Benchmarks/SeededRandom"),
+        .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory", "SeededRandom"],
+                          path: "Benchmarks/FrameAllocatorBenchmark"),
         .executableTarget(name: "PageTrapBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/PageTrapBenchmark"),
         .executableTarget(
             name: "PagemapBenchmark",
-            dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage"],
+            dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage", "SeededRandom"],
             path: "Benchmarks/PagemapBenchmark"
         ),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
-        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),

@@ -11,23 +11,13 @@
 
 import Foundation
 import GuestMemory
+import SeededRandom
 
 let frameCount: UInt64 = 4 << 20
 let operations = 2_000_000
 /// The linear scan is far slower; fewer pairs give the same rate, sooner.
 let linearOperations = 20_000
 let trials = 25
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func nanoseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9

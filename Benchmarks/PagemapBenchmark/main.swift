@@ -12,6 +12,7 @@
 import Foundation
 import GuestImage
 import GuestMemory
+import SeededRandom
 import GuestProtocol
 import KVMHost
 
@@ -22,17 +23,6 @@ func nanoseconds(_ duration: Duration) -> Double {
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted[sorted.count / 2]
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Physical memory on the host: a zeroed buffer with a frame allocator over it.

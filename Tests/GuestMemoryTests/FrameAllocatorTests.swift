@@ -1,4 +1,5 @@
 import GuestMemory
+import SeededRandom
 import XCTest
 
 final class FrameAllocatorTests: XCTestCase {
