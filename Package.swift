@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "frame-benchmark", targets: ["FrameAllocatorBenchmark"]),
         .executable(name: "pagemap-benchmark", targets: ["PagemapBenchmark"]),
         .executable(name: "page-trap-benchmark", targets: ["PageTrapBenchmark"]),
+        .executable(name: "kvmstress", targets: ["Stress"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -43,6 +44,8 @@ let package = Package(
         .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
         // A seeded generator shared by the model tests and the benchmarks.
         .target(name: "SeededRandom", path: "Benchmarks/SeededRandom"),
+        // Descriptors, mappings and resident memory of this process (/proc/self).
+        .target(name: "ProcessResources", path: "Benchmarks/ProcessResources"),
         .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory", "SeededRandom"],
                           path: "Benchmarks/FrameAllocatorBenchmark"),
         .executableTarget(name: "PageTrapBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/PageTrapBenchmark"),
@@ -51,12 +54,18 @@ let package = Package(
             dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage", "SeededRandom"],
             path: "Benchmarks/PagemapBenchmark"
         ),
+        .executableTarget(
+            name: "Stress",
+            dependencies: ["KVMHost", "GuestImage", "ProcessResources", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Stress"
+        ),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
-        .testTarget(name: "LiveGuestTests", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport"]),
+        .testTarget(name: "LiveGuestTests",
+                    dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources"]),
     ]
 )

@@ -14,18 +14,31 @@ public struct GuestMemoryError: Error, Equatable, CustomStringConvertible {
 
 /// The guest's physical memory: one anonymous mapping, guest-physical address
 /// 0 at its start. Starts zeroed, as the guest expects. Owns the mapping.
+///
+/// An inaccessible guard page lies on each side, so that a host read or write
+/// that escaped the bounds checks below would fault at once instead of
+/// quietly touching other host memory.
 public final class GuestMemory {
     public let size: Int
     let base: UnsafeMutableRawPointer
+    private let mapping: UnsafeMutableRawPointer
+    private static let guardSize = 4096
 
     init(size: Int) throws {
-        let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: size, errno: errno) }
+        let total = size + 2 * Self.guardSize
+        let mapped = mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: total, errno: errno) }
+        guard mprotect(mapped + Self.guardSize, size, PROT_READ | PROT_WRITE) == 0 else {
+            let code = errno
+            munmap(mapped, total)
+            throw KVMError.mmapFailed(bytes: size, errno: code)
+        }
         self.size = size
-        base = mapped
+        mapping = mapped
+        base = mapped + Self.guardSize
     }
 
-    deinit { munmap(base, size) }
+    deinit { munmap(mapping, size + 2 * Self.guardSize) }
 
     /// True when the whole range lies inside guest memory, without overflow.
     public func contains(_ address: UInt64, length: UInt64) -> Bool {

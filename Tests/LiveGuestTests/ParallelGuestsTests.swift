@@ -1,0 +1,122 @@
+import Foundation
+import GuestImage
+import KVMHost
+import Synchronization
+import TestSupport
+import XCTest
+
+/// Several VMs at once in one process, each on a thread of its own with its
+/// own vCPU. Nothing is shared between them but the kernel image's bytes, so
+/// each must see exactly what it would see alone.
+final class ParallelGuestsTests: XCTestCase {
+    /// What one guest saw, run by run.
+    struct Outcome: Sendable {
+        var index: Int
+        var totalFrames: UInt64 = 0
+        var echoed: [UInt64] = []
+        var rounds: UInt64 = 0
+        var reallocations: UInt64 = 0
+        var framesBack = false
+        var exitStatus: UInt32?
+        var failure: String?
+    }
+
+    /// Runs `body(index)` on `count` threads that start together.
+    private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Outcome) -> [Outcome] {
+        let outcomes = Mutex<[Outcome]>([])
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for index in 0..<count {
+            done.enter()
+            let thread = Thread {
+                start.wait()
+                let outcome = body(index)
+                outcomes.withLock { $0.append(outcome) }
+                done.leave()
+            }
+            thread.start()
+        }
+        for _ in 0..<count { start.signal() }
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the threads did not finish")
+        return outcomes.withLock { $0 }.sorted { $0.index < $1.index }
+    }
+
+    func testGuestsOnSeveralThreadsEachSeeOnlyTheirOwnMachine() throws {
+        try requireKVM()
+        let kernel = try GuestImage.kernel()
+        let outcomes = onThreads(4) { index in
+            var outcome = Outcome(index: index)
+            do {
+                // A different memory size each, so that a crossed wire shows.
+                let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: (32 + 16 * index) << 20))
+                _ = try guest.boot()
+                outcome.totalFrames = try guest.frameStatistics().total
+                outcome.echoed = try guest.execute(.echo([UInt64(index), 0xC0FFEE])).values
+                for _ in 0..<3 {
+                    let run = try guest.runProgram("lazy-touch")
+                    outcome.reallocations += run.reallocations
+                    outcome.framesBack = run.freeFramesAfter == run.freeFramesBefore
+                }
+                outcome.exitStatus = try guest.shutdown(status: UInt32(10 + index))
+            } catch {
+                outcome.failure = "\(error)"
+            }
+            return outcome
+        }
+        XCTAssertEqual(outcomes.count, 4)
+        for outcome in outcomes {
+            XCTAssertNil(outcome.failure, "guest \(outcome.index)")
+            XCTAssertEqual(outcome.totalFrames, UInt64((32 + 16 * outcome.index) << 20) >> 12, "guest \(outcome.index)")
+            XCTAssertEqual(outcome.echoed, [UInt64(outcome.index), 0xC0FFEE])
+            XCTAssertEqual(outcome.reallocations, 30, "ten demand faults a run, three runs")
+            XCTAssertTrue(outcome.framesBack)
+            XCTAssertEqual(outcome.exitStatus, UInt32(10 + outcome.index))
+        }
+    }
+
+    /// Each vCPU thread has its own watchdog: one guest's deadline stops that
+    /// guest and no other.
+    func testOneGuestsDeadlineStopsOnlyThatGuest() throws {
+        try requireKVM()
+        let kernel = try GuestImage.kernel()
+        let spinnerStopped = Flag()
+        let outcomes = onThreads(3) { index in
+            var outcome = Outcome(index: index)
+            do {
+                let guest = try LiveGuest(kernel: kernel)
+                _ = try guest.boot()
+                if index == 0 {
+                    defer { spinnerStopped.set() }
+                    _ = try guest.execute(.spin, timeout: .milliseconds(300))
+                    outcome.failure = "the spinning guest replied"
+                } else {
+                    // Busy from before the spinner's deadline until after it.
+                    var round: UInt64 = 0
+                    while !spinnerStopped.isSet || round < 20 {
+                        outcome.echoed = try guest.execute(.echo([round])).values
+                        XCTAssertEqual(outcome.echoed, [round])
+                        round += 1
+                    }
+                    outcome.rounds = round
+                    _ = try guest.runProgram("lazy-touch")
+                    outcome.exitStatus = try guest.shutdown()
+                }
+            } catch let failure as GuestFailure {
+                if case .timeout = failure.kind, index == 0 { outcome.exitStatus = nil } else { outcome.failure = "\(failure)" }
+            } catch {
+                outcome.failure = "\(error)"
+            }
+            return outcome
+        }
+        XCTAssertEqual(outcomes.map(\.failure), [nil, nil, nil])
+        XCTAssertEqual(outcomes.map(\.exitStatus), [nil, 0, 0])
+        XCTAssertGreaterThan(outcomes[1].rounds, 20, "guest 1 kept answering")
+        XCTAssertGreaterThan(outcomes[2].rounds, 20, "guest 2 kept answering")
+    }
+
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
+}
