@@ -66,6 +66,7 @@ let package = Package(
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
         .testTarget(name: "LiveGuestTests",
-                    dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources"]),
+                    dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources",
+                                   "SeededRandom"]),
     ]
 )

@@ -28,6 +28,27 @@ final class RecordCodingTests: XCTestCase {
         }
     }
 
+    /// Counts are the guest's words: the largest of them is refused or
+    /// clamped, never trusted to size an array or converted with a trap.
+    func testCountsOfAnySizeAreRefusedOrClamped() throws {
+        let ready = record(kind: RecordKind.ready, words: Array(repeating: 0, count: ReadyWord.memoryMapCount) + [UInt64.max])
+        XCTAssertThrowsError(try ready.withUnsafeBytes { try GuestReport(RecordView.validate($0).view!) })
+        var exceptionWords = [UInt64](repeating: 0, count: ExceptionWord.walkCount + 1)
+        exceptionWords[ExceptionWord.walkCount] = UInt64.max
+        let exception = record(kind: RecordKind.exception, words: exceptionWords)
+        guard case .exception(let report) = try exception.withUnsafeBytes({ try GuestReport(RecordView.validate($0).view!) }) else {
+            return XCTFail("not an exception report")
+        }
+        XCTAssertEqual(report.guestWalk.count, 4)
+        var assertionWords = [UInt64](repeating: 0, count: AssertionWord.valuesStart)
+        assertionWords[AssertionWord.valueCount] = 1 << 63
+        let assertion = record(kind: RecordKind.assertion, words: assertionWords)
+        guard case .assertion(let failed) = try assertion.withUnsafeBytes({ try GuestReport(RecordView.validate($0).view!) }) else {
+            return XCTFail("not an assertion report")
+        }
+        XCTAssertEqual(failed.values.count, AssertionWord.maximumValues)
+    }
+
     func testWriterNeverOverrunsItsCapacity() {
         var bytes = [UInt8](repeating: 0xCC, count: 64)
         bytes.withUnsafeMutableBytes { raw in

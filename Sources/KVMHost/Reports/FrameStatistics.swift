@@ -36,7 +36,10 @@ public struct FrameStatistics: Equatable, Sendable {
         bitmapPhysical = try word(FrameStatisticsWord.bitmapPhysical)
         bitmapBytes = try word(FrameStatisticsWord.bitmapBytes)
         kernelPageTables = try word(FrameStatisticsWord.kernelPageTables)
-        let count = Int(try word(FrameStatisticsWord.reservationCount))
+        let count = Int(clamping: try word(FrameStatisticsWord.reservationCount))
+        guard count <= words.count / ReservationWord.count else {
+            throw ChannelError.undecodable(kind: RecordKind.reply, reason: "\(count) reservations in \(words.count) words")
+        }
         reservations = try (0..<count).map { index in
             let first = FrameStatisticsWord.reservationsStart + index * ReservationWord.count
             return Reservation(kind: try word(first + ReservationWord.kind),

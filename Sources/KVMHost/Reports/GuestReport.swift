@@ -115,7 +115,7 @@ public enum GuestReport: Equatable, Sendable {
         switch record.kind {
         case RecordKind.ready:
             try require(ReadyWord.memoryMapStart)
-            let count = Int(record.word(ReadyWord.memoryMapCount))
+            let count = Int(clamping: record.word(ReadyWord.memoryMapCount))
             guard count <= ReadyWord.maximumMemoryMapEntries else {
                 throw ChannelError.undecodable(kind: record.kind, reason: "\(count) memory-map entries")
             }
@@ -144,10 +144,10 @@ public enum GuestReport: Equatable, Sendable {
                 cr0: record.word(ExceptionWord.cr0), cr2: record.word(ExceptionWord.cr2),
                 cr3: record.word(ExceptionWord.cr3), cr4: record.word(ExceptionWord.cr4),
                 efer: record.word(ExceptionWord.efer),
-                guestWalk: (0..<min(Int(record.word(ExceptionWord.walkCount)), 4)).map { record.word(ExceptionWord.walkStart + $0) }))
+                guestWalk: (0..<min(Int(clamping: record.word(ExceptionWord.walkCount)), 4)).map { record.word(ExceptionWord.walkStart + $0) }))
         case RecordKind.assertion:
             try require(AssertionWord.valuesStart)
-            let count = min(Int(record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
+            let count = min(Int(clamping: record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
             let values = (0..<count).map { record.word(AssertionWord.valuesStart + $0) }
             let parts = record.text.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
             self = .assertion(AssertionReport(

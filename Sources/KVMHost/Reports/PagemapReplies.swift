@@ -14,7 +14,7 @@ public enum GuestTranslation: Equatable, Sendable {
             self = .mapped(physical: words[TranslateWord.physical], flags: words[TranslateWord.flags],
                            pageSize: words[TranslateWord.pageSize])
         } else {
-            self = .notPresent(level: Int(words[TranslateWord.level]), lazy: words[TranslateWord.lazy] == 1)
+            self = .notPresent(level: Int(clamping: words[TranslateWord.level]), lazy: words[TranslateWord.lazy] == 1)
         }
     }
 }

@@ -1,0 +1,59 @@
+/// 32-bit x86 machine code for tiny test guests, which start in protected
+/// mode with paging off at their PVH entry. Only the few instructions the
+/// hostile-guest tests need, each spelled out with its encoding.
+public struct Code32 {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {}
+
+    public mutating func movEAX(_ value: UInt32) { bytes += [0xB8] + le32(value) }
+    public mutating func movEDX(_ value: UInt32) { bytes += [0xBA] + le32(value) }
+    public mutating func movECX(_ value: UInt32) { bytes += [0xB9] + le32(value) }
+    public mutating func movESI(_ value: UInt32) { bytes += [0xBE] + le32(value) }
+
+    /// out dx, al / ax / eax
+    public mutating func outDX(size: Int) {
+        bytes += size == 1 ? [0xEE] : size == 2 ? [0x66, 0xEF] : [0xEF]
+    }
+
+    /// in al / ax / eax, dx
+    public mutating func inDX(size: Int) {
+        bytes += size == 1 ? [0xEC] : size == 2 ? [0x66, 0xED] : [0xED]
+    }
+
+    /// rep outsb: ECX bytes from [ESI] to port DX.
+    public mutating func repOutsb() { bytes += [0xF3, 0x6E] }
+
+    /// mov [address], al / ax / eax
+    public mutating func store(size: Int, at address: UInt32) {
+        bytes += (size == 1 ? [0xA2] : size == 2 ? [0x66, 0xA3] : [0xA3]) + le32(address)
+    }
+
+    /// mov al / ax / eax, [address]
+    public mutating func load(size: Int, from address: UInt32) {
+        bytes += (size == 1 ? [0xA0] : size == 2 ? [0x66, 0xA1] : [0xA1]) + le32(address)
+    }
+
+    /// Writes `status` to the exit port: the run ends with that status.
+    public mutating func exit(_ status: UInt32) {
+        movEAX(status)
+        bytes += [0xE7, 0xF4]  // out 0xF4, eax
+    }
+
+    /// Sends the record at `address` on the report channel.
+    public mutating func sendRecord(at address: UInt32) {
+        movEAX(address)
+        movEDX(0x1000)
+        outDX(size: 4)
+    }
+
+    /// ud2 with no IDT: #UD cannot be delivered, nor #DF, so the CPU shuts down.
+    public mutating func tripleFault() { bytes += [0x0F, 0x0B] }
+
+    /// Jumps back `distance` bytes before this instruction's start (0: to itself).
+    public mutating func jumpBack(to start: Int) {
+        let offset = start - (bytes.count + 2)
+        precondition(offset >= -128, "a short jump reaches 128 bytes back")
+        bytes += [0xEB, UInt8(bitPattern: Int8(offset))]
+    }
+}
