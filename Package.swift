@@ -5,10 +5,7 @@ let package = Package(
     name: "KVMPagingHarness",
     products: [
         .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
-        .executable(name: "boot-benchmark", targets: ["BootBenchmark"]),
-        .executable(name: "frame-benchmark", targets: ["FrameAllocatorBenchmark"]),
-        .executable(name: "pagemap-benchmark", targets: ["PagemapBenchmark"]),
-        .executable(name: "page-trap-benchmark", targets: ["PageTrapBenchmark"]),
+        .executable(name: "kvmbench", targets: ["KVMBench"]),
         .executable(name: "kvmstress", targets: ["Stress"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
@@ -41,18 +38,16 @@ let package = Package(
             name: "KVMHostCLI",
             dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "BootBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/BootBenchmark"),
         // A seeded generator shared by the model tests and the benchmarks.
         .target(name: "SeededRandom", path: "Benchmarks/SeededRandom"),
         // Descriptors, mappings and resident memory of this process (/proc/self).
         .target(name: "ProcessResources", path: "Benchmarks/ProcessResources"),
-        .executableTarget(name: "FrameAllocatorBenchmark", dependencies: ["GuestMemory", "SeededRandom"],
-                          path: "Benchmarks/FrameAllocatorBenchmark"),
-        .executableTarget(name: "PageTrapBenchmark", dependencies: ["KVMHost", "GuestImage"], path: "Benchmarks/PageTrapBenchmark"),
+        // Every benchmark, one table: swift run -c release kvmbench
         .executableTarget(
-            name: "PagemapBenchmark",
-            dependencies: ["GuestMemory", "GuestProtocol", "KVMHost", "GuestImage", "SeededRandom"],
-            path: "Benchmarks/PagemapBenchmark"
+            name: "KVMBench",
+            dependencies: ["CKVM", "KVMHost", "GuestImage", "GuestMemory", "GuestProtocol", "SeededRandom",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/KVMBench"
         ),
         .executableTarget(
             name: "Stress",

@@ -1,0 +1,46 @@
+import ArgumentParser
+import KVMHost
+
+/// Every benchmark of the project in one run, one table, each figure next to
+/// the baseline it was measured against in that same run.
+///
+///     swift run -c release kvmbench
+@main
+struct KVMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kvmbench",
+        abstract: "Measure the harness against its baselines and print one table.")
+
+    enum Section: String, ExpressibleByArgument, CaseIterable {
+        case boot, lifecycle, pageTrap = "page-trap", frames, pagemap, fallback
+    }
+
+    @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
+    var only: [Section] = []
+
+    @Option(help: "Boots and VM lifecycles measured on each side.")
+    var runs = 20
+
+    func run() throws {
+        let sections = only.isEmpty ? Section.allCases : only
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .pagemap]
+        let kvm = KVM.deviceExists()
+        print("kvmbench: \(machineDescription())")
+        var rows: [Row] = []
+        for section in sections {
+            if needsKVM.contains(section) && !kvm {
+                print("skipping \(section.rawValue): /dev/kvm is missing")
+                continue
+            }
+            switch section {
+            case .boot: rows.append(try bootToReady(runs: runs))
+            case .lifecycle: rows.append(try vmCreateDestroy(runs: runs * 5))
+            case .pageTrap: rows += try pageTrapCosts(runs: 5)
+            case .frames: rows += frameAllocation(trials: 25)
+            case .pagemap: rows += try pagemapCosts()
+            case .fallback: rows += try memorySpaceFallback()
+            }
+        }
+        printTable(rows)
+    }
+}
