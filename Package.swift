@@ -7,6 +7,8 @@ let package = Package(
         .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
         .executable(name: "kvmbench", targets: ["KVMBench"]),
         .executable(name: "kvmstress", targets: ["Stress"]),
+        .executable(name: "fuzz-elf-loader", targets: ["FuzzELFLoader"]),
+        .executable(name: "fuzz-report-channel", targets: ["FuzzReportChannel"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -54,10 +56,15 @@ let package = Package(
             dependencies: ["KVMHost", "GuestImage", "ProcessResources", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Stress"
         ),
+        // Fuzz targets for what reads guest-controlled bytes; scripts/fuzz runs
+        // them under libFuzzer, and KVMHostTests replays corpus and regressions.
+        .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol"], path: "Fuzz/FuzzTargets"),
+        .executableTarget(name: "FuzzELFLoader", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzELFLoader"),
+        .executableTarget(name: "FuzzReportChannel", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzReportChannel"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
-        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport"]),
+        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
         .testTarget(name: "LiveGuestTests",

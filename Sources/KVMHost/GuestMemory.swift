@@ -24,7 +24,7 @@ public final class GuestMemory {
     private let mapping: UnsafeMutableRawPointer
     private static let guardSize = 4096
 
-    init(size: Int) throws {
+    public init(size: Int) throws {
         let total = size + 2 * Self.guardSize
         let mapped = mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: total, errno: errno) }

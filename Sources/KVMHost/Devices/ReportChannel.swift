@@ -52,7 +52,9 @@ public final class ReportChannelDevice: PortDevice {
         return received
     }
 
-    static func readRecord(at address: UInt64, in memory: GuestMemory) throws -> GuestReport {
+    /// Reads and decodes the record at guest-physical `address`, checking it
+    /// against guest memory first: what the port does with an address.
+    public static func readRecord(at address: UInt64, in memory: GuestMemory) throws -> GuestReport {
         guard memory.contains(address, length: UInt64(recordHeaderSize)) else {
             throw ChannelError.outsideGuestMemory(address: address, length: UInt64(recordHeaderSize))
         }

@@ -42,8 +42,11 @@ public struct FrameStatistics: Equatable, Sendable {
         }
         reservations = try (0..<count).map { index in
             let first = FrameStatisticsWord.reservationsStart + index * ReservationWord.count
-            return Reservation(kind: try word(first + ReservationWord.kind),
-                               range: try word(first + ReservationWord.start)..<word(first + ReservationWord.end),
+            let start = try word(first + ReservationWord.start), end = try word(first + ReservationWord.end)
+            guard start <= end else {
+                throw ChannelError.undecodable(kind: RecordKind.reply, reason: "reservation \(index) ends before it starts")
+            }
+            return Reservation(kind: try word(first + ReservationWord.kind), range: start..<end,
                                framesTaken: try word(first + ReservationWord.framesTaken))
         }
     }

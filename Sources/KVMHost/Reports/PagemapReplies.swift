@@ -5,7 +5,7 @@ public enum GuestTranslation: Equatable, Sendable {
     case mapped(physical: UInt64, flags: UInt64, pageSize: UInt64)
     case notPresent(level: Int, lazy: Bool)
 
-    init(reply: GuestReply) throws {
+    public init(reply: GuestReply) throws {
         let words = reply.values
         guard reply.status == ReplyStatus.ok, words.count >= 3 else {
             throw ChannelError.undecodable(kind: RecordKind.reply, reason: "translate replied status \(reply.status), \(words)")
