@@ -4,12 +4,19 @@ import Foundation
 /// exit, a fatal signal, or a crash. Raw mode hands every keystroke (Ctrl-C
 /// included) to the guest; output still turns "\n" into "\r\n".
 enum Terminal {
-    nonisolated(unsafe) private static var saved = termios()
+    /// The settings to restore, on the heap at termios' full C size. As a
+    /// Swift global it was emitted 57 bytes long, and tcgetattr writes 60:
+    /// AddressSanitizer caught the overrun into the next global.
+    nonisolated(unsafe) private static let saved: UnsafeMutablePointer<termios> = {
+        let settings = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+        settings.initialize(to: termios())
+        return settings
+    }()
     nonisolated(unsafe) private static var isRaw = false
 
     static func enterRawMode() {
-        guard isatty(STDIN_FILENO) == 1, tcgetattr(STDIN_FILENO, &saved) == 0 else { return }
-        var raw = saved
+        guard isatty(STDIN_FILENO) == 1, tcgetattr(STDIN_FILENO, saved) == 0 else { return }
+        var raw = saved.pointee
         cfmakeraw(&raw)
         raw.c_oflag |= tcflag_t(OPOST | ONLCR)
         isRaw = true
@@ -25,7 +32,7 @@ enum Terminal {
     static func restore() {
         guard isRaw else { return }
         isRaw = false
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, saved)
     }
 }
 

@@ -10,6 +10,7 @@ import XCTest
 final class ResourceTests: XCTestCase {
     func testTwoHundredBootRunDestroyCyclesGiveEverythingBack() throws {
         try requireKVM()
+        try skipUnderSanitizer("this test counts the process's mappings and resident memory")
         let kernel = try GuestImage.kernel()
         // A few cycles first, so that lazily created process-wide state
         // (signal handler, CPUID cache, allocator arenas) exists before the baseline.
