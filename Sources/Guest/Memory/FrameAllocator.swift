@@ -24,6 +24,9 @@ public struct FrameAllocator: ~Copyable {
     public let frameCount: UInt64
     private let wordCount: Int
     private let summaryCount: Int
+    // Updates of these words are spelled `w[i] = w[i] | x`: the compound
+    // `w[i] |= x` on a pointer makes Swift 6.3.1 emit invalid IR under
+    // -sanitize=thread (scripts/sanitize), and the guest's code is the same.
     private let bitmap: UnsafeMutablePointer<UInt64>
     private let hasFree: UnsafeMutablePointer<UInt64>
     private let touched: UnsafeMutablePointer<UInt64>
@@ -120,7 +123,7 @@ public struct FrameAllocator: ~Copyable {
         guard !range.isEmpty else { return }
         var word = Int(range.start / 64)
         while word <= Int((range.end - 1) / 64) {
-            touched[word >> 6] |= 1 << UInt64(word & 63)
+            touched[word >> 6] = touched[word >> 6] | 1 << UInt64(word & 63)
             word += 1
         }
     }
@@ -222,8 +225,8 @@ public struct FrameAllocator: ~Copyable {
     public mutating func free(_ frame: Frame) throws(FrameError) {
         try checkFreeable(frame.number)
         let word = Int(frame.number >> 6)
-        bitmap[word] &= ~(1 << (frame.number & 63))
-        hasFree[word >> 6] |= 1 << UInt64(word & 63)
+        bitmap[word] = bitmap[word] & ~(1 << (frame.number & 63))
+        hasFree[word >> 6] = hasFree[word >> 6] | 1 << UInt64(word & 63)
         freeFrames += 1
     }
 
@@ -277,8 +280,8 @@ public struct FrameAllocator: ~Copyable {
     }
 
     private mutating func claim(word: Int, bit: UInt64) {
-        bitmap[word] |= bit
-        if bitmap[word] == ~0 { hasFree[word >> 6] &= ~(1 << UInt64(word & 63)) }
+        bitmap[word] = bitmap[word] | bit
+        if bitmap[word] == ~0 { hasFree[word >> 6] = hasFree[word >> 6] & ~(1 << UInt64(word & 63)) }
         freeFrames -= 1
     }
 
@@ -303,11 +306,11 @@ public struct FrameAllocator: ~Copyable {
     private mutating func setBits(word: Int, _ bits: UInt64, used: Bool) {
         let summaryBit: UInt64 = 1 << UInt64(word & 63)
         if used {
-            bitmap[word] |= bits
-            if bitmap[word] == ~0 { hasFree[word >> 6] &= ~summaryBit }
+            bitmap[word] = bitmap[word] | bits
+            if bitmap[word] == ~0 { hasFree[word >> 6] = hasFree[word >> 6] & ~summaryBit }
         } else {
-            bitmap[word] &= ~bits
-            hasFree[word >> 6] |= summaryBit
+            bitmap[word] = bitmap[word] & ~bits
+            hasFree[word >> 6] = hasFree[word >> 6] | summaryBit
         }
     }
 
@@ -317,7 +320,7 @@ public struct FrameAllocator: ~Copyable {
         while word < end {
             let summary = word >> 6
             let bits = Self.bits(from: UInt64(word), to: UInt64(end), in: summary)
-            if set { hasFree[summary] |= bits } else { hasFree[summary] &= ~bits }
+            if set { hasFree[summary] = hasFree[summary] | bits } else { hasFree[summary] = hasFree[summary] & ~bits }
             word = (summary + 1) << 6
         }
     }
