@@ -192,6 +192,23 @@ final class PagemapTests: XCTestCase {
         XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated)
     }
 
+    /// A range that runs into a mapped page stops there, and the pages it
+    /// did map are counted: unmapping everything frees every table.
+    func testMapRangeStoppedByAMappedPageKeepsCountsRight() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 8)
+        var pagemap = memory.makePagemap()
+        let start: UInt64 = 0x0000_0040_0000_0000
+        try pagemap.map(page(start + 10 * 4096), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
+        XCTAssertThrowsError(try pagemap.mapRange(page(start), to: Frame(number: 0x400), count: 20, flags: [],
+                                                  frames: &memory.harness.allocator)) {
+            XCTAssertEqual($0 as? PagemapError, .alreadyMapped(page: start + 10 * 4096, frame: Frame(number: 0x300)))
+        }
+        XCTAssertEqual(pagemap.translate(address(start + 9 * 4096))?.physical, 0x409000)
+        XCTAssertNil(pagemap.translate(address(start + 11 * 4096)))
+        for index: UInt64 in 0...10 { _ = try pagemap.unmap(page(start + index * 4096), frames: &memory.harness.allocator).done() }
+        XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated, "the page table's count included the ten pages")
+    }
+
     // MARK: - Model
 
     /// Random map, unmap and translate over clustered addresses, against a

@@ -135,18 +135,23 @@ public struct Pagemap {
         while done < count {
             let virtual = VirtualAddress(page.start.raw + done * pageSize)!
             let slot = try leafSlot(virtual, level: 1, granting: flags, frames: &frames)
-            var index = virtual.index(level: 1)
+            // This table's run of entries in one tight loop: at boot each
+            // instruction is emulated, and the kernel image is mapped this way.
+            let run = Int(min(UInt64(entriesPerTable - virtual.index(level: 1)), count - done))
+            var entry = PageTableEntry(address: frame.address &+ done &* pageSize, flags: flags.union(.present)).raw
             var added = 0
-            while index < entriesPerTable && done < count {
-                let old = PageTableEntry(raw: slot.entry[index - virtual.index(level: 1)])
-                if old.isPresent { throw .alreadyMapped(page: virtual.raw + UInt64(index - virtual.index(level: 1)) * pageSize, frame: old.frame) }
-                if old.isEmpty { added += 1 }
-                slot.entry[index - virtual.index(level: 1)] =
-                    PageTableEntry(address: frame.address + done * pageSize, flags: flags.union(.present)).raw
-                index += 1
-                done += 1
+            for offset in 0..<run {
+                let old = slot.entry[offset]
+                if old & PageTableFlags.present.rawValue != 0 {
+                    adjustCount(slot.parent, by: added)  // what this run already filled stays mapped
+                    throw .alreadyMapped(page: virtual.raw + UInt64(offset) * pageSize, frame: PageTableEntry(raw: old).frame)
+                }
+                if old == 0 { added += 1 }
+                slot.entry[offset] = entry
+                entry &+= pageSize
             }
             adjustCount(slot.parent, by: added)
+            done += UInt64(run)
         }
     }
 
