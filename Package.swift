@@ -51,9 +51,11 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/KVMBench"
         ),
+        // One boot-run-destroy cycle, ending well or failing on purpose.
+        .target(name: "StressCycle", dependencies: ["KVMHost"], path: "Benchmarks/StressCycle"),
         .executableTarget(
             name: "Stress",
-            dependencies: ["KVMHost", "GuestImage", "ProcessResources", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["KVMHost", "GuestImage", "ProcessResources", "StressCycle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Stress"
         ),
         // Fuzz targets for what reads guest-controlled bytes; scripts/fuzz runs
@@ -69,6 +71,6 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
         .testTarget(name: "LiveGuestTests",
                     dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources",
-                                   "SeededRandom"]),
+                                   "SeededRandom", "StressCycle"]),
     ]
 )

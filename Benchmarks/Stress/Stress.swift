@@ -3,6 +3,7 @@ import Foundation
 import GuestImage
 import KVMHost
 import ProcessResources
+import StressCycle
 import Synchronization
 
 /// Long runs that the test suite only samples: many boot-run-destroy cycles
@@ -34,25 +35,13 @@ struct Stress: ParsableCommand {
         if failed { throw ExitCode.failure }
     }
 
-    /// One VM's life: boot, a program with ten demand faults, shutdown.
-    static func cycle(_ kernel: [UInt8]) throws {
-        let guest = try LiveGuest(kernel: kernel)
-        _ = try guest.boot()
-        let run = try guest.runProgram("lazy-touch")
-        guard run.outcome == .exited(status: 0), run.freeFramesAfter == run.freeFramesBefore else {
-            throw StressFailure(description: "lazy-touch ended \(run.outcome), \(run.freeFramesBefore) free frames before, \(run.freeFramesAfter) after")
-        }
-        let status = try guest.shutdown()
-        guard status == 0 else { throw StressFailure(description: "the guest exited with \(status)") }
-    }
-
     private func runCycles(_ kernel: [UInt8]) throws -> Bool {
-        for _ in 0..<5 { try Self.cycle(kernel) }  // process-wide state created once
+        for index in 0..<8 { try StressCycle.run(kernel, index: index) }  // process-wide state created once
         let before = ProcessResources.current()
         let started = ContinuousClock.now
         for index in 0..<cycles {
             do {
-                try Self.cycle(kernel)
+                try StressCycle.run(kernel, index: index)
             } catch {
                 print("cycle \(index) failed: \(error)")
                 return false
@@ -61,7 +50,7 @@ struct Stress: ParsableCommand {
         let elapsed = ContinuousClock.now - started
         let after = ProcessResources.current()
         let growth = after.residentBytes - before.residentBytes
-        print("\(cycles) boot-run-destroy cycles in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
+        print("\(cycles) boot-run-destroy cycles (one in four failing on purpose) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
         print("  before: \(before)")
         print("  after:  \(after)")
         var ok = true
@@ -82,9 +71,11 @@ struct Stress: ParsableCommand {
         for index in 0..<threads {
             done.enter()
             Thread {
+                var cycle = 0
                 while ContinuousClock.now < deadline {
+                    defer { cycle += 1 }
                     do {
-                        try Self.cycle(kernel)
+                        try StressCycle.run(kernel, index: cycle)
                         counts.withLock { $0[index] += 1 }
                     } catch {
                         failures.withLock { $0.append("thread \(index): \(error)") }
@@ -115,6 +106,3 @@ struct Stress: ParsableCommand {
     }
 }
 
-struct StressFailure: Error, CustomStringConvertible {
-    var description: String
-}

@@ -73,7 +73,7 @@ final class HostileGuestAttackTests: XCTestCase {
     func testRandomReportChannelRecords() throws {
         try requireKVM()
         var random = SplitMix64(state: seed)
-        for round in 0..<240 {
+        for round in 0..<270 {
             let memory = memorySize(&random)
             let size = UInt64(memory)
             var code = Code32()
@@ -81,7 +81,7 @@ final class HostileGuestAttackTests: XCTestCase {
             let address: UInt64
             let expected: Expected
             let name: String
-            switch round % 8 {
+            switch round % 9 {
             case 0:
                 name = "address outside memory"
                 address = UInt64.random(in: size...0xFFFF_FFFF, using: &random)
@@ -123,6 +123,18 @@ final class HostileGuestAttackTests: XCTestCase {
                 name = "untouched memory"
                 address = recordAddress(&random, memory: memory, length: 16)
                 expected = .failure(.channel(.malformed(address: address, problem: .badMagic(0))))
+            case 7:
+                name = "command buffer anywhere"
+                let capacity = UInt64.random(in: 0...96, using: &random)
+                let buffer = [UInt64.random(in: 0x200000...(size - 4096), using: &random), size - UInt64.random(in: 0...48, using: &random),
+                              UInt64.random(in: size...0xFFFF_FFFF, using: &random), UInt64.max - 15].randomElement(using: &random)!
+                address = recordAddress(&random, memory: memory, length: 64)
+                records = [.init(physicalAddress: address,
+                                 bytes: header(kind: RecordKind.awaitCommand, words: 2, text: 0) + le64(buffer) + le64(capacity))]
+                // The host answers with shutdown: a header and two words.
+                let command = UInt64(recordHeaderSize + 16)
+                expected = capacity >= command && buffer <= size && size - buffer >= command
+                    ? .exited(accepted) : .failure(.channel(.badCommandBuffer(address: buffer, capacity: capacity)))
             default:
                 name = "random kind and words"
                 let words = UInt16.random(in: 0...32, using: &random)

@@ -1,6 +1,7 @@
 import GuestImage
 import KVMHost
 import ProcessResources
+import StressCycle
 import TestSupport
 import XCTest
 
@@ -14,9 +15,10 @@ final class ResourceTests: XCTestCase {
         let kernel = try GuestImage.kernel()
         // A few cycles first, so that lazily created process-wide state
         // (signal handler, CPUID cache, allocator arenas) exists before the baseline.
-        for _ in 0..<5 { try cycle(kernel) }
+        for index in 0..<8 { try StressCycle.run(kernel, index: index) }
         let before = ProcessResources.current()
-        for _ in 0..<200 { try cycle(kernel) }
+        // One cycle in four fails on purpose: exception, watchdog, assertion.
+        for index in 0..<200 { try StressCycle.run(kernel, index: index) }
         let after = ProcessResources.current()
         // Not equal but no more: threads of earlier tests may still be
         // giving their stacks back. A leak of one a cycle would be +200.
@@ -25,13 +27,5 @@ final class ResourceTests: XCTestCase {
         // Each VM touched 64 MiB of guest memory; 200 of them leaking would be
         // gigabytes. The margin allows for the allocator's own caches.
         XCTAssertLessThan(after.residentBytes - before.residentBytes, 8 << 20, "resident memory grew: \(before) -> \(after)")
-    }
-
-    private func cycle(_ kernel: [UInt8]) throws {
-        let guest = try LiveGuest(kernel: kernel)
-        _ = try guest.boot()
-        let run = try guest.runProgram("lazy-touch")
-        XCTAssertEqual(run.outcome, .exited(status: 0))
-        XCTAssertEqual(try guest.shutdown(), 0)
     }
 }
