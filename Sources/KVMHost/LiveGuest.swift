@@ -15,12 +15,15 @@ public final class LiveGuest {
         /// Extra ranges of guest memory marked reserved in the memory map.
         public var memoryHoles: [Range<UInt64>]
         public var kvmPath: String
+        /// Page-trap and program reports kept, at least, of each (see `pageTraps`).
+        public var reportLimit: Int
 
         public init(memorySize: Int = VirtualMachine.defaultMemorySize, memoryHoles: [Range<UInt64>] = [],
-                    kvmPath: String = "/dev/kvm") {
+                    kvmPath: String = "/dev/kvm", reportLimit: Int = 1 << 20) {
             self.memorySize = memorySize
             self.memoryHoles = memoryHoles
             self.kvmPath = kvmPath
+            self.reportLimit = max(reportLimit, 1)
         }
     }
 
@@ -44,9 +47,13 @@ public final class LiveGuest {
     public var consoleInput: ConsoleInput?
     private var inputEnded = false
 
-    /// Page-trap decisions and values user programs reported, in order.
+    /// Page-trap decisions and values user programs reported, in order: the
+    /// newest `configuration.reportLimit` of each at least. A guest that
+    /// floods them costs bounded memory even with no deadline;
+    /// `droppedReports` counts the oldest ones let go.
     public private(set) var pageTraps: [PageTrapReport] = []
     public private(set) var programReports: [UInt64] = []
+    public private(set) var droppedReports = 0
 
     /// Called for every port access, for tracing.
     public var portTrace: ((PortAccess) -> Void)?
@@ -192,10 +199,10 @@ public final class LiveGuest {
                 switch report {
                 case .console: continue
                 case .pageTrap(let trap):
-                    pageTraps.append(trap)
+                    keep(trap, in: &pageTraps)
                     continue
                 case .programReport(let value):
-                    programReports.append(value)
+                    keep(value, in: &programReports)
                     continue
                 case .exception(let report): throw failure(.exception(report))
                 case .assertion(let report): throw failure(.assertion(report))
@@ -229,6 +236,16 @@ public final class LiveGuest {
         case .internalError(let suberror): throw failure(.internalError(suberror: suberror))
         case .systemEvent(let type): throw failure(.systemEvent(type: type))
         case .other(let reason): throw failure(.unexpectedExit(reason: reason))
+        }
+    }
+
+    /// Appends, dropping the oldest half once the list holds twice the limit.
+    private func keep<T>(_ element: T, in list: inout [T]) {
+        list.append(element)
+        let limit = configuration.reportLimit
+        if list.count >= 2 * limit {
+            list.removeFirst(limit)
+            droppedReports += limit
         }
     }
 

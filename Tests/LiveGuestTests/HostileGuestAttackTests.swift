@@ -263,6 +263,26 @@ final class HostileGuestAttackTests: XCTestCase {
         XCTAssertLessThanOrEqual(guest.serial.transcript.count, 2 * Serial16550.transcriptLimit)
     }
 
+    /// Program reports sent as fast as the guest can: the host keeps the
+    /// newest, within twice its limit, and counts what it let go.
+    func testReportFloodKeepsTheNewestWithinTheLimit() throws {
+        try requireKVM()
+        let address: UInt64 = 0x200000
+        var code = Code32()
+        let loop = code.bytes.count
+        code.sendRecord(at: UInt32(address))
+        code.jumpBack(to: loop)
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments.append(.init(physicalAddress: address,
+                                      bytes: header(kind: RecordKind.programReport, words: 1, text: 0) + le64(0x5EED)))
+        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20, reportLimit: 1000))
+        XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(500)))
+        XCTAssertGreaterThan(guest.droppedReports, 0, "the flood went past the limit")
+        XCTAssertGreaterThanOrEqual(guest.programReports.count, 1000)
+        XCTAssertLessThan(guest.programReports.count, 2000)
+        XCTAssertEqual(Set(guest.programReports), [0x5EED])
+    }
+
     /// The guest sends one record, starts writing the next, and triple faults
     /// half-way: the host reports the triple fault and keeps what came before.
     func testTripleFaultInTheMiddleOfAReport() throws {
