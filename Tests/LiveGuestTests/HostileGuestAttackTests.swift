@@ -199,14 +199,18 @@ final class HostileGuestAttackTests: XCTestCase {
         for round in 0..<120 {
             let memory = memorySize(&random)
             let size = [1, 2, 4].randomElement(using: &random)!
-            let address = UInt32.random(in: UInt32(memory)...(0xFFFF_FFFF - 4), using: &random)
+            var address = UInt32.random(in: UInt32(memory)...0xFFFF_E000, using: &random)
+            if round % 8 == 0 { address = address & ~0xFFF | 0xFFD }  // across a page boundary
             let isWrite = Bool.random(using: &random)
             var code = Code32()
             if isWrite { code.store(size: size, at: address) } else { code.load(size: size, from: address) }
             code.exit(accepted)
+            // KVM splits an access across a page boundary and exits with
+            // its first part: that is the access the host can name.
+            let length = min(size, 4096 - Int(address & 0xFFF))
             try attack("round \(round): \(size)-byte MMIO \(isWrite ? "write" : "read") at \(String(address, radix: 16))",
                        code: code, memory: memory,
-                       expect: .failure(.mmio(MMIOAccess(address: UInt64(address), length: size, isWrite: isWrite))))
+                       expect: .failure(.mmio(MMIOAccess(address: UInt64(address), length: length, isWrite: isWrite))))
         }
     }
 
