@@ -239,15 +239,22 @@ final class HostileGuestAttackTests: XCTestCase {
 
         // A valid console record sent again and again.
         let text = Array("flood\n".utf8)
-        let address: UInt64 = 0x200000
-        var records = Code32()
-        let recordLoop = records.bytes.count
-        records.sendRecord(at: UInt32(address))
-        records.jumpBack(to: recordLoop)
-        let record = ELFBuilder.Segment(physicalAddress: address,
-                                        bytes: header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)
-        try attack("console records in a loop", code: records, records: [record], memory: 4 << 20,
+        let flood = recordFlood(header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)
+        try attack("console records in a loop", code: flood.code, records: [flood.record], memory: 4 << 20,
                    expect: .failure(.timeout(timeout)), timeout: timeout)
+    }
+
+    /// A guest that sends `record` (placed at 2 MiB) on the channel forever.
+    private func recordFlood(_ record: [UInt8]) -> (code: Code32, record: ELFBuilder.Segment, kernel: [UInt8]) {
+        let address: UInt64 = 0x200000
+        var code = Code32()
+        let loop = code.bytes.count
+        code.sendRecord(at: UInt32(address))
+        code.jumpBack(to: loop)
+        let segment = ELFBuilder.Segment(physicalAddress: address, bytes: record)
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments.append(segment)
+        return (code, segment, builder.build())
     }
 
     /// Console records of the largest size, sent as fast as the guest can:
@@ -255,15 +262,8 @@ final class HostileGuestAttackTests: XCTestCase {
     func testTranscriptStaysBoundedUnderAFlood() throws {
         try requireKVM()
         let text = [UInt8](repeating: UInt8(ascii: "x"), count: recordMaximumSize - recordHeaderSize)
-        let address: UInt64 = 0x200000
-        var code = Code32()
-        let loop = code.bytes.count
-        code.sendRecord(at: UInt32(address))
-        code.jumpBack(to: loop)
-        var builder = ELFBuilder.guest(code: code.bytes)
-        builder.segments.append(.init(physicalAddress: address,
-                                      bytes: header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text))
-        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20))
+        let flood = recordFlood(header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)
+        let guest = try LiveGuest(kernel: flood.kernel, configuration: .init(memorySize: 8 << 20))
         XCTAssertThrowsError(try guest.runToExit(timeout: .seconds(1)))
         XCTAssertGreaterThan(guest.serial.transcript.count, Serial16550.transcriptLimit, "the flood did fill the transcript")
         XCTAssertLessThanOrEqual(guest.serial.transcript.count, 2 * Serial16550.transcriptLimit)
@@ -273,15 +273,8 @@ final class HostileGuestAttackTests: XCTestCase {
     /// newest, within twice its limit, and counts what it let go.
     func testReportFloodKeepsTheNewestWithinTheLimit() throws {
         try requireKVM()
-        let address: UInt64 = 0x200000
-        var code = Code32()
-        let loop = code.bytes.count
-        code.sendRecord(at: UInt32(address))
-        code.jumpBack(to: loop)
-        var builder = ELFBuilder.guest(code: code.bytes)
-        builder.segments.append(.init(physicalAddress: address,
-                                      bytes: header(kind: RecordKind.programReport, words: 1, text: 0) + le64(0x5EED)))
-        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20, reportLimit: 1000))
+        let flood = recordFlood(header(kind: RecordKind.programReport, words: 1, text: 0) + le64(0x5EED))
+        let guest = try LiveGuest(kernel: flood.kernel, configuration: .init(memorySize: 8 << 20, reportLimit: 1000))
         XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(500)))
         XCTAssertGreaterThan(guest.droppedReports, 0, "the flood went past the limit")
         XCTAssertGreaterThanOrEqual(guest.programReports.count, 1000)
