@@ -83,6 +83,20 @@ final class TerminalSessionTests: XCTestCase {
         return process
     }
 
+    /// Waits for kvmhost to exit, at most `timeout`: a kvmhost that hangs
+    /// is killed and fails the test instead of hanging the suite.
+    private func waitForExit(_ process: Process, timeout: TimeInterval = 30, line: UInt = #line) {
+        func waitWhileRunning(_ seconds: TimeInterval) {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+        }
+        waitWhileRunning(timeout)
+        guard process.isRunning else { return }
+        XCTFail("kvmhost did not exit within \(Int(timeout)) s; killed", line: line)
+        kill(process.processIdentifier, SIGKILL)
+        waitWhileRunning(5)
+    }
+
     private func assertSameSettings(_ before: termios, _ after: termios, line: UInt = #line) {
         XCTAssertEqual(after.c_lflag, before.c_lflag, "local modes restored", line: line)
         XCTAssertEqual(after.c_iflag, before.c_iflag, "input modes restored", line: line)
@@ -112,7 +126,7 @@ final class TerminalSessionTests: XCTestCase {
         XCTAssertTrue(process.isRunning)
 
         terminal.type([0x01, UInt8(ascii: "x")])
-        process.waitUntilExit()
+        waitForExit(process)
         XCTAssertEqual(process.terminationReason, .exit)
         XCTAssertEqual(process.terminationStatus, 0)
         assertSameSettings(before, terminal.settings)
@@ -125,7 +139,7 @@ final class TerminalSessionTests: XCTestCase {
         let process = try launch(on: terminal)
         XCTAssertNotNil(terminal.waitFor("monitor> "))
         process.terminate()  // SIGTERM
-        process.waitUntilExit()
+        waitForExit(process)
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
         assertSameSettings(before, terminal.settings)
     }
@@ -137,7 +151,7 @@ final class TerminalSessionTests: XCTestCase {
         let process = try launch(on: terminal)
         XCTAssertNotNil(terminal.waitFor("monitor> "))
         terminal.type("quit\r")
-        process.waitUntilExit()
+        waitForExit(process)
         XCTAssertEqual(process.terminationStatus, 0)
         assertSameSettings(before, terminal.settings)
     }
