@@ -37,7 +37,8 @@ func bootToReady(runs: Int) throws -> Row {
                    ratio: "-", target: ">= 10x faster")
     }
     return Row(measurement: measurement, figure: formatTime(median(ours)), baseline: "QEMU TCG " + formatTime(median(theirs)),
-               ratio: times(median(theirs) / median(ours)) + " faster", target: ">= 10x faster")
+               ratio: times(median(theirs) / median(ours)) + " faster", target: ">= 10x faster",
+               met: median(theirs) / median(ours) >= 10)
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {

@@ -42,5 +42,9 @@ struct KVMBench: ParsableCommand {
             }
         }
         printTable(rows)
+        let targets = rows.filter { $0.met != nil }
+        let missed = targets.filter { $0.met == false }
+        print(missed.isEmpty ? "\(targets.count) of \(targets.count) targets met"
+                             : "\(missed.count) of \(targets.count) targets MISSED: " + missed.map(\.measurement).joined(separator: "; "))
     }
 }

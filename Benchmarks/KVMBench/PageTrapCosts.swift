@@ -60,13 +60,14 @@ func pageTrapCosts(runs: Int) throws -> [Row] {
     // The int3 program's wall time, less the empty program's, is 256 round trips.
     let nanosecondsPerCycle = (median(breakpointWall) - median(emptyWall)) / operations / roundTrip
     let baseline = "int3 round trip " + formatTime(roundTrip * nanosecondsPerCycle)
-    func row(_ name: String, _ values: [Double], target: String = "") -> Row {
+    func row(_ name: String, _ values: [Double], limit: Double? = nil) -> Row {
         let cost = perOperation(values)
         return Row(measurement: name + " (median of \(runs) x 256)", figure: formatTime(cost * nanosecondsPerCycle),
-                   baseline: baseline, ratio: times(cost / roundTrip) + " the round trip", target: target)
+                   baseline: baseline, ratio: times(cost / roundTrip) + " the round trip",
+                   target: limit.map { "<= \(Int($0))x the round trip" } ?? "", met: limit.map { cost / roundTrip <= $0 })
     }
     return [
-        row("demand fault, known-zero frame", knownZero, target: "<= 2x the round trip"),
+        row("demand fault, known-zero frame", knownZero, limit: 2),
         row("demand fault, frame needing zeroing", dirty),
         row("empty page fault, Swift trap path", nullFaults),
     ]

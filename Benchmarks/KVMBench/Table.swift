@@ -6,13 +6,17 @@ struct Row {
     var baseline: String
     var ratio: String
     var target: String = ""
+    /// Whether the figure met `target`, when it has one.
+    var met: Bool? = nil
 }
 
 /// Prints rows as a Markdown table, which reads in a terminal and pastes
 /// into the README unchanged.
 func printTable(_ rows: [Row]) {
     let header = ["measurement", "KVMHost harness", "baseline (same run)", "ratio", "target"]
-    let cells = rows.map { [$0.measurement, $0.figure, $0.baseline, $0.ratio, $0.target] }
+    let cells = rows.map { row in
+        [row.measurement, row.figure, row.baseline, row.ratio, row.target + (row.met.map { $0 ? ": met" : ": MISSED" } ?? "")]
+    }
     let widths = header.indices.map { column in ([header] + cells).map { $0[column].count }.max()! }
     func line(_ values: [String]) -> String {
         "| " + zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
