@@ -59,6 +59,20 @@ final class RecordCodingTests: XCTestCase {
             XCTAssertEqual(writer.finish(), 40)
         }
         XCTAssertEqual(Array(bytes[40...]), Array(repeating: 0xCC, count: 24))
+        // Text is cut at the capacity too, in one copy.
+        bytes = [UInt8](repeating: 0xCC, count: 64)
+        bytes.withUnsafeMutableBytes { raw in
+            var writer = RecordWriter(base: raw.baseAddress!, capacity: 40, kind: 1, sequence: 1)
+            writer.append(7)
+            Array("0123456789abcdefXYZ".utf8).withUnsafeBytes { writer.appendText($0) }
+            XCTAssertEqual(writer.textLength, 16)
+            XCTAssertFalse(writer.complete)
+            Array("more".utf8).withUnsafeBytes { writer.appendText($0) }
+            XCTAssertEqual(writer.textLength, 16)
+            XCTAssertEqual(writer.finish(), 40)
+        }
+        XCTAssertEqual(Array(bytes[24..<40]), Array("0123456789abcdef".utf8))
+        XCTAssertEqual(Array(bytes[40...]), Array(repeating: 0xCC, count: 24))
     }
 
     func testProblemsAreNamed() {

@@ -37,16 +37,15 @@ public struct RecordWriter {
     }
 
     public mutating func appendText(_ bytes: UnsafeRawBufferPointer) {
-        var offset = recordHeaderSize + wordCount * 8 + textLength
-        for byte in bytes {
-            guard offset < capacity else {
-                complete = false
-                return
-            }
-            base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
-            offset += 1
-            textLength += 1
+        let offset = recordHeaderSize + wordCount * 8 + textLength
+        let count = min(bytes.count, max(capacity - offset, 0))
+        if count > 0, let source = bytes.baseAddress {
+            // One copy, a `rep movsb` in the guest: a byte loop cost about
+            // 8 emulated instructions a byte, 0.6 ms of every boot.
+            (base + offset).copyMemory(from: source, byteCount: count)
+            textLength += count
         }
+        if count < bytes.count { complete = false }
     }
 
     public mutating func appendText(_ text: StaticString) {
