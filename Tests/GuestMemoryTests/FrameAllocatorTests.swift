@@ -58,6 +58,19 @@ final class FrameAllocatorTests: XCTestCase {
         XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 60, count: 8)), 4, "only usable frames are taken from the count")
     }
 
+    /// Whole words all free, all used and mixed each count right, as do
+    /// the partial words at either end.
+    func testReservationCountsWholeAndPartialWords() {
+        var harness = FrameAllocatorHarness(frameCount: 512, usable: [FrameRange(start: 0, count: 448)])
+        XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 64, count: 64)), 64, "a whole free word")
+        XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 130, count: 1)), 1)
+        // Words: 0 free, 1 used, 2 all but one, 3 free, 4 and 5 free, 6 free
+        // up to frame 448 then not usable, 7 never usable; from 3 to 500.
+        XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 3, count: 497)), 61 + 0 + 63 + 64 + 64 + 64 + 64)
+        XCTAssertEqual(harness.allocator.freeFrames, 3)
+        XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 0, count: 512)), 3)
+    }
+
     // MARK: - Errors
 
     func testDoubleFreeReservedAndOutOfRangeAreTypedErrorsThatChangeNothing() throws {

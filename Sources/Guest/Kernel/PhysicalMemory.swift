@@ -37,7 +37,7 @@ enum PhysicalMemory {
                                    end: boot.memoryMapPhysical + UInt64(boot.memoryMapCount * BootInfo.memoryMapEntrySize))
         bitmapBytes = FrameAllocator.storageBytes(frameCount: frameCount)
         let bitmapFrames = (bitmapBytes + frameSize - 1) >> frameShift
-        guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: [image, startInfo, memoryMap]) else {
+        guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: image, startInfo, memoryMap) else {
             kernelPanic("no usable RAM holds the frame bitmap", bitmapBytes)
         }
         bitmapPhysical = bitmapStart << frameShift
@@ -70,20 +70,27 @@ enum PhysicalMemory {
         reservationCount += 1
     }
 
-    /// The lowest run of `count` whole frames of usable RAM that avoids `taken`.
-    private static func placeBitmap(boot: BootInfo, frames count: UInt64, avoiding taken: [FrameRange]) -> UInt64? {
+    /// The lowest run of `count` whole frames of usable RAM that avoids the
+    /// three ranges (passed one by one: an array would cost a heap allocation).
+    private static func placeBitmap(boot: BootInfo, frames count: UInt64,
+                                    avoiding first: FrameRange, _ second: FrameRange, _ third: FrameRange) -> UInt64? {
         for index in 0..<boot.memoryMapCount {
             let entry = boot.memoryMapEntry(index)
             guard entry.type == MemoryType.ram else { continue }
             let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
             var start = max(usable.start, 1)
             var moved = true
-            while moved {
-                moved = false
-                for range in taken where range.overlaps(FrameRange(start: start, count: count)) {
+            func skip(_ range: FrameRange) {
+                if range.overlaps(FrameRange(start: start, count: count)) {
                     start = range.end
                     moved = true
                 }
+            }
+            while moved {
+                moved = false
+                skip(first)
+                skip(second)
+                skip(third)
             }
             if start + count <= usable.end { return start }
         }

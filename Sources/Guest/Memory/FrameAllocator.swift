@@ -330,7 +330,15 @@ public struct FrameAllocator: ~Copyable {
         var frame = range.start
         while frame < range.end {
             let word = Int(frame >> 6)
-            count += UInt64((~bitmap[word] & Self.bits(from: frame, to: range.end, in: word)).nonzeroBitCount)
+            let covered = frame & 63 == 0 && range.end - frame >= 64 ? ~0 : Self.bits(from: frame, to: range.end, in: word)
+            let free = ~bitmap[word] & covered
+            // Words all free or all used, nearly every word at boot, need no
+            // bit count: the guest has no POPCNT, so that is a loop.
+            if free == ~0 {
+                count += 64
+            } else if free != 0 {
+                count += UInt64(free.nonzeroBitCount)
+            }
             frame = UInt64(word + 1) << 6
         }
         return count
