@@ -24,7 +24,7 @@ let package = Package(
         // XCTest runs the same source the guest kernel runs.
         .target(name: "GuestMemory", path: "Sources/Guest/Memory"),
         // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
-        .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol"]),
+        .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol", "GuestMemory"]),
         // guest.elf, built from Sources/Guest by the BuildGuest plugin. The
         // target's path covers the guest's sources so that SwiftPM notices a
         // guest file added or deleted; only Image/ is compiled for the host.
@@ -36,9 +36,11 @@ let package = Package(
             plugins: ["BuildGuest"]
         ),
         .plugin(name: "BuildGuest", capability: .buildTool()),
+        // kvmhost's option values, parsed strictly; fuzzed as well.
+        .target(name: "MachineArguments"),
         .executableTarget(
             name: "KVMHostCLI",
-            dependencies: ["KVMHost", "GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["KVMHost", "GuestImage", "MachineArguments", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A seeded generator shared by the model tests and the benchmarks.
         .target(name: "SeededRandom", path: "Benchmarks/SeededRandom"),

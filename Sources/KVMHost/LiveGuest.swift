@@ -9,21 +9,57 @@ import GuestProtocol
 ///     let ready = try guest.boot()
 ///     let reply = try guest.execute(.echo([1, 2, 3]))
 ///     let status = try guest.shutdown()
+///
+/// Every call's `timeout` is a deadline for the whole call, however many
+/// records the guest sends on the way.
 public final class LiveGuest {
     public struct Configuration: Sendable {
         public var memorySize: Int
         /// Extra ranges of guest memory marked reserved in the memory map.
         public var memoryHoles: [Range<UInt64>]
         public var kvmPath: String
-        /// Page-trap and program reports kept, at least, of each (see `pageTraps`).
+        /// Page-trap and program reports kept, at least, of each (see
+        /// `pageTraps`): 1 to `maximumReportLimit`.
         public var reportLimit: Int
+
+        public static let maximumReportLimit = 1 << 32
 
         public init(memorySize: Int = VirtualMachine.defaultMemorySize, memoryHoles: [Range<UInt64>] = [],
                     kvmPath: String = "/dev/kvm", reportLimit: Int = 1 << 20) {
             self.memorySize = memorySize
             self.memoryHoles = memoryHoles
             self.kvmPath = kvmPath
-            self.reportLimit = max(reportLimit, 1)
+            self.reportLimit = reportLimit
+        }
+
+        /// Every value checked, in one place, before anything is built from
+        /// them: `LiveGuest.init` calls it, so a value set after `init` is
+        /// checked too.
+        public func validate() throws(ConfigurationError) {
+            guard (VirtualMachine.minimumMemorySize...VirtualMachine.maximumMemorySize).contains(memorySize) else {
+                throw .memorySizeOutOfRange(bytes: memorySize)
+            }
+            guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
+            guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
+        }
+    }
+
+    /// A configuration value that cannot be used, and why.
+    public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+        case memorySizeOutOfRange(bytes: Int)
+        case memorySizeNotWholePages(bytes: Int)
+        case reportLimitOutOfRange(Int)
+
+        public var description: String {
+            switch self {
+            case .memorySizeOutOfRange(let bytes):
+                return "guest memory of \(bytes) bytes is not possible: it must lie between "
+                    + "\(VirtualMachine.minimumMemorySize >> 20) MiB and \(VirtualMachine.maximumMemorySize >> 20) MiB"
+            case .memorySizeNotWholePages(let bytes):
+                return "guest memory of \(bytes) bytes is not a whole number of 4 KiB pages"
+            case .reportLimitOutOfRange(let limit):
+                return "reportLimit \(limit) must lie between 1 and \(Configuration.maximumReportLimit)"
+            }
         }
     }
 
@@ -55,16 +91,23 @@ public final class LiveGuest {
     public private(set) var programReports: [UInt64] = []
     public private(set) var droppedReports = 0
 
-    /// Called for every port access, for tracing.
+    /// Called for every port access once it is handled (a read's value is
+    /// then in place), and for one no device claims.
     public var portTrace: ((PortAccess) -> Void)?
 
     /// The guest's exit status, once it has written one.
     public var exitStatus: UInt32? { exitPort.status }
 
     public init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+        try configuration.validate()
         self.configuration = configuration
         let image = try ELFImage(bytes: kernel)
         memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
+        for hole in configuration.memoryHoles {
+            if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
+                throw MemoryMapError.holeOverlapsKernel(hole, kernel: segment.physicalRange)
+            }
+        }
         let kvm = try KVM(path: configuration.kvmPath)
         vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
         try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
@@ -79,19 +122,29 @@ public final class LiveGuest {
         bus.attach(exitPort)
     }
 
-    /// Runs the guest until its ready report.
+    /// Stops the guest from any thread: the run in progress (or the next)
+    /// ends with `GuestFailure.Kind.stoppedByUser` within milliseconds,
+    /// however busy the guest is.
+    public var stopHandle: VCPUStopHandle { vcpu.stopHandle }
+
+    /// Runs the guest until its ready report, all within `timeout`.
     public func boot(timeout: Duration = LiveGuest.defaultTimeout) throws -> ReadyReport {
-        switch try nextEvent(timeout: timeout) {
-        case .report(.ready(let ready)): return ready
+        let deadline = Deadline(after: timeout)
+        switch try nextEvent(deadline) {
+        case .report(.ready(let ready)):
+            if ready.droppedMemoryRanges > 0 { throw failure(.memoryMapNotTaken(droppedRanges: ready.droppedMemoryRanges)) }
+            return ready
         case .report(let other): throw failure(.unexpectedReport("\(other) before the ready report"))
         case .exited(let status): throw failure(.exited(status: status))
         }
     }
 
-    /// Sends `command` and runs the guest until it replies.
+    /// Sends `command` and runs the guest until it replies: waiting for the
+    /// guest to take it and for its reply, all within `timeout`.
     public func execute(_ command: GuestCommand, timeout: Duration = LiveGuest.defaultTimeout) throws -> GuestReply {
-        let sequence = try send(command, timeout: timeout)
-        switch try nextEvent(timeout: timeout) {
+        let deadline = Deadline(after: timeout)
+        let sequence = try send(command, deadline)
+        switch try nextEvent(deadline) {
         case .report(.reply(let reply)):
             guard reply.commandSequence == sequence else {
                 throw failure(.unexpectedReport("a reply to command \(reply.commandSequence), expected \(sequence)"))
@@ -102,11 +155,13 @@ public final class LiveGuest {
         }
     }
 
-    /// Asks the guest to exit with `status` and returns the status it exited with.
+    /// Asks the guest to exit with `status` and returns the status it exited
+    /// with, all within `timeout`.
     @discardableResult
     public func shutdown(status: UInt32 = ExitStatus.success, timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
-        try send(.shutdown(status: status), timeout: timeout)
-        switch try nextEvent(timeout: timeout) {
+        let deadline = Deadline(after: timeout)
+        try send(.shutdown(status: status), deadline)
+        switch try nextEvent(deadline) {
         case .exited(let status): return status
         case .report(let other): throw failure(.unexpectedReport("\(other) instead of exiting"))
         }
@@ -114,12 +169,14 @@ public final class LiveGuest {
 
     /// Runs the guest until it exits, answering each command request with the
     /// next of `commands`, then with shutdown(0). Returns the exit status.
+    /// `timeout` holds for the whole run, however many records the guest sends.
     public func runToExit(commands: [GuestCommand] = [], timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
+        let deadline = Deadline(after: timeout)
         var remaining = commands[...]
         while true {
-            switch try nextEvent(timeout: timeout) {
+            switch try nextEvent(deadline) {
             case .exited(let status): return status
-            case .report(.awaitCommand): try send(remaining.popFirst() ?? .shutdown(status: ExitStatus.success), timeout: timeout)
+            case .report(.awaitCommand): try send(remaining.popFirst() ?? .shutdown(status: ExitStatus.success), deadline)
             case .report: continue
             }
         }
@@ -135,9 +192,9 @@ public final class LiveGuest {
     /// Writes `command` into the buffer the guest offered, first running the
     /// guest until it offers one. Returns the command's sequence number.
     @discardableResult
-    private func send(_ command: GuestCommand, timeout: Duration) throws -> UInt32 {
+    private func send(_ command: GuestCommand, _ deadline: Deadline) throws -> UInt32 {
         while commandBuffer == nil {
-            switch try nextEvent(timeout: timeout) {
+            switch try nextEvent(deadline) {
             case .report(.awaitCommand): break
             case .report(let other): throw failure(.unexpectedReport("\(other) while waiting to send a command"))
             case .exited(let status): throw failure(.exited(status: status))
@@ -159,26 +216,28 @@ public final class LiveGuest {
         return commandSequence
     }
 
-    /// Runs the vCPU until the guest sends a record or exits, within `timeout`.
-    /// While the guest waits for a command the vCPU stays parked, and this
-    /// answers `.awaitCommand` again without running it.
-    func nextEvent(timeout: Duration) throws -> Event {
+    /// Runs the vCPU until the guest sends a record or exits, before
+    /// `deadline`. While the guest waits for a command the vCPU stays
+    /// parked, and this answers `.awaitCommand` again without running it.
+    func nextEvent(_ deadline: Deadline) throws -> Event {
         if !queued.isEmpty { return .report(queued.removeFirst()) }
         if let status = exitPort.status { return .exited(status) }
         if let buffer = commandBuffer { return .report(.awaitCommand(bufferPhysical: buffer.address, capacity: buffer.capacity)) }
-        let started = ContinuousClock.now
-        return try vcpu.withWatchdog(timeout: timeout) {
+        if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+        if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
+        return try vcpu.withWatchdog(deadline: deadline) {
             while true {
                 let exit = try vcpu.run()
-                if let event = try handle(exit, started: started, timeout: timeout) { return event }
+                if let event = try handle(exit, deadline) { return event }
             }
         }
     }
 
-    private func handle(_ exit: VCPUExit, started: ContinuousClock.Instant, timeout: Duration) throws -> Event? {
+    private func handle(_ exit: VCPUExit, _ deadline: Deadline) throws -> Event? {
         switch exit {
         case .portIO(let access):
-            portTrace?(access)
+            // After the device answered, so that a read's value is traced too.
+            defer { portTrace?(access) }
             do {
                 try bus.handle(access)
             } catch let error as UnclaimedPortError {
@@ -214,19 +273,18 @@ public final class LiveGuest {
             }
             return queued.isEmpty ? nil : .report(queued.removeFirst())
         case .interrupted:
-            if vcpu.watchdogFired || ContinuousClock.now - started >= timeout {
-                throw failure(.timeout(timeout))
-            }
+            if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+            if vcpu.watchdogFired || deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
             return nil
         case .halt:
             guard let input = consoleInput else { throw failure(.halted) }
             if inputEnded { throw failure(.halted) }
-            switch input.waitForInput(until: started + timeout) {
+            switch input.waitForInput(until: deadline) {
             case .bytes(let bytes): serial.enqueueInput(bytes)
             case .endOfInput:
                 inputEnded = true
                 serial.enqueueInput([endOfInputByte])
-            case .timedOut: throw failure(.timeout(timeout))
+            case .timedOut: throw failure(.timeout(deadline.timeout))
             case .quit: throw failure(.stoppedByUser)
             }
             return nil

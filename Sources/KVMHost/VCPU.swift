@@ -9,6 +9,8 @@ public final class VCPU {
     let fd: Int32
     let runArea: UnsafeMutablePointer<kvm_run>
     private let runAreaSize: Int
+    /// Stops this vCPU from any thread; see `stopHandle`.
+    public let stopHandle: VCPUStopHandle
 
     init(vm: VirtualMachine, id: Int) throws {
         self.vm = vm
@@ -26,6 +28,12 @@ public final class VCPU {
         self.fd = fd
         runAreaSize = size
         runArea = mapped.bindMemory(to: kvm_run.self, capacity: 1)
+        guard let stop = ckvm_stop_create(runArea) else {
+            munmap(mapped, size)
+            close(fd)
+            throw KVMError.mmapFailed(bytes: size, errno: ENOMEM)
+        }
+        stopHandle = VCPUStopHandle(stop)
         // The guest sees the CPU features this KVM can virtualize, no more.
         guard ckvm_set_supported_cpuid(vm.kvm.fd, fd) == 0 else {
             let code = ckvm_errno()
@@ -36,6 +44,7 @@ public final class VCPU {
     }
 
     deinit {
+        ckvm_stop_detach(stopHandle.stop)
         munmap(UnsafeMutableRawPointer(runArea), runAreaSize)
         close(fd)
     }
@@ -76,8 +85,12 @@ public final class VCPU {
         return CPUState(regs: regs, sregs: sregs)
     }
 
-    /// Enters the guest once and returns why it came back.
+    /// Enters the guest once and returns why it came back. Once a stop was
+    /// requested it returns `.interrupted` without entering.
     public func run() throws -> VCPUExit {
+        if stopHandle.isRequested { return .interrupted }
+        ckvm_stop_enter(stopHandle.stop)
+        defer { ckvm_stop_leave(stopHandle.stop) }
         if ckvm_ioctl(fd, ckvm_run) != 0 {
             let code = ckvm_errno()
             if code == EINTR || code == EAGAIN { return .interrupted }
@@ -86,12 +99,12 @@ public final class VCPU {
         return VCPUExit(runArea)
     }
 
-    /// Runs `body` with a watchdog armed: if `timeout` passes first, the
+    /// Runs `body` with a watchdog armed: if `deadline` passes first, the
     /// KVM_RUN in progress (or the next one) returns `.interrupted` and
-    /// `watchdogFired` turns true.
-    public func withWatchdog<R>(timeout: Duration, _ body: () throws -> R) throws -> R {
+    /// `watchdogFired` turns true. With no limit, no timer is armed.
+    public func withWatchdog<R>(deadline: Deadline, _ body: () throws -> R) throws -> R {
+        guard let nanoseconds = deadline.remainingNanoseconds else { return try body() }
         var timer: UnsafeMutableRawPointer?
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         guard ckvm_watchdog_arm(runArea, nanoseconds, &timer) == 0 else {
             throw KVMError.ioctlFailed(request: "timer_create (watchdog)", errno: ckvm_errno())
         }
@@ -103,4 +116,22 @@ public final class VCPU {
     }
 
     public var watchdogFired: Bool { ckvm_watchdog_fired() != 0 }
+}
+
+/// Stops a vCPU from any thread (a terminal's reader, a test's timer): the
+/// KVM_RUN in progress returns within microseconds, and every later `run`
+/// returns `.interrupted` without entering the guest. The request is sticky.
+public final class VCPUStopHandle: @unchecked Sendable {
+    // Thread-safe: the C side uses an atomic flag and a mutex.
+    let stop: OpaquePointer
+
+    init(_ stop: OpaquePointer) {
+        self.stop = stop
+    }
+
+    deinit { ckvm_stop_destroy(stop) }
+
+    public func requestStop() { ckvm_stop_request(stop) }
+
+    public var isRequested: Bool { ckvm_stop_requested(stop) != 0 }
 }

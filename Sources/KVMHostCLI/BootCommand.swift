@@ -9,35 +9,38 @@ struct BootCommand: ParsableCommand {
         abstract: "Boot the guest and open its kernel monitor on the console (the default).",
         discussion: """
             At a terminal the console is live: keystrokes reach the guest's COM1 and its \
-            output appears as it comes. Ctrl-A x quits at once, Ctrl-A h lists the escapes. \
-            With input from a pipe or file, lines are fed to the monitor one at a time and \
-            kvmhost exits once the input ends.
+            output appears as it comes. Ctrl-A x quits at once, even while the guest is busy; \
+            Ctrl-A h lists the escapes. With input from a pipe or file, lines are fed to the \
+            monitor one at a time and kvmhost exits once the input ends. The console shows \
+            text, newlines, tabs, backspace and colour and cursor sequences; other control \
+            sequences are shown as ^[ and friends instead of acting on the terminal.
             """)
 
     @OptionGroup var machine: MachineOptions
 
-    @Flag(name: .long, help: "Print every port access the guest makes to stderr.")
+    @Flag(name: .long, help: "Print every port access the guest makes, with its values, to stderr.")
     var tracePorts = false
 
     @Flag(name: .long, help: "Boot, report ready and shut down, without the monitor.")
     var noMonitor = false
 
     func run() throws {
-        ExitCodes.reporting {
+        Terminal.ignoreBrokenPipes()
+        var console: ConsoleOutput?
+        ExitCodes.reporting(console: { console }) {
             let interactive = isatty(STDIN_FILENO) == 1
             let configuration = try machine.configuration()
-            let timeout = machine.watchdog(interactive: interactive)
-            let guest = try LiveGuest(kernel: machine.kernelImage(), configuration: configuration)
-            guest.serial.output = { bytes in FileHandle.standardOutput.write(Data(bytes)) }
+            let timeout = try machine.watchdog(interactive: interactive)
+            let guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize), configuration: configuration)
+            let output = ConsoleOutput(stopping: guest.stopHandle)
+            console = output
+            guest.serial.output = { bytes in output.write(bytes) }
             if tracePorts {
-                guest.portTrace = { access in
-                    let verb = access.direction == .output ? "out" : "in "
-                    FileHandle.standardError.write(Data("port \(verb) 0x\(String(access.port, radix: 16)) size \(access.size) x\(access.count)\n".utf8))
-                }
+                guest.portTrace = { access in OutputStream.standardError.writeIgnoringErrors(PortTrace.line(access)) }
             }
             if interactive {
                 Terminal.enterRawMode()
-                guest.consoleInput = TerminalInput()
+                guest.consoleInput = TerminalInput(stopping: guest.stopHandle)
             } else {
                 guest.consoleInput = PipedInput()
             }
@@ -45,7 +48,7 @@ struct BootCommand: ParsableCommand {
             // A guest of our own reports ready and takes commands; any other
             // kernel simply runs until it stops.
             let commands: [GuestCommand] = noMonitor ? [] : [.monitor]
-            return Int32(truncatingIfNeeded: try guest.runToExit(commands: commands, timeout: timeout))
+            return try guest.runToExit(commands: commands, timeout: timeout)
         }
     }
 }

@@ -1,17 +1,24 @@
 import ArgumentParser
 import Foundation
 import KVMHost
+import MachineArguments
 
-/// The exit statuses `kvmhost --help` lists.
+/// The exit statuses `kvmhost --help` and the README list: 0 to 63 are the
+/// guest's own, 64 and up are kvmhost's.
 enum ExitCodes {
+    static let badArguments: Int32 = 64
+    static let badImage: Int32 = 65
+    static let outputFailed: Int32 = 74
+    static let guestStatusAbove63: Int32 = 120
     static let panic: Int32 = 121
     static let tripleFault: Int32 = 122
     static let exception: Int32 = 123
     static let timeout: Int32 = 124
     static let otherFailure: Int32 = 125
     static let kvmUnavailable: Int32 = 126
-    static let badArguments: Int32 = 64
-    static let badImage: Int32 = 65
+
+    /// Guest statuses kvmhost passes on unchanged.
+    static let guestStatuses: ClosedRange<UInt32> = 0...63
 
     static func code(for failure: GuestFailure) -> Int32 {
         switch failure.kind {
@@ -20,63 +27,83 @@ enum ExitCodes {
         case .exception, .nestedException: return exception
         case .timeout: return timeout
         case .stoppedByUser: return 0
-        default: return otherFailure
+        case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
+             .exited, .unexpectedReport, .memoryMapNotTaken:
+            return otherFailure
         }
     }
 
-    /// Runs `body`, turning every error into one line on stderr and its exit status.
-    static func reporting(_ body: () throws -> Int32) -> Never {
-        let status: Int32
+    /// kvmhost's status for the guest's: the same for 0 to 63; any other
+    /// (which could be read as one of kvmhost's own) is 120, and the real
+    /// value is printed.
+    static func code(forGuestStatus status: UInt32) -> Int32 {
+        if guestStatuses.contains(status) { return Int32(status) }
+        printError("the guest exited with status \(status) (\(hex(status))); kvmhost exits \(guestStatusAbove63) "
+                   + "for guest statuses above \(guestStatuses.upperBound)")
+        return guestStatusAbove63
+    }
+
+    /// Runs `body`, which returns the guest's status, turning every error
+    /// into a message on stderr and its exit status. `console` is the
+    /// guest's console on stdout, when there is one.
+    static func reporting(console: @escaping () -> ConsoleOutput? = { nil }, _ body: () throws -> UInt32) -> Never {
+        var status: Int32
         do {
-            status = try body()
+            status = code(forGuestStatus: try body())
         } catch let failure as GuestFailure {
-            if case .stoppedByUser = failure.kind {
+            if case .stoppedByUser = failure.kind, let outputFailure = console()?.failure {
+                printError("\(outputFailure); the guest was stopped")
+                status = outputFailed
+            } else if case .stoppedByUser = failure.kind {
                 printError("stopped")
+                status = 0
             } else {
-                printError("\(failure)")
+                // A person at the terminal has just seen the console's last lines.
+                let atTerminal = isatty(STDOUT_FILENO) == 1 && OutputStream.shareOneFile
+                printError(failure.report(includingConsoleTail: !atTerminal))
+                status = code(for: failure)
             }
-            status = code(for: failure)
-        } catch let error as KVMError {
-            if case .invalidMemorySize = error {
-                printError("\(error)")
-                status = badArguments
-            } else {
-                printError("\(error)")
-                status = kvmUnavailable
-            }
+        } catch let error as ArgumentError {
+            printError("\(error)")
+            status = badArguments
+        } catch let error as LiveGuest.ConfigurationError {
+            printError("\(error)")
+            status = badArguments
+        } catch let error as MemoryMapError {
+            printError("--reserve: \(error)")
+            status = badArguments
         } catch let error as ELFLoadError {
             printError("the kernel image is not loadable: \(error)")
             status = badImage
         } catch let error as KernelFileError {
             printError("\(error)")
             status = badImage
-        } catch let error as UsageError {
-            printError(error.message)
-            status = badArguments
-        } catch let error as MemoryMapError {
+        } catch let error as KVMError {
             printError("\(error)")
-            status = badArguments
+            status = kvmUnavailable
+        } catch let error as OutputError {
+            printError("\(error)")
+            status = outputFailed
         } catch {
             printError("\(error)")
             status = otherFailure
+        }
+        if let failure = console()?.failure, status != outputFailed {
+            printError("\(failure)")
+            status = outputFailed
         }
         Terminal.restore()
         exit(status)
     }
 
+    /// One message on stderr, its guest-chosen parts escaped, on a line of
+    /// its own even when the guest's console left one unfinished.
     static func printError(_ message: String) {
         Terminal.restore()
-        FileHandle.standardError.write(Data("kvmhost: \(message)\n".utf8))
+        let startsLine = OutputStream.shareOneFile ? OutputStream.standardOutput.isAtLineStart : true
+        let text = (startsLine ? "" : "\n") + "kvmhost: " + escapingControlCharacters(message, keepingNewlines: true) + "\n"
+        OutputStream.standardError.writeIgnoringErrors(text)
     }
 }
 
-struct UsageError: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-}
-
-struct KernelFileError: Error, CustomStringConvertible {
-    let path: String
-    let reason: String
-    var description: String { "cannot read the kernel image \(path): \(reason)" }
-}
+func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }

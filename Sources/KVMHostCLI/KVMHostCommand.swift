@@ -6,16 +6,19 @@ struct KVMHostCommand: ParsableCommand {
         commandName: "kvmhost",
         abstract: "Boot the paging test kernel under KVM, with its console on this terminal.",
         discussion: """
-            Exit status: the guest's own exit status when it stops by itself (0 after `quit` \
-            in the monitor or at the end of piped input, or after Ctrl-A x), otherwise:
+            Exit status: the guest's own status, when it stops by itself with a status from 0 \
+            to 63 (0 after `quit` in the monitor, at the end of piped input, or after Ctrl-A x); \
+            otherwise kvmhost's:
+               64  bad arguments (size, range, timeout, option)
+               65  bad kernel image (missing, unreadable, too large, malformed ELF)
+               74  kvmhost could not write the guest's console or its output (stdout closed or full)
+              120  the guest exited with a status above 63 (the real value is printed on stderr)
               121  kernel panic or failed guest assertion
               122  triple fault
               123  unhandled CPU exception in the kernel
-              124  timeout: the watchdog stopped the guest
-              125  other guest failures (unknown port, MMIO, channel garbage)
+              124  timeout: the watchdog stopped the guest (--timeout covers the whole run)
+              125  other guest failures (unknown port, MMIO, channel garbage, an address space too large to walk)
               126  KVM cannot be used here
-               64  bad arguments (size, range, option)
-               65  bad kernel image (missing, unreadable, malformed ELF)
             """,
         subcommands: [BootCommand.self, AddressSpaceCommand.self],
         defaultSubcommand: BootCommand.self

@@ -42,10 +42,38 @@ final class PhysicalMemoryMapTests: XCTestCase {
     }
 
     func testBadHolesAreRefused() {
-        for hole: Range<UInt64> in [0x1001..<0x2000, 0x1000..<0x1000, 0x1000..<0x5000_0000] {
-            XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: 16 << 20, holes: [hole])) {
-                XCTAssertEqual($0 as? MemoryMapError, .badHole(hole, memorySize: 16 << 20))
+        let size: UInt64 = 16 << 20
+        let cases: [(Range<UInt64>, MemoryMapError)] = [
+            (0x1001..<0x2000, .holeNotPageAligned(0x1001..<0x2000)),
+            (0x1000..<0x1000, .emptyHole(0x1000..<0x1000)),
+            (0x1000..<0x5000_0000, .holeOutsideMemory(0x1000..<0x5000_0000, memorySize: size)),
+            (0..<size, .noUsableRAM),
+        ]
+        for (hole, expected) in cases {
+            XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: size, holes: [hole]), "\(hole)") {
+                XCTAssertEqual($0 as? MemoryMapError, expected)
             }
+        }
+    }
+
+    /// No silent limits: a map the guest's frame allocator cannot record
+    /// whole is refused before boot, at exactly one range past the limit.
+    func testMapsTheGuestCannotTakeAreRefused() throws {
+        let size: UInt64 = 64 << 20
+        // Holes of one page every 64 KiB from 2 MiB: each adds one usable range.
+        func holes(_ count: Int) -> [Range<UInt64>] {
+            (0..<count).map { index in
+                let start = 0x200000 + UInt64(index) * 0x10000
+                return start..<(start + 0x1000)
+            }
+        }
+        // Usable: [0x1000, 0xA0000), [0x100000, first hole), one after each hole.
+        let limit = PhysicalMemoryMap.maximumUsableRanges
+        XCTAssertEqual(limit, 64, "the guest's FrameRangeList capacity")
+        let fits = try PhysicalMemoryMap(memorySize: size, holes: holes(limit - 2))
+        XCTAssertEqual(fits.entries.filter(\.isRAM).count, limit)
+        XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: size, holes: holes(limit - 1))) {
+            XCTAssertEqual($0 as? MemoryMapError, .tooManyUsableRanges(limit + 1, limit: limit))
         }
     }
 }

@@ -92,7 +92,7 @@ final class RecordCodingTests: XCTestCase {
         try bytes.withUnsafeBytes { raw in
             let view = try XCTUnwrap(RecordView.validate(raw).view)
             XCTAssertThrowsError(try GuestReport(view)) {
-                XCTAssertEqual($0 as? ChannelError, .undecodable(kind: RecordKind.exception, reason: "2 words, expected at least 12"))
+                XCTAssertEqual($0 as? ChannelError, .undecodable(kind: RecordKind.exception, reason: "2 words, expected at least 27"))
             }
         }
     }

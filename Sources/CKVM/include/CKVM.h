@@ -73,4 +73,20 @@ void ckvm_watchdog_disarm(void *timer);
 // True when the armed watchdog fired on this thread.
 int ckvm_watchdog_fired(void);
 
+// ---- stopping a vCPU from another thread --------------------------------------
+// A request to stop, sticky once made, and the thread in KVM_RUN to kick out
+// of it: the kick sets immediate_exit and signals that thread, so KVM_RUN
+// returns EINTR within microseconds however busy the guest is.
+struct ckvm_stop;
+struct ckvm_stop *ckvm_stop_create(struct kvm_run *run);
+void ckvm_stop_destroy(struct ckvm_stop *stop);
+// The thread about to run the vCPU, and its leaving.
+void ckvm_stop_enter(struct ckvm_stop *stop);
+void ckvm_stop_leave(struct ckvm_stop *stop);
+// The vCPU is going away: later requests only set the flag.
+void ckvm_stop_detach(struct ckvm_stop *stop);
+// Any thread, any time.
+void ckvm_stop_request(struct ckvm_stop *stop);
+int ckvm_stop_requested(const struct ckvm_stop *stop);
+
 #endif

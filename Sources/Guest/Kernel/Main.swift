@@ -30,6 +30,7 @@ private func sendReady(_ boot: BootInfo) {
         record.append(UInt64(layout.heap_end))
         record.append(boot.startInfoPhysical)
         record.append(KernelAddressSpace.pagemap.root.address)
+        record.append(UInt64(PhysicalMemory.frames.droppedRanges))
         let count = min(boot.memoryMapCount, ReadyWord.maximumMemoryMapEntries)
         record.append(UInt64(count))
         for index in 0..<count {

@@ -35,6 +35,13 @@ func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
         record.append(UInt64(cpu_read_cr3()))
         record.append(UInt64(cpu_read_cr4()))
         record.append(UInt64(cpu_read_msr(0xC000_0080)))
+        // The faulting context's registers (ExceptionWord.registersStart),
+        // not the handler's; one by one, since an array would need the heap.
+        record.append(UInt64(trap.rax)); record.append(UInt64(trap.rbx)); record.append(UInt64(trap.rcx))
+        record.append(UInt64(trap.rdx)); record.append(UInt64(trap.rsi)); record.append(UInt64(trap.rdi))
+        record.append(UInt64(trap.rbp)); record.append(UInt64(trap.r8)); record.append(UInt64(trap.r9))
+        record.append(UInt64(trap.r10)); record.append(UInt64(trap.r11)); record.append(UInt64(trap.r12))
+        record.append(UInt64(trap.r13)); record.append(UInt64(trap.r14)); record.append(UInt64(trap.r15))
         // The kernel's own walk of the faulting address, beside the host's.
         if trap.vector == 14, let address = VirtualAddress(cr2) {
             let tables = Pagemap(root: Frame(containing: UInt64(cpu_read_cr3())), directMap: KernelLayout.current.direct_map_base)

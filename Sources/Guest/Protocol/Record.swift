@@ -52,9 +52,12 @@ public enum ReadyWord {
     public static let startInfoPhysical = 6
     /// CR3: the root of the kernel's own address space.
     public static let pageTableRoot = 7
-    public static let memoryMapCount = 8
+    /// Memory ranges the frame allocator could not record (more than its
+    /// lists hold): memory the kernel does not use. The host fails the boot.
+    public static let droppedMemoryRanges = 8
+    public static let memoryMapCount = 9
     /// Memory-map entries follow, `memoryMapEntryWords` each: base, length, E820 type.
-    public static let memoryMapStart = 9
+    public static let memoryMapStart = 10
     public static let memoryMapEntryWords = 3
     public static let maximumMemoryMapEntries = 128
 }
@@ -72,11 +75,15 @@ public enum ExceptionWord {
     public static let cr3 = 9
     public static let cr4 = 10
     public static let efer = 11
-    public static let count = 12
+    /// The faulting context's general registers, from the trap frame, in
+    /// this order: RAX, RBX, RCX, RDX, RSI, RDI, RBP, R8 ... R15.
+    public static let registersStart = 12
+    public static let registerCount = 15
+    public static let count = 27
     /// For a page fault: how many entries the guest's own walk of CR2 read,
     /// then the entries, PML4 first.
-    public static let walkCount = 12
-    public static let walkStart = 13
+    public static let walkCount = 27
+    public static let walkStart = 28
 }
 
 public enum AssertionWord {

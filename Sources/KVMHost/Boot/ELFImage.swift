@@ -17,6 +17,11 @@ public enum ELFLoadError: Error, Equatable, CustomStringConvertible {
     case noLoadableSegments
     case malformedNote(offset: UInt64)
     case missingPVHEntry
+    case tooManyProgramHeaders(count: Int, limit: Int)
+    case tooManyNotes(limit: Int)
+    /// The PVH entry is not in the bytes the image loads from its file: it
+    /// would start in zeroed memory, outside RAM, or in the boot information.
+    case entryNotInLoadedCode(entry: UInt32)
 
     public var description: String {
         switch self {
@@ -43,6 +48,11 @@ public enum ELFLoadError: Error, Equatable, CustomStringConvertible {
         case .noLoadableSegments: return "the image has no PT_LOAD segment"
         case .malformedNote(let offset): return "the note at file offset \(offset) runs past its segment"
         case .missingPVHEntry: return "the image has no PVH entry note (Xen, XEN_ELFNOTE_PHYS32_ENTRY)"
+        case .tooManyProgramHeaders(let count, let limit):
+            return "the image has \(count) program headers; a kernel has a handful, and the host takes at most \(limit)"
+        case .tooManyNotes(let limit): return "the image's note segments hold more than \(limit) notes"
+        case .entryNotInLoadedCode(let entry):
+            return "the PVH entry \(hex(UInt64(entry))) is not inside the file bytes of any loadable segment"
         }
     }
 }
@@ -71,6 +81,11 @@ public struct ELFImage: Sendable {
     static let loadType: UInt32 = 1
     static let noteType: UInt32 = 4
     static let pvhNoteType: UInt32 = 18  // XEN_ELFNOTE_PHYS32_ENTRY
+    /// Program headers the host reads: a kernel has a handful, and the
+    /// overlap check and note walk stay cheap within this many.
+    public static let maximumProgramHeaders = 128
+    /// Notes read across all note segments, which may all cover the same bytes.
+    public static let maximumNotes = 1024
 
     public init(bytes: [UInt8]) throws {
         self.bytes = bytes
@@ -86,6 +101,9 @@ public struct ELFImage: Sendable {
         let entrySize = bytes.u16(54)
         let count = Int(bytes.u16(56))
         guard entrySize == Self.programHeaderSize else { throw ELFLoadError.badProgramHeaderSize(entrySize) }
+        guard count <= Self.maximumProgramHeaders else {
+            throw ELFLoadError.tooManyProgramHeaders(count: count, limit: Self.maximumProgramHeaders)
+        }
         guard tableOffset <= UInt64(bytes.count),
               UInt64(bytes.count) - tableOffset >= UInt64(count * Self.programHeaderSize) else {
             throw ELFLoadError.programHeadersOutOfFile(offset: tableOffset, count: count, fileSize: bytes.count)
@@ -93,6 +111,7 @@ public struct ELFImage: Sendable {
 
         var segments: [Segment] = []
         var entry: UInt32?
+        var notesLeft = Self.maximumNotes
         for index in 0..<count {
             let header = Int(tableOffset) + index * Self.programHeaderSize
             let kind = bytes.u32(header)
@@ -107,7 +126,9 @@ public struct ELFImage: Sendable {
                 throw ELFLoadError.segmentOutOfFile(index: index, offset: offset, size: fileSize, fileSize: bytes.count)
             }
             if kind == Self.noteType {
-                if let found = try Self.pvhEntry(in: bytes, offset: Int(offset), size: Int(fileSize)) { entry = found }
+                if let found = try Self.pvhEntry(in: bytes, offset: Int(offset), size: Int(fileSize), notesLeft: &notesLeft) {
+                    entry = found
+                }
                 continue
             }
             guard fileSize <= memorySize else {
@@ -119,22 +140,29 @@ public struct ELFImage: Sendable {
             let segment = Segment(index: index, virtualAddress: virtual, physicalAddress: physical,
                                   permissions: permissions, fileOffset: offset,
                                   fileSize: fileSize, memorySize: memorySize)
-            if let other = segments.first(where: { $0.physicalRange.overlaps(segment.physicalRange) }) {
-                throw ELFLoadError.segmentsOverlap(first: other.index, second: index)
-            }
             segments.append(segment)
         }
         guard !segments.isEmpty else { throw ELFLoadError.noLoadableSegments }
+        // Sorted by address, only neighbours can overlap first.
+        let sorted = segments.filter { $0.memorySize > 0 }.sorted { ($0.physicalAddress, $0.index) < ($1.physicalAddress, $1.index) }
+        for (lower, upper) in zip(sorted, sorted.dropFirst()) where lower.physicalRange.overlaps(upper.physicalRange) {
+            throw ELFLoadError.segmentsOverlap(first: min(lower.index, upper.index), second: max(lower.index, upper.index))
+        }
         guard let entry else { throw ELFLoadError.missingPVHEntry }
+        guard segments.contains(where: { UInt64(entry) >= $0.physicalAddress && UInt64(entry) - $0.physicalAddress < $0.fileSize }) else {
+            throw ELFLoadError.entryNotInLoadedCode(entry: entry)
+        }
         self.segments = segments
         pvhEntry = entry
     }
 
     /// Walks the notes of one PT_NOTE segment for the PVH entry.
-    private static func pvhEntry(in bytes: [UInt8], offset: Int, size: Int) throws -> UInt32? {
+    private static func pvhEntry(in bytes: [UInt8], offset: Int, size: Int, notesLeft: inout Int) throws -> UInt32? {
         var cursor = offset
         let end = offset + size
         while cursor + 12 <= end {
+            guard notesLeft > 0 else { throw ELFLoadError.tooManyNotes(limit: maximumNotes) }
+            notesLeft -= 1
             let nameSize = Int(bytes.u32(cursor))
             let descriptorSize = Int(bytes.u32(cursor + 4))
             let type = bytes.u32(cursor + 8)

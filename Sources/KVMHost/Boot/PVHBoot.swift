@@ -20,9 +20,8 @@ public enum PVHBoot {
 
     /// Writes hvm_start_info and the memory map into guest memory.
     public static func writeStartInfo(map: PhysicalMemoryMap, into memory: GuestMemory) throws {
-        guard map.entries.count <= maximumMemoryMapEntries else {
-            throw KVMError.invalidMemorySize(bytes: memory.size, reason: "the memory map has \(map.entries.count) entries; PVH boot info holds \(maximumMemoryMapEntries)")
-        }
+        // PhysicalMemoryMap refuses maps larger than this page holds.
+        precondition(map.entries.count <= maximumMemoryMapEntries)
         let info = startInfoAddress
         _ = try memory.withMutableBytes(at: bootInfoRange.lowerBound, count: Int(bootInfoRange.count)) {
             $0.initializeMemory(as: UInt8.self, repeating: 0)

@@ -1,3 +1,4 @@
+import GuestMemory
 import GuestProtocol
 
 /// The E820-style memory map handed to the guest in hvm_start_info. Every
@@ -28,15 +29,21 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
 
     public private(set) var entries: [Entry]
 
+    /// Usable RAM ranges the guest kernel's frame allocator records: a map
+    /// with more is refused here rather than cut short in the guest.
+    public static let maximumUsableRanges = FrameRangeList.capacity
+    /// Entries the PVH boot page holds and the guest's ready report carries back.
+    public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyWord.maximumMemoryMapEntries) }
+
     /// The map of `memorySize` bytes with `holes` also reserved. Holes must be
-    /// page-aligned and inside memory.
-    public init(memorySize: UInt64, holes: [Range<UInt64>] = []) throws {
+    /// page-aligned, non-empty and inside memory; the map must leave usable
+    /// RAM and fit what the guest can take.
+    public init(memorySize: UInt64, holes: [Range<UInt64>] = []) throws(MemoryMapError) {
         var reserved = [Self.pageZero, Self.legacyHole]
         for hole in holes {
-            guard hole.lowerBound % 4096 == 0, hole.upperBound % 4096 == 0, !hole.isEmpty,
-                  hole.upperBound <= memorySize else {
-                throw MemoryMapError.badHole(hole, memorySize: memorySize)
-            }
+            guard !hole.isEmpty else { throw .emptyHole(hole) }
+            guard hole.lowerBound % 4096 == 0, hole.upperBound % 4096 == 0 else { throw .holeNotPageAligned(hole) }
+            guard hole.upperBound <= memorySize else { throw .holeOutsideMemory(hole, memorySize: memorySize) }
             reserved.append(hole)
         }
         // Walk the memory once, cutting at every reserved boundary.
@@ -57,6 +64,10 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
             }
         }
         self.entries = entries
+        let usable = entries.filter(\.isRAM).count
+        guard usable > 0 else { throw .noUsableRAM }
+        guard usable <= Self.maximumUsableRanges else { throw .tooManyUsableRanges(usable, limit: Self.maximumUsableRanges) }
+        guard entries.count <= Self.maximumEntries else { throw .tooManyEntries(entries.count, limit: Self.maximumEntries) }
     }
 
     public var usableBytes: UInt64 {
@@ -70,13 +81,32 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     }
 }
 
+/// A memory map the host will not hand to the guest, and why.
 public enum MemoryMapError: Error, Equatable, CustomStringConvertible {
-    case badHole(Range<UInt64>, memorySize: UInt64)
+    case emptyHole(Range<UInt64>)
+    case holeNotPageAligned(Range<UInt64>)
+    case holeOutsideMemory(Range<UInt64>, memorySize: UInt64)
+    /// The holes leave no usable RAM at all.
+    case noUsableRAM
+    case tooManyUsableRanges(Int, limit: Int)
+    case tooManyEntries(Int, limit: Int)
+    /// A hole covers part of the kernel image, which must load into RAM.
+    case holeOverlapsKernel(Range<UInt64>, kernel: Range<UInt64>)
 
     public var description: String {
+        func range(_ range: Range<UInt64>) -> String { "[\(hex(range.lowerBound)), \(hex(range.upperBound)))" }
         switch self {
-        case .badHole(let hole, let size):
-            return "memory hole [\(hex(hole.lowerBound)), \(hex(hole.upperBound))) must be page-aligned, non-empty and inside \(size) bytes of memory"
+        case .emptyHole(let hole): return "the reserved range \(range(hole)) is empty"
+        case .holeNotPageAligned(let hole): return "the reserved range \(range(hole)) does not start and end on 4 KiB pages"
+        case .holeOutsideMemory(let hole, let size):
+            return "the reserved range \(range(hole)) runs past the end of guest memory (\(hex(size)))"
+        case .noUsableRAM: return "the reserved ranges leave no usable RAM"
+        case .tooManyUsableRanges(let count, let limit):
+            return "the reserved ranges split RAM into \(count) usable ranges; the guest kernel's frame allocator records \(limit)"
+        case .tooManyEntries(let count, let limit):
+            return "the memory map would have \(count) entries; the guest takes \(limit)"
+        case .holeOverlapsKernel(let hole, let kernel):
+            return "the reserved range \(range(hole)) covers part of the kernel image at \(range(kernel))"
         }
     }
 }

@@ -3,7 +3,7 @@
 /// so the host blocks on its input instead of spinning with the guest.
 public protocol ConsoleInput: AnyObject {
     /// Blocks until input is available, the input ends, or `deadline` passes.
-    func waitForInput(until deadline: ContinuousClock.Instant) -> ConsoleInputEvent
+    func waitForInput(until deadline: Deadline) -> ConsoleInputEvent
 }
 
 public enum ConsoleInputEvent: Equatable, Sendable {
@@ -27,7 +27,7 @@ public final class ScriptedConsoleInput: ConsoleInput {
         self.lines = lines
     }
 
-    public func waitForInput(until deadline: ContinuousClock.Instant) -> ConsoleInputEvent {
+    public func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
         guard !lines.isEmpty else { return .endOfInput }
         return .bytes(Array((lines.removeFirst() + "\n").utf8))
     }

@@ -15,13 +15,43 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
 
     public let regions: [Region]
 
-    /// Reads the tables at `cr3` from guest memory.
-    public init(memory: GuestMemory, cr3: UInt64) throws {
+    /// What one map may cost the host. The tables are the guest's: a root
+    /// whose entries point back at itself describes 512^4 leaves, so the
+    /// walk counts what it reads and stops, with a typed error, at the limit.
+    public struct Limits: Sendable {
+        /// Page tables read (512 entries each).
+        public var tables: Int
+        /// Regions kept (about 48 bytes each).
+        public var regions: Int
+
+        public init(tables: Int = 16_384, regions: Int = 1 << 18) {
+            self.tables = tables
+            self.regions = regions
+        }
+        /// 16,384 tables map 32 GiB in 4 KiB pages, ten times the largest
+        /// guest's RAM; 262,144 regions cost at most 12 MiB of host memory.
+        public static let standard = Limits()
+    }
+
+    /// Reads the tables at `cr3` from guest memory, within `limits`.
+    public init(memory: GuestMemory, cr3: UInt64, limits: Limits = .standard) throws(AddressSpaceMapError) {
         var regions: [Region] = []
-        func visit(_ table: UInt64, level: Int, base: UInt64, writable: Bool, user: Bool, executable: Bool) throws {
+        var tablesRead = 0
+        var entries = [UInt64](repeating: 0, count: 512)
+        func visit(_ table: UInt64, level: Int, base: UInt64, writable: Bool, user: Bool, executable: Bool) throws(AddressSpaceMapError) {
+            guard tablesRead < limits.tables else { throw .tooManyTables(limit: limits.tables, cr3: cr3) }
+            tablesRead += 1
+            do {
+                try memory.withBytes(at: table, count: 4096) { bytes in
+                    for index in 0..<512 { entries[index] = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
+                }
+            } catch {
+                throw .tableOutsideMemory(level: level, table: table, memorySize: UInt64(memory.size))
+            }
+            let table = entries
             let span: UInt64 = 1 << UInt64(12 + 9 * (level - 1))
             for index in 0..<512 {
-                let entry = try memory.load(UInt64.self, at: table + UInt64(index * 8))
+                let entry = table[index]
                 guard entry & PageWalker.present != 0 else { continue }
                 var virtual = base + UInt64(index) * span
                 if virtual & (1 << 47) != 0 { virtual |= 0xFFFF_0000_0000_0000 }  // sign-extend the upper half
@@ -37,6 +67,7 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
                         last.end += span
                         regions[regions.count - 1] = last
                     } else {
+                        guard regions.count < limits.regions else { throw .tooManyRegions(limit: limits.regions, cr3: cr3) }
                         regions.append(Region(start: virtual, end: virtual + span, physicalStart: physical,
                                               pageSize: span, access: access))
                     }
@@ -62,5 +93,27 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
     private func pad(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return "0x" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits
+    }
+}
+
+/// Why the host gave up mapping a guest address space.
+public enum AddressSpaceMapError: Error, Equatable, CustomStringConvertible {
+    /// A table (level 4 = PML4 ... 1 = PT) lies outside guest memory.
+    case tableOutsideMemory(level: Int, table: UInt64, memorySize: UInt64)
+    /// More tables than the limit: tables that point back at themselves or
+    /// at each other, or an address space larger than any guest's.
+    case tooManyTables(limit: Int, cr3: UInt64)
+    case tooManyRegions(limit: Int, cr3: UInt64)
+
+    public var description: String {
+        switch self {
+        case .tableOutsideMemory(let level, let table, let size):
+            return "a level-\(level) page table at \(hex(table)) lies outside guest memory (\(size) bytes)"
+        case .tooManyTables(let limit, let cr3):
+            return "the address space at CR3 \(hex(cr3)) has more than \(limit) page tables "
+                + "(tables that point back at themselves?): the host stopped walking it"
+        case .tooManyRegions(let limit, let cr3):
+            return "the address space at CR3 \(hex(cr3)) has more than \(limit) regions: the host stopped walking it"
+        }
     }
 }

@@ -11,6 +11,9 @@ public struct ReadyReport: Equatable, Sendable {
     public var startInfoPhysical: UInt64
     /// CR3 of the kernel's own address space.
     public var pageTableRoot: UInt64
+    /// Memory ranges the kernel's frame allocator could not record: memory
+    /// it does not use. `LiveGuest.boot` fails when there are any.
+    public var droppedMemoryRanges: UInt64
     /// The memory map as the guest read it from hvm_start_info.
     public var memoryMap: [PhysicalMemoryMap.Entry]
 }
@@ -28,8 +31,26 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
     public var cr3: UInt64
     public var cr4: UInt64
     public var efer: UInt64
+    /// The faulting context's general registers, from the trap frame:
+    /// RAX, RBX, RCX, RDX, RSI, RDI, RBP, R8 ... R15.
+    public var registers: [UInt64] = []
     /// For a page fault: the entries the guest's own walk of CR2 read, PML4 first.
     public var guestWalk: [UInt64] = []
+
+    static let registerNames = ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP",
+                                "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"]
+
+    /// The faulting context, as lines: where it stopped, its registers.
+    public var faultingContext: String {
+        var lines = ["RIP=\(hex(rip)) RSP=\(hex(rsp)) RFLAGS=\(hex(rflags)) CS=\(hex(cs))"]
+        let named = zip(Self.registerNames, registers).map { "\($0)=\(hex($1))" }
+        if !named.isEmpty {
+            lines.append(named.prefix(7).joined(separator: " "))
+            lines.append(named.dropFirst(7).joined(separator: " "))
+        }
+        lines.append("CR0=\(hex(cr0)) CR2=\(hex(cr2)) CR3=\(hex(cr3)) CR4=\(hex(cr4)) EFER=\(hex(efer))")
+        return lines.joined(separator: "\n")
+    }
 
     public var name: String { Self.names[Int(vector)] ?? "vector \(vector)" }
 
@@ -134,6 +155,7 @@ public enum GuestReport: Equatable, Sendable {
                 heapEnd: record.word(ReadyWord.heapEnd),
                 startInfoPhysical: record.word(ReadyWord.startInfoPhysical),
                 pageTableRoot: record.word(ReadyWord.pageTableRoot),
+                droppedMemoryRanges: record.word(ReadyWord.droppedMemoryRanges),
                 memoryMap: map))
         case RecordKind.exception:
             try require(ExceptionWord.count)
@@ -144,6 +166,7 @@ public enum GuestReport: Equatable, Sendable {
                 cr0: record.word(ExceptionWord.cr0), cr2: record.word(ExceptionWord.cr2),
                 cr3: record.word(ExceptionWord.cr3), cr4: record.word(ExceptionWord.cr4),
                 efer: record.word(ExceptionWord.efer),
+                registers: (0..<ExceptionWord.registerCount).map { record.word(ExceptionWord.registersStart + $0) },
                 guestWalk: (0..<min(Int(clamping: record.word(ExceptionWord.walkCount)), 4)).map { record.word(ExceptionWord.walkStart + $0) }))
         case RecordKind.assertion:
             try require(AssertionWord.valuesStart)

@@ -26,6 +26,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case exited(status: UInt32)
         /// The guest sent a record the host did not expect at this point.
         case unexpectedReport(String)
+        /// The kernel could not record this many ranges of its memory map
+        /// (its ready report says so): it would run with memory missing.
+        case memoryMapNotTaken(droppedRanges: UInt64)
     }
 
     public let kind: Kind
@@ -41,12 +44,24 @@ public struct GuestFailure: Error, CustomStringConvertible {
         self.walk = walk
     }
 
-    public var description: String {
-        var text = "guest failure: \(summary)"
-        if let cpu { text += "\n\(cpu)" }
+    /// The whole report; guest-chosen text in it has its control characters escaped.
+    public var description: String { report(includingConsoleTail: true) }
+
+    /// The report, with or without the console's last lines (a person at
+    /// the terminal has just seen them). An exception shows the faulting
+    /// context's registers from the trap frame; the vCPU's own registers,
+    /// taken when the report arrived, are labelled as such.
+    public func report(includingConsoleTail: Bool) -> String {
+        var text = "guest failure: \(escapingControlCharacters(summary))"
+        if case .exception(let exception) = kind {
+            text += "\nfaulting context (trap frame):\n\(exception.faultingContext)"
+            if let cpu { text += "\nvCPU when the report arrived (the kernel's trap handler):\n\(cpu)" }
+        } else if let cpu {
+            text += "\n\(cpu)"
+        }
         if let walk { text += "\n\(walk)" }
-        if !consoleTail.isEmpty {
-            text += "\nlast console lines:\n" + consoleTail.map { "  | \($0)" }.joined(separator: "\n")
+        if includingConsoleTail && !consoleTail.isEmpty {
+            text += "\nlast console lines:\n" + consoleTail.map { "  | \(escapingControlCharacters($0))" }.joined(separator: "\n")
         }
         return text
     }
@@ -63,7 +78,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .unexpectedExit(let reason): return "unexpected KVM exit reason \(reason)"
         case .systemEvent(let type): return "system event \(type) (reset or shutdown request)"
         case .halted: return "the guest halted and nothing can wake it"
-        case .stoppedByUser: return "stopped from the console"
+        case .stoppedByUser: return "stopped on request (Ctrl-A x at the console, or the stop handle)"
         case .nestedException: return "the kernel took an exception inside its exception handler (exit status 5)"
         case .unexpectedPort(let port, let direction, let size):
             return "\(direction == .input ? "read from" : "write to") port \(hex(UInt64(port))) (\(size) bytes), which no device claims"
@@ -72,6 +87,8 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .channel(let error): return "report channel: \(error)"
         case .exited(let status): return "the guest exited with status \(status)"
         case .unexpectedReport(let what): return "unexpected report: \(what)"
+        case .memoryMapNotTaken(let dropped):
+            return "the kernel dropped \(dropped) range(s) of its memory map that its frame allocator cannot record"
         }
     }
 }

@@ -1,0 +1,87 @@
+import Foundation
+import KVMHost
+
+/// Keystrokes from a terminal in raw mode, with QEMU's escapes: Ctrl-A x
+/// quits, Ctrl-A h lists the escapes, Ctrl-A Ctrl-A sends one Ctrl-A.
+///
+/// A thread of its own reads the terminal all the time, not only when the
+/// guest waits for input: Ctrl-A x stops a guest that is busy or hung in a
+/// loop, through the vCPU's stop handle, within milliseconds. Keystrokes
+/// typed while the guest runs wait here until it asks for input.
+final class TerminalInput: ConsoleInput, @unchecked Sendable {
+    // Thread-safe: every field below is guarded by `condition`.
+    private static let escape: UInt8 = 0x01
+    private let condition = NSCondition()
+    private var pending: [UInt8] = []
+    private var ended = false
+    private var quitRequested = false
+    private let stop: VCPUStopHandle
+
+    init(stopping stop: VCPUStopHandle) {
+        self.stop = stop
+        let reader = Thread { [self] in readTerminal() }
+        reader.name = "kvmhost terminal"
+        reader.start()
+    }
+
+    func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if quitRequested { return .quit }
+            if !pending.isEmpty {
+                defer { pending.removeAll() }
+                return .bytes(pending)
+            }
+            if ended { return .endOfInput }
+            if let remaining = deadline.remaining {
+                guard remaining > .zero else { return .timedOut }
+                let (seconds, attoseconds) = remaining.components
+                _ = condition.wait(until: Date(timeIntervalSinceNow: min(Double(seconds) + Double(attoseconds) / 1e18, 3600)))
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    /// The reader thread: until the terminal ends, or Ctrl-A x.
+    private func readTerminal() {
+        var afterEscape = false
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let count = read(STDIN_FILENO, &buffer, buffer.count)
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            guard count > 0 else {
+                update { $0.ended = true }
+                return
+            }
+            var forward: [UInt8] = []
+            for byte in buffer.prefix(count) {
+                if afterEscape {
+                    afterEscape = false
+                    switch byte {
+                    case UInt8(ascii: "x"), UInt8(ascii: "X"):
+                        update { $0.quitRequested = true }
+                        stop.requestStop()
+                        return
+                    case UInt8(ascii: "h"), UInt8(ascii: "H"):
+                        OutputStream.standardError.writeIgnoringErrors("\r\nC-a x  quit\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
+                    default: forward.append(byte)
+                    }
+                } else if byte == Self.escape {
+                    afterEscape = true
+                } else {
+                    forward.append(byte)
+                }
+            }
+            if !forward.isEmpty { update { $0.pending += forward } }
+        }
+    }
+
+    private func update(_ change: (TerminalInput) -> Void) {
+        condition.lock()
+        change(self)
+        condition.broadcast()
+        condition.unlock()
+    }
+}

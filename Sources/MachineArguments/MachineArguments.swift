@@ -1,0 +1,91 @@
+/// The values of kvmhost's machine options, parsed from the text the user
+/// typed: strictly, with one message per mistake that names the option.
+/// A library of its own so that the fuzz targets run the same parsing.
+public enum MachineArguments {
+    public static let memoryRange = 4...3072
+
+    /// Longest timeout that is a number: larger ones do not fit the
+    /// watchdog's nanosecond timer. `none` (or `inf`) means no limit.
+    public static let maximumTimeoutSeconds: Double = 1_000_000_000
+
+    /// Reserved ranges kvmhost takes; the guest's memory map holds fewer.
+    public static let maximumReserveRanges = 256
+
+    /// `--memory MiB`: a decimal number of MiB within `memoryRange`.
+    public static func memoryBytes(_ text: String) throws(ArgumentError) -> Int {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), text.utf8.count <= 9,
+              let mebibytes = Int(text) else {
+            throw ArgumentError(option: "--memory", value: text, problem: "is not a whole number of MiB")
+        }
+        guard memoryRange.contains(mebibytes) else {
+            throw ArgumentError(option: "--memory", value: text,
+                                problem: "must lie between \(memoryRange.lowerBound) and \(memoryRange.upperBound) MiB")
+        }
+        return mebibytes << 20
+    }
+
+    /// `--timeout SECONDS`: a positive decimal number of seconds, at most
+    /// `maximumTimeoutSeconds`, or `none`/`inf` for no limit (nil).
+    public static func timeout(_ text: String) throws(ArgumentError) -> Duration? {
+        let lowered = text.lowercased()
+        if lowered == "none" || lowered == "inf" || lowered == "infinity" { return nil }
+        // Double() also reads "nan", hex floats and exponents: take digits,
+        // one point and an exponent only.
+        let allowed = Set("0123456789.eE+-".utf8)
+        guard !text.isEmpty, text.utf8.count <= 64, text.utf8.allSatisfy(allowed.contains), let seconds = Double(text),
+              seconds.isFinite else {
+            throw ArgumentError(option: "--timeout", value: text, problem: "is not a number of seconds (or 'none' for no limit)")
+        }
+        guard seconds > 0 else { throw ArgumentError(option: "--timeout", value: text, problem: "must be a positive number of seconds") }
+        guard seconds <= maximumTimeoutSeconds else {
+            throw ArgumentError(option: "--timeout", value: text,
+                                problem: "is more than \(Int(maximumTimeoutSeconds)) seconds; use 'none' for no limit")
+        }
+        return .nanoseconds(Int64((seconds * 1e9).rounded(.up)))
+    }
+
+    /// `--reserve START-END`: hexadecimal guest-physical addresses, each
+    /// with or without `0x`, START below END.
+    public static func reservedRange(_ text: String) throws(ArgumentError) -> Range<UInt64> {
+        func fail(_ problem: String) -> ArgumentError { ArgumentError(option: "--reserve", value: text, problem: problem) }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw fail("is not START-END, for example 0x800000-0xa00000") }
+        func address(_ part: Substring, _ name: String) throws(ArgumentError) -> UInt64 {
+            var digits = part
+            if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ isHexDigit($0) }) else {
+                throw fail("\(name) '\(part)' is not a hexadecimal address")
+            }
+            guard let value = UInt64(digits, radix: 16) else { throw fail("\(name) '\(part)' does not fit 64 bits") }
+            return value
+        }
+        let start = try address(parts[0], "START")
+        let end = try address(parts[1], "END")
+        guard start < end else { throw fail("START is not below END") }
+        return start..<end
+    }
+
+    /// Every `--reserve` value, checked for count before any is parsed.
+    public static func reservedRanges(_ texts: [String]) throws(ArgumentError) -> [Range<UInt64>] {
+        guard texts.count <= maximumReserveRanges else {
+            throw ArgumentError(option: "--reserve", value: "(\(texts.count) ranges)",
+                                problem: "is given more than \(maximumReserveRanges) times")
+        }
+        var ranges: [Range<UInt64>] = []
+        for text in texts { ranges.append(try reservedRange(text)) }
+        return ranges
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte)
+    }
+}
+
+/// A bad option value: which option, what was given, what is wrong.
+public struct ArgumentError: Error, Equatable, CustomStringConvertible {
+    public let option: String
+    public let value: String
+    public let problem: String
+
+    public var description: String { "\(option) '\(value)' \(problem)" }
+}
