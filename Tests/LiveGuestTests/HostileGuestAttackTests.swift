@@ -67,7 +67,7 @@ final class HostileGuestAttackTests: XCTestCase {
     }
 
     private func header(kind: UInt16, words: UInt16, text: UInt32) -> [UInt8] {
-        le32(recordMagic) + le16(kind) + le16(words) + le32(text) + le32(1)
+        HostileRecords.header(kind: kind, words: words, text: text)
     }
 
     func testRandomReportChannelRecords() throws {
@@ -244,17 +244,8 @@ final class HostileGuestAttackTests: XCTestCase {
                    expect: .failure(.timeout(timeout)), timeout: timeout)
     }
 
-    /// A guest that sends `record` (placed at 2 MiB) on the channel forever.
     private func recordFlood(_ record: [UInt8]) -> (code: Code32, record: ELFBuilder.Segment, kernel: [UInt8]) {
-        let address: UInt64 = 0x200000
-        var code = Code32()
-        let loop = code.bytes.count
-        code.sendRecord(at: UInt32(address))
-        code.jumpBack(to: loop)
-        let segment = ELFBuilder.Segment(physicalAddress: address, bytes: record)
-        var builder = ELFBuilder.guest(code: code.bytes)
-        builder.segments.append(segment)
-        return (code, segment, builder.build())
+        HostileRecords.flood(record)
     }
 
     /// Console records of the largest size, sent as fast as the guest can:

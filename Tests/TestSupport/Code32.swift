@@ -47,6 +47,12 @@ public struct Code32 {
         outDX(size: 4)
     }
 
+    /// Counts ECX down from `iterations` to 0: `dec ecx; jnz` in a loop.
+    public mutating func delay(iterations: UInt32) {
+        movECX(iterations)
+        bytes += [0x49, 0x75, 0xFD]  // dec ecx; jnz -3
+    }
+
     /// ud2 with no IDT: #UD cannot be delivered, nor #DF, so the CPU shuts down.
     public mutating func tripleFault() { bytes += [0x0F, 0x0B] }
 
