@@ -16,7 +16,6 @@ struct AddressSpaceCommand: ParsableCommand {
     @OptionGroup var machine: MachineOptions
 
     func run() throws {
-        Terminal.ignoreBrokenPipes()
         ExitCodes.reporting {
             let configuration = try machine.configuration()
             let deadline = try machine.watchdog(interactive: false)

@@ -25,7 +25,6 @@ struct BootCommand: ParsableCommand {
     var noMonitor = false
 
     func run() throws {
-        Terminal.ignoreBrokenPipes()
         var console: ConsoleOutput?
         ExitCodes.reporting(console: { console }) {
             let interactive = isatty(STDIN_FILENO) == 1

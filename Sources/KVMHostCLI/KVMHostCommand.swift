@@ -23,4 +23,12 @@ struct KVMHostCommand: ParsableCommand {
         subcommands: [BootCommand.self, AddressSpaceCommand.self],
         defaultSubcommand: BootCommand.self
     )
+
+    /// Before anything opens a file: a closed standard stream's number is
+    /// held, and SIGPIPE becomes a write error kvmhost reports.
+    static func main() {
+        OutputStream.holdClosedStandardStreams()
+        Terminal.ignoreBrokenPipes()
+        main(nil)
+    }
 }

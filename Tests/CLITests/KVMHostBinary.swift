@@ -23,8 +23,20 @@ struct KVMHostBinary {
 
     /// Runs kvmhost with `arguments`, `input` on a pipe as stdin.
     func run(_ arguments: [String], input: String = "", timeout: TimeInterval = 60) throws -> Result {
+        try run(executable: url, arguments, input: input, timeout: timeout)
+    }
+
+    /// Runs kvmhost through sh with `redirections` applied to it (for
+    /// example `>/dev/full`, `>&-`, `2>&1`): what is not redirected comes
+    /// back on pipes as usual.
+    func run(_ arguments: [String], redirections: String, input: String = "", timeout: TimeInterval = 60) throws -> Result {
+        try run(executable: URL(fileURLWithPath: "/bin/sh"), ["-c", "exec \"$0\" \"$@\" \(redirections)", url.path] + arguments,
+                input: input, timeout: timeout)
+    }
+
+    private func run(executable: URL, _ arguments: [String], input: String, timeout: TimeInterval) throws -> Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
         process.standardInput = stdin

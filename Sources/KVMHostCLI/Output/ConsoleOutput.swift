@@ -15,7 +15,6 @@ final class ConsoleOutput {
     }
 
     func write(_ bytes: [UInt8]) {
-        guard stream.failure == nil else { return }
         do {
             try stream.write(filter.filter(bytes))
         } catch {

@@ -12,11 +12,27 @@ final class OutputStream: @unchecked Sendable {
     private let lock = NSLock()
     private var lastByte: UInt8 = UInt8(ascii: "\n")
     /// The first write that failed, if any.
-    private(set) var failure: OutputError?
+    fileprivate(set) var failure: OutputError?
 
     init(descriptor: Int32, name: String) {
         self.descriptor = descriptor
         self.name = name
+    }
+
+    /// A standard stream kvmhost was started without (`>&-`): its number is
+    /// taken by /dev/null at once, so that no file kvmhost opens later
+    /// (/dev/kvm, the kernel image) lands on it and receives console output,
+    /// and the stream itself reports EBADF on every write.
+    static func holdClosedStandardStreams() {
+        for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) < 0 && errno == EBADF {
+            let placeholder = open("/dev/null", descriptor == STDIN_FILENO ? O_RDONLY : O_WRONLY)
+            if placeholder >= 0 && placeholder != descriptor {
+                dup2(placeholder, descriptor)
+                close(placeholder)
+            }
+            if descriptor == STDOUT_FILENO { standardOutput.failure = OutputError(stream: standardOutput.name, errno: EBADF) }
+            if descriptor == STDERR_FILENO { standardError.failure = OutputError(stream: standardError.name, errno: EBADF) }
+        }
     }
 
     static let standardOutput = OutputStream(descriptor: STDOUT_FILENO, name: "standard output")

@@ -1,0 +1,236 @@
+import Foundation
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// kvmhost's verdict can be trusted: a failing guest never exits 0, a bad
+/// value never traps, output errors and hostile console text are handled,
+/// and every bad argument is one line naming the option.
+final class VerdictTests: XCTestCase {
+    private func kernelFile(_ code: Code32, records: [ELFBuilder.Segment] = []) throws -> String {
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments += records
+        return try writeTemporary(builder.build())
+    }
+
+    private func writeTemporary(_ bytes: [UInt8]) throws -> String {
+        let path = NSTemporaryDirectory() + "kvmhost-verdict-\(UUID().uuidString).elf"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    private func exiting(_ status: UInt32) -> Code32 {
+        var code = Code32()
+        code.exit(status)
+        return code
+    }
+
+    /// A guest that writes `text` to COM1 with `rep outsb`, then `then`.
+    private func writing(_ text: [UInt8], then finish: (inout Code32) -> Void) throws -> String {
+        let address: UInt32 = 0x200000
+        var code = Code32()
+        code.movESI(address)
+        code.movECX(UInt32(text.count))
+        code.movEDX(UInt32(GuestPort.serial))
+        code.repOutsb()
+        finish(&code)
+        return try kernelFile(code, records: [.init(physicalAddress: UInt64(address), bytes: text)])
+    }
+
+    func testGuestStatusesAbove63NeverReadAsSuccess() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        for (guest, expected) in [(0, 0), (1, 1), (42, 42), (63, 63), (64, 120), (65, 120), (120, 120), (121, 120),
+                                  (126, 120), (255, 120), (256, 120), (512, 120), (0x1_0000, 120), (0xFFFF_FFFF, 120)] as [(UInt32, Int32)] {
+            let result = try binary.run(["--kernel", try kernelFile(exiting(guest))])
+            XCTAssertEqual(result.status, expected, "guest status \(guest)")
+            if expected == 120 {
+                XCTAssertEqual(result.stderr, "kvmhost: the guest exited with status \(guest) (0x\(String(guest, radix: 16))); "
+                               + "kvmhost exits 120 for guest statuses above 63\n")
+            } else {
+                XCTAssertEqual(result.stderr, "", "guest status \(guest)")
+            }
+        }
+    }
+
+    func testTimeoutValues() throws {
+        let binary = try KVMHostBinary()
+        for bad in ["1e10", "1e300", "1000000001", "nan", "-inf", "0", "-1", "0x10", "abc", "1e"] {
+            let result = try binary.run(["--timeout=\(bad)"])
+            XCTAssertEqual(result.status, 64, "--timeout \(bad): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("kvmhost: --timeout '\(bad)' "), result.stderr)
+            XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr)
+        }
+        try requireKVM()
+        let kernel = try kernelFile(exiting(42))
+        for good in ["inf", "none", "INF", "1e9", "0.5", "30"] {
+            XCTAssertEqual(try binary.run(["--kernel", kernel, "--timeout", good]).status, 42, "--timeout \(good)")
+        }
+    }
+
+    /// A guest that sends a ready record every now and then, forever:
+    /// --timeout covers the whole run.
+    func testTimeoutHoldsForAChattyGuest() throws {
+        try requireKVM()
+        let flood = HostileRecords.flood(HostileRecords.record(kind: RecordKind.ready,
+                                                               words: [UInt64](repeating: 0, count: ReadyWord.memoryMapStart)),
+                                         delay: 20_000)
+        let started = Date()
+        let result = try KVMHostBinary().run(["--kernel", try writeTemporary(flood.kernel), "--timeout", "0.5", "--no-monitor"], timeout: 20)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(result.status, 124, result.stderr)
+        XCTAssertTrue(result.stderr.contains("no answer within 0.5 seconds"), result.stderr)
+        XCTAssertLessThan(elapsed, 1.5, "the deadline held (process start included)")
+    }
+
+    func testOutputThatCannotBeWritten() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        let full = try binary.run([], redirections: ">/dev/full", input: "mem\n")
+        XCTAssertEqual(full.status, 74)
+        XCTAssertEqual(full.stderr, "kvmhost: cannot write to standard output: No space left on device (errno 28); the guest was stopped\n")
+        let closed = try binary.run([], redirections: ">&-", input: "mem\n")
+        XCTAssertEqual(closed.status, 74)
+        XCTAssertEqual(closed.stderr, "kvmhost: cannot write to standard output: Bad file descriptor (errno 9); the guest was stopped\n")
+        let addressSpace = try binary.run(["address-space"], redirections: ">/dev/full")
+        XCTAssertEqual(addressSpace.status, 74, addressSpace.stderr)
+        // The guest's verdict survives a standard error nobody can write to.
+        let tripleFault = try kernelFile({ var code = Code32(); code.tripleFault(); return code }())
+        for redirection in ["2>/dev/full", "2>&-"] {
+            XCTAssertEqual(try binary.run(["--kernel", tripleFault], redirections: redirection).status, 122, redirection)
+            XCTAssertEqual(try binary.run(["--kernel", try kernelFile(exiting(7))], redirections: redirection).status, 7, redirection)
+            XCTAssertEqual(try binary.run(["--kernel", try kernelFile(exiting(300))], redirections: redirection).status, 120, redirection)
+            XCTAssertEqual(try binary.run(["--memory", "1"], redirections: redirection).status, 64, redirection)
+        }
+    }
+
+    func testConsoleCannotDriveTheTerminal() throws {
+        try requireKVM()
+        let hostile = "title\u{1B}]0;pwned\u{07} clip\u{1B}]52;c;aGk=\u{07} clear\u{1B}[2J reset\u{1B}c dcs\u{1B}Pq\u{1B}\\ "
+            + "private\u{1B}[?1049h query\u{1B}[6n bell\u{07} c1\u{9B}31m "
+            + "\u{1B}[31mred\u{1B}[0m \u{1B}[2K\u{1B}[3D tab\there é\n"
+        let kernel = try writing(Array(hostile.utf8)) { $0.exit(0) }
+        let result = try KVMHostBinary().run(["--kernel", kernel])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "title^[]0;pwned^G clip^[]52;c;aGk=^G clear^[[2J reset^[c dcs^[Pq^[\\ "
+                       + "private^[[?1049h query^[[6n bell^G c1\\u{9b}31m "
+                       + "\u{1B}[31mred\u{1B}[0m \u{1B}[2K\u{1B}[3D tab\there é\n")
+    }
+
+    /// What kvmhost itself prints about a guest escapes its control
+    /// characters; and its message starts a line of its own.
+    func testMessagesAboutTheGuestEscapeItsText() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        let console = try writing(Array("evil\u{1B}]0;x\u{07}\nunfinished".utf8)) { $0.tripleFault() }
+        let separate = try binary.run(["--kernel", console])
+        XCTAssertEqual(separate.status, 122)
+        XCTAssertTrue(separate.stderr.contains("last console lines:\n  | evil\\x1b]0;x\\x07\n  | unfinished"), separate.stderr)
+        XCTAssertFalse(separate.stderr.contains("\u{1B}"), "no raw escape on stderr")
+        // stdout and stderr on one file: kvmhost's message starts a new line.
+        let merged = try binary.run(["--kernel", console], redirections: "2>&1")
+        XCTAssertTrue(merged.stdout.contains("unfinished\nkvmhost: guest failure: triple fault"), merged.stdout)
+
+        let reason = Array("bad\u{1B}[2J\u{1B}]52;c;aGk=\u{07}\nkvmhost: fake line".utf8)
+        let panicAddress: UInt32 = 0x200000
+        var code = Code32()
+        code.sendRecord(at: panicAddress)
+        code.exit(0)
+        let panic = try kernelFile(code, records: [.init(physicalAddress: UInt64(panicAddress),
+                                                         bytes: HostileRecords.record(kind: RecordKind.panic, words: [0x99], text: reason))])
+        let result = try binary.run(["--kernel", panic])
+        XCTAssertEqual(result.status, 121)
+        XCTAssertTrue(result.stderr.hasPrefix("kvmhost: guest failure: kernel panic: bad\\x1b[2J\\x1b]52;c;aGk=\\x07\\x0akvmhost: fake line (0x99)\n"),
+                      result.stderr)
+    }
+
+    func testPortTraceShowsValues() throws {
+        try requireKVM()
+        let kernel = try writing(Array("hi".utf8)) { $0.exit(3) }
+        let result = try KVMHostBinary().run(["--kernel", kernel, "--trace-ports"])
+        XCTAssertEqual(result.status, 3)
+        // This KVM delivers a `rep outsb` to COM1 as one exit per byte.
+        XCTAssertEqual(result.stderr, "port out 0x3f8 size 1 x1: 0x68\nport out 0x3f8 size 1 x1: 0x69\nport out 0xf4 size 4 x1: 0x00000003\n")
+        let monitor = try KVMHostBinary().run(["--trace-ports", "--no-monitor"])
+        XCTAssertTrue(monitor.stderr.contains("port in  0x1000 size 4 x1: 0x"), "a read's value: \(monitor.stderr)")
+    }
+
+    func testBadArgumentsNameTheArgument() throws {
+        let binary = try KVMHostBinary()
+        let cases: [([String], String)] = [
+            (["--reserve", "2000-1000"], "kvmhost: --reserve '2000-1000' START is not below END\n"),
+            (["--reserve", "+1000-+2000"], "kvmhost: --reserve '+1000-+2000' START '+1000' is not a hexadecimal address\n"),
+            (["--reserve", "0x1000"], "kvmhost: --reserve '0x1000' is not START-END, for example 0x800000-0xa00000\n"),
+            (["--reserve", "1000-2000-3000"], "kvmhost: --reserve '1000-2000-3000' is not START-END, for example 0x800000-0xa00000\n"),
+            (["--reserve", "0-10000000000000000"], "kvmhost: --reserve '0-10000000000000000' END '10000000000000000' does not fit 64 bits\n"),
+            (["--memory=-1"], "kvmhost: --memory '-1' is not a whole number of MiB\n"),
+            (["--memory", "99999999999999999999"], "kvmhost: --memory '99999999999999999999' is not a whole number of MiB\n"),
+            (["--memory", "3073"], "kvmhost: --memory '3073' must lie between 4 and 3072 MiB\n"),
+            (["--reserve", "1001-2000"], "kvmhost: --reserve: the reserved range [0x1001, 0x2000) does not start and end on 4 KiB pages\n"),
+            (["--memory", "16", "--reserve", "0x800000-0x2000000"],
+             "kvmhost: --reserve: the reserved range [0x800000, 0x2000000) runs past the end of guest memory (0x1000000)\n"),
+            (Array(repeating: ["--reserve", "0x200000-0x201000"], count: 257).flatMap { $0 },
+             "kvmhost: --reserve '(257 ranges)' is given more than 256 times\n"),
+        ]
+        for (arguments, message) in cases {
+            let result = try binary.run(arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments.prefix(4))")
+            XCTAssertEqual(result.stderr, message)
+        }
+    }
+
+    func testReservedRangesTheGuestCannotTakeAreBadArguments() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        let overKernel = try binary.run(["--reserve", "0x100000-0x200000"])
+        XCTAssertEqual(overKernel.status, 64)
+        XCTAssertTrue(overKernel.stderr.hasPrefix("kvmhost: --reserve: the reserved range [0x100000, 0x200000) covers part of the kernel image at [0x100000, "),
+                      overKernel.stderr)
+        let allRAM = try binary.run(["--reserve", "0-4000000"])
+        XCTAssertEqual(allRAM.stderr, "kvmhost: --reserve: the reserved ranges leave no usable RAM\n")
+        XCTAssertEqual(allRAM.status, 64)
+        // 63 one-page holes above the kernel split RAM into 65 usable ranges.
+        let holes = (0..<63).flatMap { index -> [String] in
+            let start = 0x1000000 + index * 0x10000
+            return ["--reserve", String(start, radix: 16) + "-" + String(start + 0x1000, radix: 16)]
+        }
+        let tooMany = try binary.run(holes)
+        XCTAssertEqual(tooMany.status, 64)
+        XCTAssertEqual(tooMany.stderr, "kvmhost: --reserve: the reserved ranges split RAM into 65 usable ranges; "
+                       + "the guest kernel's frame allocator records 64\n")
+        // One hole fewer fits, and the guest boots with all of it.
+        let fits = try binary.run(Array(holes.dropLast(2)), input: "mem\n")
+        XCTAssertEqual(fits.status, 0, fits.stderr)
+        XCTAssertTrue(fits.stdout.contains("frames: total 16384"), fits.stdout)
+    }
+
+    func testKernelFilesLargerThanGuestMemoryAreRefusedUnread() throws {
+        let path = NSTemporaryDirectory() + "kvmhost-sparse-\(UUID().uuidString).elf"
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertEqual(truncate(path, 1 << 30), 0)
+        let started = Date()
+        let result = try KVMHostBinary().run(["--kernel", path, "--memory", "64"])
+        XCTAssertEqual(result.status, 65)
+        XCTAssertEqual(result.stderr, "kvmhost: cannot read the kernel image \(path): 1073741824 bytes is larger than guest memory (67108864 bytes)\n")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        let directory = try KVMHostBinary().run(["--kernel", NSTemporaryDirectory()])
+        XCTAssertEqual(directory.status, 65)
+        XCTAssertTrue(directory.stderr.hasSuffix(": not a regular file\n"), directory.stderr)
+    }
+
+    func testEntryPointsOutsideLoadedCodeAreRefused() throws {
+        let binary = try KVMHostBinary()
+        let cases: [(String, UInt32)] = [("in the zeroed tail", 0x100100), ("above RAM", 0x7000_0000), ("in the start-info page", 0x1000)]
+        for (name, entry) in cases {
+            var builder = ELFBuilder(segments: [.init(physicalAddress: 0x100000, bytes: [0xF4], memorySize: 0x1000)], pvhEntry: entry)
+            builder.segments[0].bytes = [0xF4]
+            let result = try binary.run(["--kernel", try writeTemporary(builder.build())])
+            XCTAssertEqual(result.status, 65, name)
+            XCTAssertEqual(result.stderr, "kvmhost: the kernel image is not loadable: the PVH entry 0x\(String(entry, radix: 16)) "
+                           + "is not inside the file bytes of any loadable segment\n", name)
+        }
+    }
+}
