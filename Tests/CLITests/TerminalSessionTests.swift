@@ -72,12 +72,15 @@ final class TerminalSessionTests: XCTestCase {
         }
     }
 
-    private func launch(on terminal: PseudoTerminal) throws -> Process {
+    /// Starts kvmhost with the terminal as stdin, stdout and stderr, or
+    /// with stdout on `output` instead.
+    private func launch(on terminal: PseudoTerminal, _ arguments: [String] = [], output: Pipe? = nil) throws -> Process {
         let process = Process()
         process.executableURL = try KVMHostBinary().url
+        process.arguments = arguments
         let handle = FileHandle(fileDescriptor: terminal.slave, closeOnDealloc: false)
         process.standardInput = handle
-        process.standardOutput = handle
+        process.standardOutput = output ?? handle
         process.standardError = handle
         try process.run()
         return process
@@ -154,5 +157,126 @@ final class TerminalSessionTests: XCTestCase {
         waitForExit(process)
         XCTAssertEqual(process.terminationStatus, 0)
         assertSameSettings(before, terminal.settings)
+    }
+
+    /// Every catchable signal that ends kvmhost restores the terminal
+    /// first, and kvmhost still ends by that signal.
+    func testEverySignalThatEndsKVMHostRestoresTheTerminal() throws {
+        try requireKVM()
+        // Every signal whose default action ends a process, but SIGKILL (not
+        // catchable) and SIGPIPE (ignored: see below).
+        let signals = [SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGUSR1, SIGSEGV, SIGUSR2,
+                       SIGALRM, SIGTERM, SIGSTKFLT, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSYS]
+        for signal in signals {
+            let terminal = try PseudoTerminal()
+            let before = terminal.settings
+            let process = try launch(on: terminal)
+            XCTAssertNotNil(terminal.waitFor("monitor> "), "signal \(signal)")
+            XCTAssertEqual(terminal.settings.c_lflag & tcflag_t(ICANON), 0, "raw before signal \(signal)")
+            kill(process.processIdentifier, signal)
+            waitForExit(process)
+            XCTAssertEqual(process.terminationReason, .uncaughtSignal, "signal \(signal)")
+            XCTAssertEqual(process.terminationStatus, signal, "ended by signal \(signal) itself")
+            assertSameSettings(before, terminal.settings)
+        }
+        // SIGPIPE is ignored: a reader that went away is a write error.
+        let terminal = try PseudoTerminal()
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        kill(process.processIdentifier, SIGPIPE)
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384"), "still running after SIGPIPE")
+        terminal.type([0x01, UInt8(ascii: "x")])
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+
+    /// Stopped (SIGTSTP), the terminal is the user's again; continued
+    /// (SIGCONT), kvmhost takes it raw again and the session goes on.
+    func testStopRestoresTheTerminalAndContinueTakesItBack() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        for stop in [SIGTSTP, SIGTTIN, SIGTTOU] {
+            kill(process.processIdentifier, stop)
+            XCTAssertTrue(waitForState("T", of: process), "stopped by signal \(stop)")
+            assertSameSettings(before, terminal.settings)
+            kill(process.processIdentifier, SIGCONT)
+            XCTAssertTrue(waitForState("S", of: process) || waitForState("R", of: process), "continued after \(stop)")
+            XCTAssertTrue(waitUntil { terminal.settings.c_lflag & tcflag_t(ICANON | ECHO) == 0 }, "raw again after \(stop)")
+        }
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384"), "the session goes on")
+        terminal.type([0x01, UInt8(ascii: "x")])
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+
+    /// Ctrl-A x leaves a guest that never asks for input: a busy loop with
+    /// no watchdog at a terminal.
+    func testCtrlAXQuitsABusyGuest() throws {
+        try requireKVM()
+        var code = Code32()
+        code.jumpBack(to: 0)
+        let path = NSTemporaryDirectory() + "kvmhost-busy-\(UUID().uuidString).elf"
+        try Data(ELFBuilder.guest(code: code.bytes).build()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal, ["--kernel", path])
+        XCTAssertTrue(waitUntil { terminal.settings.c_lflag & tcflag_t(ICANON) == 0 }, "raw mode")
+        usleep(300_000)
+        XCTAssertTrue(process.isRunning, "the guest spins")
+        let started = Date()
+        terminal.type([0x01, UInt8(ascii: "x")])
+        waitForExit(process, timeout: 5)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "Ctrl-A x quits at once")
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertNotNil(terminal.waitFor("kvmhost: stopped"))
+        assertSameSettings(before, terminal.settings)
+    }
+
+    /// `kvmhost | head -c N` at a terminal: the reader goes away, kvmhost
+    /// says so (SIGPIPE is ignored) and restores the terminal.
+    func testAReaderThatGoesAwayEndsTheSessionCleanly() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let output = Pipe()
+        let process = try launch(on: terminal, [], output: output)
+        var seen = Data()
+        let deadline = Date().addingTimeInterval(20)
+        while !String(decoding: seen, as: UTF8.self).contains("monitor> ") && Date() < deadline {
+            seen += output.fileHandleForReading.availableData
+        }
+        try output.fileHandleForReading.close()  // what head does when it has enough
+        terminal.type("mem\r")
+        waitForExit(process)
+        XCTAssertEqual(process.terminationReason, .exit)
+        XCTAssertEqual(process.terminationStatus, 74)
+        XCTAssertNotNil(terminal.waitFor("kvmhost: cannot write to standard output: Broken pipe (errno 32); the guest was stopped"))
+        assertSameSettings(before, terminal.settings)
+    }
+
+    private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    /// Waits until /proc says the process is in `state` (T stopped, S sleeping, R running).
+    private func waitForState(_ state: Character, of process: Process) -> Bool {
+        waitUntil {
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(close, offsetBy: 2)] == state
+        }
     }
 }

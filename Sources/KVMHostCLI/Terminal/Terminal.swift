@@ -62,9 +62,11 @@ enum Terminal {
     }
 
     /// Raw mode again after a stop, when kvmhost is in the foreground (a
-    /// background process that set the terminal would be stopped again).
+    /// background process that set the terminal would be stopped again) or
+    /// the terminal is not its controlling one (no job control applies).
     fileprivate static func reenterIfForeground() {
-        guard isRaw == 1, tcgetpgrp(STDIN_FILENO) == getpgrp() else { return }
+        let foreground = tcgetpgrp(STDIN_FILENO)
+        guard isRaw == 1, foreground < 0 || foreground == getpgrp() else { return }
         tcsetattr(STDIN_FILENO, TCSADRAIN, raw)
     }
 
