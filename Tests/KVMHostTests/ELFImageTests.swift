@@ -167,4 +167,43 @@ final class ELFImageTests: XCTestCase {
         try image.load(into: memory, map: map, keepingFree: PVHBoot.bootInfoRange)
         XCTAssertEqual(try memory.read(at: 0x300000, count: 16), [1, 2, 3] + Array(repeating: 0, count: 13))
     }
+
+    /// 65,535 program headers: refused from the count alone, at once.
+    func testTooManyProgramHeaders() {
+        var builder = ELFBuilder.guest(code: code)
+        builder.segments += (0..<(ELFImage.maximumProgramHeaders)).map { .init(physicalAddress: 0x200000 + UInt64($0) * 0x1000, bytes: [0]) }
+        assertError(builder, .tooManyProgramHeaders(count: ELFImage.maximumProgramHeaders + 2, limit: ELFImage.maximumProgramHeaders))
+        var header = ELFBuilder.guest(code: code).build()
+        header[56] = 0xFF; header[57] = 0xFF  // e_phnum 65,535
+        XCTAssertEqual((try? ELFImage(bytes: header + [UInt8](repeating: 0, count: 65_535 * 56))).map { _ in "parsed" }, nil)
+        XCTAssertThrowsError(try ELFImage(bytes: header + [UInt8](repeating: 0, count: 65_535 * 56))) {
+            XCTAssertEqual($0 as? ELFLoadError, .tooManyProgramHeaders(count: 65_535, limit: ELFImage.maximumProgramHeaders))
+        }
+    }
+
+    /// The most program headers allowed, all loadable, checked for overlap
+    /// after sorting: the overlapping pair is found wherever it is.
+    func testOverlapIsFoundAmongManySegments() {
+        var builder = ELFBuilder.guest(code: code)
+        builder.segments += (1..<(ELFImage.maximumProgramHeaders - 2)).reversed().map { .init(physicalAddress: 0x200000 + UInt64($0) * 0x1000, bytes: [0]) }
+        XCTAssertNil(parse(builder))
+        builder.segments.append(.init(physicalAddress: 0x200000 + 40 * 0x1000, bytes: [0]))
+        assertError(builder, .segmentsOverlap(first: 86, second: 126))
+    }
+
+    /// Many note segments over the same bytes full of tiny notes: the walk
+    /// stops at its budget.
+    func testNoteWalkIsBounded() {
+        var builder = ELFBuilder.guest(code: code)
+        builder.noteBytes = (0..<2000).flatMap { _ in le32(0) + le32(0) + le32(1) }
+        assertError(builder, .tooManyNotes(limit: ELFImage.maximumNotes))
+    }
+
+    func testEntryMustBeInLoadedFileBytes() {
+        for entry: UInt32 in [0x100001, 0x0FFFFF, 0x1000, 0x7000_0000] {
+            var builder = ELFBuilder(segments: [.init(physicalAddress: 0x100000, bytes: code, memorySize: 0x1000)], pvhEntry: entry)
+            builder.segments[0].bytes = code
+            assertError(builder, .entryNotInLoadedCode(entry: entry))
+        }
+    }
 }

@@ -1,0 +1,50 @@
+import KVMHost
+import TestSupport
+import XCTest
+
+/// Every configuration value is checked in one place, before anything is
+/// built from it, with a typed error; none traps.
+final class ConfigurationTests: XCTestCase {
+    let kernel = ELFBuilder.guest(code: [0xF4]).build()
+
+    private func refusal(_ configuration: LiveGuest.Configuration) -> LiveGuest.ConfigurationError? {
+        do {
+            _ = try LiveGuest(kernel: kernel, configuration: configuration)
+            return nil
+        } catch {
+            return error as? LiveGuest.ConfigurationError
+        }
+    }
+
+    func testBadValuesAreRefusedBeforeAnythingIsBuilt() {
+        let cases: [(LiveGuest.Configuration, LiveGuest.ConfigurationError)] = [
+            (.init(memorySize: -1), .memorySizeOutOfRange(bytes: -1)),
+            (.init(memorySize: Int.min), .memorySizeOutOfRange(bytes: Int.min)),
+            (.init(memorySize: Int.max), .memorySizeOutOfRange(bytes: Int.max)),
+            (.init(memorySize: (4 << 20) + 1), .memorySizeNotWholePages(bytes: (4 << 20) + 1)),
+            (.init(reportLimit: .max), .reportLimitOutOfRange(.max)),
+            (.init(reportLimit: 0), .reportLimitOutOfRange(0)),
+        ]
+        for (configuration, expected) in cases {
+            XCTAssertEqual(refusal(configuration), expected)
+        }
+        // Set after init: checked all the same.
+        for limit in [0, -1, Int.min, LiveGuest.Configuration.maximumReportLimit + 1] {
+            var configuration = LiveGuest.Configuration()
+            configuration.reportLimit = limit
+            XCTAssertEqual(refusal(configuration), .reportLimitOutOfRange(limit))
+        }
+        var negative = LiveGuest.Configuration()
+        negative.memorySize = -4096
+        XCTAssertEqual(refusal(negative), .memorySizeOutOfRange(bytes: -4096))
+    }
+
+    func testTheLargestReportLimitWorks() throws {
+        try requireKVM()
+        var code = Code32()
+        code.exit(9)
+        let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(),
+                                  configuration: .init(memorySize: 4 << 20, reportLimit: LiveGuest.Configuration.maximumReportLimit))
+        XCTAssertEqual(try guest.runToExit(), 9)
+    }
+}
