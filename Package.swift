@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "kvmstress", targets: ["Stress"]),
         .executable(name: "fuzz-elf-loader", targets: ["FuzzELFLoader"]),
         .executable(name: "fuzz-report-channel", targets: ["FuzzReportChannel"]),
+        .executable(name: "fuzz-page-walkers", targets: ["FuzzPageWalkers"]),
+        .executable(name: "fuzz-machine-arguments", targets: ["FuzzMachineArguments"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -62,9 +64,11 @@ let package = Package(
         ),
         // Fuzz targets for what reads guest-controlled bytes; scripts/fuzz runs
         // them under libFuzzer, and KVMHostTests replays corpus and regressions.
-        .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol"], path: "Fuzz/FuzzTargets"),
+        .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol", "MachineArguments"], path: "Fuzz/FuzzTargets"),
         .executableTarget(name: "FuzzELFLoader", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzELFLoader"),
         .executableTarget(name: "FuzzReportChannel", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzReportChannel"),
+        .executableTarget(name: "FuzzPageWalkers", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzPageWalkers"),
+        .executableTarget(name: "FuzzMachineArguments", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzMachineArguments"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),

@@ -44,4 +44,28 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertEqual(outcomes["console-misaligned"], .success(.console(Array("abc".utf8))))
         XCTAssertEqual(outcomes["address-outside"], .failure(.outsideGuestMemory(address: 0xFFFF_F000, length: 16)))
     }
+
+    func testPageWalkerInputs() throws {
+        let files = try inputs("page-walkers")
+        XCTAssertGreaterThanOrEqual(files.count, 5, "the seed corpus is in Fuzz/Corpus/page-walkers")
+        var outcomes: [String: AddressSpaceMapError?] = [:]
+        for file in files { outcomes[file.lastPathComponent] = try Data(contentsOf: file).withUnsafeBytes(fuzzPageWalkers) }
+        XCTAssertEqual(outcomes["four-levels"], .some(nil))
+        XCTAssertEqual(outcomes["huge-pages"], .some(nil))
+        XCTAssertEqual(outcomes["upper-half"], .some(nil))
+        XCTAssertEqual(outcomes["self-referencing-root"], .tooManyRegions(limit: fuzzWalkerLimits.regions, cr3: 0x1000))
+        XCTAssertEqual(outcomes["table-outside-memory"], .tableOutsideMemory(level: 3, table: 0x7FFF_0000, memorySize: UInt64(fuzzWalkerMemorySize)))
+    }
+
+    func testMachineArgumentInputs() throws {
+        let files = try inputs("machine-arguments")
+        XCTAssertGreaterThanOrEqual(files.count, 5, "the seed corpus is in Fuzz/Corpus/machine-arguments")
+        var parsed: [String: Int] = [:]
+        for file in files { parsed[file.lastPathComponent] = try Data(contentsOf: file).withUnsafeBytes(fuzzMachineArguments) }
+        XCTAssertEqual(parsed["defaults"], 2)
+        XCTAssertEqual(parsed["no-limit"], 3)
+        XCTAssertEqual(parsed["largest"], 5)
+        XCTAssertEqual(parsed["bad-values"], 0)
+        XCTAssertEqual(parsed["hole-over-everything"], 3)
+    }
 }

@@ -83,4 +83,52 @@ final class GuestFailureTests: XCTestCase {
         let rip = try XCTUnwrap(caught?.cpu?.rip)
         XCTAssertGreaterThan(rip, 0x0000_7FFF_8000_0000, "stopped inside the kernel's spin loop")
     }
+
+    /// An exception report carries the faulting context's registers, from
+    /// the trap frame; the vCPU's own (the trap handler's, when the report
+    /// came) are labelled as such.
+    func testExceptionReportsTheFaultingContextNotTheHandler() throws {
+        for address: UInt64 in [0x4000_0000, 0x0000_7F00_0000_0000] {
+            let (guest, _) = try bootedGuest()
+            let caught = failure { _ = try guest.execute(.raiseException(vector: 14, address: address)) }
+            guard let caught, case .exception(let report) = caught.kind, let cpu = caught.cpu else { return XCTFail("\(String(describing: caught))") }
+            XCTAssertEqual(report.registers.count, 15)
+            XCTAssertTrue(report.registers.contains(address), "the faulting load's address register: \(report.registers.map { String($0, radix: 16) })")
+            XCTAssertNotEqual(report.rsp, cpu.rsp, "the faulting RSP, not the handler's IST stack")
+            XCTAssertNotEqual(report.rip, cpu.rip, "the faulting RIP, not the handler's")
+            let text = caught.description
+            let context = try XCTUnwrap(text.range(of: "faulting context (trap frame):\nRIP=0x\(String(report.rip, radix: 16)) RSP=0x\(String(report.rsp, radix: 16))"))
+            let handler = try XCTUnwrap(text.range(of: "vCPU when the report arrived (the kernel's trap handler):\nRIP=0x\(String(cpu.rip, radix: 16))"))
+            XCTAssertLessThan(context.lowerBound, handler.lowerBound, "the faulting context first")
+            XCTAssertTrue(text.contains("RAX=0x\(String(report.registers[0], radix: 16)) RBX="), text)
+            XCTAssertTrue(text.contains("R15=0x\(String(report.registers[14], radix: 16))\n"), text)
+        }
+    }
+
+    /// A ready report that says the kernel dropped part of its memory map
+    /// fails the boot: the kernel would run with memory missing.
+    func testABootThatDroppedMemoryRangesFails() throws {
+        try requireKVM()
+        var words = [UInt64](repeating: 0, count: ReadyWord.memoryMapStart)
+        words[ReadyWord.droppedMemoryRanges] = 3
+        let address: UInt32 = 0x200000
+        var code = Code32()
+        code.sendRecord(at: address)
+        code.exit(0)
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments.append(.init(physicalAddress: UInt64(address), bytes: HostileRecords.record(kind: RecordKind.ready, words: words)))
+        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20))
+        let caught = failure { _ = try guest.boot() }
+        XCTAssertEqual(caught?.kind, .memoryMapNotTaken(droppedRanges: 3))
+        // The real kernel with the most usable ranges the host lets through drops none.
+        let holes = (0..<(PhysicalMemoryMap.maximumUsableRanges - 2)).map { index -> Range<UInt64> in
+            let start = 0x1000000 + UInt64(index) * 0x10000
+            return start..<(start + 0x1000)
+        }
+        let full = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memoryHoles: holes))
+        let ready = try full.boot()
+        XCTAssertEqual(ready.droppedMemoryRanges, 0)
+        XCTAssertEqual(ready.memoryMap.filter(\.isRAM).count, PhysicalMemoryMap.maximumUsableRanges)
+        XCTAssertEqual(try full.shutdown(), 0)
+    }
 }

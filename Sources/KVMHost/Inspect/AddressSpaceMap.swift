@@ -7,6 +7,7 @@ import Foundation
 public struct AddressSpaceMap: Sendable, CustomStringConvertible {
     public struct Region: Equatable, Sendable {
         public var start: UInt64
+        /// 0 for a region that reaches the top of the address space.
         public var end: UInt64
         public var physicalStart: UInt64
         public var pageSize: UInt64
@@ -62,13 +63,14 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
                 if level == 1 || (level <= 3 && entry & PageWalker.pageSizeBit != 0) {
                     let access = PageWalk.Access(writable: w, user: u, executable: x)
                     let physical = address & ~(span - 1)
+                    // Wrapping: a page at the very top of the address space ends at 0.
                     if var last = regions.last, last.end == virtual, last.access == access, last.pageSize == span,
-                       last.physicalStart + (last.end - last.start) == physical {
-                        last.end += span
+                       last.physicalStart &+ (last.end &- last.start) == physical {
+                        last.end &+= span
                         regions[regions.count - 1] = last
                     } else {
                         guard regions.count < limits.regions else { throw .tooManyRegions(limit: limits.regions, cr3: cr3) }
-                        regions.append(Region(start: virtual, end: virtual + span, physicalStart: physical,
+                        regions.append(Region(start: virtual, end: virtual &+ span, physicalStart: physical,
                                               pageSize: span, access: access))
                     }
                 } else {
@@ -82,7 +84,7 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
 
     public var description: String {
         regions.map { region in
-            let size = region.end - region.start
+            let size = region.end &- region.start
             let sizeText = size >= 1 << 30 ? "\(size >> 30) GiB" : size >= 1 << 20 ? "\(size >> 20) MiB" : "\(size >> 10) KiB"
             let pages = region.pageSize == 4096 ? "4K" : region.pageSize == 2 << 20 ? "2M" : "1G"
             return "\(pad(region.start))-\(pad(region.end))  \(sizeText.padding(toLength: 8, withPad: " ", startingAt: 0)) "
