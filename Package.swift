@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
-        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "KVMHost", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestProtocol", "TestSupport"]),
         .testTarget(name: "LiveGuestTests",
                     dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources",
                                    "SeededRandom", "StressCycle"]),

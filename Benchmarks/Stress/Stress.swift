@@ -24,8 +24,17 @@ struct Stress: ParsableCommand {
     @Option(help: "Threads in the soak (default: one per core).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Largest growth of resident memory accepted, in MiB.")
+    @Option(name: .customLong("resident-slack"), help: ArgumentHelp("Largest growth of resident memory accepted.", valueName: "MiB"))
     var residentSlackMiB = 16
+
+    func validate() throws {
+        guard cycles >= 0 else { throw ValidationError("--cycles must be 0 or more; got \(cycles)") }
+        guard soakSeconds >= 0 else { throw ValidationError("--soak-seconds must be 0 or more; got \(soakSeconds)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be 1 or more; got \(threads)") }
+        guard (0...(1 << 20)).contains(residentSlackMiB) else {
+            throw ValidationError("--resident-slack must lie between 0 and 1048576 MiB; got \(residentSlackMiB)")
+        }
+    }
 
     func run() throws {
         let kernel = try GuestImage.kernel()

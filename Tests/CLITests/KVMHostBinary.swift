@@ -5,15 +5,19 @@ import XCTest
 struct KVMHostBinary {
     let url: URL
 
-    init() throws {
+    /// kvmhost, or another product of the package (`kvmstress`).
+    init(product: String = "kvmhost") throws {
         let directory = Bundle.main.bundleURL.deletingLastPathComponent()
-        let candidates = [directory.appendingPathComponent("kvmhost"),
-                          Bundle.main.bundleURL.appendingPathComponent("kvmhost")]
+        let candidates = [directory.appendingPathComponent(product),
+                          Bundle.main.bundleURL.appendingPathComponent(product)]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("the kvmhost binary was not found beside the test bundle (\(directory.path))")
+            throw XCTSkip("the \(product) binary was not found beside the test bundle (\(directory.path))")
         }
         url = found
     }
+
+    /// The package's root, where scripts/ is.
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     struct Result {
         var status: Int32
@@ -33,6 +37,13 @@ struct KVMHostBinary {
         try run(executable: URL(fileURLWithPath: "/bin/sh"), ["-c", "exec \"$0\" \"$@\" \(redirections)", url.path] + arguments,
                 input: input, timeout: timeout)
     }
+
+    /// Runs a script of the package's scripts/ with `arguments`.
+    static func runScript(_ name: String, _ arguments: [String]) throws -> Result {
+        try KVMHostBinary(url: packageRoot.appendingPathComponent("scripts/\(name)")).run(arguments)
+    }
+
+    private init(url: URL) { self.url = url }
 
     private func run(executable: URL, _ arguments: [String], input: String, timeout: TimeInterval) throws -> Result {
         let process = Process()
