@@ -20,7 +20,7 @@ struct KVMHostCommand: ParsableCommand {
               125  other guest failures (unknown port, MMIO, channel garbage, an address space too large to walk)
               126  KVM cannot be used here
             """,
-        subcommands: [BootCommand.self, AddressSpaceCommand.self],
+        subcommands: [BootCommand.self, AddressSpaceCommand.self, KernelPathCommand.self],
         defaultSubcommand: BootCommand.self
     )
 

@@ -78,4 +78,12 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("port in  0x1000 size 4 x1"), result.stderr)
         XCTAssertTrue(result.stderr.contains("port out 0xf4 size 4 x1"), result.stderr)
     }
+
+    func testKernelPathNamesTheBuiltGuest() throws {
+        let result = try KVMHostBinary().run(["kernel-path"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let path = result.stdout.trimmingCharacters(in: .newlines)
+        XCTAssertTrue(path.hasSuffix("/guest.elf"), path)
+        XCTAssertEqual(FileManager.default.contents(atPath: path)?.prefix(4), Data([0x7F, 0x45, 0x4C, 0x46]))
+    }
 }

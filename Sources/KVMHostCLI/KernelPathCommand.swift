@@ -1,0 +1,16 @@
+import ArgumentParser
+import GuestImage
+
+/// Where the built-in guest.elf lies, for running it elsewhere (QEMU, gdb).
+struct KernelPathCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernel-path",
+        abstract: "Print the path of the built-in guest kernel (guest.elf).")
+
+    func run() throws {
+        ExitCodes.reporting {
+            try OutputStream.standardOutput.write(GuestImage.kernelURL.path + "\n")
+            return 0
+        }
+    }
+}
