@@ -104,14 +104,18 @@ static void watchdog_handler(int signal) {
     watchdog_fired = 1;
 }
 
-static void watchdog_install(void) {
+// A handler whose signal interrupts KVM_RUN: no SA_RESTART, so KVM_RUN
+// returns EINTR.
+static void install_interrupting(int signal, void (*handler)(int)) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = watchdog_handler;
+    action.sa_handler = handler;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
-    sigaction(watchdog_signal(), &action, NULL);
+    action.sa_flags = 0;
+    sigaction(signal, &action, NULL);
 }
+
+static void watchdog_install(void) { install_interrupting(watchdog_signal(), watchdog_handler); }
 
 int ckvm_watchdog_arm(struct kvm_run *run, int64_t nanoseconds, void **timer_out) {
     pthread_once(&watchdog_once, watchdog_install);
@@ -166,14 +170,7 @@ static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
 static int stop_signal(void) { return SIGRTMIN + 4; }
 static void stop_handler(int signal) { (void)signal; }  // only to interrupt KVM_RUN
 
-static void stop_install(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = stop_handler;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
-    sigaction(stop_signal(), &action, NULL);
-}
+static void stop_install(void) { install_interrupting(stop_signal(), stop_handler); }
 
 struct ckvm_stop *ckvm_stop_create(struct kvm_run *run) {
     pthread_once(&stop_once, stop_install);

@@ -262,6 +262,24 @@ final class TerminalSessionTests: XCTestCase {
         assertSameSettings(before, terminal.settings)
     }
 
+    /// A failure at a terminal: kvmhost's report does not repeat the console
+    /// lines the user has just seen, and starts a line of its own.
+    func testFailureAtATerminalDoesNotRepeatTheConsole() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type("fault\r")
+        XCTAssertNotNil(terminal.waitFor("kvmhost: guest failure: unhandled exception #PF page fault"))
+        let rest = terminal.waitFor("walk of 0x0:") ?? ""
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 123)
+        XCTAssertTrue(rest.contains("faulting context (trap frame):"), rest)
+        XCTAssertNil(terminal.waitFor("last console lines", timeout: 0.5), "the console is not repeated at a terminal")
+        assertSameSettings(before, terminal.settings)
+    }
+
     private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -101,6 +101,8 @@ final class VerdictTests: XCTestCase {
         for redirection in ["2>/dev/full", "2>&-"] {
             XCTAssertEqual(try binary.run(["--kernel", tripleFault], redirections: redirection).status, 122, redirection)
             XCTAssertEqual(try binary.run(["--kernel", try kernelFile(exiting(7))], redirections: redirection).status, 7, redirection)
+            XCTAssertEqual(try binary.run(["--kernel", try kernelFile(exiting(8)), "--trace-ports"], redirections: redirection).status, 8,
+                           "tracing to \(redirection)")
             XCTAssertEqual(try binary.run(["--kernel", try kernelFile(exiting(300))], redirections: redirection).status, 120, redirection)
             XCTAssertEqual(try binary.run(["--memory", "1"], redirections: redirection).status, 64, redirection)
         }
