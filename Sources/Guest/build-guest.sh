@@ -57,7 +57,7 @@ programs_asm="$work/programs.S"
 mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
 
 "$bin/swiftc" -target x86_64-unknown-none-elf \
-    -enable-experimental-feature Embedded -wmo -O -parse-as-library \
+    -enable-experimental-feature Embedded -wmo -O -g -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
     -module-name GuestKernel \
@@ -65,7 +65,7 @@ mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/
     -c "${swift_files[@]}" -o "$work/kernel-swift.o"
 
 for asm in boot runtime; do
-    "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding "${target_flags[@]}" \
+    "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding -g "${target_flags[@]}" \
         -c "$sources/Kernel/$asm.S" -o "$work/$asm.o"
 done
 

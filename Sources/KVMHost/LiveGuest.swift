@@ -73,6 +73,8 @@ public final class LiveGuest {
     private let channel: ReportChannelDevice
     private let exitPort: ExitPort
     private let bus = PortBus()
+    /// The kernel's symbols, for the backtraces of failure reports.
+    public let symbols: GuestSymbols
     private var queued: [GuestReport] = []
     private var commandBuffer: (address: UInt64, capacity: UInt64)?
     private var commandSequence: UInt32 = 0
@@ -102,6 +104,7 @@ public final class LiveGuest {
         try configuration.validate()
         self.configuration = configuration
         let image = try ELFImage(bytes: kernel)
+        symbols = GuestSymbols(elf: kernel)
         memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
         for hole in configuration.memoryHoles {
             if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
@@ -312,7 +315,19 @@ public final class LiveGuest {
         if case .exception(let report) = kind, report.vector == 14 {
             walk = try? PageWalker(memory: vm.memory).walk(cr3: report.cr3, virtual: report.cr2)
         }
-        return GuestFailure(kind: kind, cpu: vcpu.snapshot(), consoleTail: serial.lastLines(20), walk: walk)
+        let cpu = vcpu.snapshot()
+        return GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
+                            backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
+    }
+
+    /// The failing context's stack: the trap frame's for an exception, the
+    /// vCPU's otherwise, once the guest runs in long mode with paging.
+    private func backtrace(of kind: GuestFailure.Kind, cpu: CPUState?) -> Backtrace? {
+        if case .exception(let report) = kind, report.registers.count == ExceptionWord.registerCount {
+            return Backtrace.walk(memory: vm.memory, cr3: report.cr3, rip: report.rip, rbp: report.registers[6])
+        }
+        guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
+        return Backtrace.walk(memory: vm.memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
     }
 
     /// The host's walk of `virtual` through the page tables at `cr3`.

@@ -36,12 +36,49 @@ public struct GuestFailure: Error, CustomStringConvertible {
     public let consoleTail: [String]
     /// For a page fault: the host's walk of the faulting address.
     public let walk: PageWalk?
+    /// The failing context's call stack (the trap frame's for an exception,
+    /// the vCPU's otherwise), when the guest was in long mode with paging.
+    public let backtrace: Backtrace?
+    /// The kernel's symbols, to name the backtrace's functions and lines.
+    public let symbols: GuestSymbols?
 
-    public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil) {
+    public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil,
+                backtrace: Backtrace? = nil, symbols: GuestSymbols? = nil) {
         self.kind = kind
         self.cpu = cpu
         self.consoleTail = consoleTail
         self.walk = walk
+        self.backtrace = backtrace
+        self.symbols = symbols
+    }
+
+    /// The backtrace's frames with function, offset and file:line where the
+    /// kernel's symbols have them; `problem` says why lines are missing.
+    /// Callers' lines are looked up at the call (the return address less one).
+    public func symbolizedBacktrace() -> (frames: [GuestSymbols.Location], problem: SymbolizationProblem?)? {
+        guard let backtrace else { return nil }
+        guard let symbols else {
+            return (backtrace.addresses.map { GuestSymbols.Location(address: $0, function: nil, offset: 0, line: nil) }, nil)
+        }
+        let lineAddresses = backtrace.addresses.enumerated().map { $0.offset == 0 ? $0.element : $0.element &- 1 }
+        let (frames, problem) = symbols.locate(backtrace.addresses, lineAddresses: lineAddresses)
+        return (frames, problem)
+    }
+
+    /// Functions whose callers a report names: the panic and assertion paths.
+    static let reportingFunctions = ["kernelPanic", "guestAssert"]
+
+    private var symbolizedText: String? {
+        guard let (frames, problem) = symbolizedBacktrace(), let first = frames.first else { return nil }
+        var lines = ["at \(first)"]
+        lines.append("backtrace (RBP chain, \(frames.count) frame\(frames.count == 1 ? "" : "s"), ended at \(backtrace!.end)):")
+        for (index, frame) in frames.enumerated() { lines.append("  #\(index) \(frame)") }
+        if let last = frames.lastIndex(where: { frame in Self.reportingFunctions.contains { frame.function?.contains($0) == true } }),
+           last + 1 < frames.count, let name = frames[last].function {
+            lines.append("\(name.prefix { $0 != "(" }) was called from #\(last + 1) \(frames[last + 1])")
+        }
+        if let problem { lines.append("(no file:line: \(problem); functions from the symbol table)") }
+        return lines.joined(separator: "\n")
     }
 
     /// The whole report; guest-chosen text in it has its control characters escaped.
@@ -53,6 +90,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
     /// taken when the report arrived, are labelled as such.
     public func report(includingConsoleTail: Bool) -> String {
         var text = "guest failure: \(escapingControlCharacters(summary))"
+        if let symbolizedText { text += "\n" + escapingControlCharacters(symbolizedText, keepingNewlines: true) }
         if case .exception(let exception) = kind {
             text += "\nfaulting context (trap frame):\n\(exception.faultingContext)"
             if let cpu { text += "\nvCPU when the report arrived (the kernel's trap handler):\n\(cpu)" }
