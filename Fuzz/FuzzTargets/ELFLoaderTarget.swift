@@ -1,6 +1,7 @@
 import KVMHost
 
-/// One fuzz input for the ELF/PVH loader: the bytes of a kernel image.
+/// One fuzz input for the ELF/PVH loader: the bytes of a kernel image,
+/// whose symbol table (for symbolized reports) is read as well.
 /// Parsing may refuse it with an `ELFLoadError`; an image that parses is
 /// loaded into 16 MiB of guest memory with the PVH start info beside it,
 /// which may refuse it too. Anything but a typed error (a trap, a read or
@@ -8,6 +9,9 @@ import KVMHost
 /// Returns the error that refused the input, or nil when it loaded.
 @discardableResult
 public func fuzzELFLoader(_ input: UnsafeRawBufferPointer) -> ELFLoadError? {
+    // The symbol table reports read from the same bytes: never a trap.
+    let symbols = ELFSymbolTable(elf: [UInt8](input))
+    for symbol in symbols.symbols.prefix(16) { _ = symbols.function(containing: symbol.address &+ 1) }
     let image: ELFImage
     do {
         image = try ELFImage(bytes: [UInt8](input))

@@ -37,6 +37,12 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertEqual(fault.status, 123, "kernel exception")
         XCTAssertTrue(fault.stderr.contains("#PF page fault"), fault.stderr)
         XCTAssertTrue(fault.stderr.contains("walk of 0x0"), fault.stderr)
+        // The faulting function, its .swift file:line, and the calls that led there.
+        XCTAssertTrue(fault.stderr.contains("\nat 0x7fff"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.Monitor.execute(GuestKernel.Words) -> () + 0x"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains("Sources/Guest/Kernel/Monitor.swift:"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains("  #1 0x7fff"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.CommandLoop.run() -> Swift.Never + 0x"), fault.stderr)
     }
 
     func testBadInputIsOneClearLine() throws {
