@@ -89,6 +89,20 @@ void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t l
 uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run) { return run->fail_entry.hardware_entry_failure_reason; }
 uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
 uint64_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
+struct kvm_debug_exit_arch ckvm_run_debug(const struct kvm_run *run) { return run->debug.arch; }
+
+int ckvm_set_guest_debug(int vcpu_fd, int enable, int single_step, const uint64_t debug_registers[5]) {
+    struct kvm_guest_debug debug;
+    memset(&debug, 0, sizeof debug);
+    if (enable) {
+        // Hardware breakpoints only: a planted int3 in ring 0 ends in
+        // KVM_EXIT_INTERNAL_ERROR on this project's KVM.
+        debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP | (single_step ? KVM_GUESTDBG_SINGLESTEP : 0);
+        for (int index = 0; index < 4; index++) debug.arch.debugreg[index] = debug_registers[index];
+        debug.arch.debugreg[7] = debug_registers[4];
+    }
+    return ioctl(vcpu_fd, KVM_SET_GUEST_DEBUG, &debug);
+}
 
 // ---- watchdog ---------------------------------------------------------------
 static __thread struct kvm_run *volatile watchdog_run;
@@ -207,6 +221,10 @@ void ckvm_stop_leave(struct ckvm_stop *stop) {
 
 void ckvm_stop_request(struct ckvm_stop *stop) {
     atomic_store(&stop->requested, 1);
+    ckvm_stop_kick(stop);
+}
+
+void ckvm_stop_kick(struct ckvm_stop *stop) {
     // The lock keeps the vCPU thread from leaving, and kvm_run from being
     // unmapped, while this touches them. Enter, leave and detach hold it for
     // a few instructions, around no KVM_RUN; when it is busy, the flag alone

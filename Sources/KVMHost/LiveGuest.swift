@@ -1,3 +1,4 @@
+import Foundation
 import GuestProtocol
 
 /// A guest kernel booted on its own VM: the object tests and the CLI use.
@@ -75,6 +76,9 @@ public final class LiveGuest {
     private let bus = PortBus()
     /// The kernel's symbols, for the backtraces of failure reports.
     public let symbols: GuestSymbols
+    /// The gdb remote stub, idle until `attachDebugger` or `debugger.listen`.
+    public let debugger: GuestDebugger
+    private var waitForDebuggerAtStart = false
     private var queued: [GuestReport] = []
     private var commandBuffer: (address: UInt64, capacity: UInt64)?
     private var commandSequence: UInt32 = 0
@@ -123,7 +127,25 @@ public final class LiveGuest {
         bus.attach(serial)
         bus.attach(channel)
         bus.attach(exitPort)
+        debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
     }
+
+    deinit { debugger.close() }
+
+    /// Opens the gdb remote stub on 127.0.0.1:`port` (0: a free port) and
+    /// returns the port. With `waitForDebugger`, the guest stops before its
+    /// first instruction until a debugger attaches and continues it. While a
+    /// debugger can attach, runs have no deadline: the person debugging decides.
+    @discardableResult
+    public func attachDebugger(port: UInt16, waitForDebugger: Bool = false) throws -> UInt16 {
+        let bound = try debugger.listen(port: port)
+        waitForDebuggerAtStart = waitForDebugger
+        return bound
+    }
+
+    /// The environment variable that makes a failing run wait for a
+    /// debugger on the port it names before the failure is reported.
+    public static let debugOnFailureVariable = "KVMHOST_GDB_ON_FAILURE"
 
     /// Stops the guest from any thread: the run in progress (or the next)
     /// ends with `GuestFailure.Kind.stoppedByUser` within milliseconds,
@@ -227,6 +249,11 @@ public final class LiveGuest {
         if let status = exitPort.status { return .exited(status) }
         if let buffer = commandBuffer { return .report(.awaitCommand(bufferPhysical: buffer.address, capacity: buffer.capacity)) }
         if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+        if waitForDebuggerAtStart {
+            waitForDebuggerAtStart = false
+            try debugger.serve(.paused)
+        }
+        let deadline = debugger.isActive ? Deadline.never : deadline
         if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
         return try vcpu.withWatchdog(deadline: deadline) {
             while true {
@@ -277,6 +304,7 @@ public final class LiveGuest {
             return queued.isEmpty ? nil : .report(queued.removeFirst())
         case .interrupted:
             if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+            if try debugger.pauseIfRequested() { return nil }
             if vcpu.watchdogFired || deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
             return nil
         case .halt:
@@ -290,6 +318,9 @@ public final class LiveGuest {
             case .timedOut: throw failure(.timeout(deadline.timeout))
             case .quit: throw failure(.stoppedByUser)
             }
+            return nil
+        case .debug(let exit):
+            try debugger.debugExit(exit)
             return nil
         case .mmio(let access): throw failure(.mmio(access))
         case .shutdown: throw failure(.tripleFault)
@@ -316,8 +347,25 @@ public final class LiveGuest {
             walk = try? PageWalker(memory: vm.memory).walk(cr3: report.cr3, virtual: report.cr2)
         }
         let cpu = vcpu.snapshot()
-        return GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
-                            backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
+        let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
+                                   backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
+        waitForDebuggerIfAsked(after: failure)
+        return failure
+    }
+
+    /// With KVMHOST_GDB_ON_FAILURE=PORT, a failure waits for a debugger to
+    /// look at the guest as it failed, and is reported once it detaches.
+    private func waitForDebuggerIfAsked(after failure: GuestFailure) {
+        guard failure.kind != .stoppedByUser,
+              let text = ProcessInfo.processInfo.environment[Self.debugOnFailureVariable], let port = UInt16(text) else { return }
+        do {
+            let bound = try debugger.listen(port: port)
+            debugger.log("the guest failed (\(escapingControlCharacters(failure.summary))); waiting for a debugger: "
+                         + "gdb -ex 'target remote 127.0.0.1:\(bound)' guest.elf (`swift run kvmhost kernel-path` prints where guest.elf is)")
+            try debugger.serve(.failure)
+        } catch {
+            debugger.log("\(error)")
+        }
     }
 
     /// The failing context's stack: the trap frame's for an exception, the

@@ -116,6 +116,16 @@ public final class VCPU {
     }
 
     public var watchdogFired: Bool { ckvm_watchdog_fired() != 0 }
+
+    /// Hardware breakpoints and watchpoints (`debugRegisters`: DR0-DR3, then
+    /// DR7) and single-stepping, through KVM_SET_GUEST_DEBUG; off when
+    /// `enable` is false.
+    public func setGuestDebug(enable: Bool, singleStep: Bool, debugRegisters: [UInt64]) throws(DebuggerError) {
+        precondition(debugRegisters.count == 5, "DR0-DR3 and DR7")
+        guard ckvm_set_guest_debug(fd, enable ? 1 : 0, singleStep ? 1 : 0, debugRegisters) == 0 else {
+            throw .guestDebug(ckvm_errno())
+        }
+    }
 }
 
 /// Stops a vCPU from any thread (a terminal's reader, a test's timer): the
@@ -132,6 +142,10 @@ public final class VCPUStopHandle: @unchecked Sendable {
     deinit { ckvm_stop_destroy(stop) }
 
     public func requestStop() { ckvm_stop_request(stop) }
+
+    /// Takes the vCPU out of the guest once (KVM_RUN returns `.interrupted`),
+    /// without the sticky stop: for a pause.
+    public func kick() { ckvm_stop_kick(stop) }
 
     public var isRequested: Bool { ckvm_stop_requested(stop) != 0 }
 }

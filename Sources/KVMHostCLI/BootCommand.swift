@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuestImage
 import GuestProtocol
 import KVMHost
 
@@ -10,7 +11,7 @@ struct BootCommand: ParsableCommand {
         discussion: """
             At a terminal the console is live: keystrokes reach the guest's COM1 and its \
             output appears as it comes. Ctrl-A x quits at once, even while the guest is busy; \
-            Ctrl-A h lists the escapes. With input from a pipe or file, lines are fed to the \
+            Ctrl-A g stops the guest for gdb (the command to attach is printed); Ctrl-A h lists the escapes. With input from a pipe or file, lines are fed to the \
             monitor one at a time and kvmhost exits once the input ends. The console shows \
             text, newlines, tabs, backspace and colour and cursor sequences; other control \
             sequences are shown as ^[ and friends instead of acting on the terminal.
@@ -23,6 +24,17 @@ struct BootCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Boot, report ready and shut down, without the monitor.")
     var noMonitor = false
+
+    @Option(name: .long, help: ArgumentHelp("Serve gdb on 127.0.0.1:PORT (0: a free port); the run then has no deadline.",
+                                           valueName: "port"))
+    var gdb: UInt16?
+
+    @Flag(name: .long, help: "With --gdb: stop before the guest's first instruction until gdb attaches and continues.")
+    var gdbWait = false
+
+    func validate() throws {
+        if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
+    }
 
     func run() throws {
         var console: ConsoleOutput?
@@ -37,9 +49,26 @@ struct BootCommand: ParsableCommand {
             if tracePorts {
                 guest.portTrace = { access in OutputStream.standardError.writeIgnoringErrors(PortTrace.line(access)) }
             }
+            let kernelPath = machine.kernel ?? GuestImage.kernelURL.path
+            if let gdb {
+                let port = try guest.attachDebugger(port: gdb, waitForDebugger: gdbWait)
+                OutputStream.standardError.writeIgnoringErrors("kvmhost: gdb stub on 127.0.0.1:\(port): "
+                    + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\n")
+            }
             if interactive {
                 Terminal.enterRawMode()
-                guest.consoleInput = TerminalInput(stopping: guest.stopHandle)
+                let debugger = guest.debugger
+                guest.consoleInput = TerminalInput(stopping: guest.stopHandle) {
+                    // Ctrl-A g: the stub on a free port, the guest stopped until gdb continues or detaches.
+                    do {
+                        let port = try debugger.listen(port: 0)
+                        OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: the guest is stopped for gdb: "
+                            + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\r\n")
+                        debugger.requestPause()
+                    } catch {
+                        OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(error)\r\n")
+                    }
+                }
             } else {
                 guest.consoleInput = PipedInput()
             }

@@ -60,6 +60,12 @@ struct ckvm_mmio ckvm_run_mmio(const struct kvm_run *run);
 uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run);
 uint32_t ckvm_run_internal_suberror(const struct kvm_run *run);
 uint64_t ckvm_run_system_event_type(const struct kvm_run *run);
+struct kvm_debug_exit_arch ckvm_run_debug(const struct kvm_run *run);
+
+// ---- guest debugging (KVM_SET_GUEST_DEBUG) ----------------------------------------
+// `debug_registers` holds DR0-DR3, then DR7 (the others are KVM's).
+// Returns ioctl's result; on -1 the caller reads errno.
+int ckvm_set_guest_debug(int vcpu_fd, int enable, int single_step, const uint64_t debug_registers[5]);
 void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t length);
 
 // ---- the watchdog -----------------------------------------------------------
@@ -87,6 +93,9 @@ void ckvm_stop_leave(struct ckvm_stop *stop);
 void ckvm_stop_detach(struct ckvm_stop *stop);
 // Any thread, any time.
 void ckvm_stop_request(struct ckvm_stop *stop);
+// Takes the vCPU out of KVM_RUN once, without the sticky request (a pause
+// for the debugger): the next KVM_RUN enters the guest again.
+void ckvm_stop_kick(struct ckvm_stop *stop);
 int ckvm_stop_requested(const struct ckvm_stop *stop);
 
 #endif

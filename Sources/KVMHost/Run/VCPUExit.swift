@@ -48,6 +48,19 @@ public struct MMIOAccess: Equatable, Sendable {
     }
 }
 
+/// A debug exit: the vector (1 #DB), where, and DR6/DR7 (DR6 B0-B3 name
+/// the breakpoint slot that fired, BS a single step).
+public struct DebugExit: Equatable, Sendable {
+    public let exception: UInt32
+    public let pc: UInt64
+    public let dr6: UInt64
+    public let dr7: UInt64
+
+    public var singleStep: Bool { dr6 & (1 << 14) != 0 }
+    /// The slots (0-3) whose condition fired.
+    public var slots: [Int] { (0..<4).filter { dr6 & (1 << UInt64($0)) != 0 } }
+}
+
 /// Why KVM_RUN returned.
 public enum VCPUExit {
     case halt
@@ -58,8 +71,10 @@ public enum VCPUExit {
     case failEntry(hardwareReason: UInt64)
     case internalError(suberror: UInt32)
     case systemEvent(type: UInt64)
-    /// A signal (the watchdog) took the vCPU out of the guest.
+    /// A signal (the watchdog, a stop or pause request) took the vCPU out of the guest.
     case interrupted
+    /// A hardware breakpoint, watchpoint or single step (guest debugging on).
+    case debug(DebugExit)
     case other(reason: UInt32)
 
     init(_ run: UnsafeMutablePointer<kvm_run>) {
@@ -86,6 +101,9 @@ public enum VCPUExit {
             self = .systemEvent(type: ckvm_run_system_event_type(run))
         case KVM_EXIT_INTR:
             self = .interrupted
+        case KVM_EXIT_DEBUG:
+            let debug = ckvm_run_debug(run)
+            self = .debug(DebugExit(exception: debug.exception, pc: debug.pc, dr6: debug.dr6, dr7: debug.dr7))
         default:
             self = .other(reason: reason)
         }

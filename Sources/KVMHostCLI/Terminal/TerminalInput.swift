@@ -2,7 +2,8 @@ import Foundation
 import KVMHost
 
 /// Keystrokes from a terminal in raw mode, with QEMU's escapes: Ctrl-A x
-/// quits, Ctrl-A h lists the escapes, Ctrl-A Ctrl-A sends one Ctrl-A.
+/// quits, Ctrl-A g stops the guest for gdb, Ctrl-A h lists the escapes,
+/// Ctrl-A Ctrl-A sends one Ctrl-A.
 ///
 /// A thread of its own reads the terminal all the time, not only when the
 /// guest waits for input: Ctrl-A x stops a guest that is busy or hung in a
@@ -16,9 +17,11 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
     private var ended = false
     private var quitRequested = false
     private let stop: VCPUStopHandle
+    private let debug: @Sendable () -> Void
 
-    init(stopping stop: VCPUStopHandle) {
+    init(stopping stop: VCPUStopHandle, debug: @escaping @Sendable () -> Void) {
         self.stop = stop
+        self.debug = debug
         let reader = Thread { [self] in readTerminal() }
         reader.name = "kvmhost terminal"
         reader.start()
@@ -64,8 +67,11 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                         update { $0.quitRequested = true }
                         stop.requestStop()
                         return
+                    case UInt8(ascii: "g"), UInt8(ascii: "G"):
+                        debug()
                     case UInt8(ascii: "h"), UInt8(ascii: "H"):
-                        OutputStream.standardError.writeIgnoringErrors("\r\nC-a x  quit\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
+                        OutputStream.standardError.writeIgnoringErrors(
+                            "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
                     default: forward.append(byte)
                     }
                 } else if byte == Self.escape {

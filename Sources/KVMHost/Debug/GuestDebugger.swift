@@ -1,0 +1,472 @@
+import CKVM
+import Foundation
+
+/// A gdb remote stub for one live guest. `listen(port:)` opens
+/// 127.0.0.1:PORT (0 picks a free port); a debugger that connects stops
+/// the guest and is served until it continues, steps, detaches or kills.
+/// While the guest runs, a watcher thread notices a new connection or
+/// Ctrl-C and pauses the vCPU; everything else happens on the thread that
+/// runs the guest, which calls `pauseIfRequested` and `debugExit`.
+///
+/// Breakpoints are hardware breakpoints in DR0-DR3 (this KVM cannot take a
+/// planted `int3` in ring 0), four at most for breakpoints and watchpoints
+/// together. Memory is read and written by guest-virtual address through
+/// the guest's current page tables, or by physical address after
+/// `monitor phys on` (QEMU's `Qqemu.PhyMemMode:1` works too).
+public final class GuestDebugger: @unchecked Sendable {
+    // Thread-safe: `lock` guards the listener, the connection and the pause
+    // flag; the rest is touched only by the guest's thread.
+    private let lock = NSLock()
+    private var listener: RemoteListener?
+    private var connection: RemoteConnection?
+    private var pauseRequested = false
+    private var running = true
+    private var closed = false
+
+    private unowned let vcpu: VCPU
+    private let memory: GuestMemory
+    private let memoryMap: PhysicalMemoryMap
+    private var reader = RemotePacketReader()
+    private var breakpoints = HardwareBreakpoints()
+    private var physicalMode = false
+    private var awaitingStopReply = false
+    private var stepping = false
+    private var steppingOver = false
+    /// Messages for the person debugging (refused breakpoints), on stderr by default.
+    public var log: (String) -> Void = { message in FileHandle.standardError.write(Data("kvmhost: gdb stub: \(message)\n".utf8)) }
+
+    init(vcpu: VCPU, memory: GuestMemory, memoryMap: PhysicalMemoryMap) {
+        self.vcpu = vcpu
+        self.memory = memory
+        self.memoryMap = memoryMap
+    }
+
+    deinit { close() }
+
+    /// The port a debugger can attach to, once listening.
+    public var port: UInt16? { lock.withLock { listener?.port } }
+
+    /// Opens the stub on 127.0.0.1:`port` (0: any free port) and returns the port.
+    @discardableResult
+    public func listen(port: UInt16) throws(DebuggerError) -> UInt16 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let listener { return listener.port }
+        let opened = try RemoteListener(port: port)
+        listener = opened
+        // A strong reference for one round at a time: the stub can go away.
+        let watcher = Thread { [weak self] in
+            while let debugger = self, debugger.watchOnce() {}
+        }
+        watcher.name = "kvmhost gdb stub"
+        watcher.start()
+        return opened.port
+    }
+
+    /// The command that attaches gdb to this stub.
+    public func attachCommand(kernelPath: String) -> String? {
+        port.map { "gdb -ex 'target remote 127.0.0.1:\($0)' \(kernelPath)" }
+    }
+
+    /// Stops the guest for the debugger as soon as it can (from any thread):
+    /// the guest waits, listening, until a debugger attaches and resumes it.
+    public func requestPause() {
+        lock.withLock { pauseRequested = true }
+        vcpu.stopHandle.kick()
+    }
+
+    func close() {
+        lock.withLock {
+            closed = true
+            connection = nil
+            listener = nil
+        }
+    }
+
+    /// True while a debugger is attached or the stub is listening: the run
+    /// has no deadline then, the person debugging decides.
+    var isActive: Bool { lock.withLock { listener != nil } }
+
+    // MARK: - The watcher thread
+
+    /// One round of watching while the guest runs: a new connection, or
+    /// input on the current one (Ctrl-C), pauses the vCPU. Short timeouts,
+    /// so that the thread ends soon after `close`. False once closed.
+    private func watchOnce() -> Bool {
+        let (listener, connection, running, closed) = lock.withLock { (self.listener, self.connection, self.running, self.closed) }
+        guard !closed, listener != nil || connection != nil else { return false }
+        guard running else {
+            usleep(50_000)
+            return true
+        }
+        let wantsAttention = connection.map { $0.hasInput(milliseconds: 100) } ?? listener!.hasPendingConnection(milliseconds: 100)
+        if wantsAttention {
+            requestPause()
+            usleep(20_000)  // kicked again next round if the vCPU was between two runs
+        }
+        return true
+    }
+
+    // MARK: - On the guest's thread
+
+    enum StopReason: Equatable {
+        case paused
+        case step
+        case breakpoint
+        case watchpoint(UInt64, HardwareBreakpoints.Kind)
+        /// The run ended with a failure and waits for a look before it is reported.
+        case failure
+    }
+
+    /// Serves the debugger when a pause was requested; false otherwise.
+    func pauseIfRequested() throws -> Bool {
+        let requested = lock.withLock {
+            defer { pauseRequested = false }
+            return pauseRequested
+        }
+        guard requested else { return false }
+        try serve(.paused)
+        return true
+    }
+
+    /// A debug exit: serves the debugger, or carries on after stepping
+    /// over a breakpoint.
+    func debugExit(_ exit: DebugExit) throws {
+        if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { log("debug exit \(exit) over \(steppingOver) step \(stepping)") }
+        if steppingOver {
+            steppingOver = false
+            try applyGuestDebug(singleStep: false)
+            return
+        }
+        if stepping {
+            stepping = false
+            try applyGuestDebug(singleStep: false)
+            try serve(.step)
+            return
+        }
+        if let slot = exit.slots.first, let hit = breakpoints.slots[slot] {
+            try serve(hit.kind == .execute ? .breakpoint : .watchpoint(hit.address, hit.kind))
+        } else {
+            try serve(.step)
+        }
+    }
+
+    /// Waits for a debugger if none is attached, then serves it until it
+    /// resumes the guest.
+    func serve(_ reason: StopReason) throws {
+        lock.withLock { running = false }
+        defer { lock.withLock { running = true } }
+        while true {
+            let (existing, listener) = lock.withLock { (connection, self.listener) }
+            var current = existing
+            if current == nil {
+                guard let listener, let accepted = listener.accept() else { return }
+                lock.withLock { connection = accepted }
+                reader = RemotePacketReader()
+                awaitingStopReply = false
+                current = accepted
+            }
+            guard let connection = current else { return }
+            if awaitingStopReply {
+                awaitingStopReply = false
+                connection.send(RemotePacketReader.frame(Array(stopReply(reason).utf8)))
+            }
+            switch try converse(with: connection, reason: reason) {
+            case .resumed: return
+            case .disconnected:
+                // Detached or gone: the guest runs on; another debugger may attach.
+                lock.withLock { self.connection = nil }
+                breakpoints.removeAll()
+                stepping = false
+                steppingOver = false
+                try applyGuestDebug(singleStep: false)
+                return
+            }
+        }
+    }
+
+    private enum Outcome { case resumed, disconnected }
+
+    private func converse(with connection: RemoteConnection, reason: StopReason) throws -> Outcome {
+        while true {
+            guard let bytes = connection.receive() else { return .disconnected }
+            for byte in bytes {
+                guard let item = reader.take(byte) else { continue }
+                switch item {
+                case .acknowledged, .retransmitRequested: continue
+                case .interrupt:
+                    // Already stopped: say so again.
+                    connection.send(RemotePacketReader.frame(Array(stopReply(reason).utf8)))
+                case .badChecksum, .tooLong:
+                    connection.send([UInt8(ascii: "-")])
+                case .packet(let payload):
+                    connection.send([UInt8(ascii: "+")])
+                    switch try answer(String(decoding: payload, as: UTF8.self), reason: reason) {
+                    case .reply(let text):
+                        guard connection.send(RemotePacketReader.frame(Array(text.utf8))) else { return .disconnected }
+                    case .resume:
+                        awaitingStopReply = true
+                        return .resumed
+                    case .detach:
+                        connection.send(RemotePacketReader.frame(Array("OK".utf8)))
+                        return .disconnected
+                    case .kill:
+                        vcpu.stopHandle.requestStop()
+                        return .resumed
+                    }
+                }
+            }
+        }
+    }
+
+    private func stopReply(_ reason: StopReason) -> String {
+        switch reason {
+        case .paused: return "T02thread:01;"
+        case .step, .failure: return "T05thread:01;"
+        case .breakpoint: return "T05hwbreak:;thread:01;"
+        case .watchpoint(let address, let kind):
+            return "T05\(kind == .write ? "watch" : "awatch"):\(String(address, radix: 16));thread:01;"
+        }
+    }
+
+    // MARK: - Packets
+
+    private enum Answer {
+        case reply(String)
+        case resume
+        case detach
+        case kill
+    }
+
+    private func answer(_ packet: String, reason: StopReason) throws -> Answer {
+        let body = Substring(packet)
+        guard let command = body.first else { return .reply("") }
+        let rest = body.dropFirst()
+        switch command {
+        case "?": return .reply(stopReply(reason))
+        case "g": return .reply(readAllRegisters())
+        case "G": return .reply(writeAllRegisters(rest))
+        case "p": return .reply(readRegister(rest))
+        case "P": return .reply(writeRegister(rest))
+        case "m": return .reply(readMemory(rest))
+        case "M": return .reply(writeMemory(rest))
+        case "Z", "z": return .reply(try changeBreakpoint(rest, insert: command == "Z"))
+        case "c", "C": return try resume(step: false)
+        case "s", "S": return try resume(step: true)
+        case "D": return .detach
+        case "k": return .kill
+        case "H", "T": return .reply("OK")
+        case "q", "Q", "v": return try query(body)
+        default: return .reply("")
+        }
+    }
+
+    private func query(_ body: Substring) throws -> Answer {
+        if body.hasPrefix("qSupported") { return .reply("PacketSize=\(String(RemotePacketReader.maximumPayload, radix: 16));qXfer:features:read+;hwbreak+;vContSupported+") }
+        if body.hasPrefix("qXfer:features:read:target.xml:") { return .reply(targetDescription(body.dropFirst("qXfer:features:read:target.xml:".count))) }
+        if body == "qAttached" { return .reply("1") }
+        if body == "qC" { return .reply("QC1") }
+        if body == "qfThreadInfo" { return .reply("m1") }
+        if body == "qsThreadInfo" { return .reply("l") }
+        if body.hasPrefix("qSymbol") { return .reply("OK") }
+        if body.hasPrefix("qRcmd,") {
+            guard let command = Hex.decode(body.dropFirst("qRcmd,".count)) else { return .reply("E01") }
+            return .reply(Hex.encode(Array(monitor(String(decoding: command, as: UTF8.self)).utf8)))
+        }
+        if body.hasPrefix("Qqemu.PhyMemMode:") {
+            physicalMode = body.hasSuffix(":1")
+            return .reply("OK")
+        }
+        if body == "vCont?" { return .reply("vCont;c;C;s;S") }
+        if body.hasPrefix("vCont;") {
+            let action = body.dropFirst("vCont;".count).first
+            return try resume(step: action == "s" || action == "S")
+        }
+        if body.hasPrefix("vKill") { return .kill }
+        return .reply("")
+    }
+
+    private func targetDescription(_ range: Substring) -> String {
+        let parts = range.split(separator: ",")
+        guard parts.count == 2, let offset = Hex.number(parts[0]), let length = Hex.number(parts[1]) else { return "E01" }
+        let xml = Array(TargetRegisters.targetXML.utf8)
+        guard offset <= UInt64(xml.count) else { return "E01" }
+        let end = min(UInt64(xml.count), offset + min(length, UInt64(RemotePacketReader.maximumPayload - 16)))
+        let chunk = String(decoding: xml[Int(offset)..<Int(end)], as: UTF8.self)
+        return (end == UInt64(xml.count) ? "l" : "m") + chunk
+    }
+
+    private func resume(step: Bool) throws -> Answer {
+        let rip = (try? vcpu.registers())?.rip ?? 0
+        if step {
+            stepping = true
+            try applyGuestDebug(singleStep: true, breakpointsOn: false)
+        } else if breakpoints.executes(at: rip) {
+            // An execute breakpoint fires again at the same RIP: one step without it first.
+            steppingOver = true
+            try applyGuestDebug(singleStep: true, breakpointsOn: false)
+        } else {
+            try applyGuestDebug(singleStep: false)
+        }
+        return .resume
+    }
+
+    private func applyGuestDebug(singleStep: Bool, breakpointsOn: Bool = true) throws {
+        let registers = breakpointsOn ? breakpoints.debugRegisters : [0, 0, 0, 0, 0]
+        try vcpu.setGuestDebug(enable: singleStep || !breakpoints.isEmpty, singleStep: singleStep, debugRegisters: registers)
+    }
+
+    private func changeBreakpoint(_ arguments: Substring, insert: Bool) throws -> String {
+        let parts = arguments.split(separator: ",")
+        guard parts.count >= 3, let type = parts[0].first, let address = Hex.number(parts[1]), let length = Hex.number(parts[2]),
+              length <= 8 else { return "E01" }
+        let kind: HardwareBreakpoints.Kind
+        switch type {
+        case "0", "1": kind = .execute
+        case "2": kind = .write
+        case "4": kind = .access
+        default: return ""  // read-only watchpoints: x86 has none
+        }
+        let slot = HardwareBreakpoints.Slot(address: address, kind: kind, length: kind == .execute ? 1 : Int(length))
+        if insert {
+            guard breakpoints.insert(slot) else {
+                log("refused a \(kind == .execute ? "breakpoint" : "watchpoint") at 0x\(String(address, radix: 16)): "
+                    + "the four debug registers are in use (this KVM cannot take a planted int3 in ring 0), "
+                    + "or the watch is not 1, 2, 4 or 8 aligned bytes")
+                return "E1c"
+            }
+        } else {
+            _ = breakpoints.remove(slot)
+        }
+        try applyGuestDebug(singleStep: false)
+        return "OK"
+    }
+
+    // MARK: - Registers
+
+    private func readAllRegisters() -> String {
+        guard let regs = try? vcpu.registers(), let sregs = try? vcpu.specialRegisters() else { return "E01" }
+        return TargetRegisters.all.indices.map { Hex.encode(TargetRegisters.read($0, regs: regs, sregs: sregs)) }.joined()
+    }
+
+    private func writeAllRegisters(_ text: Substring) -> String {
+        guard let bytes = Hex.decode(text), var regs = try? vcpu.registers(), var sregs = try? vcpu.specialRegisters() else { return "E01" }
+        var offset = 0
+        for index in TargetRegisters.all.indices {
+            let size = TargetRegisters.all[index].bytes
+            guard offset + size <= bytes.count else { break }
+            if TargetRegisters.all[index].feature == .core {
+                _ = TargetRegisters.write(index, Array(bytes[offset..<offset + size]), regs: &regs, sregs: &sregs)
+            }
+            offset += size
+        }
+        return (try? vcpu.setRegisters(regs)) != nil ? "OK" : "E01"
+    }
+
+    private func readRegister(_ text: Substring) -> String {
+        guard let number = Hex.number(text), number < UInt64(TargetRegisters.all.count),
+              let regs = try? vcpu.registers(), let sregs = try? vcpu.specialRegisters() else { return "E01" }
+        return Hex.encode(TargetRegisters.read(Int(number), regs: regs, sregs: sregs))
+    }
+
+    private func writeRegister(_ text: Substring) -> String {
+        let parts = text.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let number = Hex.number(parts[0]), number < UInt64(TargetRegisters.all.count),
+              let bytes = Hex.decode(parts[1]), var regs = try? vcpu.registers(), var sregs = try? vcpu.specialRegisters(),
+              TargetRegisters.write(Int(number), bytes, regs: &regs, sregs: &sregs) else { return "E01" }
+        guard (try? vcpu.setRegisters(regs)) != nil, (try? vcpu.setSpecialRegisters(sregs)) != nil else { return "E01" }
+        return "OK"
+    }
+
+    // MARK: - Memory
+
+    /// The guest-physical address of `address`: itself in physical mode or
+    /// with paging off, else through the page tables at CR3.
+    private func physical(_ address: UInt64) -> UInt64? {
+        guard !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
+        guard let walk = try? PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address),
+              case .mapped(let physical, _, _) = walk.outcome else { return nil }
+        return physical
+    }
+
+    /// Runs `body` over each piece of [address, address + length) that one
+    /// page holds, translated; false at the first piece that is not there.
+    private func eachPage(_ address: UInt64, _ length: Int, _ body: (UInt64, Int, Int) throws -> Void) -> Bool {
+        var done = 0
+        while done < length {
+            let virtual = address &+ UInt64(done)
+            let piece = min(length - done, 4096 - Int(virtual & 0xFFF))
+            guard let physical = physical(virtual), (try? body(physical, done, piece)) != nil else { return false }
+            done += piece
+        }
+        return true
+    }
+
+    private func readMemory(_ arguments: Substring) -> String {
+        let parts = arguments.split(separator: ",")
+        guard parts.count == 2, let address = Hex.number(parts[0]), let length = Hex.number(parts[1]) else { return "E01" }
+        let count = Int(min(length, UInt64(RemotePacketReader.maximumPayload / 2)))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        let complete = eachPage(address, count) { physical, _, piece in bytes += try memory.read(at: physical, count: piece) }
+        // What could be read, or an error when nothing could (as gdb expects).
+        guard complete || !bytes.isEmpty else { return "E0e" }
+        return Hex.encode(bytes)
+    }
+
+    private func writeMemory(_ arguments: Substring) -> String {
+        let parts = arguments.split(separator: ":", maxSplits: 1)
+        let range = parts.first?.split(separator: ",") ?? []
+        guard parts.count == 2, range.count == 2, let address = Hex.number(range[0]), let length = Hex.number(range[1]),
+              let bytes = Hex.decode(parts[1]), UInt64(bytes.count) == length else { return "E01" }
+        let complete = eachPage(address, bytes.count) { physical, offset, piece in
+            try memory.write(Array(bytes[offset..<offset + piece]), at: physical)
+        }
+        return complete ? "OK" : "E0e"
+    }
+
+    // MARK: - monitor
+
+    private func monitor(_ command: String) -> String {
+        let words = command.split(separator: " ")
+        switch words.first {
+        case "walk":
+            guard words.count == 2, let address = Hex.number(words[1].hasPrefix("0x") ? words[1].dropFirst(2) : words[1]) else {
+                return "usage: monitor walk ADDRESS (hex)\n"
+            }
+            guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
+            do {
+                return "CR3 0x\(String(sregs.cr3, radix: 16))\n\(try PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address))\n"
+            } catch {
+                return "\(error)\n"
+            }
+        case "mem":
+            var lines = ["guest memory: \(memory.size >> 20) MiB; the memory map handed to the guest:"]
+            lines += memoryMap.entries.map { "  \($0)" }
+            if let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 {
+                switch Result(catching: { try AddressSpaceMap(memory: memory, cr3: sregs.cr3) }) {
+                case .success(let map):
+                    let mapped = map.regions.reduce(UInt64(0)) { $0 &+ ($1.end &- $1.start) }
+                    lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(map.regions.count) regions, \(mapped >> 10) KiB mapped")
+                case .failure(let error):
+                    lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(error)")
+                }
+            }
+            return lines.joined(separator: "\n") + "\n"
+        case "regions":
+            guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
+            do { return "\(try AddressSpaceMap(memory: memory, cr3: sregs.cr3))\n" } catch { return "\(error)\n" }
+        case "phys":
+            if words.count == 2 && (words[1] == "on" || words[1] == "off") { physicalMode = words[1] == "on" }
+            return "memory accesses use \(physicalMode ? "guest-physical" : "guest-virtual (through CR3)") addresses\n"
+        default:
+            return """
+                monitor walk ADDRESS   the host's walk of a virtual address through CR3
+                monitor mem            guest memory, its memory map, the current address space's size
+                monitor regions        the current address space as regions
+                monitor phys on|off    memory accesses by physical or virtual address
+
+                """
+        }
+    }
+}
