@@ -57,7 +57,7 @@ programs_asm="$work/programs.S"
 mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
 
 "$bin/swiftc" -target x86_64-unknown-none-elf \
-    -enable-experimental-feature Embedded -wmo -O -g -parse-as-library \
+    -enable-experimental-feature Embedded -wmo -O -g -Xfrontend -no-clang-module-breadcrumbs -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
     -module-name GuestKernel \
@@ -71,4 +71,11 @@ done
 
 "$bin/ld.lld" -static -nostdlib --no-pie -z max-page-size=4096 -T "$script" \
     "$work/boot.o" "$work/runtime.o" "$work/programs.o" "$work/kernel-swift.o" -o "$output.tmp"
+# The DWARF stays (it is not loaded into the guest). Its address index
+# (.debug_aranges) covers one compile unit only, and with .debug_names
+# present gdb trusts it and finds no line for any address: without both,
+# gdb indexes every unit itself. llvm-symbolizer needs neither.
+# -no-clang-module-breadcrumbs above keeps out references to the
+# compiler's module cache, which gdb would look for and complain about.
+"$bin/llvm-objcopy" --remove-section=.debug_aranges --remove-section=.debug_names "$output.tmp"
 mv "$output.tmp" "$output"

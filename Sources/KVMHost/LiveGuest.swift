@@ -282,6 +282,7 @@ public final class LiveGuest {
             serial.flush()
             if let status = exitPort.status {
                 if status == ExitStatus.nestedException { throw failure(.nestedException) }
+                debugger.runEnded(exitStatus: status)
                 return .exited(status)
             }
             for report in received {
@@ -350,6 +351,7 @@ public final class LiveGuest {
         let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
                                    backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
         waitForDebuggerIfAsked(after: failure)
+        debugger.runEnded(exitStatus: nil)
         return failure
     }
 

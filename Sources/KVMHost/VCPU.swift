@@ -93,7 +93,14 @@ public final class VCPU {
         defer { ckvm_stop_leave(stopHandle.stop) }
         if ckvm_ioctl(fd, ckvm_run) != 0 {
             let code = ckvm_errno()
-            if code == EINTR || code == EAGAIN { return .interrupted }
+            if code == EINTR || code == EAGAIN {
+                // Whoever took the vCPU out left a flag that says why (the
+                // watchdog's, a stop request, a pause): the caller reads it.
+                // immediate_exit is cleared so that a kick already handled
+                // does not turn every later KVM_RUN into an EINTR.
+                runArea.pointee.immediate_exit = 0
+                return .interrupted
+            }
             throw KVMError.ioctlFailed(request: "KVM_RUN", errno: code)
         }
         return VCPUExit(runArea)

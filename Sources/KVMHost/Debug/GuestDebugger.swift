@@ -9,8 +9,8 @@ import Foundation
 /// runs the guest, which calls `pauseIfRequested` and `debugExit`.
 ///
 /// Breakpoints are hardware breakpoints in DR0-DR3 (this KVM cannot take a
-/// planted `int3` in ring 0), four at most for breakpoints and watchpoints
-/// together. Memory is read and written by guest-virtual address through
+/// planted `int3` in ring 0), four at most; write watchpoints are served by
+/// single-stepping (`SteppedWatchpoints` says why). Memory is read and written by guest-virtual address through
 /// the guest's current page tables, or by physical address after
 /// `monitor phys on` (QEMU's `Qqemu.PhyMemMode:1` works too).
 public final class GuestDebugger: @unchecked Sendable {
@@ -22,12 +22,17 @@ public final class GuestDebugger: @unchecked Sendable {
     private var pauseRequested = false
     private var running = true
     private var closed = false
+    /// Bytes the watcher read while the guest ran (acknowledgements, Ctrl-C,
+    /// a packet), for the serving loop; `clientGone` when it read the end.
+    private var pendingInput: [UInt8] = []
+    private var clientGone = false
 
     private unowned let vcpu: VCPU
     private let memory: GuestMemory
     private let memoryMap: PhysicalMemoryMap
     private var reader = RemotePacketReader()
     private var breakpoints = HardwareBreakpoints()
+    private var watchpoints = SteppedWatchpoints()
     private var physicalMode = false
     private var awaitingStopReply = false
     private var stepping = false
@@ -42,6 +47,12 @@ public final class GuestDebugger: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    private static let tracing = ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil
+    /// With KVMHOST_GDB_TRACE set: every packet and stop on stderr, for debugging the stub itself.
+    private func trace(_ message: @autoclosure () -> String) {
+        if Self.tracing { FileHandle.standardError.write(Data("gdb stub trace: \(message())\n".utf8)) }
+    }
 
     /// The port a debugger can attach to, once listening.
     public var port: UInt16? { lock.withLock { listener?.port } }
@@ -99,7 +110,28 @@ public final class GuestDebugger: @unchecked Sendable {
             usleep(50_000)
             return true
         }
-        let wantsAttention = connection.map { $0.hasInput(milliseconds: 100) } ?? listener!.hasPendingConnection(milliseconds: 100)
+        var wantsAttention = false
+        if let connection {
+            // Read what came, so that a late "+" does not look like Ctrl-C;
+            // under the lock, and only while the guest runs, so that it never
+            // reads beside the serving loop.
+            if connection.hasInput(milliseconds: 100) {
+                wantsAttention = lock.withLock {
+                    guard self.running, !self.clientGone else { return self.pauseRequested }
+                    guard let bytes = connection.receiveAvailable() else {
+                        self.clientGone = true
+                        return true
+                    }
+                    pendingInput += bytes
+                    if pendingInput.count > RemotePacketReader.maximumPayload * 4 { pendingInput.removeFirst(pendingInput.count / 2) }
+                    return pendingInput.contains { $0 == 0x03 || $0 == UInt8(ascii: "$") } || self.pauseRequested
+                }
+            } else {
+                wantsAttention = lock.withLock { self.pauseRequested }
+            }
+        } else {
+            wantsAttention = listener!.hasPendingConnection(milliseconds: 100) || lock.withLock { self.pauseRequested }
+        }
         if wantsAttention {
             requestPause()
             usleep(20_000)  // kicked again next round if the vCPU was between two runs
@@ -113,7 +145,7 @@ public final class GuestDebugger: @unchecked Sendable {
         case paused
         case step
         case breakpoint
-        case watchpoint(UInt64, HardwareBreakpoints.Kind)
+        case watchpoint(UInt64)
         /// The run ended with a failure and waits for a look before it is reported.
         case failure
     }
@@ -132,7 +164,17 @@ public final class GuestDebugger: @unchecked Sendable {
     /// A debug exit: serves the debugger, or carries on after stepping
     /// over a breakpoint.
     func debugExit(_ exit: DebugExit) throws {
-        if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { log("debug exit \(exit) over \(steppingOver) step \(stepping)") }
+        trace("debug exit at 0x\(String(exit.pc, radix: 16)), DR6 0x\(String(exit.dr6, radix: 16))")
+        if let slot = exit.slots.first, breakpoints.addresses[slot] != nil, !exit.singleStep {
+            steppingOver = false
+            stepping = false
+            return try serve(.breakpoint)
+        }
+        if let watch = watchpoints.changed(readWatched) {
+            stepping = false
+            steppingOver = false
+            return try serve(.watchpoint(watch.address))
+        }
         if steppingOver {
             steppingOver = false
             try applyGuestDebug(singleStep: false)
@@ -140,28 +182,43 @@ public final class GuestDebugger: @unchecked Sendable {
         }
         if stepping {
             stepping = false
-            try applyGuestDebug(singleStep: false)
-            try serve(.step)
-            return
+            return try serve(.step)
         }
-        if let slot = exit.slots.first, let hit = breakpoints.slots[slot] {
-            try serve(hit.kind == .execute ? .breakpoint : .watchpoint(hit.address, hit.kind))
-        } else {
-            try serve(.step)
-        }
+        // A step only to watch memory: on, silently.
+        if !watchpoints.isEmpty && exit.singleStep { return }
+        try serve(.step)
+    }
+
+    private func readWatched(_ address: UInt64, _ length: Int) -> [UInt8]? {
+        guard let physical = physical(address), physical & 0xFFF + UInt64(length) <= 4096 else { return nil }
+        return try? memory.read(at: physical, count: length)
     }
 
     /// Waits for a debugger if none is attached, then serves it until it
     /// resumes the guest.
     func serve(_ reason: StopReason) throws {
-        lock.withLock { running = false }
-        defer { lock.withLock { running = true } }
+        trace("stopped: \(reason)")
+        // A pause asked for while stopping, or while stopped, is this stop.
+        lock.withLock {
+            running = false
+            pauseRequested = false
+        }
+        defer {
+            lock.withLock {
+                running = true
+                pauseRequested = false
+            }
+        }
         while true {
             let (existing, listener) = lock.withLock { (connection, self.listener) }
             var current = existing
             if current == nil {
                 guard let listener, let accepted = listener.accept() else { return }
-                lock.withLock { connection = accepted }
+                lock.withLock {
+                    connection = accepted
+                    pendingInput.removeAll()
+                    clientGone = false
+                }
                 reader = RemotePacketReader()
                 awaitingStopReply = false
                 current = accepted
@@ -175,8 +232,13 @@ public final class GuestDebugger: @unchecked Sendable {
             case .resumed: return
             case .disconnected:
                 // Detached or gone: the guest runs on; another debugger may attach.
-                lock.withLock { self.connection = nil }
+                lock.withLock {
+                    self.connection = nil
+                    pendingInput.removeAll()
+                    clientGone = false
+                }
                 breakpoints.removeAll()
+                watchpoints.removeAll()
                 stepping = false
                 steppingOver = false
                 try applyGuestDebug(singleStep: false)
@@ -189,17 +251,24 @@ public final class GuestDebugger: @unchecked Sendable {
 
     private func converse(with connection: RemoteConnection, reason: StopReason) throws -> Outcome {
         while true {
-            guard let bytes = connection.receive() else { return .disconnected }
+            let (early, gone) = lock.withLock {
+                defer { pendingInput.removeAll(); clientGone = false }
+                return (pendingInput, clientGone)
+            }
+            let received = early.isEmpty ? (gone ? nil : connection.receive()) : early
+            guard let bytes = received else { return .disconnected }
             for byte in bytes {
                 guard let item = reader.take(byte) else { continue }
                 switch item {
                 case .acknowledged, .retransmitRequested: continue
                 case .interrupt:
-                    // Already stopped: say so again.
-                    connection.send(RemotePacketReader.frame(Array(stopReply(reason).utf8)))
+                    // The Ctrl-C that stopped the guest (its stop reply is
+                    // sent), or one that came late: the guest is stopped.
+                    continue
                 case .badChecksum, .tooLong:
                     connection.send([UInt8(ascii: "-")])
                 case .packet(let payload):
+                    trace("<- \(String(decoding: payload.prefix(80), as: UTF8.self))")
                     connection.send([UInt8(ascii: "+")])
                     switch try answer(String(decoding: payload, as: UTF8.self), reason: reason) {
                     case .reply(let text):
@@ -224,9 +293,19 @@ public final class GuestDebugger: @unchecked Sendable {
         case .paused: return "T02thread:01;"
         case .step, .failure: return "T05thread:01;"
         case .breakpoint: return "T05hwbreak:;thread:01;"
-        case .watchpoint(let address, let kind):
-            return "T05\(kind == .write ? "watch" : "awatch"):\(String(address, radix: 16));thread:01;"
+        case .watchpoint(let address):
+            return "T05watch:\(String(address, radix: 16));thread:01;"
         }
+    }
+
+    /// The run is over (the guest exited with `status`, or failed): an
+    /// attached debugger waiting for the guest to stop is told, W or X, and let go.
+    func runEnded(exitStatus status: UInt32?) {
+        guard awaitingStopReply, let connection = lock.withLock({ connection }) else { return }
+        awaitingStopReply = false
+        let reply = status.map { "W" + hexByte(UInt8(truncatingIfNeeded: $0)) } ?? "X05"
+        connection.send(RemotePacketReader.frame(Array(reply.utf8)))
+        lock.withLock { self.connection = nil }
     }
 
     // MARK: - Packets
@@ -301,7 +380,7 @@ public final class GuestDebugger: @unchecked Sendable {
         if step {
             stepping = true
             try applyGuestDebug(singleStep: true, breakpointsOn: false)
-        } else if breakpoints.executes(at: rip) {
+        } else if breakpoints.contains(rip) {
             // An execute breakpoint fires again at the same RIP: one step without it first.
             steppingOver = true
             try applyGuestDebug(singleStep: true, breakpointsOn: false)
@@ -311,32 +390,41 @@ public final class GuestDebugger: @unchecked Sendable {
         return .resume
     }
 
+    /// Guest debugging as the breakpoints and watchpoints need it: always
+    /// single-stepping while a watchpoint is set.
     private func applyGuestDebug(singleStep: Bool, breakpointsOn: Bool = true) throws {
         let registers = breakpointsOn ? breakpoints.debugRegisters : [0, 0, 0, 0, 0]
-        try vcpu.setGuestDebug(enable: singleStep || !breakpoints.isEmpty, singleStep: singleStep, debugRegisters: registers)
+        let step = singleStep || !watchpoints.isEmpty
+        try vcpu.setGuestDebug(enable: step || !breakpoints.isEmpty, singleStep: step, debugRegisters: registers)
     }
 
     private func changeBreakpoint(_ arguments: Substring, insert: Bool) throws -> String {
         let parts = arguments.split(separator: ",")
         guard parts.count >= 3, let type = parts[0].first, let address = Hex.number(parts[1]), let length = Hex.number(parts[2]),
               length <= 8 else { return "E01" }
-        let kind: HardwareBreakpoints.Kind
         switch type {
-        case "0", "1": kind = .execute
-        case "2": kind = .write
-        case "4": kind = .access
-        default: return ""  // read-only watchpoints: x86 has none
-        }
-        let slot = HardwareBreakpoints.Slot(address: address, kind: kind, length: kind == .execute ? 1 : Int(length))
-        if insert {
-            guard breakpoints.insert(slot) else {
-                log("refused a \(kind == .execute ? "breakpoint" : "watchpoint") at 0x\(String(address, radix: 16)): "
-                    + "the four debug registers are in use (this KVM cannot take a planted int3 in ring 0), "
-                    + "or the watch is not 1, 2, 4 or 8 aligned bytes")
-                return "E1c"
+        case "0", "1":
+            if insert {
+                guard breakpoints.insert(address) else {
+                    log("refused a breakpoint at 0x\(String(address, radix: 16)): the four debug registers are in use "
+                        + "(this KVM cannot take a planted int3 in ring 0)")
+                    return "E1c"
+                }
+            } else {
+                breakpoints.remove(address)
             }
-        } else {
-            _ = breakpoints.remove(slot)
+        case "2":
+            if insert {
+                guard watchpoints.insert(address: address, length: Int(length), value: readWatched(address, Int(length))) else {
+                    log("refused a watchpoint at 0x\(String(address, radix: 16)): \(SteppedWatchpoints.maximum) are set, "
+                        + "or it is not 1 to 8 bytes")
+                    return "E1c"
+                }
+            } else {
+                watchpoints.remove(address: address, length: Int(length))
+            }
+        default:
+            return ""  // read and access watchpoints: a changed value cannot show them
         }
         try applyGuestDebug(singleStep: false)
         return "OK"

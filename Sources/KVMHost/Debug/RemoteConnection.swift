@@ -77,6 +77,15 @@ final class RemoteConnection: @unchecked Sendable {
         }
     }
 
+    /// What the client has sent already, without waiting: empty when
+    /// nothing, nil once it has gone.
+    func receiveAvailable() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(descriptor, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return [] }
+        return count > 0 ? Array(buffer.prefix(count)) : nil
+    }
+
     /// False once the client has gone.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {

@@ -1,0 +1,254 @@
+import Foundation
+import GuestImage
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// The gdb remote stub, driven by Debian's gdb in batch mode against a live
+/// guest, and by a raw socket for the protocol's edge cases.
+final class GDBStubTests: XCTestCase {
+    /// A guest run on a thread of its own with the stub open and waiting
+    /// before the first instruction; `finish` returns how the run ended.
+    final class DebuggedGuest: @unchecked Sendable {
+        private(set) var port: UInt16 = 0
+        private let done = DispatchSemaphore(value: 0)
+        private var outcome: Result<UInt32, Error>?
+        private var opened: Result<UInt16, Error> = .failure(CancellationError())
+
+        init(kernel: [UInt8], commands: [GuestCommand] = [], wait: Bool = true) throws {
+            let ready = DispatchSemaphore(value: 0)
+            let thread = Thread { [self] in
+                do {
+                    let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: 32 << 20))
+                    guest.debugger.log = { _ in }
+                    opened = .success(try guest.attachDebugger(port: 0, waitForDebugger: wait))
+                    ready.signal()
+                    outcome = Result { try guest.runToExit(commands: commands) }
+                } catch {
+                    opened = .failure(error)
+                    ready.signal()
+                    outcome = .failure(error)
+                }
+                done.signal()
+            }
+            thread.start()
+            ready.wait()
+            port = try opened.get()
+        }
+
+        func finish(timeout: TimeInterval = 30) -> Result<UInt32, Error>? {
+            done.wait(timeout: .now() + timeout) == .success ? outcome : nil
+        }
+    }
+
+    private func gdbPath() throws -> String {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/gdb" }
+        guard let found = paths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("gdb is not installed (Debian package gdb; .ci/run installs it): the stub's gdb session cannot run")
+        }
+        return found
+    }
+
+    /// Runs gdb in batch mode with `commands` against the stub; its output.
+    private func gdb(_ commands: [String], port: UInt16) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try gdbPath())
+        process.arguments = ["-batch", "-nx", "-ex", "set pagination off", "-ex", "target remote 127.0.0.1:\(port)"]
+            + commands.flatMap { ["-ex", $0] } + [GuestImage.kernelURL.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let killer = DispatchWorkItem { [process] in process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: killer)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        killer.cancel()
+        return text
+    }
+
+    private func symbol(_ prefix: String) throws -> String {
+        let names = try ELFSymbolTable(elf: GuestImage.kernel()).symbols.map(\.name)
+        return try XCTUnwrap(names.first { $0.hasPrefix(prefix) }, prefix)
+    }
+
+    func testAGDBSession() throws {
+        try requireKVM()
+        _ = try gdbPath()
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel())
+        let swiftMain = try symbol("$e11GuestKernel5kmainyySuF")
+        let output = try gdb([
+            "hbreak kmain", "continue",
+            "hbreak '\(swiftMain)'", "continue",
+            "bt",
+            "info registers cr3 cr0 efer rip",
+            "x/4gx $sp",
+            "watch *(unsigned int *)&'$e11GuestKernel13ReportChannelO8sequence33_7FEFF886A9B448F0A8882E8E9F3FD089LLs6UInt32VvpZ'",
+            "continue",
+            "delete",
+            "info registers rip", "stepi", "info registers rip",
+            "monitor walk 0x7fff80109000",
+            "detach",
+        ], port: guest.port)
+        if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { print(output) }
+        XCTAssertTrue(output.contains("Breakpoint 1, 0x00007fff8010"), output)
+        XCTAssertTrue(output.contains(" in kmain ()"), output)
+        XCTAssertTrue(output.contains("Breakpoint 2, "), output)
+        // bt: the Swift function and its callers, with file:line.
+        XCTAssertTrue(output.contains("#0  $e11GuestKernel5kmainyySuF (") || output.contains("#0  0x00007fff8010"), output)
+        XCTAssertTrue(output.range(of: #"#0 .*Main\.swift:\d+"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"#\d .* kmain .*\n"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"#\d .*boot\.S:\d+"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"cr3 +0x[0-9a-f]+"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"efer +0xd00"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"0x7fff8014[0-9a-f]{4}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}\n0x7fff8014[0-9a-f]{4}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}"#,
+                                    options: .regularExpression) != nil, "x/4gx reads the kernel stack: \(output)")
+        XCTAssertTrue(output.contains("Old value = 0\nNew value = 1"), "the watchpoint fired: \(output)")
+        let rips = output.matches(of: /rip +(0x[0-9a-f]+)/).map { String($0.1) }
+        XCTAssertGreaterThanOrEqual(rips.count, 3, output)
+        if rips.count >= 3 { XCTAssertNotEqual(rips[rips.count - 1], rips[rips.count - 2], "stepi advanced RIP") }
+        XCTAssertTrue(output.contains("PML4[255] at 0x"), "monitor walk: \(output)")
+        XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
+        // Detached, the guest runs its course.
+        XCTAssertEqual(try guest.finish()?.get(), 0)
+    }
+
+    // MARK: - The protocol on a raw socket
+
+    final class RawClient {
+        let socket: Int32
+        private var buffer: [UInt8] = []
+
+        init(port: UInt16) throws {
+            socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+            var timeout = timeval(tv_sec: 20, tv_usec: 0)
+            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit { close(socket) }
+
+        func sendRaw(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+        func sendPacket(_ text: String) { sendRaw(RemotePacketReader.frame(Array(text.utf8))) }
+
+        /// The next item from the stub: "+", "-", or a packet's payload.
+        func next() -> String? {
+            while true {
+                var reader = RemotePacketReader()
+                var consumed = 0
+                for byte in buffer {
+                    consumed += 1
+                    switch reader.take(byte) {
+                    case .acknowledged?: buffer.removeFirst(consumed); return "+"
+                    case .retransmitRequested?: buffer.removeFirst(consumed); return "-"
+                    case .packet(let payload)?: buffer.removeFirst(consumed); return String(decoding: payload, as: UTF8.self)
+                    default: continue
+                    }
+                }
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let count = recv(socket, &chunk, chunk.count, 0)
+                guard count > 0 else { return nil }
+                buffer += chunk.prefix(count)
+            }
+        }
+
+        /// Sends a packet; returns the reply after the stub's "+".
+        func ask(_ text: String) -> String? {
+            sendPacket(text)
+            guard next() == "+" else { return nil }
+            return next()
+        }
+    }
+
+    func testProtocolEdgeCases() throws {
+        try requireKVM()
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [.spin])
+        let client = try RawClient(port: guest.port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;")
+        let supported = try XCTUnwrap(client.ask("qSupported:multiprocess+;swbreak+;hwbreak+"))
+        XCTAssertTrue(supported.contains("PacketSize=4000") && supported.contains("qXfer:features:read+"), supported)
+        // The target description, in pieces, with the control registers.
+        var xml = ""
+        while true {
+            let piece = try XCTUnwrap(client.ask("qXfer:features:read:target.xml:\(String(xml.utf8.count, radix: 16)),200"))
+            xml += piece.dropFirst()
+            if piece.first == "l" { break }
+            XCTAssertEqual(piece.first, "m")
+        }
+        for register in ["rip", "eflags", "cr0", "cr2", "cr3", "cr4", "efer", "fs_base", "gs_base", "st7", "xmm15"] {
+            XCTAssertTrue(xml.contains("<reg name=\"\(register)\""), register)
+        }
+        XCTAssertTrue(xml.contains("<architecture>i386:x86-64</architecture>"))
+        // Malformed input: a bad checksum is refused with "-", noise between
+        // packets is ignored, a packet far too long is dropped whole.
+        client.sendRaw(Array("$g#00".utf8))
+        XCTAssertEqual(client.next(), "-")
+        client.sendRaw(Array("garbage without a dollar".utf8))
+        client.sendRaw([UInt8(ascii: "$")] + [UInt8](repeating: UInt8(ascii: "m"), count: 100_000) + Array("#00".utf8))
+        XCTAssertEqual(client.next(), "-")
+        // Bad arguments, lengths beyond the packet size, unknown packets.
+        XCTAssertEqual(client.ask("mzz,4"), "E01")
+        XCTAssertEqual(client.ask("m0,ffffffffffffffff")?.count, RemotePacketReader.maximumPayload, "a huge length is cut to a packet")
+        XCTAssertEqual(client.ask("m7fffffffffff0000,8"), "E0e", "unmapped")
+        XCTAssertEqual(client.ask("p999"), "E01")
+        XCTAssertEqual(client.ask("Z3,1000,4"), "", "read watchpoints are not offered")
+        XCTAssertEqual(client.ask("vMustReplyEmpty"), "")
+        XCTAssertEqual(client.ask("Z9,1000,1"), "")
+        // Registers: 64 of them, the g packet in gdb's layout.
+        let registers = try XCTUnwrap(client.ask("g"))
+        XCTAssertEqual(registers.count, 2 * (16 * 8 + 8 + 4 + 6 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 2 * 8 + 5 * 8))
+        XCTAssertEqual(client.ask("p10"), "1800100000000000", "RIP at the PVH entry 0x100018")
+        // Four hardware breakpoints, and a fifth refused.
+        for index in 0..<4 { XCTAssertEqual(client.ask("Z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
+        XCTAssertEqual(client.ask("Z0,7fff80100010,1"), "E1c")
+        for index in 0..<4 { XCTAssertEqual(client.ask("z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
+        // Physical mode reads the start-info page's magic.
+        XCTAssertEqual(client.ask("Qqemu.PhyMemMode:1"), "OK")
+        XCTAssertEqual(client.ask("m1000,4"), "78c56e33")
+        XCTAssertEqual(client.ask("Qqemu.PhyMemMode:0"), "OK")
+        // monitor commands reach the host's walker.
+        let help = try XCTUnwrap(client.ask("qRcmd," + Array("help".utf8).map { String(format: "%02x", $0) }.joined()))
+        XCTAssertTrue(String(decoding: try XCTUnwrap(hexBytes(help)), as: UTF8.self).contains("monitor walk ADDRESS"))
+        let mem = try XCTUnwrap(client.ask("qRcmd," + Array("mem".utf8).map { String(format: "%02x", $0) }.joined()))
+        XCTAssertTrue(String(decoding: try XCTUnwrap(hexBytes(mem)), as: UTF8.self).contains("guest memory: 32 MiB"))
+        // Run, then Ctrl-C stops the spinning guest.
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        usleep(300_000)
+        client.sendRaw([0x03])
+        XCTAssertEqual(client.next(), "T02thread:01;")
+        let rip = try XCTUnwrap(client.ask("p10"))
+        XCTAssertTrue(rip.hasSuffix("ff7f0000"), "stopped in the kernel: \(rip)")
+        // A client that disconnects mid-packet: the guest runs on, and the
+        // stub takes the next debugger.
+        client.sendRaw(Array("$m10".utf8))
+        close(client.socket)
+        let second = try RawClient(port: guest.port)
+        XCTAssertEqual(second.ask("?"), "T02thread:01;", "the next debugger finds the guest stopped")
+        XCTAssertEqual(second.ask("k") ?? "", "", "kill ends the run")
+        guard case .failure(let error)? = guest.finish() else { return XCTFail("the run did not end") }
+        XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser)
+    }
+
+    private func hexBytes(_ text: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) ?? text.endIndex
+            guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return bytes
+    }
+}
