@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "fuzz-report-channel", targets: ["FuzzReportChannel"]),
         .executable(name: "fuzz-page-walkers", targets: ["FuzzPageWalkers"]),
         .executable(name: "fuzz-machine-arguments", targets: ["FuzzMachineArguments"]),
+        .executable(name: "fuzz-remote-packets", targets: ["FuzzRemotePackets"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -69,6 +70,7 @@ let package = Package(
         .executableTarget(name: "FuzzReportChannel", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzReportChannel"),
         .executableTarget(name: "FuzzPageWalkers", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzPageWalkers"),
         .executableTarget(name: "FuzzMachineArguments", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzMachineArguments"),
+        .executableTarget(name: "FuzzRemotePackets", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzRemotePackets"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),

@@ -68,4 +68,31 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertEqual(parsed["bad-values"], 0)
         XCTAssertEqual(parsed["hole-over-everything"], 3)
     }
+
+    func testRemotePacketInputs() throws {
+        let files = try inputs("remote-packets")
+        XCTAssertGreaterThanOrEqual(files.count, 4, "the seed corpus is in Fuzz/Corpus/remote-packets")
+        var packets: [String: Int] = [:]
+        for file in files { packets[file.lastPathComponent] = try Data(contentsOf: file).withUnsafeBytes(fuzzRemotePackets) }
+        XCTAssertEqual(packets["qsupported"], 1)
+        XCTAssertEqual(packets["bad-checksum-then-g"], 1, "the first checksum is wrong")
+        XCTAssertEqual(packets["escapes"], 0, "a wrong checksum")
+        XCTAssertEqual(packets["continue-interrupt"], 1)
+    }
+
+    /// The reader's exact answers, byte by byte.
+    func testRemotePacketReader() {
+        var reader = RemotePacketReader()
+        let items = Array("+$g#67-\u{03}$m0,4#fd$m0,4#00".utf8).compactMap { reader.take($0) }
+        XCTAssertEqual(items, [.acknowledged, .packet(Array("g".utf8)), .retransmitRequested, .interrupt,
+                               .packet(Array("m0,4".utf8)), .badChecksum])
+        let escaped = RemotePacketReader.frame(Array("a#b$c}d*".utf8))
+        XCTAssertEqual(String(decoding: escaped, as: UTF8.self), "$a}\u{03}b}\u{04}c}]d}\n#ec")
+        var again = RemotePacketReader()
+        XCTAssertEqual(escaped.compactMap { again.take($0) }, [.packet(Array("a#b$c}d*".utf8))])
+        var long = RemotePacketReader()
+        let tooLong = ([UInt8(ascii: "$")] + [UInt8](repeating: 0x61, count: RemotePacketReader.maximumPayload + 1) + Array("#00".utf8))
+            .compactMap { long.take($0) }
+        XCTAssertEqual(tooLong, [.tooLong])
+    }
 }
