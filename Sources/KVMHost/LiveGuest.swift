@@ -86,7 +86,9 @@ public final class LiveGuest {
     /// Where console input comes from. With none, a guest that halts with
     /// nothing to wake it is a failure; with one, a halt means "waiting for
     /// input", and the host blocks on this source until it has some.
-    public var consoleInput: ConsoleInput?
+    public var consoleInput: ConsoleInput? {
+        didSet { debugger.setWake { [weak consoleInput] in consoleInput?.wake() } }
+    }
     private var inputEnded = false
 
     /// Page-trap decisions and values user programs reported, in order: the
@@ -318,6 +320,7 @@ public final class LiveGuest {
                 serial.enqueueInput([endOfInputByte])
             case .timedOut: throw failure(.timeout(deadline.timeout))
             case .quit: throw failure(.stoppedByUser)
+            case .woken: break  // the next run sees why (a pause for the debugger)
             }
             return nil
         case .debug(let exit):

@@ -3,9 +3,21 @@ import KVMHost
 
 /// Input from a pipe or a file, handed to the guest a line at a time, as a
 /// person would type it; the end of the input ends the monitor.
-final class PipedInput: ConsoleInput {
+final class PipedInput: ConsoleInput, @unchecked Sendable {
+    // The buffer is the guest thread's; `woken` is guarded by `lock`.
     private var buffer: [UInt8] = []
     private var ended = false
+    private let lock = NSLock()
+    private var woken = false
+
+    func wake() { lock.withLock { woken = true } }
+
+    private func takeWake() -> Bool {
+        lock.withLock {
+            defer { woken = false }
+            return woken
+        }
+    }
 
     func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
         while true {
@@ -19,28 +31,39 @@ final class PipedInput: ConsoleInput {
                 defer { buffer.removeAll() }
                 return .bytes(buffer + [UInt8(ascii: "\n")])
             }
-            guard let bytes = readAvailable(until: deadline) else { return .timedOut }
-            if bytes.isEmpty { ended = true } else { buffer += bytes }
+            switch readAvailable(until: deadline) {
+            case .bytes(let bytes): buffer += bytes
+            case .end: ended = true
+            case .timedOut: return .timedOut
+            case .woken: return .woken
+            }
         }
     }
 
-    /// Reads what stdin has, waiting until `deadline`: nil at the deadline,
-    /// an empty array at end of input.
-    private func readAvailable(until deadline: Deadline) -> [UInt8]? {
+    private enum Read {
+        case bytes([UInt8])
+        case end
+        case timedOut
+        case woken
+    }
+
+    /// Reads what stdin has, waiting until `deadline` or a `wake`, polling
+    /// in short steps so that a wake is noticed within 0.1 s.
+    private func readAvailable(until deadline: Deadline) -> Read {
         while true {
-            var timeout: Int32 = 1000
+            if takeWake() { return .woken }
+            var timeout: Int32 = 100
             if let remaining = deadline.remaining {
-                guard remaining > .zero else { return nil }
+                guard remaining > .zero else { return .timedOut }
                 let (seconds, attoseconds) = remaining.components
-                timeout = Int32(max(1, min(seconds * 1000 + attoseconds / 1_000_000_000_000_000, 1000)))
+                timeout = Int32(max(1, min(seconds * 1000 + attoseconds / 1_000_000_000_000_000, 100)))
             }
             var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, timeout)
-            if ready <= 0 { continue }
+            guard poll(&descriptor, 1, timeout) > 0 else { continue }
             var bytes = [UInt8](repeating: 0, count: 4096)
             let count = read(STDIN_FILENO, &bytes, bytes.count)
             if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            return count <= 0 ? [] : Array(bytes.prefix(count))
+            return count <= 0 ? .end : .bytes(Array(bytes.prefix(count)))
         }
     }
 }

@@ -92,4 +92,31 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertTrue(path.hasSuffix("/guest.elf"), path)
         XCTAssertEqual(FileManager.default.contents(atPath: path)?.prefix(4), Data([0x7F, 0x45, 0x4C, 0x46]))
     }
+
+    /// --gdb with --gdb-wait: the guest waits before its first instruction;
+    /// once gdb continues it runs to its end, and gdb is told the status.
+    func testGDBWaitStopsBeforeTheFirstInstruction() throws {
+        try requireKVM()
+        let process = Process()
+        process.executableURL = try KVMHostBinary().url
+        process.arguments = ["--gdb", "0", "--gdb-wait", "--no-monitor"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var text = ""
+        while !text.contains("guest.elf\n"), let chunk = try errors.fileHandleForReading.read(upToCount: 1), !chunk.isEmpty {
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let match = try XCTUnwrap(text.firstMatch(of: /kvmhost: gdb stub on 127\.0\.0\.1:(\d+): gdb -ex 'target remote 127\.0\.0\.1:\1' \//), text)
+        let debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
+        XCTAssertEqual(debugger.ask("?"), "T02thread:01;")
+        XCTAssertEqual(debugger.ask("p10"), "1800100000000000", "at the PVH entry, 0x100018")
+        XCTAssertEqual(debugger.ask("c"), "W00", "the guest ran to its end and exited 0")
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(try KVMHostBinary().run(["--gdb-wait"]).status, 64, "--gdb-wait needs --gdb")
+    }
 }

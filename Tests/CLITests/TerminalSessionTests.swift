@@ -280,6 +280,30 @@ final class TerminalSessionTests: XCTestCase {
         assertSameSettings(before, terminal.settings)
     }
 
+    /// Ctrl-A g opens the gdb stub on a free port, prints the command to
+    /// attach, and stops the guest until the debugger detaches.
+    func testCtrlAGStopsTheGuestForGDB() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type([0x01, UInt8(ascii: "g")])
+        let shown = try XCTUnwrap(terminal.waitFor("/guest.elf"), "the command to attach")
+        let match = try XCTUnwrap(shown.firstMatch(of: /the guest is stopped for gdb: gdb -ex 'target remote 127\.0\.0\.1:(\d+)' \//), shown)
+        let debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
+        XCTAssertEqual(debugger.ask("?"), "T02thread:01;", "stopped for the debugger")
+        let rip = try XCTUnwrap(debugger.ask("p10"))
+        XCTAssertTrue(rip.hasSuffix("ff7f0000"), "in the kernel, waiting for input: \(rip)")
+        XCTAssertEqual(debugger.ask("D"), "OK")
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384"), "the session goes on after detach")
+        terminal.type([0x01, UInt8(ascii: "x")])
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+
     private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

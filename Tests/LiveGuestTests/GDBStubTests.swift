@@ -117,63 +117,10 @@ final class GDBStubTests: XCTestCase {
 
     // MARK: - The protocol on a raw socket
 
-    final class RawClient {
-        let socket: Int32
-        private var buffer: [UInt8] = []
-
-        init(port: UInt16) throws {
-            socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.bigEndian
-            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-            var timeout = timeval(tv_sec: 20, tv_usec: 0)
-            setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        }
-
-        deinit { close(socket) }
-
-        func sendRaw(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-
-        func sendPacket(_ text: String) { sendRaw(RemotePacketReader.frame(Array(text.utf8))) }
-
-        /// The next item from the stub: "+", "-", or a packet's payload.
-        func next() -> String? {
-            while true {
-                var reader = RemotePacketReader()
-                var consumed = 0
-                for byte in buffer {
-                    consumed += 1
-                    switch reader.take(byte) {
-                    case .acknowledged?: buffer.removeFirst(consumed); return "+"
-                    case .retransmitRequested?: buffer.removeFirst(consumed); return "-"
-                    case .packet(let payload)?: buffer.removeFirst(consumed); return String(decoding: payload, as: UTF8.self)
-                    default: continue
-                    }
-                }
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                let count = recv(socket, &chunk, chunk.count, 0)
-                guard count > 0 else { return nil }
-                buffer += chunk.prefix(count)
-            }
-        }
-
-        /// Sends a packet; returns the reply after the stub's "+".
-        func ask(_ text: String) -> String? {
-            sendPacket(text)
-            guard next() == "+" else { return nil }
-            return next()
-        }
-    }
-
     func testProtocolEdgeCases() throws {
         try requireKVM()
         let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [.spin])
-        let client = try RawClient(port: guest.port)
+        let client = try RemoteClient(port: guest.port)
         XCTAssertEqual(client.ask("?"), "T02thread:01;")
         let supported = try XCTUnwrap(client.ask("qSupported:multiprocess+;swbreak+;hwbreak+"))
         XCTAssertTrue(supported.contains("PacketSize=4000") && supported.contains("qXfer:features:read+"), supported)
@@ -233,7 +180,7 @@ final class GDBStubTests: XCTestCase {
         // stub takes the next debugger.
         client.sendRaw(Array("$m10".utf8))
         close(client.socket)
-        let second = try RawClient(port: guest.port)
+        let second = try RemoteClient(port: guest.port)
         XCTAssertEqual(second.ask("?"), "T02thread:01;", "the next debugger finds the guest stopped")
         XCTAssertEqual(second.ask("k") ?? "", "", "kill ends the run")
         guard case .failure(let error)? = guest.finish() else { return XCTFail("the run did not end") }
@@ -250,5 +197,58 @@ final class GDBStubTests: XCTestCase {
             index = next
         }
         return bytes
+    }
+}
+
+/// A failing run waits for a debugger when KVMHOST_GDB_ON_FAILURE names a
+/// port, and reports its failure once the debugger has looked and detached.
+final class DebugOnFailureTests: XCTestCase {
+    func testAFailureWaitsForADebugger() throws {
+        try requireKVM()
+        let port = try freePort()
+        setenv(LiveGuest.debugOnFailureVariable, String(port), 1)
+        defer { unsetenv(LiveGuest.debugOnFailureVariable) }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var kind: GuestFailure.Kind?
+        Thread {
+            do {
+                let guest = try LiveGuest(kernel: GuestImage.kernel())
+                guest.debugger.log = { _ in }
+                _ = try guest.boot()
+                _ = try guest.execute(.raiseException(vector: 14, address: 0x4000_0000))
+            } catch let failure as GuestFailure {
+                kind = failure.kind
+            } catch {}
+            done.signal()
+        }.start()
+        var client: RemoteClient?
+        for _ in 0..<200 where client == nil {
+            client = try? RemoteClient(port: port)
+            if client == nil { usleep(50_000) }
+        }
+        let debugger = try XCTUnwrap(client, "the stub listens on \(port) after the failure")
+        XCTAssertEqual(debugger.ask("?"), "T05thread:01;")
+        let cr2 = try XCTUnwrap(debugger.ask("p3c"), "CR2, register 60")
+        XCTAssertEqual(cr2, "0000004000000000", "the faulting address, as the guest left it")
+        XCTAssertEqual(debugger.ask("D"), "OK")
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success)
+        guard case .exception(let report)? = kind else { return XCTFail("\(String(describing: kind))") }
+        XCTAssertEqual(report.cr2, 0x4000_0000, "the failure is reported after the debugger detached")
+    }
+
+    private func freePort() throws -> UInt16 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length)
+                return getsockname(descriptor, pointer, &length)
+            }
+        }
+        return UInt16(bigEndian: address.sin_port)
     }
 }

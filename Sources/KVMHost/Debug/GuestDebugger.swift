@@ -26,6 +26,8 @@ public final class GuestDebugger: @unchecked Sendable {
     /// a packet), for the serving loop; `clientGone` when it read the end.
     private var pendingInput: [UInt8] = []
     private var clientGone = false
+    /// Wakes the thread that runs the guest when it waits for console input.
+    private var wake: (@Sendable () -> Void)?
 
     private unowned let vcpu: VCPU
     private let memory: GuestMemory
@@ -82,8 +84,16 @@ public final class GuestDebugger: @unchecked Sendable {
     /// Stops the guest for the debugger as soon as it can (from any thread):
     /// the guest waits, listening, until a debugger attaches and resumes it.
     public func requestPause() {
-        lock.withLock { pauseRequested = true }
+        let wake = lock.withLock {
+            pauseRequested = true
+            return self.wake
+        }
         vcpu.stopHandle.kick()
+        wake?()
+    }
+
+    func setWake(_ wake: @escaping @Sendable () -> Void) {
+        lock.withLock { self.wake = wake }
     }
 
     func close() {

@@ -16,6 +16,7 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
     private var pending: [UInt8] = []
     private var ended = false
     private var quitRequested = false
+    private var woken = false
     private let stop: VCPUStopHandle
     private let debug: @Sendable () -> Void
 
@@ -32,6 +33,10 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if quitRequested { return .quit }
+            if woken {
+                woken = false
+                return .woken
+            }
             if !pending.isEmpty {
                 defer { pending.removeAll() }
                 return .bytes(pending)
@@ -46,6 +51,8 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
             }
         }
     }
+
+    func wake() { update { $0.woken = true } }
 
     /// The reader thread: until the terminal ends, or Ctrl-A x.
     private func readTerminal() {
