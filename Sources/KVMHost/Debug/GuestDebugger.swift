@@ -40,7 +40,7 @@ public final class GuestDebugger: @unchecked Sendable {
     private var stepping = false
     private var steppingOver = false
     /// Messages for the person debugging (refused breakpoints), on stderr by default.
-    public var log: (String) -> Void = { message in FileHandle.standardError.write(Data("kvmhost: gdb stub: \(message)\n".utf8)) }
+    public var log: (String) -> Void = { message in writeToStandardError("kvmhost: gdb stub: \(escapingControlCharacters(message))\n") }
 
     init(vcpu: VCPU, memory: GuestMemory, memoryMap: PhysicalMemoryMap) {
         self.vcpu = vcpu
@@ -53,7 +53,7 @@ public final class GuestDebugger: @unchecked Sendable {
     private static let tracing = ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil
     /// With KVMHOST_GDB_TRACE set: every packet and stop on stderr, for debugging the stub itself.
     private func trace(_ message: @autoclosure () -> String) {
-        if Self.tracing { FileHandle.standardError.write(Data("gdb stub trace: \(message())\n".utf8)) }
+        if Self.tracing { writeToStandardError("gdb stub trace: \(escapingControlCharacters(message()))\n") }
     }
 
     /// The port a debugger can attach to, once listening.
@@ -567,4 +567,10 @@ public final class GuestDebugger: @unchecked Sendable {
                 """
         }
     }
+}
+
+/// Best effort, never a trap: FileHandle.write traps when stderr is full or closed.
+private func writeToStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
