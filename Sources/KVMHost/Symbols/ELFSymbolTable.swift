@@ -47,9 +47,14 @@ public struct ELFSymbolTable: Sendable {
         }
         guard let tableOffset = field(40, 8), let entrySize = field(58, 2), let count = field(60, 2), let namesIndex = field(62, 2),
               entrySize == 64 else { return ([], []) }
+        /// Where section header `index` starts, when the file holds it whole.
+        func headerOffset(_ index: UInt64) -> UInt64? {
+            let (header, overflow) = tableOffset.addingReportingOverflow(index * 64)
+            guard !overflow, header <= UInt64(bytes.count), UInt64(bytes.count) - header >= 64 else { return nil }
+            return header
+        }
         func section(_ index: UInt64) -> (type: UInt64, offset: UInt64, size: UInt64, link: UInt64, entrySize: UInt64)? {
-            guard index < count else { return nil }
-            let header = tableOffset &+ index * 64
+            guard index < count, let header = headerOffset(index) else { return nil }
             guard let type = field(header + 4, 4), let offset = field(header + 24, 8), let size = field(header + 32, 8),
                   let link = field(header + 40, 4), let entrySize = field(header + 56, 8) else { return nil }
             guard offset <= UInt64(bytes.count), UInt64(bytes.count) - offset >= size else { return nil }
@@ -64,7 +69,8 @@ public struct ELFSymbolTable: Sendable {
         var names = Set<String>()
         if let nameTable = section(namesIndex) {
             for index in 0..<count {
-                guard let header = field(tableOffset &+ index * 64, 4), let name = string(in: nameTable, at: header) else { continue }
+                guard let header = headerOffset(index), let nameOffset = field(header, 4),
+                      let name = string(in: nameTable, at: nameOffset) else { continue }
                 names.insert(name)
             }
         }
