@@ -14,8 +14,11 @@ public struct ELFSymbolTable: Sendable {
     /// The names of the image's sections (".debug_line" tells DWARF lines are there).
     public let sectionNames: Set<String>
 
-    /// Symbols read at most: a kernel has a few thousand.
-    public static let maximumSymbols = 1 << 18
+    /// Symbols read at most: a kernel has a few thousand (guest.elf about 2,500).
+    public static let maximumSymbols = 1 << 16
+    /// Sections read at most: a kernel has a few dozen. More, and the image
+    /// is taken as having no symbols (the work stays bounded).
+    public static let maximumSections = 256
 
     public init(elf bytes: [UInt8]) {
         let (symbols, names) = Self.read(bytes)
@@ -46,7 +49,7 @@ public struct ELFSymbolTable: Sendable {
             return value
         }
         guard let tableOffset = field(40, 8), let entrySize = field(58, 2), let count = field(60, 2), let namesIndex = field(62, 2),
-              entrySize == 64 else { return ([], []) }
+              entrySize == 64, count <= UInt64(maximumSections) else { return ([], []) }
         /// Where section header `index` starts, when the file holds it whole.
         func headerOffset(_ index: UInt64) -> UInt64? {
             let (header, overflow) = tableOffset.addingReportingOverflow(index * 64)
