@@ -83,6 +83,8 @@ final class TerminalSessionTests: XCTestCase {
         process.standardOutput = output ?? handle
         process.standardError = handle
         try process.run()
+        // A test that fails half-way must not leave kvmhost running.
+        addTeardownBlock { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         return process
     }
 
