@@ -7,11 +7,7 @@ let package = Package(
         .executable(name: "kvmhost", targets: ["KVMHostCLI"]),
         .executable(name: "kvmbench", targets: ["KVMBench"]),
         .executable(name: "kvmstress", targets: ["Stress"]),
-        .executable(name: "fuzz-elf-loader", targets: ["FuzzELFLoader"]),
-        .executable(name: "fuzz-report-channel", targets: ["FuzzReportChannel"]),
-        .executable(name: "fuzz-page-walkers", targets: ["FuzzPageWalkers"]),
-        .executable(name: "fuzz-machine-arguments", targets: ["FuzzMachineArguments"]),
-        .executable(name: "fuzz-remote-packets", targets: ["FuzzRemotePackets"]),
+        .executable(name: "fuzz", targets: ["Fuzz"]),
         .library(name: "KVMHost", targets: ["KVMHost"]),
         .library(name: "GuestImage", targets: ["GuestImage"]),
     ],
@@ -66,11 +62,7 @@ let package = Package(
         // Fuzz targets for what reads guest-controlled bytes; scripts/fuzz runs
         // them under libFuzzer, and KVMHostTests replays corpus and regressions.
         .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol", "MachineArguments"], path: "Fuzz/FuzzTargets"),
-        .executableTarget(name: "FuzzELFLoader", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzELFLoader"),
-        .executableTarget(name: "FuzzReportChannel", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzReportChannel"),
-        .executableTarget(name: "FuzzPageWalkers", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzPageWalkers"),
-        .executableTarget(name: "FuzzMachineArguments", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzMachineArguments"),
-        .executableTarget(name: "FuzzRemotePackets", dependencies: ["FuzzTargets"], path: "Fuzz/FuzzRemotePackets"),
+        .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Fuzz"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),

@@ -22,6 +22,8 @@ public func fuzzReportChannel(_ input: UnsafeRawBufferPointer) -> Result<GuestRe
         let memory = try GuestMemory(size: fuzzChannelMemorySize)
         try memory.withMutableBytes(at: 0, count: image.count) { $0.copyMemory(from: image) }
         let report = try ReportChannelDevice.readRecord(at: address, in: memory)
+        // Reports are printed in failure messages: describing one must not trap either.
+        _ = String(describing: report)
         if case .reply(let reply) = report {
             _ = try? FrameStatistics(reply: reply)
             _ = try? ProgramRun(reply: reply)

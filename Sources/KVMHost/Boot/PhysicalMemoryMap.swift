@@ -10,7 +10,11 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
         public var base: UInt64
         public var length: UInt64
         public var type: UInt32
-        public var end: UInt64 { base + length }
+        /// Saturating: entries a guest reports back may be any two words.
+        public var end: UInt64 {
+            let (sum, overflow) = base.addingReportingOverflow(length)
+            return overflow ? .max : sum
+        }
         public var isRAM: Bool { type == MemoryType.ram }
 
         public init(base: UInt64, length: UInt64, type: UInt32) {

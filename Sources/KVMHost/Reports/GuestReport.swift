@@ -52,7 +52,8 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
         return lines.joined(separator: "\n")
     }
 
-    public var name: String { Self.names[Int(vector)] ?? "vector \(vector)" }
+    /// The vector is the guest's word: any 64-bit value names itself.
+    public var name: String { Int(exactly: vector).flatMap { Self.names[$0] } ?? "vector \(vector)" }
 
     static let names: [Int: String] = [
         0: "#DE divide error", 1: "#DB debug", 2: "NMI", 3: "#BP breakpoint", 4: "#OF overflow",
