@@ -25,10 +25,10 @@ final class OutputStream: @unchecked Sendable {
     /// and the stream itself reports EBADF on every write.
     static func holdClosedStandardStreams() {
         for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) < 0 && errno == EBADF {
-            let placeholder = open("/dev/null", descriptor == STDIN_FILENO ? O_RDONLY : O_WRONLY)
-            if placeholder >= 0 && placeholder != descriptor {
-                dup2(placeholder, descriptor)
-                close(placeholder)
+            let nullDevice = open("/dev/null", descriptor == STDIN_FILENO ? O_RDONLY : O_WRONLY)
+            if nullDevice >= 0 && nullDevice != descriptor {
+                dup2(nullDevice, descriptor)
+                close(nullDevice)
             }
             if descriptor == STDOUT_FILENO { standardOutput.failure = OutputError(stream: standardOutput.name, errno: EBADF) }
             if descriptor == STDERR_FILENO { standardError.failure = OutputError(stream: standardError.name, errno: EBADF) }
