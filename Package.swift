@@ -18,7 +18,7 @@ let package = Package(
         // C shim over <linux/kvm.h>.
         .target(name: "CKVM"),
         // The report-channel records: the same source the guest kernel compiles.
-        .target(name: "GuestProtocol", path: "Sources/Guest/Protocol"),
+        .target(name: "GuestProtocol", dependencies: ["GuestMemory"], path: "Sources/Guest/Protocol"),
         // The guest's hardware-free memory manager, compiled natively so that
         // XCTest runs the same source the guest kernel runs.
         .target(name: "GuestMemory", path: "Sources/Guest/Memory"),
@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "GuestImage",
             path: "Sources/Guest",
-            exclude: ["Kernel", "Memory", "Programs", "Protocol", "build-guest.sh"],
+            exclude: ["Kernel", "KernelTests", "Memory", "Programs", "Protocol", "build-guest.sh"],
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),

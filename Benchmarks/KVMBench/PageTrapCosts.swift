@@ -21,7 +21,7 @@ func pageTrapCosts(runs: Int) throws -> [Row] {
         let run: ProgramRun
         if skippingFaults {
             guard let index = names.firstIndex(of: program) else { throw BenchmarkError("no program \(program)") }
-            run = try ProgramRun(reply: guest.execute(.runSkippingFaults(index: UInt64(index)), timeout: .seconds(120)))
+            run = try guest.call(RunProgramSkippingFaults(index: UInt64(index)), timeout: .seconds(120))
         } else {
             run = try guest.runProgram(program, reportFaults: false, timeout: .seconds(120))
         }
@@ -41,14 +41,14 @@ func pageTrapCosts(runs: Int) throws -> [Row] {
         nullFaults.append(try measure("fault-bench", skippingFaults: true).cycles)
         // Frames never handed out since boot are known zero: point the
         // allocator past everything handed out so far.
-        _ = try guest.execute(.restartFrameSearch(fresh: true))
+        _ = try guest.call(RestartFrameSearch(fresh: true))
         let fresh = try measure("touch-bench")
         guard fresh.run.reallocations == 256 else { throw BenchmarkError("touch-bench faulted \(fresh.run.reallocations) times") }
         knownZero.append(fresh.cycles)
     }
     // Frames handed out before need zeroing: point the allocator back at them.
     for _ in 0..<runs {
-        _ = try guest.execute(.restartFrameSearch(fresh: false))
+        _ = try guest.call(RestartFrameSearch(fresh: false))
         let used = try measure("touch-bench")
         guard used.run.reallocations == 256 else { throw BenchmarkError("touch-bench faulted \(used.run.reallocations) times") }
         dirty.append(used.cycles)

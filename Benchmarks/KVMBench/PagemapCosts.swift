@@ -56,18 +56,17 @@ func pagemapCosts() throws -> [Row] {
 
     let guest = try LiveGuest(kernel: GuestImage.kernel())
     _ = try guest.boot()
-    func time(_ command: GuestCommand) throws -> Double {
+    func time(_ call: some GuestCall) throws -> Double {
         let start = clock.now
-        let reply = try guest.execute(command, timeout: .seconds(120))
-        guard reply.status == ReplyStatus.ok else { throw BenchmarkError("\(command): \(reply)") }
+        _ = try guest.call(call, timeout: .seconds(120))
         return nanoseconds(clock.now - start)
     }
-    let roundTrip = median(try (0..<21).map { _ in try time(.echo([])) })
+    let roundTrip = median(try (0..<21).map { _ in try time(Echo([])) })
     let count: UInt64 = 2048
     var live: [[Double]] = [[], [], []]
     for _ in 0..<3 {
         for phase in 0..<3 {
-            live[phase].append((try time(.pagemapBenchmark(phase: UInt64(phase), count: count)) - roundTrip) / Double(count))
+            live[phase].append((try time(RunPagemapBenchmark(phase: RunPagemapBenchmark.Phase(rawValue: UInt64(phase))!, count: count)) - roundTrip) / Double(count))
         }
     }
     return ["map", "translate", "unmap"].enumerated().map { phase, name in

@@ -19,13 +19,13 @@ public enum StressCycle {
             guard status == 0 else { throw StressFailure(description: "the guest exited with \(status)") }
             return
         }
-        let (command, expected): (GuestCommand, String) = switch (index / 4) % 3 {
-        case 0: (.raiseException(vector: 14, address: 0xDEAD_0000), "exception")
-        case 1: (.spin, "timeout")
-        default: (.assertEqual(1, 2), "assertion")
+        let (command, expected): (any GuestCall, String) = switch (index / 4) % 3 {
+        case 0: (RaiseException(.pageFault(address: 0xDEAD_0000)), "exception")
+        case 1: (Spin(), "timeout")
+        default: (AssertEqual(1, 2), "assertion")
         }
         do {
-            _ = try guest.execute(command, timeout: .milliseconds(50))
+            _ = try guest.call(command, timeout: .milliseconds(50))
             throw StressFailure(description: "\(command) did not fail")
         } catch let failure as GuestFailure {
             let kind = switch failure.kind {

@@ -7,8 +7,10 @@ public let fuzzChannelMemorySize = 64 << 10
 /// One fuzz input for the report-channel decoder: a little-endian UInt32,
 /// the address the guest writes to the report port, then the contents of
 /// 64 KiB of guest memory from address 0. The host reads and decodes the
-/// record there as the port does; a reply is also put through every reply
-/// decoder, and the bytes as text through the "@record" console decoder.
+/// record there as the port does; a reply's words are also decoded as every
+/// call's reply and every call's arguments (the kernel's own decoder, run on
+/// the host), for each code in the schema; and the bytes as text go through
+/// the "@record" console decoder.
 /// Typed errors are expected; anything else (a trap, a read outside guest
 /// memory, which the guard pages turn into a crash) is a bug.
 /// Returns what the channel made of the record: a report or the error.
@@ -25,9 +27,10 @@ public func fuzzReportChannel(_ input: UnsafeRawBufferPointer) -> Result<GuestRe
         // Reports are printed in failure messages: describing one must not trap either.
         _ = String(describing: report)
         if case .reply(let reply) = report {
-            _ = try? FrameStatistics(reply: reply)
-            _ = try? ProgramRun(reply: reply)
-            _ = try? GuestTranslation(reply: reply)
+            for code in CallCode.allCases {
+                var decoder = EveryDecoder(reply: reply)
+                code.visit(&decoder)
+            }
         }
         outcome = .success(report)
     } catch let error as ChannelError {
@@ -42,4 +45,18 @@ public func fuzzReportChannel(_ input: UnsafeRawBufferPointer) -> Result<GuestRe
         preconditionFailure("console records threw something other than ChannelError: \(error)")
     }
     return outcome
+}
+
+/// Decodes one reply's words as a call's reply and as its arguments; a
+/// decoder may refuse with its typed error, and must do nothing else.
+private struct EveryDecoder: CallVisitor {
+    let reply: GuestReply
+
+    mutating func visit<Call: GuestCall>(_ call: Call.Type) {
+        if let decoded = try? reply.decode(Call.self) { _ = String(describing: decoded) }
+        reply.words.withUnsafeBytes { raw in
+            var decoder = WireDecoder(words: raw)
+            if let arguments = try? Call(from: &decoder) { _ = String(describing: arguments) }
+        }
+    }
 }

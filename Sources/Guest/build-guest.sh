@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
-# Memory/ and Kernel/, assembly for boot.S and runtime.S, the user programs
+# Memory/, Kernel/ and KernelTests/, assembly for boot.S and runtime.S, the user programs
 # of Programs/ embedded, linked by guest.ld.
 # Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR
 set -euo pipefail
@@ -54,13 +54,13 @@ programs_asm="$work/programs.S"
 } > "$programs_asm"
 "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding "${target_flags[@]}" -c "$programs_asm" -o "$work/programs.o"
 
-mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
+mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" "$sources/KernelTests" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
 
 "$bin/swiftc" -target x86_64-unknown-none-elf \
     -enable-experimental-feature Embedded -wmo -O -g -Xfrontend -no-clang-module-breadcrumbs -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
-    -module-name GuestKernel \
+    -module-name GuestKernel -D GUEST_KERNEL \
     -import-bridging-header "$sources/Kernel/cpu.h" \
     -c "${swift_files[@]}" -o "$work/kernel-swift.o"
 

@@ -8,7 +8,7 @@ import GuestProtocol
 ///
 ///     let guest = try LiveGuest(kernel: GuestImage.kernel())
 ///     let ready = try guest.boot()
-///     let reply = try guest.execute(.echo([1, 2, 3]))
+///     let values = try guest.call(Echo([1, 2, 3]))
 ///     let status = try guest.shutdown()
 ///
 /// Every call's `timeout` is a deadline for the whole call, however many
@@ -98,6 +98,9 @@ public final class LiveGuest {
     public private(set) var pageTraps: [PageTrapReport] = []
     public private(set) var programReports: [UInt64] = []
     public private(set) var droppedReports = 0
+    /// Expectations of in-kernel test cases that failed, in order (kept as
+    /// page traps are).
+    public private(set) var expectationFailures: [AssertionReport] = []
 
     /// Called for every port access once it is handled (a read's value is
     /// then in place), and for one no device claims.
@@ -166,20 +169,27 @@ public final class LiveGuest {
         }
     }
 
-    /// Sends `command` and runs the guest until it replies: waiting for the
-    /// guest to take it and for its reply, all within `timeout`.
-    public func execute(_ command: GuestCommand, timeout: Duration = LiveGuest.defaultTimeout) throws -> GuestReply {
-        let deadline = Deadline(after: timeout)
-        let sequence = try send(command, deadline)
+    /// Sends `call` and runs the guest until it replies: waiting for the
+    /// guest to take it and for its reply, all within `timeout`. Returns the
+    /// call's typed reply; throws `GuestCallError` when the kernel refused or
+    /// failed the call, and `GuestFailure` when the run itself went wrong.
+    public func call<Call: GuestCall>(_ call: Call, timeout: Duration = LiveGuest.defaultTimeout) throws -> Call.Reply {
+        try self.call(call, deadline: Deadline(after: timeout))
+    }
+
+    /// `call`, within a deadline several calls share.
+    func call<Call: GuestCall>(_ call: Call, deadline: Deadline) throws -> Call.Reply {
+        let sequence = try send(call, deadline)
+        let reply: GuestReply
         switch try nextEvent(deadline) {
-        case .report(.reply(let reply)):
-            guard reply.commandSequence == sequence else {
-                throw failure(.unexpectedReport("a reply to command \(reply.commandSequence), expected \(sequence)"))
-            }
-            return reply
-        case .report(let other): throw failure(.unexpectedReport("\(other) instead of a reply"))
+        case .report(.reply(let received)): reply = received
+        case .report(let other): throw failure(.unexpectedReport("\(other) instead of a reply to \(Call.code)"))
         case .exited(let status): throw failure(.exited(status: status))
         }
+        guard reply.callSequence == sequence else {
+            throw failure(.unexpectedReport("a reply to call \(reply.callSequence), expected \(sequence)"))
+        }
+        return try reply.decode(Call.self)
     }
 
     /// Asks the guest to exit with `status` and returns the status it exited
@@ -187,7 +197,7 @@ public final class LiveGuest {
     @discardableResult
     public func shutdown(status: UInt32 = ExitStatus.success, timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
         let deadline = Deadline(after: timeout)
-        try send(.shutdown(status: status), deadline)
+        try send(Shutdown(status: status), deadline)
         switch try nextEvent(deadline) {
         case .exited(let status): return status
         case .report(let other): throw failure(.unexpectedReport("\(other) instead of exiting"))
@@ -195,15 +205,18 @@ public final class LiveGuest {
     }
 
     /// Runs the guest until it exits, answering each command request with the
-    /// next of `commands`, then with shutdown(0). Returns the exit status.
-    /// `timeout` holds for the whole run, however many records the guest sends.
-    public func runToExit(commands: [GuestCommand] = [], timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
+    /// next of `calls` (their replies unread), then with `Shutdown(status: 0)`.
+    /// Returns the exit status. `timeout` holds for the whole run, however
+    /// many records the guest sends.
+    public func runToExit(calls: [any GuestCall] = [], timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
         let deadline = Deadline(after: timeout)
-        var remaining = commands[...]
+        var remaining = calls[...]
         while true {
             switch try nextEvent(deadline) {
             case .exited(let status): return status
-            case .report(.awaitCommand): try send(remaining.popFirst() ?? .shutdown(status: ExitStatus.success), deadline)
+            case .report(.awaitCommand):
+                let next: any GuestCall = remaining.popFirst() ?? Shutdown(status: ExitStatus.success)
+                try send(next, deadline)
             case .report: continue
             }
         }
@@ -216,10 +229,10 @@ public final class LiveGuest {
         case exited(UInt32)
     }
 
-    /// Writes `command` into the buffer the guest offered, first running the
-    /// guest until it offers one. Returns the command's sequence number.
+    /// Writes `call` into the buffer the guest offered, first running the
+    /// guest until it offers one. Returns the call's sequence number.
     @discardableResult
-    private func send(_ command: GuestCommand, _ deadline: Deadline) throws -> UInt32 {
+    private func send(_ call: some GuestCall, _ deadline: Deadline) throws -> UInt32 {
         while commandBuffer == nil {
             switch try nextEvent(deadline) {
             case .report(.awaitCommand): break
@@ -228,18 +241,23 @@ public final class LiveGuest {
             }
         }
         let buffer = commandBuffer!
-        commandBuffer = nil
-        commandSequence &+= 1
-        let words = command.words
-        let length = recordHeaderSize + words.count * 8
+        // The record is built on the host, then copied: its length is known
+        // before a byte of guest memory is written.
+        var bytes = [UInt8](repeating: 0, count: recordMaximumSize)
+        let length = try bytes.withUnsafeMutableBytes { raw -> Int in
+            var encoder = WireEncoder(RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .command,
+                                                   sequence: commandSequence &+ 1))
+            encoder.word(type(of: call).code.rawValue)
+            encoder.encode(call)
+            guard encoder.complete else { throw GuestCallError(call: type(of: call).code, reason: .argumentsTooLong) }
+            return encoder.writer.finish()
+        }
         guard buffer.capacity >= UInt64(length), vm.memory.contains(buffer.address, length: UInt64(length)) else {
             throw failure(.channel(.badCommandBuffer(address: buffer.address, capacity: buffer.capacity)))
         }
-        try vm.memory.withMutableBytes(at: buffer.address, count: length) { target in
-            var writer = RecordWriter(base: target.baseAddress!, capacity: length, kind: RecordKind.command, sequence: commandSequence)
-            for word in words { writer.append(word) }
-            writer.finish()
-        }
+        try vm.memory.write(Array(bytes[..<length]), at: buffer.address)
+        commandBuffer = nil
+        commandSequence &+= 1
         return commandSequence
     }
 
@@ -296,11 +314,14 @@ public final class LiveGuest {
                 case .programReport(let value):
                     keep(value, in: &programReports)
                     continue
+                case .expectationFailed(let report):
+                    keep(report, in: &expectationFailures)
+                    continue
                 case .exception(let report): throw failure(.exception(report))
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))
                 case .awaitCommand(let address, let capacity): commandBuffer = (address, capacity)
-                default: break
+                case .ready, .reply: break
                 }
                 queued.append(report)
             }

@@ -75,8 +75,8 @@ struct BootCommand: ParsableCommand {
             defer { Terminal.restore() }
             // A guest of our own reports ready and takes commands; any other
             // kernel simply runs until it stops.
-            let commands: [GuestCommand] = noMonitor ? [] : [.monitor]
-            return try guest.runToExit(commands: commands, timeout: timeout)
+            let calls: [any GuestCall] = noMonitor ? [] : [RunMonitor()]
+            return try guest.runToExit(calls: calls, timeout: timeout)
         }
     }
 }

@@ -37,10 +37,10 @@ enum AccessChecks {
     /// PML4 255, PDPT 509: a corner of the kernel region nothing else uses.
     static let scratch: UInt64 = 0x0000_7FFF_4000_0000
 
-    /// Runs every combination; writes one byte each: 0x80 | error code when
-    /// the access faulted, 0 when it did not.
-    static func run(_ record: inout RecordWriter) -> UInt64 {
-        guard let frame = PhysicalMemory.frames.allocate() else { return ReplyStatus.badArguments }
+    /// Runs every combination; one byte each: 0x80 | error code when the
+    /// access faulted, 0 when it did not.
+    static func run() throws(CallError) -> WireBytes {
+        guard let frame = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
         KernelLayout.directMap(frame.address).storeBytes(of: 0xC3, as: UInt8.self)  // ret
         let page = Page(startingAt: scratch)!
         let address = VirtualAddress(scratch)!
@@ -48,13 +48,14 @@ enum AccessChecks {
             try KernelAddressSpace.pagemap.map(page, to: frame, flags: [.writable], frames: &PhysicalMemory.frames)
                 .flush { cpu_invlpg(UInt($0)) }
         } catch {
-            try? PhysicalMemory.frames.free(frame)
-            return ReplyStatus.badArguments
+            PhysicalMemory.free(frame)
+            throw .pagemap(error)
         }
         let cr0 = cpu_read_cr0()
         let cr3 = cpu_read_cr3()
         let writeProtect: UInt = 1 << 16
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: AccessCheck.count) { results in
+        var results = [UInt8](repeating: 0, count: AccessCheck.count)
+        do {
             for index in 0..<AccessCheck.count {
                 let check = AccessCheck(index: index)
                 _ = KernelAddressSpace.pagemap.setFlags(check.parent, level: 2, of: address)
@@ -72,16 +73,17 @@ enum AccessChecks {
                 cpu_write_cr0(cr0)
                 results[index] = AccessProbe.faulted ? 0x80 | UInt8(truncatingIfNeeded: AccessProbe.errorCode & 0x1F) : 0
             }
-            record.appendText(UnsafeRawBufferPointer(results))
         }
         // Leave the scratch page as the Pagemap expects it, then take it away.
         _ = KernelAddressSpace.pagemap.setFlags([.present, .writable], level: 2, of: address)
         _ = KernelAddressSpace.pagemap.setFlags([.present, .writable], level: 1, of: address)
         cpu_write_cr3(cr3)
-        if let flush = try? KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames) {
-            flush.flush { cpu_invlpg(UInt($0)) }
+        do throws(PagemapError) {
+            try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+        } catch {
+            kernelPanic("access checks: the scratch page cannot be unmapped", scratch)
         }
-        try? PhysicalMemory.frames.free(frame)
-        return ReplyStatus.ok
+        PhysicalMemory.free(frame)
+        return WireBytes(results)
     }
 }

@@ -8,6 +8,11 @@
 
 enum KernelAddressSpace {
     static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
+    /// The PML4 slot every kernel mapping lives in.
+    static let kernelSlot = 255
+
+    /// Whether `address` lies in the kernel's region, which calls may not change.
+    static func isKernelRegion(_ address: VirtualAddress) -> Bool { address.index(level: 4) == kernelSlot }
 
     static func build() {
         let layout = KernelLayout.current

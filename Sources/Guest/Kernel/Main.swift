@@ -13,7 +13,7 @@ func kmain(_ startInfoPhysical: UInt) {
     sendReady(boot)
     Console.write("guest kernel: ready\n")
     if ReportChannel.hostAnswers {
-        CommandLoop.run()
+        CallDispatcher.run()
     }
     exitGuest(ExitStatus.success)
 }

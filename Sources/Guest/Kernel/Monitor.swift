@@ -120,14 +120,7 @@ enum Monitor {
             Console.write("-")
             Console.writeHex(reservation.range.end << frameShift)
             Console.write(" ")
-            switch reservation.kind {
-            case ReservationKind.pageZero: Console.write("page 0")
-            case ReservationKind.bootstrapTables: Console.write("bootstrap page tables")
-            case ReservationKind.kernelImage: Console.write("kernel image")
-            case ReservationKind.startInfo: Console.write("PVH start info")
-            case ReservationKind.memoryMap: Console.write("memory map")
-            default: Console.write("frame bitmap")
-            }
+            Console.write(reservation.kind.name)
             Console.write("\n")
         }
     }
@@ -151,26 +144,22 @@ enum Monitor {
 
     private static func free(_ words: Words) {
         guard let address = words.number(1) else { return badNumber(words, 1) }
-        do {
-            try PhysicalMemory.frames.free(Frame(containing: address))
+        do throws(CallError) {
+            _ = try FreeFrame(address: address).perform()
             Console.write("freed ")
-            Console.writeHex(address & ~(frameSize - 1))
+            Console.writeHex(address)
             Console.write("\n")
         } catch {
-            switch error {
-            case .doubleFree: Console.write("error: the frame is free already\n")
-            case .reservedFrame: Console.write("error: the frame is reserved\n")
-            case .outOfRange: Console.write("error: no such frame\n")
-            }
+            writeError(error)
         }
     }
 
     private static func map(_ words: Words) {
         guard let virtual = words.number(1) else { return badNumber(words, 1) }
-        var physical = noFrame
+        var frame = FrameChoice.allocate
         var flagsWord = 2
         if words.count > 2, let parsed = words.number(2) {
-            physical = parsed
+            frame = .existing(physical: parsed)
             flagsWord = 3
         }
         var flags: PageTableFlags = [.noExecute]
@@ -186,29 +175,39 @@ enum Monitor {
                 }
             }
         }
-        var scratch = Scratch()
-        let status = scratch.run { record in PagemapCommands.map(virtual, physical, flags.rawValue, &record) }
-        if status == ReplyStatus.ok {
+        do throws(CallError) {
+            let mapped = try MapPage(virtual: virtual, frame: frame, flags: flags).perform()
+            // Only a frame the monitor took is the monitor's to free again.
+            if frame == .allocate { ownedPages.append(virtual) }
             Console.write("mapped ")
             Console.writeHex(virtual)
             Console.write(" -> ")
-            Console.writeHex(scratch.word(0))
+            Console.writeHex(mapped)
             Console.write("\n")
-        } else {
-            pagemapError(scratch)
+        } catch {
+            writeError(error)
         }
     }
 
+    /// Pages `map` gave a frame of the allocator's: `unmap` frees those frames, and no others.
+    private static var ownedPages: [UInt64] = []
+
     private static func unmap(_ words: Words) {
         guard let virtual = words.number(1) else { return badNumber(words, 1) }
-        var scratch = Scratch()
-        let status = scratch.run { record in PagemapCommands.unmap(virtual, freeFrame: true, &record) }
-        if status == ReplyStatus.ok {
+        let owned = ownedPages.firstIndex(of: virtual)
+        do throws(CallError) {
+            let frame = try UnmapPage(virtual: virtual, freeFrame: owned != nil).perform()
+            if let owned { ownedPages.remove(at: owned) }
             Console.write("unmapped ")
             Console.writeHex(virtual)
+            if let frame {
+                Console.write(owned != nil ? ", frame " : ", frame kept ")
+                Console.writeHex(frame)
+                if owned != nil { Console.write(" freed") }
+            }
             Console.write("\n")
-        } else {
-            pagemapError(scratch)
+        } catch {
+            writeError(error)
         }
     }
 
@@ -255,13 +254,13 @@ enum Monitor {
     }
 
     private static func spaces() {
-        let space = MemorySpaceCommands.space.reservations
+        let space = TestSpace.space.reservations
         Console.write("test space ")
-        Console.writeHex(MemorySpaceCommands.space.base)
+        Console.writeHex(TestSpace.space.base)
         Console.write("-")
-        Console.writeHex(MemorySpaceCommands.space.limit)
+        Console.writeHex(TestSpace.space.limit)
         Console.write(", mark ")
-        Console.writeHex(MemorySpaceCommands.space.highWaterMark)
+        Console.writeHex(TestSpace.space.highWaterMark)
         Console.write(", ")
         Console.writeDecimal(UInt64(space.count))
         Console.write(" reservations\n")
@@ -277,30 +276,25 @@ enum Monitor {
     private static func reserve(_ words: Words) {
         guard let pages = words.number(1) else { return badNumber(words, 1) }
         let eager = words.count > 2 && words.is(2, "eager")
-        var scratch = Scratch()
-        let status = scratch.run { record in
-            MemorySpaceCommands.reserve(pages: pages, eager: eager, flags: PageTableFlags([.writable, .noExecute]).rawValue, &record)
-        }
-        if status == ReplyStatus.ok {
+        do throws(CallError) {
+            let start = try ReserveSpace(pages: pages, backing: eager ? .eager : .lazy, flags: [.writable, .noExecute]).perform()
             Console.write("reserved ")
-            Console.writeHex(scratch.word(0))
+            Console.writeHex(start)
             Console.write("\n")
-        } else {
-            Console.write("error: the memory space refused (code ")
-            Console.writeDecimal(scratch.word(0))
-            Console.write(")\n")
+        } catch {
+            writeError(error)
         }
     }
 
     private static func release(_ words: Words) {
         guard let start = words.number(1) else { return badNumber(words, 1) }
-        var scratch = Scratch()
-        if scratch.run({ record in MemorySpaceCommands.free(start, &record) }) == ReplyStatus.ok {
+        do throws(CallError) {
+            let freed = try FreeSpace(start: start).perform()
             Console.write("released, ")
-            Console.writeDecimal(scratch.word(0))
+            Console.writeDecimal(freed)
             Console.write(" frames freed\n")
-        } else {
-            Console.write("error: no reservation starts there\n")
+        } catch {
+            writeError(error)
         }
     }
 
@@ -329,7 +323,7 @@ enum Monitor {
         words.write(1)
         if CurrentProcess.killed {
             Console.write(" faulted: ")
-            writeReason(CurrentProcess.status)
+            writeReason(CurrentProcess.reason)
             Console.write(" at ")
             Console.writeHex(CurrentProcess.faultAddress)
             Console.write(", rip ")
@@ -353,22 +347,22 @@ enum Monitor {
             Console.write(" error ")
             Console.writeHex(entry.errorCode)
             Console.write(" -> ")
-            if entry.reason == 0 { Console.write("reallocated") } else { writeReason(entry.reason) }
+            if let reason = entry.reason { writeReason(reason) } else { Console.write("reallocated") }
             Console.write("\n")
         }
     }
 
-    private static func writeReason(_ reason: UInt64) {
+    private static func writeReason(_ reason: FaultReason) {
         switch reason {
-        case FaultReason.notAllocated.rawValue: Console.write("not allocated")
-        case FaultReason.writeToReadOnly.rawValue: Console.write("write to read-only")
-        case FaultReason.executeNoExecute.rawValue: Console.write("execute no-execute")
-        case FaultReason.kernelAddress.rawValue: Console.write("kernel address")
-        case FaultReason.guardPage.rawValue: Console.write("guard page")
-        case FaultReason.outOfMemory.rawValue: Console.write("out of memory")
-        case FaultReason.reservedBit.rawValue: Console.write("reserved bit")
-        case FaultReason.exception.rawValue: Console.write("exception")
-        default: Console.write("bad system call")
+        case .notAllocated: Console.write("not allocated")
+        case .writeToReadOnly: Console.write("write to read-only")
+        case .executeNoExecute: Console.write("execute no-execute")
+        case .kernelAddress: Console.write("kernel address")
+        case .guardPage: Console.write("guard page")
+        case .outOfMemory: Console.write("out of memory")
+        case .reservedBit: Console.write("reserved bit")
+        case .exception: Console.write("exception")
+        case .badSystemCall: Console.write("bad system call")
         }
     }
 
@@ -391,17 +385,10 @@ enum Monitor {
         }
     }
 
-    private static func pagemapError(_ scratch: borrowing Scratch) {
-        switch scratch.word(0) {
-        case PagemapErrorCode.nonCanonical: Console.write("error: not a canonical address\n")
-        case PagemapErrorCode.misaligned: Console.write("error: not page-aligned\n")
-        case PagemapErrorCode.alreadyMapped: Console.write("error: already mapped to ")
-            Console.writeHex(scratch.word(2))
-            Console.write("\n")
-        case PagemapErrorCode.frameAllocationFailed: Console.write("error: out of physical memory\n")
-        case PagemapErrorCode.parentIsHugePage: Console.write("error: inside a huge page\n")
-        default: Console.write("error: not mapped\n")
-        }
+    private static func writeError(_ error: CallError) {
+        Console.write("error: ")
+        CallErrorText.write(error)
+        Console.write("\n")
     }
 }
 
@@ -480,25 +467,5 @@ private struct Words {
             digits += 1
         }
         return digits > 0 ? value : nil
-    }
-}
-
-/// A record buffer for reusing the command helpers' reply-writing code.
-private struct Scratch: ~Copyable {
-    private let buffer = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 8)
-    private var words = 0
-
-    deinit { buffer.deallocate() }
-
-    mutating func run(_ body: (inout RecordWriter) -> UInt64) -> UInt64 {
-        var writer = RecordWriter(base: buffer, capacity: 256, kind: 0, sequence: 0)
-        let status = body(&writer)
-        words = writer.wordCount
-        writer.finish()
-        return status
-    }
-
-    func word(_ index: Int) -> UInt64 {
-        index < words ? buffer.load(fromByteOffset: recordHeaderSize + index * 8, as: UInt64.self) : 0
     }
 }

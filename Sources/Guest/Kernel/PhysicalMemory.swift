@@ -2,7 +2,7 @@
 // memory map, with everything the kernel already occupies taken away.
 
 struct BootReservation {
-    let kind: UInt64
+    let kind: ReservationKind
     let range: FrameRange
     /// Usable, free frames this reservation took.
     let taken: UInt64
@@ -64,8 +64,8 @@ enum PhysicalMemory {
         frames.startSearch(at: Frame(number: max(image.end, bitmapStart + bitmapFrames)))
     }
 
-    private static func reserve(_ kind: UInt64, _ range: FrameRange) {
-        guard reservationCount < reservationCapacity else { kernelPanic("too many boot reservations", kind) }
+    private static func reserve(_ kind: ReservationKind, _ range: FrameRange) {
+        guard reservationCount < reservationCapacity else { kernelPanic("too many boot reservations", kind.rawValue) }
         (reservations + reservationCount).initialize(to: BootReservation(kind: kind, range: range, taken: frames.reserve(range)))
         reservationCount += 1
     }

@@ -14,6 +14,8 @@ enum CurrentProcess {
     static var breakpoints: UInt64 = 0
     static var killed = false
     static var status: UInt64 = 0
+    /// Why the kernel killed it, when `killed`.
+    static var reason = FaultReason.outOfMemory
     static var faultAddress: UInt64 = 0
     static var faultRip: UInt64 = 0
     static var faultVector: UInt64 = 0
@@ -27,7 +29,6 @@ enum ProcessRunner {
     /// User space: PML4 slot 0, one 512 GiB region; the program starts at 0.
     static let userLimit: UInt64 = MemorySpace.regionSize
     static let stackPages: UInt64 = 16
-    static let kernelSlot = 255
 
     static func programCount() -> Int { Int(program_table_get()!.pointee) }
 
@@ -48,16 +49,20 @@ enum ProcessRunner {
     /// The image the host wrote into a program buffer.
     static var hostBuffer: (frame: Frame, pages: UInt64)? = nil
 
-    static func reserveHostBuffer(bytes: UInt64) -> UInt64 {
+    static let hostBufferPageLimit: UInt64 = 256
+
+    static func reserveHostBuffer(bytes: UInt64) -> UInt64? {
         releaseHostBuffer()
         let pages = (bytes + pageSize - 1) / pageSize
-        guard pages > 0, pages <= 256, let first = PhysicalMemory.frames.allocateContiguous(count: pages) else { return noFrame }
+        guard pages > 0, pages <= hostBufferPageLimit, let first = PhysicalMemory.frames.allocateContiguous(count: pages) else { return nil }
         hostBuffer = (first, pages)
         return first.address
     }
 
     static func releaseHostBuffer() {
-        if let buffer = hostBuffer { try? PhysicalMemory.frames.free(FrameRange(start: buffer.frame.number, count: buffer.pages)) }
+        if let buffer = hostBuffer {
+            for number in buffer.frame.number..<(buffer.frame.number + buffer.pages) { PhysicalMemory.free(Frame(number: number)) }
+        }
         hostBuffer = nil
     }
 
@@ -77,7 +82,7 @@ enum ProcessRunner {
         guard let pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
             return false
         }
-        pagemap.shareTopLevelEntry(kernelSlot, from: KernelAddressSpace.pagemap)
+        pagemap.shareTopLevelEntry(KernelAddressSpace.kernelSlot, from: KernelAddressSpace.pagemap)
         CurrentProcess.pagemap = pagemap
         CurrentProcess.space = MemorySpace(base: 0, limit: userLimit)
         CurrentProcess.reportFaults = reportFaults
@@ -103,25 +108,25 @@ enum ProcessRunner {
             FastFaults.drain()
         } else {
             CurrentProcess.killed = true
-            CurrentProcess.status = FaultReason.outOfMemory.rawValue
+            CurrentProcess.reason = .outOfMemory
         }
         tearDown()
         CurrentProcess.freeFramesBefore = freeBefore
         return true
     }
 
-    /// The outcome of the last run, as `ProgramRunWord`.
-    static func writeOutcome(_ record: inout RecordWriter) {
-        record.append(CurrentProcess.killed ? 1 : 0)
-        record.append(CurrentProcess.status)
-        record.append(CurrentProcess.faultAddress)
-        record.append(CurrentProcess.faultRip)
-        record.append(CurrentProcess.faultVector)
-        record.append(CurrentProcess.reallocations)
-        record.append(CurrentProcess.freeFramesBefore)
-        record.append(PhysicalMemory.frames.freeFrames)
-        record.append(CurrentProcess.breakpoints)
-        record.append(CurrentProcess.userCycles)
+    /// How the last run ended.
+    static func outcome() -> ProgramRun {
+        let outcome: ProgramRun.Outcome
+        if CurrentProcess.killed {
+            outcome = .faulted(reason: CurrentProcess.reason, address: CurrentProcess.faultAddress,
+                               rip: CurrentProcess.faultRip, vector: CurrentProcess.faultVector)
+        } else {
+            outcome = .exited(status: CurrentProcess.status)
+        }
+        return ProgramRun(outcome: outcome, reallocations: CurrentProcess.reallocations,
+                          freeFramesBefore: CurrentProcess.freeFramesBefore, freeFramesAfter: PhysicalMemory.frames.freeFrames,
+                          breakpoints: CurrentProcess.breakpoints, userCycles: CurrentProcess.userCycles)
     }
 
     /// Maps each loadable segment at its address with its permissions and
@@ -182,7 +187,7 @@ enum ProcessRunner {
             try? CurrentProcess.space.free(last.start, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
                                            invalidate: { _ in })  // not in CR3 any more
         }
-        CurrentProcess.pagemap.unshareTopLevelEntry(kernelSlot)
+        CurrentProcess.pagemap.unshareTopLevelEntry(KernelAddressSpace.kernelSlot)
         try? PhysicalMemory.frames.free(CurrentProcess.pagemap.root)
     }
 

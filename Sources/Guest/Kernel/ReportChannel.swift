@@ -23,7 +23,7 @@ enum ReportChannel {
     /// Builds a record of `kind` with `body` and sends it.
     private static var building = false
 
-    static func send(kind: UInt16, _ body: (inout RecordWriter) -> Void) {
+    static func send(kind: RecordKind, _ body: (inout RecordWriter) -> Void) {
         guard let page = reportPage else {
             Console.write("report channel: not started\n")
             return
@@ -59,7 +59,7 @@ enum ReportChannel {
             record.append(UInt64(recordMaximumSize))
         }
         let (view, _) = RecordView.validate(UnsafeRawBufferPointer(start: commandPage, count: recordMaximumSize))
-        guard let view, view.kind == RecordKind.command else { return nil }
+        guard let view, view.recordKind == .command else { return nil }
         return view
     }
 

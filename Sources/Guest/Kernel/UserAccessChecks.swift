@@ -20,11 +20,28 @@ enum UserAccessChecks {
     //   fetch: movabs $target, %rdi; call *%rdi;           mov $1, %eax; int $0x80
     private static let entryStride = 32
 
-    static func run(_ record: inout RecordWriter) -> UInt64 {
-        guard var pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base),
-              let code = PhysicalMemory.frames.allocate(), let stack = PhysicalMemory.frames.allocate(),
-              let page = PhysicalMemory.frames.allocate() else { return ReplyStatus.badArguments }
-        pagemap.shareTopLevelEntry(ProcessRunner.kernelSlot, from: KernelAddressSpace.pagemap)
+    static func run() throws(CallError) -> WireBytes {
+        guard var pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
+            throw .outOfFrames
+        }
+        pagemap.shareTopLevelEntry(KernelAddressSpace.kernelSlot, from: KernelAddressSpace.pagemap)
+        // Whatever happens below, everything taken goes back.
+        var taken: [Frame] = []
+        defer {
+            for virtual in [codePage, stackPage, target] {
+                if let flush = try? pagemap.unmap(Page(startingAt: virtual)!, frames: &PhysicalMemory.frames) {
+                    flush.ignore()  // not in CR3 any more
+                }
+            }
+            pagemap.unshareTopLevelEntry(KernelAddressSpace.kernelSlot)
+            PhysicalMemory.free(pagemap.root)
+            for frame in taken { PhysicalMemory.free(frame) }
+        }
+        for _ in 0..<3 {
+            guard let frame = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
+            taken.append(frame)
+        }
+        let code = taken[0], stack = taken[1], page = taken[2]
         writeCode(KernelLayout.directMap(code.address))
         KernelLayout.directMap(stack.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
         KernelLayout.directMap(page.address).storeBytes(of: 0xC3, as: UInt8.self)  // ret
@@ -34,12 +51,13 @@ enum UserAccessChecks {
                             frames: &PhysicalMemory.frames).ignore()
             try pagemap.map(Page(startingAt: target)!, to: page, flags: [.user, .writable], frames: &PhysicalMemory.frames).ignore()
         } catch {
-            return ReplyStatus.badArguments
+            throw .pagemap(error)
         }
         let address = VirtualAddress(target)!
         CurrentProcess.pagemap = pagemap
         active = true
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: UserAccessCheck.count) { results in
+        var results = [UInt8](repeating: 0, count: UserAccessCheck.count)
+        do {
             for index in 0..<UserAccessCheck.count {
                 let check = UserAccessCheck(index: index)
                 _ = pagemap.setFlags(check.parent, level: 2, of: address)
@@ -50,23 +68,13 @@ enum UserAccessChecks {
                 let faulted = user_enter(UInt(entry), UInt(stackPage + pageSize)) == 1
                 results[index] = faulted ? 0x80 | UInt8(truncatingIfNeeded: errorCode & 0x1F) : 0
             }
-            record.appendText(UnsafeRawBufferPointer(results))
         }
         active = false
         cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
         // Back to flags the Pagemap's invariants allow, then everything goes back.
         _ = pagemap.setFlags([.present, .writable, .user], level: 2, of: address)
         _ = pagemap.setFlags([.present, .writable, .user], level: 1, of: address)
-        for virtual in [codePage, stackPage, target] {
-            if let flush = try? pagemap.unmap(Page(startingAt: virtual)!, frames: &PhysicalMemory.frames) {
-                let frame = flush.unmappedFrame
-                flush.ignore()  // not in CR3 any more
-                if let frame { try? PhysicalMemory.frames.free(frame) }
-            }
-        }
-        pagemap.unshareTopLevelEntry(ProcessRunner.kernelSlot)
-        try? PhysicalMemory.frames.free(pagemap.root)
-        return ReplyStatus.ok
+        return WireBytes(results)
     }
 
     /// Called by the page trap while checks run: note the error code, leave.

@@ -83,7 +83,7 @@ enum UserTraps {
     /// Ends the process with a fault and returns to the kernel.
     static func kill(_ reason: FaultReason, address: UInt64, _ frame: UnsafeMutablePointer<trap_frame>) -> Never {
         CurrentProcess.killed = true
-        CurrentProcess.status = reason.rawValue
+        CurrentProcess.reason = reason
         CurrentProcess.faultAddress = address
         CurrentProcess.faultRip = UInt64(frame.pointee.rip)
         CurrentProcess.faultVector = UInt64(frame.pointee.vector)
@@ -119,9 +119,10 @@ enum RecentFaults {
         total += 1
     }
 
-    /// Entry `age` back (0 = the newest): address, error code, reason (0: reallocated).
-    static func entry(_ age: Int) -> (address: UInt64, errorCode: UInt64, reason: UInt64) {
+    /// Entry `age` back (0 = the newest): address, error code, and the
+    /// reason the process was faulted (nil: reallocated).
+    static func entry(_ age: Int) -> (address: UInt64, errorCode: UInt64, reason: FaultReason?) {
         let slot = ((total - 1 - age) % capacity) * 3
-        return (addresses[slot], addresses[slot + 1], addresses[slot + 2])
+        return (addresses[slot], addresses[slot + 1], FaultReason(rawValue: addresses[slot + 2]))
     }
 }

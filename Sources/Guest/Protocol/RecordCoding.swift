@@ -5,14 +5,14 @@
 public struct RecordWriter {
     private let base: UnsafeMutableRawPointer
     private let capacity: Int
-    private let kind: UInt16
+    private let kind: RecordKind
     private let sequence: UInt32
     public private(set) var wordCount = 0
     public private(set) var textLength = 0
     /// False once something did not fit; the record is then cut short, never overrun.
     public private(set) var complete = true
 
-    public init(base: UnsafeMutableRawPointer, capacity: Int, kind: UInt16, sequence: UInt32) {
+    public init(base: UnsafeMutableRawPointer, capacity: Int, kind: RecordKind, sequence: UInt32) {
         self.base = base
         self.capacity = min(capacity, recordMaximumSize)
         self.kind = kind
@@ -36,6 +36,13 @@ public struct RecordWriter {
         base.storeBytes(of: word.littleEndian, toByteOffset: recordHeaderSize + index * 8, as: UInt64.self)
     }
 
+    /// Drops the words after the first `count` (before any text is added).
+    public mutating func truncateWords(to count: Int) {
+        guard textLength == 0, count < wordCount else { return }
+        wordCount = count
+        complete = true
+    }
+
     public mutating func appendText(_ bytes: UnsafeRawBufferPointer) {
         let offset = recordHeaderSize + wordCount * 8 + textLength
         let count = min(bytes.count, max(capacity - offset, 0))
@@ -56,7 +63,7 @@ public struct RecordWriter {
     @discardableResult
     public func finish() -> Int {
         base.storeBytes(of: recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
-        base.storeBytes(of: kind.littleEndian, toByteOffset: 4, as: UInt16.self)
+        base.storeBytes(of: kind.rawValue.littleEndian, toByteOffset: 4, as: UInt16.self)
         base.storeBytes(of: UInt16(wordCount).littleEndian, toByteOffset: 6, as: UInt16.self)
         base.storeBytes(of: UInt32(textLength).littleEndian, toByteOffset: 8, as: UInt32.self)
         base.storeBytes(of: sequence.littleEndian, toByteOffset: 12, as: UInt32.self)
@@ -76,6 +83,7 @@ public enum RecordProblem: Equatable, Sendable {
 
 /// A validated view of one record in memory the caller owns.
 public struct RecordView {
+    /// The kind as the header has it: a host meets kinds no case names.
     public let kind: UInt16
     public let sequence: UInt32
     public let wordCount: Int
@@ -119,6 +127,14 @@ public struct RecordView {
     public func word(_ index: Int) -> UInt64 {
         guard index >= 0, index < wordCount else { return 0 }
         return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: recordHeaderSize + index * 8, as: UInt64.self))
+    }
+
+    public var recordKind: RecordKind? { RecordKind(rawValue: kind) }
+
+    /// The words from `index` on, for a `WireDecoder`.
+    public func words(from index: Int) -> UnsafeRawBufferPointer {
+        let start = recordHeaderSize + min(max(index, 0), wordCount) * 8
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<(recordHeaderSize + wordCount * 8)])
     }
 
     public var text: UnsafeRawBufferPointer {

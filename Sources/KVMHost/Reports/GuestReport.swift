@@ -1,4 +1,5 @@
 import GuestProtocol
+import GuestMemory
 
 /// The ready report: the kernel is up, and this is what it was given.
 public struct ReadyReport: Equatable, Sendable {
@@ -95,22 +96,22 @@ public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// One decision of the page trap: reallocated (demand paging), or the
-/// process faulted with `reason` (a `FaultReason` raw value).
+/// process faulted for `reason`.
 public struct PageTrapReport: Equatable, Sendable {
     public var address: UInt64
     public var errorCode: UInt64
     public var rip: UInt64
-    public var reallocated: Bool
-    public var reason: UInt64
-}
+    /// Nil: reallocated (demand paging); otherwise why the process was faulted.
+    public var faultReason: FaultReason?
 
-/// The guest's answer to a command.
-public struct GuestReply: Equatable, Sendable {
-    public var commandSequence: UInt32
-    public var status: UInt64
-    public var values: [UInt64]
-    /// Bytes some replies carry after their values.
-    public var text: [UInt8] = []
+    public init(address: UInt64, errorCode: UInt64, rip: UInt64, faultReason: FaultReason?) {
+        self.address = address
+        self.errorCode = errorCode
+        self.rip = rip
+        self.faultReason = faultReason
+    }
+
+    public var reallocated: Bool { faultReason == nil }
 }
 
 /// One record from the guest, decoded.
@@ -127,6 +128,8 @@ public enum GuestReport: Equatable, Sendable {
     case pageTrap(PageTrapReport)
     /// A value a user program reported.
     case programReport(UInt64)
+    /// An expectation of an in-kernel test case failed; the case goes on.
+    case expectationFailed(AssertionReport)
 
     public init(_ record: RecordView) throws {
         func require(_ words: Int) throws {
@@ -134,8 +137,21 @@ public enum GuestReport: Equatable, Sendable {
                 throw ChannelError.undecodable(kind: record.kind, reason: "\(record.wordCount) words, expected at least \(words)")
             }
         }
-        switch record.kind {
-        case RecordKind.ready:
+        guard let kind = record.recordKind else {
+            throw ChannelError.undecodable(kind: record.kind, reason: "unknown kind")
+        }
+        func assertion() throws -> AssertionReport {
+            try require(AssertionWord.valuesStart)
+            let count = min(Int(clamping: record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
+            let values = (0..<count).map { record.word(AssertionWord.valuesStart + $0) }
+            let parts = record.text.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+            return AssertionReport(
+                condition: parts.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                file: parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : "",
+                line: record.word(AssertionWord.line), values: values)
+        }
+        switch kind {
+        case .ready:
             try require(ReadyWord.memoryMapStart)
             let count = Int(clamping: record.word(ReadyWord.memoryMapCount))
             guard count <= ReadyWord.maximumMemoryMapEntries else {
@@ -158,7 +174,7 @@ public enum GuestReport: Equatable, Sendable {
                 pageTableRoot: record.word(ReadyWord.pageTableRoot),
                 droppedMemoryRanges: record.word(ReadyWord.droppedMemoryRanges),
                 memoryMap: map))
-        case RecordKind.exception:
+        case .exception:
             try require(ExceptionWord.count)
             self = .exception(ExceptionReport(
                 vector: record.word(ExceptionWord.vector), errorCode: record.word(ExceptionWord.errorCode),
@@ -169,40 +185,41 @@ public enum GuestReport: Equatable, Sendable {
                 efer: record.word(ExceptionWord.efer),
                 registers: (0..<ExceptionWord.registerCount).map { record.word(ExceptionWord.registersStart + $0) },
                 guestWalk: (0..<min(Int(clamping: record.word(ExceptionWord.walkCount)), 4)).map { record.word(ExceptionWord.walkStart + $0) }))
-        case RecordKind.assertion:
-            try require(AssertionWord.valuesStart)
-            let count = min(Int(clamping: record.word(AssertionWord.valueCount)), AssertionWord.maximumValues)
-            let values = (0..<count).map { record.word(AssertionWord.valuesStart + $0) }
-            let parts = record.text.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
-            self = .assertion(AssertionReport(
-                condition: parts.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
-                file: parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : "",
-                line: record.word(AssertionWord.line), values: values))
-        case RecordKind.panic:
+        case .assertion:
+            self = .assertion(try assertion())
+        case .expectationFailed:
+            self = .expectationFailed(try assertion())
+        case .panic:
             self = .panic(PanicReport(reason: String(decoding: record.text, as: UTF8.self), value: record.word(0)))
-        case RecordKind.console:
+        case .console:
             self = .console([UInt8](record.text))
-        case RecordKind.pageTrap:
+        case .pageTrap:
             try require(PageTrapWord.count)
+            var reason: FaultReason?
+            if record.word(PageTrapWord.decision) != 0 {
+                let raw = record.word(PageTrapWord.reason)
+                guard let named = FaultReason(rawValue: raw) else {
+                    throw ChannelError.undecodable(kind: record.kind, reason: "page-trap fault reason \(raw)")
+                }
+                reason = named
+            }
             self = .pageTrap(PageTrapReport(address: record.word(PageTrapWord.address), errorCode: record.word(PageTrapWord.errorCode),
-                                            rip: record.word(PageTrapWord.rip), reallocated: record.word(PageTrapWord.decision) == 0,
-                                            reason: record.word(PageTrapWord.reason)))
-        case RecordKind.programReport:
+                                            rip: record.word(PageTrapWord.rip), faultReason: reason))
+        case .programReport:
             try require(1)
             self = .programReport(record.word(0))
-        case RecordKind.awaitCommand:
+        case .awaitCommand:
             try require(AwaitCommandWord.count)
             self = .awaitCommand(bufferPhysical: record.word(AwaitCommandWord.bufferPhysical),
                                  capacity: record.word(AwaitCommandWord.bufferCapacity))
-        case RecordKind.reply:
+        case .reply:
             try require(ReplyWord.valuesStart)
             self = .reply(GuestReply(
-                commandSequence: UInt32(truncatingIfNeeded: record.word(ReplyWord.commandSequence)),
+                callSequence: UInt32(truncatingIfNeeded: record.word(ReplyWord.callSequence)),
                 status: record.word(ReplyWord.status),
-                values: (ReplyWord.valuesStart..<record.wordCount).map { record.word($0) },
-                text: [UInt8](record.text)))
-        default:
-            throw ChannelError.undecodable(kind: record.kind, reason: "unknown kind")
+                words: (ReplyWord.valuesStart..<record.wordCount).map { record.word($0) }))
+        case .command:
+            throw ChannelError.undecodable(kind: record.kind, reason: "a command record sent by the guest")
         }
     }
 

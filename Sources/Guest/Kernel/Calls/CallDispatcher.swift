@@ -1,0 +1,64 @@
+// The host drives the kernel with calls over the report channel: the kernel
+// asks for one, runs it, replies, and asks again. This is the only place that
+// touches the wire: each call is decoded into its type, its `perform` runs
+// with typed arguments, and its typed result or error is encoded back.
+
+enum CallDispatcher {
+    static func run() -> Never {
+        while true {
+            guard let command = ReportChannel.awaitCommand() else {
+                kernelPanic("host wrote no valid command")
+            }
+            dispatch(command)
+        }
+    }
+
+    private static func dispatch(_ command: RecordView) {
+        let codeWord = command.word(0)
+        guard command.wordCount > 0, let code = CallCode(rawValue: codeWord) else {
+            reply(to: command, .unknownCall) { encoder in encoder.word(codeWord) }
+            return
+        }
+        var server = Server(command: command)
+        code.visit(&server)
+    }
+
+    private struct Server: CallVisitor {
+        let command: RecordView
+
+        mutating func visit<Call: GuestCall>(_ call: Call.Type) {
+            var decoder = WireDecoder(words: command.words(from: 1))
+            let decoded: Call
+            do throws(WireError) {
+                decoded = try Call(from: &decoder)
+                try decoder.finish()
+            } catch {
+                reply(to: command, .malformedArguments) { encoder in encoder.encode(error) }
+                return
+            }
+            // The call runs before the reply is built: a program run sends records of its own.
+            do throws(CallError) {
+                let result = try decoded.perform()
+                reply(to: command, .ok) { encoder in encoder.encode(result) }
+            } catch {
+                reply(to: command, .failed) { encoder in encoder.encode(error) }
+            }
+        }
+    }
+
+    private static func reply(to command: RecordView, _ status: CallStatus, _ body: (inout WireEncoder) -> Void) {
+        ReportChannel.send(kind: .reply) { record in
+            record.append(UInt64(command.sequence))
+            record.append(status.rawValue)
+            var encoder = WireEncoder(record)
+            body(&encoder)
+            if encoder.complete {
+                record = encoder.writer
+            } else {
+                // What did not fit is said, never cut short silently.
+                record.replaceWord(ReplyWord.status, with: CallStatus.replyTooLong.rawValue)
+                record.truncateWords(to: ReplyWord.valuesStart)
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+// The kernel's side of the calls to its live Pagemap. Every change is
+// flushed from the TLB. The kernel's own region is refused: a call must not
+// be a way to break the kernel by accident (unmapping the page the fault
+// handler runs on livelocks the guest).
+
+extension MapPage {
+    public func perform() throws(CallError) -> UInt64 {
+        let page = try Page.forCall(virtual)
+        var frame: Frame
+        switch self.frame {
+        case .existing(let physical):
+            guard physical % frameSize == 0 else { throw .misalignedFrame(address: physical) }
+            frame = Frame(containing: physical)
+            guard frame.number < PhysicalMemory.frames.frameCount else { throw .beyondMemory(address: physical) }
+        case .allocate:
+            guard let taken = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
+            frame = taken
+        }
+        do throws(PagemapError) {
+            try KernelAddressSpace.pagemap.map(page, to: frame, flags: flags, frames: &PhysicalMemory.frames)
+                .flush { cpu_invlpg(UInt($0)) }
+        } catch {
+            if self.frame == .allocate { PhysicalMemory.free(frame) }
+            throw .pagemap(error)
+        }
+        return frame.address
+    }
+}
+
+extension UnmapPage {
+    public func perform() throws(CallError) -> UInt64? {
+        let page = try Page.forCall(virtual)
+        // A frame that could not be freed is refused before anything changes.
+        if freeFrame, let mapped = KernelAddressSpace.pagemap.translate(page.start) {
+            let frame = Frame(containing: mapped.physical)
+            if PhysicalMemory.frames.isReserved(frame) { throw .frame(.reservedFrame(frame: frame.number)) }
+            if PhysicalMemory.frames.isFree(frame) { throw .frame(.doubleFree(frame: frame.number)) }
+        }
+        let flush: TLBFlush
+        do throws(PagemapError) {
+            flush = try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames)
+        } catch {
+            throw .pagemap(error)
+        }
+        let frame = flush.unmappedFrame
+        flush.flush { cpu_invlpg(UInt($0)) }
+        if freeFrame, let frame { PhysicalMemory.free(frame) }
+        return frame?.address
+    }
+}
+
+extension Page {
+    /// The page a call names: canonical, aligned, and outside the kernel's region.
+    fileprivate static func forCall(_ virtual: UInt64) throws(CallError) -> Page {
+        guard let address = VirtualAddress(virtual) else { throw .pagemap(.nonCanonical(address: virtual)) }
+        guard let page = Page(startingAt: virtual) else { throw .pagemap(.misaligned(address: virtual)) }
+        guard !KernelAddressSpace.isKernelRegion(address) else { throw .kernelPage(address: virtual) }
+        return page
+    }
+}
+
+extension Translate {
+    public func perform() throws(CallError) -> Reply {
+        guard let address = VirtualAddress(virtual) else { throw .pagemap(.nonCanonical(address: virtual)) }
+        if let translation = KernelAddressSpace.pagemap.translate(address) {
+            return .mapped(physical: translation.physical, flags: translation.flags, pageSize: translation.pageSize)
+        }
+        switch KernelAddressSpace.pagemap.locatePage(address) {
+        case .notPresent(let level, let lazy): return .notPresent(level: level, lazy: lazy)
+        case .present: kernelPanic("translate and locatePage disagree", virtual)
+        }
+    }
+}
+
+extension ReadPagemapCounts {
+    public func perform() throws(CallError) -> Reply {
+        Reply(root: KernelAddressSpace.pagemap.root.address, tablesCreated: UInt64(KernelAddressSpace.pagemap.tablesCreated),
+              tablesFreed: UInt64(KernelAddressSpace.pagemap.tablesFreed))
+    }
+}
+
+extension RunAccessChecks {
+    public func perform() throws(CallError) -> WireBytes { try AccessChecks.run() }
+}
+
+extension RunUserAccessChecks {
+    public func perform() throws(CallError) -> WireBytes { try UserAccessChecks.run() }
+}
+
+extension ReadMemory {
+    /// Each page is translated through the kernel's own tables and read
+    /// through the direct map: the bytes a load would see, without a fault
+    /// where a load would take one.
+    public func perform() throws(CallError) -> WireBytes {
+        guard count <= Self.limit else { throw .tooMany(requested: count, limit: Self.limit) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(count))
+        var offset: UInt64 = 0
+        while offset < count {
+            let at = virtual &+ offset
+            guard let address = VirtualAddress(at), let translation = KernelAddressSpace.pagemap.translate(address) else {
+                throw .unreadable(address: at)
+            }
+            let inPage = min(count - offset, pageSize - at % pageSize)
+            let source = KernelLayout.directMap(translation.physical)
+            for index in 0..<Int(inPage) { bytes.append(source.load(fromByteOffset: index, as: UInt8.self)) }
+            offset += inPage
+        }
+        return WireBytes(bytes)
+    }
+}
+
+extension RunPagemapBenchmark {
+    /// Maps, translates or unmaps `count` pages at `benchmarkBase`, all onto one frame.
+    public func perform() throws(CallError) -> Reply {
+        let created = KernelAddressSpace.pagemap.tablesCreated
+        let freed = KernelAddressSpace.pagemap.tablesFreed
+        let frame = Frame(containing: KernelLayout.physical(ofImage: UnsafeRawPointer(kernel_layout_get()!)))
+        var sum: UInt64 = 0
+        for index in 0..<count {
+            let address = benchmarkBase + index * pageSize
+            do throws(PagemapError) {
+                switch phase {
+                case .map:
+                    try KernelAddressSpace.pagemap.map(Page(startingAt: address)!, to: frame, flags: [.noExecute],
+                                                       frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                case .translate:
+                    sum &+= KernelAddressSpace.pagemap.translate(VirtualAddress(address)!)?.physical ?? 0
+                case .unmap:
+                    try KernelAddressSpace.pagemap.unmap(Page(startingAt: address)!, frames: &PhysicalMemory.frames)
+                        .flush { cpu_invlpg(UInt($0)) }
+                }
+            } catch {
+                throw .pagemap(error)
+            }
+        }
+        return Reply(tablesCreated: UInt64(KernelAddressSpace.pagemap.tablesCreated - created),
+                     tablesFreed: UInt64(KernelAddressSpace.pagemap.tablesFreed - freed), checksum: sum)
+    }
+}

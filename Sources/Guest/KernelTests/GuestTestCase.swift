@@ -1,0 +1,66 @@
+// Test cases that run inside the kernel, as KUnit's do: each is a function
+// over the real memory manager, registered by name in `GuestTestTable`. An
+// expectation that fails is sent to the host with its file, line and values
+// at once, and the case goes on; the host shows it as a failure at that line.
+
+struct GuestTestCase {
+    let name: StaticString
+    let body: (inout Expect) -> Void
+
+    init(_ name: StaticString, _ body: @escaping (inout Expect) -> Void) {
+        self.name = name
+        self.body = body
+    }
+}
+
+/// The expectations of one running case.
+struct Expect {
+    private(set) var count: UInt64 = 0
+    private(set) var failures: UInt64 = 0
+
+    /// `condition` holds; `values` say what was seen when it does not.
+    mutating func that(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        count += 1
+        if condition { return }
+        failures += 1
+        ReportChannel.send(kind: .expectationFailed) { record in
+            record.append(UInt64(line))
+            let shown = min(values.count, AssertionWord.maximumValues)
+            record.append(UInt64(shown))
+            for index in 0..<shown { record.append(values[index]) }
+            record.appendText(text)
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { nul in
+                nul[0] = 0
+                record.appendText(UnsafeRawBufferPointer(nul))
+            }
+            record.appendText(file)
+        }
+    }
+
+    /// `actual == expected`, with both sent when not.
+    mutating func equal(_ actual: UInt64, _ expected: UInt64, _ text: StaticString,
+                        file: StaticString = #filePath, line: UInt = #line) {
+        that(actual == expected, text, actual, expected, file: file, line: line)
+    }
+}
+
+extension ListGuestTests {
+    public func perform() throws(CallError) -> [WireBytes] {
+        var names: [WireBytes] = []
+        for test in GuestTestTable.cases() {
+            names.append(WireBytes([UInt8](UnsafeRawBufferPointer(start: test.name.utf8Start, count: test.name.utf8CodeUnitCount))))
+        }
+        return names
+    }
+}
+
+extension RunGuestTest {
+    public func perform() throws(CallError) -> Reply {
+        let cases = GuestTestTable.cases()
+        guard index < UInt64(cases.count) else { throw .noSuchTest(index: index) }
+        var expect = Expect()
+        cases[Int(index)].body(&expect)
+        return Reply(expectations: expect.count, failures: expect.failures)
+    }
+}

@@ -1,0 +1,190 @@
+#if canImport(GuestMemory)
+import GuestMemory
+#endif
+
+// Why a call the kernel ran did not succeed: the typed error a call's
+// `perform` throws and the host receives. Each case says what was refused
+// and the value that made it so.
+
+public enum CallError: Error, Equatable, Sendable {
+    case pagemap(PagemapError)
+    case memorySpace(MemorySpaceError)
+    case frame(FrameError)
+    /// No free frame, or no run of frames as asked, is left.
+    case outOfFrames
+    /// The physical address lies past the end of guest RAM.
+    case beyondMemory(address: UInt64)
+    /// A physical address that does not start a frame.
+    case misalignedFrame(address: UInt64)
+    /// The page belongs to the kernel itself (its image, stacks, heap or
+    /// direct map): changing it would break the kernel.
+    case kernelPage(address: UInt64)
+    /// The frame holds one of the kernel's live page tables.
+    case pageTableFrame(address: UInt64)
+    case noSuchProgram(index: UInt64)
+    case noSuchTest(index: UInt64)
+    /// The program image is not one the kernel can load.
+    case imageRefused
+    /// `address` is not mapped readable in the kernel's address space.
+    case unreadable(address: UInt64)
+    /// More than the call can take in one reply.
+    case tooMany(requested: UInt64, limit: UInt64)
+}
+
+extension CallError: Wire {
+    private enum Tag: UInt64 {
+        case pagemap = 1, memorySpace, frame, outOfFrames, beyondMemory, misalignedFrame, kernelPage,
+             pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany
+    }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .pagemap: self = .pagemap(try decoder.decode())
+        case .memorySpace: self = .memorySpace(try decoder.decode())
+        case .frame: self = .frame(try decoder.decode())
+        case .outOfFrames: self = .outOfFrames
+        case .beyondMemory: self = .beyondMemory(address: try decoder.word())
+        case .misalignedFrame: self = .misalignedFrame(address: try decoder.word())
+        case .kernelPage: self = .kernelPage(address: try decoder.word())
+        case .pageTableFrame: self = .pageTableFrame(address: try decoder.word())
+        case .noSuchProgram: self = .noSuchProgram(index: try decoder.word())
+        case .noSuchTest: self = .noSuchTest(index: try decoder.word())
+        case .imageRefused: self = .imageRefused
+        case .unreadable: self = .unreadable(address: try decoder.word())
+        case .tooMany: self = .tooMany(requested: try decoder.word(), limit: try decoder.word())
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .pagemap(let error): encoder.word(Tag.pagemap.rawValue); encoder.encode(error)
+        case .memorySpace(let error): encoder.word(Tag.memorySpace.rawValue); encoder.encode(error)
+        case .frame(let error): encoder.word(Tag.frame.rawValue); encoder.encode(error)
+        case .outOfFrames: encoder.word(Tag.outOfFrames.rawValue)
+        case .beyondMemory(let address): encoder.word(Tag.beyondMemory.rawValue); encoder.word(address)
+        case .misalignedFrame(let address): encoder.word(Tag.misalignedFrame.rawValue); encoder.word(address)
+        case .kernelPage(let address): encoder.word(Tag.kernelPage.rawValue); encoder.word(address)
+        case .pageTableFrame(let address): encoder.word(Tag.pageTableFrame.rawValue); encoder.word(address)
+        case .noSuchProgram(let index): encoder.word(Tag.noSuchProgram.rawValue); encoder.word(index)
+        case .noSuchTest(let index): encoder.word(Tag.noSuchTest.rawValue); encoder.word(index)
+        case .imageRefused: encoder.word(Tag.imageRefused.rawValue)
+        case .unreadable(let address): encoder.word(Tag.unreadable.rawValue); encoder.word(address)
+        case .tooMany(let requested, let limit): encoder.word(Tag.tooMany.rawValue); encoder.word(requested); encoder.word(limit)
+        }
+    }
+}
+
+extension PagemapError: Wire {
+    private enum Tag: UInt64 {
+        case nonCanonical = 1, misaligned, alreadyMapped, frameAllocationFailed, parentIsHugePage, notMapped
+    }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .nonCanonical: self = .nonCanonical(address: try decoder.word())
+        case .misaligned: self = .misaligned(address: try decoder.word())
+        case .alreadyMapped: self = .alreadyMapped(page: try decoder.word(), frame: try decoder.decode())
+        case .frameAllocationFailed: self = .frameAllocationFailed(level: try decoder.decode(PageTableLevel.self).rawValue)
+        case .parentIsHugePage: self = .parentIsHugePage(level: try decoder.decode(PageTableLevel.self).rawValue)
+        case .notMapped: self = .notMapped(page: try decoder.word(), level: try decoder.decode(PageTableLevel.self).rawValue)
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .nonCanonical(let address): encoder.word(Tag.nonCanonical.rawValue); encoder.word(address)
+        case .misaligned(let address): encoder.word(Tag.misaligned.rawValue); encoder.word(address)
+        case .alreadyMapped(let page, let frame): encoder.word(Tag.alreadyMapped.rawValue); encoder.word(page); encoder.encode(frame)
+        case .frameAllocationFailed(let level): encoder.word(Tag.frameAllocationFailed.rawValue); encoder.word(UInt64(level))
+        case .parentIsHugePage(let level): encoder.word(Tag.parentIsHugePage.rawValue); encoder.word(UInt64(level))
+        case .notMapped(let page, let level): encoder.word(Tag.notMapped.rawValue); encoder.word(page); encoder.word(UInt64(level))
+        }
+    }
+}
+
+/// A page-table level on the wire: 1 (PT) to 4 (PML4), nothing else.
+private struct PageTableLevel: Wire {
+    let rawValue: Int
+    init(from decoder: inout WireDecoder) throws(WireError) { rawValue = Int(try decoder.word(in: 1...4)) }
+    func encode(to encoder: inout WireEncoder) { encoder.word(UInt64(rawValue)) }
+}
+
+extension MemorySpaceError: Wire {
+    private enum Tag: UInt64 {
+        case invalidSize = 1, outOfAddressSpace, outOfFrames, notReserved, overlaps, pagemap
+    }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .invalidSize: self = .invalidSize(pages: try decoder.word())
+        case .outOfAddressSpace: self = .outOfAddressSpace(pages: try decoder.word())
+        case .outOfFrames: self = .outOfFrames
+        case .notReserved: self = .notReserved(address: try decoder.word())
+        case .overlaps: self = .overlaps(address: try decoder.word())
+        case .pagemap: self = .pagemap(try decoder.decode())
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .invalidSize(let pages): encoder.word(Tag.invalidSize.rawValue); encoder.word(pages)
+        case .outOfAddressSpace(let pages): encoder.word(Tag.outOfAddressSpace.rawValue); encoder.word(pages)
+        case .outOfFrames: encoder.word(Tag.outOfFrames.rawValue)
+        case .notReserved(let address): encoder.word(Tag.notReserved.rawValue); encoder.word(address)
+        case .overlaps(let address): encoder.word(Tag.overlaps.rawValue); encoder.word(address)
+        case .pagemap(let error): encoder.word(Tag.pagemap.rawValue); encoder.encode(error)
+        }
+    }
+}
+
+extension FrameError: Wire {
+    private enum Tag: UInt64 { case doubleFree = 1, reservedFrame, outOfRange }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .doubleFree: self = .doubleFree(frame: try decoder.word())
+        case .reservedFrame: self = .reservedFrame(frame: try decoder.word())
+        case .outOfRange: self = .outOfRange(frame: try decoder.word(), frameCount: try decoder.word())
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .doubleFree(let frame): encoder.word(Tag.doubleFree.rawValue); encoder.word(frame)
+        case .reservedFrame(let frame): encoder.word(Tag.reservedFrame.rawValue); encoder.word(frame)
+        case .outOfRange(let frame, let count): encoder.word(Tag.outOfRange.rawValue); encoder.word(frame); encoder.word(count)
+        }
+    }
+}
+
+extension WireError: Wire {
+    private enum Tag: UInt64 { case missingWord = 1, invalidValue, extraWords, tooLong }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .missingWord: self = .missingWord(index: try decoder.decode())
+        case .invalidValue: self = .invalidValue(index: try decoder.decode(), value: try decoder.word())
+        case .extraWords: self = .extraWords(count: try decoder.decode())
+        case .tooLong: self = .tooLong
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .missingWord(let index): encoder.word(Tag.missingWord.rawValue); encoder.encode(index)
+        case .invalidValue(let index, let value): encoder.word(Tag.invalidValue.rawValue); encoder.encode(index); encoder.word(value)
+        case .extraWords(let count): encoder.word(Tag.extraWords.rawValue); encoder.encode(count)
+        case .tooLong: encoder.word(Tag.tooLong.rawValue)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+// Calls to the kernel's physical memory: the bitmap frame allocator.
+
+/// The allocator's counts and what the kernel reserved at boot.
+public struct ReadFrameStatistics: GuestCall, Equatable, Sendable {
+    public typealias Reply = FrameStatistics
+    public static let code = CallCode.readFrameStatistics
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
+
+/// What the kernel takes from usable RAM at boot, item by item.
+public enum ReservationKind: UInt64, CaseIterable, Sendable {
+    case pageZero = 1
+    case bootstrapTables = 2
+    case kernelImage = 3
+    case startInfo = 4
+    case memoryMap = 5
+    case frameBitmap = 6
+
+    public var name: StaticString {
+        switch self {
+        case .pageZero: "page zero"
+        case .bootstrapTables: "bootstrap page tables"
+        case .kernelImage: "kernel image"
+        case .startInfo: "start info"
+        case .memoryMap: "memory map"
+        case .frameBitmap: "frame bitmap"
+        }
+    }
+}
+
+public struct FrameStatistics: Wire, Equatable, Sendable {
+    /// One range the kernel took at boot: physical addresses `start..<end`.
+    public struct Reservation: Wire, Equatable, Sendable {
+        public var kind: ReservationKind
+        public var start: UInt64
+        public var end: UInt64
+        /// How many usable, free frames this reservation took.
+        public var framesTaken: UInt64
+        public init(kind: ReservationKind, start: UInt64, end: UInt64, framesTaken: UInt64) {
+            self.kind = kind; self.start = start; self.end = end; self.framesTaken = framesTaken
+        }
+        public var range: Range<UInt64> { start..<end }
+        public init(from decoder: inout WireDecoder) throws(WireError) {
+            let kindWord = try decoder.word()
+            guard let kind = ReservationKind(rawValue: kindWord) else { throw .invalidValue(index: decoder.index - 1, value: kindWord) }
+            self.kind = kind
+            start = try decoder.word()
+            end = try decoder.word(in: start...UInt64.max)
+            framesTaken = try decoder.word()
+        }
+        public func encode(to encoder: inout WireEncoder) {
+            encoder.word(kind.rawValue); encoder.word(start); encoder.word(end); encoder.word(framesTaken)
+        }
+    }
+
+    public var total: UInt64
+    public var free: UInt64
+    public var used: UInt64
+    public var reserved: UInt64
+    public var usable: UInt64
+    public var bitmapPhysical: UInt64
+    public var bitmapBytes: UInt64
+    /// Frames the kernel's own page tables hold, root included (part of `used`).
+    public var kernelPageTables: UInt64
+    public var reservations: [Reservation]
+
+    public init(total: UInt64, free: UInt64, used: UInt64, reserved: UInt64, usable: UInt64, bitmapPhysical: UInt64,
+                bitmapBytes: UInt64, kernelPageTables: UInt64, reservations: [Reservation]) {
+        self.total = total; self.free = free; self.used = used; self.reserved = reserved; self.usable = usable
+        self.bitmapPhysical = bitmapPhysical; self.bitmapBytes = bitmapBytes
+        self.kernelPageTables = kernelPageTables; self.reservations = reservations
+    }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        total = try decoder.word(); free = try decoder.word(); used = try decoder.word()
+        reserved = try decoder.word(); usable = try decoder.word()
+        bitmapPhysical = try decoder.word(); bitmapBytes = try decoder.word()
+        kernelPageTables = try decoder.word()
+        reservations = try decoder.decode()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(total); encoder.word(free); encoder.word(used); encoder.word(reserved); encoder.word(usable)
+        encoder.word(bitmapPhysical); encoder.word(bitmapBytes); encoder.word(kernelPageTables)
+        encoder.encode(reservations)
+    }
+
+    public func reservation(_ kind: ReservationKind) -> Reservation? { reservations.first { $0.kind == kind } }
+}
+
+/// Allocates `count` frames, at most `limit`; fewer when memory runs out.
+/// Replies their physical addresses.
+public struct AllocateFrames: GuestCall, Equatable, Sendable {
+    public typealias Reply = [UInt64]
+    public static let code = CallCode.allocateFrames
+    public static let limit: UInt64 = 400
+    public var count: UInt64
+    public init(count: UInt64) { self.count = count }
+    public init(from decoder: inout WireDecoder) throws(WireError) { count = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(count) }
+}
+
+/// Frees the frame at physical `address`; a refused free is `CallError.frame`.
+public struct FreeFrame: GuestCall, Equatable, Sendable {
+    public typealias Reply = Done
+    public static let code = CallCode.freeFrame
+    public var address: UInt64
+    public init(address: UInt64) { self.address = address }
+    public init(from decoder: inout WireDecoder) throws(WireError) { address = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(address) }
+}
+
+/// `count` contiguous frames aligned to `alignment` frames. Replies the
+/// first one's address, or nil when no run is free.
+public struct AllocateContiguousFrames: GuestCall, Equatable, Sendable {
+    public typealias Reply = UInt64?
+    public static let code = CallCode.allocateContiguousFrames
+    public var count: UInt64
+    public var alignment: UInt64
+    public init(count: UInt64, alignment: UInt64) { self.count = count; self.alignment = alignment }
+    public init(from decoder: inout WireDecoder) throws(WireError) { count = try decoder.word(); alignment = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(count); encoder.word(alignment) }
+}
+
+/// What the allocator knows of the frame at physical `address`.
+public struct QueryFrame: GuestCall, Equatable, Sendable {
+    public struct Reply: Wire, Equatable, Sendable {
+        public var isFree: Bool
+        public var isReserved: Bool
+        /// Handed out before and not yet known to be zero.
+        public var mustZero: Bool
+        public init(isFree: Bool, isReserved: Bool, mustZero: Bool) {
+            self.isFree = isFree; self.isReserved = isReserved; self.mustZero = mustZero
+        }
+        public init(from decoder: inout WireDecoder) throws(WireError) {
+            isFree = try decoder.decode(); isReserved = try decoder.decode(); mustZero = try decoder.decode()
+        }
+        public func encode(to encoder: inout WireEncoder) { encoder.encode(isFree); encoder.encode(isReserved); encoder.encode(mustZero) }
+    }
+    public static let code = CallCode.queryFrame
+    public var address: UInt64
+    public init(address: UInt64) { self.address = address }
+    public init(from decoder: inout WireDecoder) throws(WireError) { address = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(address) }
+}
+
+/// Allocates every free frame, writing `marker ^ address` at offset 0 of each
+/// and chaining them through offset 8.
+public struct ExhaustFrames: GuestCall, Equatable, Sendable {
+    public struct Reply: Wire, Equatable, Sendable {
+        public var count: UInt64
+        public var lowest: UInt64
+        public var highest: UInt64
+        public init(count: UInt64, lowest: UInt64, highest: UInt64) { self.count = count; self.lowest = lowest; self.highest = highest }
+        public init(from decoder: inout WireDecoder) throws(WireError) {
+            count = try decoder.word(); lowest = try decoder.word(); highest = try decoder.word()
+        }
+        public func encode(to encoder: inout WireEncoder) { encoder.word(count); encoder.word(lowest); encoder.word(highest) }
+    }
+    public static let code = CallCode.exhaustFrames
+    public static let marker: UInt64 = 0x4652_414D_4521_0000
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
+
+/// Frees every frame `ExhaustFrames` took. Replies how many.
+public struct FreeExhaustedFrames: GuestCall, Equatable, Sendable {
+    public typealias Reply = UInt64
+    public static let code = CallCode.freeExhaustedFrames
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
+
+/// Takes one frame the kernel cannot do without: out of memory is a kernel
+/// panic that names the request. Replies its address.
+public struct RequireFrame: GuestCall, Equatable, Sendable {
+    public typealias Reply = UInt64
+    public static let code = CallCode.requireFrame
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
+
+/// Points the allocator's next search at frame 0 (frames used before, which
+/// need zeroing, come first), or when `fresh` past every frame handed out
+/// since boot (known-zero frames first). For benchmarks.
+public struct RestartFrameSearch: GuestCall, Equatable, Sendable {
+    public typealias Reply = Done
+    public static let code = CallCode.restartFrameSearch
+    public var fresh: Bool
+    public init(fresh: Bool) { self.fresh = fresh }
+    public init(from decoder: inout WireDecoder) throws(WireError) { fresh = try decoder.decode() }
+    public func encode(to encoder: inout WireEncoder) { encoder.encode(fresh) }
+}

@@ -1,0 +1,187 @@
+// The one codec every call, reply and error uses, on both sides: values are
+// 64-bit words in a record, written and read in declaration order. A decoder
+// never reads past the words it was given and never trusts a count.
+
+/// Why words are not the value they should be.
+public enum WireError: Error, Equatable, Sendable {
+    /// The words ended before value number `index` was read.
+    case missingWord(index: Int)
+    /// Word `index` holds `value`, which the field it belongs to cannot take.
+    case invalidValue(index: Int, value: UInt64)
+    /// `count` words were left over after the whole value was read.
+    case extraWords(count: Int)
+    /// The encoded value did not fit in one record.
+    case tooLong
+}
+
+/// Writes values as words into a record.
+public struct WireEncoder {
+    public private(set) var writer: RecordWriter
+
+    public init(_ writer: RecordWriter) { self.writer = writer }
+
+    public mutating func word(_ value: UInt64) { writer.append(value) }
+
+    public mutating func encode<Value: Wire>(_ value: Value) { value.encode(to: &self) }
+
+    /// Bytes as a count word, then eight to a word, the last one zero-padded.
+    public mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
+        word(UInt64(bytes.count))
+        var index = 0
+        while index < bytes.count {
+            var packed: UInt64 = 0
+            var shift: UInt64 = 0
+            while shift < 64, index < bytes.count {
+                packed |= UInt64(bytes[index]) << shift
+                shift += 8
+                index += 1
+            }
+            word(packed)
+        }
+    }
+
+    public var complete: Bool { writer.complete }
+}
+
+/// Reads values from words, in the order they were written.
+public struct WireDecoder {
+    private let words: UnsafeRawBufferPointer
+    public private(set) var index = 0
+
+    /// `words`: little-endian 64-bit words (a partial last word is ignored).
+    public init(words: UnsafeRawBufferPointer) { self.words = words }
+
+    public var remaining: Int { words.count / 8 - index }
+
+    public mutating func word() throws(WireError) -> UInt64 {
+        guard remaining > 0 else { throw .missingWord(index: index) }
+        let value = UInt64(littleEndian: words.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+        index += 1
+        return value
+    }
+
+    /// A word that must be one of `range`'s values.
+    public mutating func word(in range: ClosedRange<UInt64>) throws(WireError) -> UInt64 {
+        let value = try word()
+        guard range.contains(value) else { throw .invalidValue(index: index - 1, value: value) }
+        return value
+    }
+
+    public mutating func decode<Value: Wire>(_ type: Value.Type = Value.self) throws(WireError) -> Value {
+        try Value(from: &self)
+    }
+
+    /// A count of items each at least `wordsEach` words long, checked against
+    /// the words left, so that no count makes a decoder allocate or loop more.
+    public mutating func count(wordsEach: Int) throws(WireError) -> Int {
+        let value = try word()
+        let limit = UInt64(remaining / max(wordsEach, 1))
+        guard value <= limit else { throw .invalidValue(index: index - 1, value: value) }
+        return Int(value)
+    }
+
+    /// Bytes as `WireEncoder.bytes` wrote them, handed to `body` one at a time.
+    public mutating func bytes(_ body: (UInt8) -> Void) throws(WireError) {
+        let count = try word()
+        let wordsNeeded = (count + 7) / 8
+        guard count <= UInt64(remaining) * 8, wordsNeeded <= UInt64(remaining) else {
+            throw .invalidValue(index: index - 1, value: count)
+        }
+        var left = Int(count)
+        while left > 0 {
+            let packed = try word()
+            var shift: UInt64 = 0
+            while shift < 64, left > 0 {
+                body(UInt8(truncatingIfNeeded: packed >> shift))
+                shift += 8
+                left -= 1
+            }
+        }
+    }
+
+    /// Every word was read: a value with extra words is not the value.
+    public func finish() throws(WireError) {
+        guard remaining == 0 else { throw .extraWords(count: remaining) }
+    }
+}
+
+/// A value with a word encoding.
+public protocol Wire {
+    init(from decoder: inout WireDecoder) throws(WireError)
+    func encode(to encoder: inout WireEncoder)
+}
+
+extension UInt64: Wire {
+    public init(from decoder: inout WireDecoder) throws(WireError) { self = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(self) }
+}
+
+extension UInt32: Wire {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self = UInt32(try decoder.word(in: 0...UInt64(UInt32.max)))
+    }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(UInt64(self)) }
+}
+
+extension Int: Wire {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self = Int(truncatingIfNeeded: try decoder.word(in: 0...UInt64(Int.max)))
+    }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(UInt64(truncatingIfNeeded: self)) }
+}
+
+extension Bool: Wire {
+    public init(from decoder: inout WireDecoder) throws(WireError) { self = try decoder.word(in: 0...1) == 1 }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(self ? 1 : 0) }
+}
+
+extension Optional: Wire where Wrapped: Wire {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self = try decoder.word(in: 0...1) == 1 ? .some(try Wrapped(from: &decoder)) : .none
+    }
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
+        case .some(let value): encoder.word(1); value.encode(to: &encoder)
+        case .none: encoder.word(0)
+        }
+    }
+}
+
+extension Array: Wire where Element: Wire {
+    /// A count, then the elements; the count is checked against the words
+    /// left before anything is reserved.
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let count = try decoder.count(wordsEach: 1)
+        self = []
+        reserveCapacity(count)
+        for _ in 0..<count { append(try Element(from: &decoder)) }
+    }
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(UInt64(count))
+        for element in self { element.encode(to: &encoder) }
+    }
+}
+
+/// Bytes, packed eight to a word: text and memory contents.
+public struct WireBytes: Wire, Equatable, Sendable {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        var bytes: [UInt8] = []
+        try decoder.bytes { bytes.append($0) }
+        self.bytes = bytes
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        bytes.withUnsafeBytes { encoder.bytes($0) }
+    }
+}
+
+/// A reply that carries nothing but its success.
+public struct Done: Wire, Equatable, Sendable {
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
