@@ -42,7 +42,7 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.Monitor.execute(GuestKernel.Words) -> () + 0x"), fault.stderr)
         XCTAssertTrue(fault.stderr.contains("Sources/Guest/Kernel/Monitor.swift:"), fault.stderr)
         XCTAssertTrue(fault.stderr.contains("  #1 0x7fff"), fault.stderr)
-        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.CommandLoop.run() -> Swift.Never + 0x"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.CallDispatcher.run() -> Swift.Never + 0x"), fault.stderr)
     }
 
     func testBadInputIsOneClearLine() throws {

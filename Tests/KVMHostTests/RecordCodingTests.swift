@@ -4,7 +4,7 @@ import XCTest
 
 /// The record code both sides compile, and the host's decoding of it.
 final class RecordCodingTests: XCTestCase {
-    private func record(kind: UInt16, words: [UInt64], text: String = "", capacity: Int = recordMaximumSize) -> [UInt8] {
+    private func record(kind: RecordKind, words: [UInt64], text: String = "", capacity: Int = recordMaximumSize) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: capacity)
         let length = bytes.withUnsafeMutableBytes { raw -> Int in
             var writer = RecordWriter(base: raw.baseAddress!, capacity: capacity, kind: kind, sequence: 7)
@@ -20,7 +20,7 @@ final class RecordCodingTests: XCTestCase {
         XCTAssertEqual(bytes.count, recordHeaderSize + 8 + 13)
         try bytes.withUnsafeBytes { raw in
             let view = try XCTUnwrap(RecordView.validate(raw).view)
-            XCTAssertEqual(view.kind, RecordKind.panic)
+            XCTAssertEqual(view.recordKind, .panic)
             XCTAssertEqual(view.sequence, 7)
             XCTAssertEqual(view.word(0), 0xDEAD_BEEF)
             XCTAssertEqual(view.word(1), 0, "a word past the record reads as 0")
@@ -52,7 +52,7 @@ final class RecordCodingTests: XCTestCase {
     func testWriterNeverOverrunsItsCapacity() {
         var bytes = [UInt8](repeating: 0xCC, count: 64)
         bytes.withUnsafeMutableBytes { raw in
-            var writer = RecordWriter(base: raw.baseAddress!, capacity: 40, kind: 1, sequence: 1)
+            var writer = RecordWriter(base: raw.baseAddress!, capacity: 40, kind: .ready, sequence: 1)
             for word in 0..<10 { writer.append(UInt64(word)) }
             XCTAssertEqual(writer.wordCount, 3)
             XCTAssertFalse(writer.complete)
@@ -62,7 +62,7 @@ final class RecordCodingTests: XCTestCase {
         // Text is cut at the capacity too, in one copy.
         bytes = [UInt8](repeating: 0xCC, count: 64)
         bytes.withUnsafeMutableBytes { raw in
-            var writer = RecordWriter(base: raw.baseAddress!, capacity: 40, kind: 1, sequence: 1)
+            var writer = RecordWriter(base: raw.baseAddress!, capacity: 40, kind: .ready, sequence: 1)
             writer.append(7)
             Array("0123456789abcdefXYZ".utf8).withUnsafeBytes { writer.appendText($0) }
             XCTAssertEqual(writer.textLength, 16)
@@ -77,13 +77,13 @@ final class RecordCodingTests: XCTestCase {
 
     func testProblemsAreNamed() {
         XCTAssertEqual([UInt8](repeating: 0, count: 8).withUnsafeBytes { RecordView.validate($0).problem }, .shorterThanHeader(available: 8))
-        var bad = record(kind: 1, words: [1])
+        var bad = record(kind: .ready, words: [1])
         bad[0] = 0
         XCTAssertEqual(bad.withUnsafeBytes { RecordView.validate($0).problem }, .badMagic(0x3144_4300))
-        var long = record(kind: 1, words: [])
+        var long = record(kind: .ready, words: [])
         long[8] = 0xFF; long[9] = 0xFF  // text length 65535
         XCTAssertEqual(long.withUnsafeBytes { RecordView.validate($0).problem }, .tooLong(length: 16 + 65535))
-        let cut = Array(record(kind: 1, words: [1, 2, 3]).prefix(30))
+        let cut = Array(record(kind: .ready, words: [1, 2, 3]).prefix(30))
         XCTAssertEqual(cut.withUnsafeBytes { RecordView.validate($0).problem }, .truncated(length: 40, available: 30))
     }
 
@@ -92,7 +92,7 @@ final class RecordCodingTests: XCTestCase {
         try bytes.withUnsafeBytes { raw in
             let view = try XCTUnwrap(RecordView.validate(raw).view)
             XCTAssertThrowsError(try GuestReport(view)) {
-                XCTAssertEqual($0 as? ChannelError, .undecodable(kind: RecordKind.exception, reason: "2 words, expected at least 27"))
+                XCTAssertEqual($0 as? ChannelError, .undecodable(kind: RecordKind.exception.rawValue, reason: "2 words, expected at least 27"))
             }
         }
     }
@@ -107,7 +107,7 @@ final class RecordCodingTests: XCTestCase {
         let bytes = record(kind: RecordKind.reply, words: [3, 0, 99])
         let line = "@record " + bytes.map { String(format: "%02x", $0) }.joined()
         let reports = try GuestReport.decodeConsoleLines("SeaBIOS noise\n\(line)\nguest kernel: ready\n")
-        XCTAssertEqual(reports, [.reply(GuestReply(commandSequence: 3, status: 0, values: [99]))])
+        XCTAssertEqual(reports, [.reply(GuestReply(callSequence: 3, status: 0, words: [99]))])
         XCTAssertThrowsError(try GuestReport.decodeConsoleLines("@record 5x\n"))
     }
 
@@ -124,6 +124,6 @@ final class RecordCodingTests: XCTestCase {
         }
         try memory.write(bytes, at: 0x1000)
         XCTAssertEqual(try ReportChannelDevice.readRecord(at: 0x1000, in: memory),
-                       .reply(GuestReply(commandSequence: 1, status: 0, values: [])))
+                       .reply(GuestReply(callSequence: 1, status: 0, words: [])))
     }
 }

@@ -43,14 +43,20 @@ final class BootTests: XCTestCase {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
-        let first = try guest.execute(.echo([1, 2, 0xFFFF_FFFF_FFFF_FFFF]))
-        XCTAssertEqual(first.status, ReplyStatus.ok)
-        XCTAssertEqual(first.values, [1, 2, 0xFFFF_FFFF_FFFF_FFFF])
-        let second = try guest.execute(.echo([]))
-        XCTAssertEqual(second.values, [])
-        XCTAssertEqual(second.commandSequence, first.commandSequence + 1)
-        XCTAssertEqual(try guest.execute(.assertEqual(5, 5)).status, ReplyStatus.ok)
-        XCTAssertEqual(try guest.execute(.raiseException(vector: 200)).status, ReplyStatus.badArguments)
+        XCTAssertEqual(try guest.call(Echo([1, 2, 0xFFFF_FFFF_FFFF_FFFF])), [1, 2, 0xFFFF_FFFF_FFFF_FFFF])
+        XCTAssertEqual(try guest.call(Echo([])), [])
+        // As many values as one reply holds (sequence, status, count, 507
+        // values); one more does not fit, and the host is told so.
+        let most = (0..<UInt64(507)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
+        XCTAssertEqual(try guest.call(Echo(most)), most)
+        XCTAssertThrowsError(try guest.call(Echo(most + [1]))) { error in
+            XCTAssertEqual(error as? GuestCallError, GuestCallError(call: .echo, reason: .replyTooLong))
+        }
+        XCTAssertThrowsError(try guest.call(Echo(most + [1, 2, 3]))) { error in
+            XCTAssertEqual(error as? GuestCallError, GuestCallError(call: .echo, reason: .argumentsTooLong))
+        }
+        XCTAssertEqual(try guest.call(Echo([5])), [5], "the channel goes on")
+        XCTAssertEqual(try guest.call(AssertEqual(5, 5)), Done())
         XCTAssertEqual(try guest.shutdown(status: 7), 7)
     }
 
@@ -59,23 +65,21 @@ final class BootTests: XCTestCase {
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
         for count: UInt64 in [0, 1, 64] {
-            let reply = try guest.execute(.exerciseHeap(count: count))
-            XCTAssertEqual(reply.status, ReplyStatus.ok)
+            let reply = try guest.call(ExerciseHeap(count: count))
             let expected = (0..<count).reduce(UInt64(0)) { sum, index in
                 let value = (count - 1 - index) * (count - 1 - index)
                 return sum + value * (index + 1)
             }
-            XCTAssertEqual(reply.values.count, 4)
-            XCTAssertEqual(reply.values[0], expected, "array contents after \(count) front inserts")
-            if count > 0 { XCTAssertGreaterThan(reply.values[2], reply.values[1], "the array and object were on the heap") }
-            XCTAssertEqual(reply.values[3], reply.values[1], "free gave every byte back")
+            XCTAssertEqual(reply.checksum, expected, "array contents after \(count) front inserts")
+            if count > 0 { XCTAssertGreaterThan(reply.peakBytesInUse, reply.bytesInUseBefore, "the array and object were on the heap") }
+            XCTAssertEqual(reply.bytesInUseAfter, reply.bytesInUseBefore, "free gave every byte back")
         }
     }
 
     func testRunToExitAnswersWithTheGivenCommandsThenShutsDown() throws {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())
-        XCTAssertEqual(try guest.runToExit(commands: [.echo([1]), .shutdown(status: 3)]), 3)
+        XCTAssertEqual(try guest.runToExit(calls: [Echo([1]), Shutdown(status: 3)]), 3)
         let quiet = try LiveGuest(kernel: GuestImage.kernel())
         XCTAssertEqual(try quiet.runToExit(), ExitStatus.success)
     }

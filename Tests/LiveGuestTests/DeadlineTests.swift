@@ -59,7 +59,7 @@ final class DeadlineTests: XCTestCase {
         }
     }
 
-    /// `execute` waits for the guest to take the command and then for the
+    /// `call` waits for the guest to take the command and then for the
     /// reply: both inside one deadline. This guest asks for a command after
     /// a while, then talks on the console and never replies.
     func testExecuteHasOneDeadlineForTakingAndReplying() throws {
@@ -78,7 +78,7 @@ final class DeadlineTests: XCTestCase {
             .init(physicalAddress: UInt64(consoleAddress), bytes: HostileRecords.record(kind: RecordKind.console, text: Array(".".utf8))),
         ]
         let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20))
-        let elapsed = expectTimeout("execute") { try guest.execute(.echo([1]), timeout: timeout) }
+        let elapsed = expectTimeout("call") { try guest.call(Echo([1]), timeout: timeout) }
         XCTAssertLessThanOrEqual(elapsed, timeout * 1.1)
         XCTAssertTrue(guest.serial.text.hasPrefix("."), "the guest took the command and went on talking")
     }

@@ -16,7 +16,7 @@ final class GDBStubTests: XCTestCase {
         private var outcome: Result<UInt32, Error>?
         private var opened: Result<UInt16, Error> = .failure(CancellationError())
 
-        init(kernel: [UInt8], commands: [GuestCommand] = [], wait: Bool = true) throws {
+        init(kernel: [UInt8], commands: [any GuestCall & Sendable] = [], wait: Bool = true) throws {
             let ready = DispatchSemaphore(value: 0)
             let thread = Thread { [self] in
                 do {
@@ -24,7 +24,7 @@ final class GDBStubTests: XCTestCase {
                     guest.debugger.log = { _ in }
                     opened = .success(try guest.attachDebugger(port: 0, waitForDebugger: wait))
                     ready.signal()
-                    outcome = Result { try guest.runToExit(commands: commands) }
+                    outcome = Result { try guest.runToExit(calls: commands) }
                 } catch {
                     opened = .failure(error)
                     ready.signal()
@@ -93,7 +93,7 @@ final class GDBStubTests: XCTestCase {
             "detach",
         ], port: guest.port)
         if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { print(output) }
-        XCTAssertTrue(output.contains("Breakpoint 1, 0x00007fff8010"), output)
+        XCTAssertTrue(output.contains("Breakpoint 1, 0x00007fff801"), output)
         XCTAssertTrue(output.contains(" in kmain ()"), output)
         XCTAssertTrue(output.contains("Breakpoint 2, "), output)
         // bt: the Swift function and its callers, with file:line.
@@ -103,7 +103,7 @@ final class GDBStubTests: XCTestCase {
         XCTAssertTrue(output.range(of: #"#\d .*boot\.S:\d+"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"cr3 +0x[0-9a-f]+"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"efer +0xd00"#, options: .regularExpression) != nil, output)
-        XCTAssertTrue(output.range(of: #"0x7fff8014[0-9a-f]{4}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}\n0x7fff8014[0-9a-f]{4}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}"#,
+        XCTAssertTrue(output.range(of: #"0x7fff801[0-9a-f]{5}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}\n0x7fff801[0-9a-f]{5}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}"#,
                                     options: .regularExpression) != nil, "x/4gx reads the kernel stack: \(output)")
         XCTAssertTrue(output.contains("Old value = 0\nNew value = 1"), "the watchpoint fired: \(output)")
         let rips = output.matches(of: /rip +(0x[0-9a-f]+)/).map { String($0.1) }
@@ -119,7 +119,7 @@ final class GDBStubTests: XCTestCase {
 
     func testProtocolEdgeCases() throws {
         try requireKVM()
-        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [.spin])
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [Spin()])
         let client = try RemoteClient(port: guest.port)
         XCTAssertEqual(client.ask("?"), "T02thread:01;")
         let supported = try XCTUnwrap(client.ask("qSupported:multiprocess+;swbreak+;hwbreak+"))
@@ -215,7 +215,7 @@ final class DebugOnFailureTests: XCTestCase {
                 let guest = try LiveGuest(kernel: GuestImage.kernel())
                 guest.debugger.log = { _ in }
                 _ = try guest.boot()
-                _ = try guest.execute(.raiseException(vector: 14, address: 0x4000_0000))
+                _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0000)))
             } catch let failure as GuestFailure {
                 kind = failure.kind
             } catch {}

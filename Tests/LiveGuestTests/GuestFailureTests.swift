@@ -29,11 +29,14 @@ final class GuestFailureTests: XCTestCase {
     // Not vector 3: on this project's nested KVM a ring-0 int3 ends in
     // KVM_EXIT_INTERNAL_ERROR (emulation failure) instead of reaching the IDT.
     func testKernelExceptionsNameVectorAndRIP() throws {
-        for vector: UInt64 in [0, 6, 13, 14] {
+        let exceptions: [(UInt64, RaiseException.Exception)] = [
+            (0, .divideError), (6, .invalidOpcode), (13, .generalProtection), (14, .pageFault(address: 0)),
+        ]
+        for (vector, exception) in exceptions {
             let (guest, ready) = try bootedGuest()
             let textStart = ready.kernelVirtualBase + ready.kernelPhysicalStart
             let textEnd = ready.kernelVirtualBase + ready.kernelPhysicalEnd
-            let caught = failure { _ = try guest.execute(.raiseException(vector: vector, address: 0)) }
+            let caught = failure { _ = try guest.call(RaiseException(exception)) }
             guard case .exception(let report)? = caught?.kind else {
                 XCTFail("vector \(vector): \(String(describing: caught))")
                 continue
@@ -52,7 +55,7 @@ final class GuestFailureTests: XCTestCase {
     func testPageFaultReportsTheFaultingAddressAndErrorCode() throws {
         for address: UInt64 in [0x0, 0x4000_0000, 0x0000_7F00_0000_0000] {
             let (guest, _) = try bootedGuest()
-            let caught = failure { _ = try guest.execute(.raiseException(vector: 14, address: address)) }
+            let caught = failure { _ = try guest.call(RaiseException(.pageFault(address: address))) }
             guard case .exception(let report)? = caught?.kind else { return XCTFail("\(String(describing: caught))") }
             XCTAssertEqual(report.vector, 14)
             XCTAssertEqual(report.cr2, address)
@@ -64,18 +67,23 @@ final class GuestFailureTests: XCTestCase {
 
     func testGuestAssertCarriesConditionFileLineAndValues() throws {
         let (guest, _) = try bootedGuest()
-        let caught = failure { _ = try guest.execute(.assertEqual(3, 4)) }
+        let caught = failure { _ = try guest.call(AssertEqual(3, 4)) }
         guard case .assertion(let report)? = caught?.kind else { return XCTFail("\(String(describing: caught))") }
-        XCTAssertEqual(report.condition, "argument 0 == argument 1")
-        XCTAssertEqual(report.file, "GuestKernel/CommandLoop.swift")
-        XCTAssertGreaterThan(report.line, 0)
+        XCTAssertEqual(report.condition, "first == second")
+        XCTAssertEqual(report.file, "GuestKernel/KernelCallHandlers.swift")
+        // The line of the assertion in the handler's source, found in the source itself.
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/Guest/Kernel/Calls/KernelCallHandlers.swift"), encoding: .utf8)
+        let line = try XCTUnwrap(source.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("guestAssert(first == second") })
+        XCTAssertEqual(report.line, UInt64(line + 1))
         XCTAssertEqual(report.values, [3, 4])
     }
 
     func testLoopingGuestEndsAtItsDeadline() throws {
         let (guest, _) = try bootedGuest()
         let started = ContinuousClock.now
-        let caught = failure { _ = try guest.execute(.spin, timeout: .milliseconds(300)) }
+        let caught = failure { _ = try guest.call(Spin(), timeout: .milliseconds(300)) }
         let elapsed = ContinuousClock.now - started
         XCTAssertEqual(caught?.kind, .timeout(.milliseconds(300)))
         XCTAssertGreaterThanOrEqual(elapsed, .milliseconds(300))
@@ -90,7 +98,7 @@ final class GuestFailureTests: XCTestCase {
     func testExceptionReportsTheFaultingContextNotTheHandler() throws {
         for address: UInt64 in [0x4000_0000, 0x0000_7F00_0000_0000] {
             let (guest, _) = try bootedGuest()
-            let caught = failure { _ = try guest.execute(.raiseException(vector: 14, address: address)) }
+            let caught = failure { _ = try guest.call(RaiseException(.pageFault(address: address))) }
             guard let caught, case .exception(let report) = caught.kind, let cpu = caught.cpu else { return XCTFail("\(String(describing: caught))") }
             XCTAssertEqual(report.registers.count, 15)
             XCTAssertTrue(report.registers.contains(address), "the faulting load's address register: \(report.registers.map { String($0, radix: 16) })")

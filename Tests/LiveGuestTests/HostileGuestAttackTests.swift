@@ -95,21 +95,21 @@ final class HostileGuestAttackTests: XCTestCase {
                 let room = Int.random(in: 0...64, using: &random)
                 let text = UInt32(room + Int.random(in: 1...(recordMaximumSize - recordHeaderSize - room), using: &random))
                 address = size - UInt64(recordHeaderSize + room)
-                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console, words: 0, text: text))]
+                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console.rawValue, words: 0, text: text))]
                 expected = .failure(.channel(.outsideGuestMemory(address: address, length: UInt64(recordHeaderSize) + UInt64(text))))
             case 3:
                 name = "huge length"
                 let words = UInt16.random(in: 0...UInt16.max, using: &random)
                 let text = UInt32.random(in: UInt32(recordMaximumSize)...UInt32.max, using: &random)
                 address = recordAddress(&random, memory: memory, length: recordHeaderSize)
-                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console, words: words, text: text))]
+                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console.rawValue, words: words, text: text))]
                 let length = recordHeaderSize + Int(words) * 8 + Int(text)
                 expected = .failure(.channel(.malformed(address: address, problem: .tooLong(length: length))))
             case 4:
                 name = "misaligned console record"
                 let text = (0..<Int.random(in: 1...200, using: &random)).map { _ in UInt8.random(in: 0x61...0x7A, using: &random) }
                 address = recordAddress(&random, memory: memory, length: 4096) | 1 | UInt64.random(in: 0...6, using: &random)
-                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)]
+                records = [.init(physicalAddress: address, bytes: header(kind: RecordKind.console.rawValue, words: 0, text: UInt32(text.count)) + text)]
                 expected = .exited(accepted)
             case 5:
                 name = "garbage instead of a record"
@@ -130,7 +130,7 @@ final class HostileGuestAttackTests: XCTestCase {
                               UInt64.random(in: size...0xFFFF_FFFF, using: &random), UInt64.max - 15].randomElement(using: &random)!
                 address = recordAddress(&random, memory: memory, length: 64)
                 records = [.init(physicalAddress: address,
-                                 bytes: header(kind: RecordKind.awaitCommand, words: 2, text: 0) + le64(buffer) + le64(capacity))]
+                                 bytes: header(kind: RecordKind.awaitCommand.rawValue, words: 2, text: 0) + le64(buffer) + le64(capacity))]
                 // The host answers with shutdown: a header and two words.
                 let command = UInt64(recordHeaderSize + 16)
                 expected = capacity >= command && buffer <= size && size - buffer >= command
@@ -239,7 +239,7 @@ final class HostileGuestAttackTests: XCTestCase {
 
         // A valid console record sent again and again.
         let text = Array("flood\n".utf8)
-        let flood = recordFlood(header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)
+        let flood = recordFlood(header(kind: RecordKind.console.rawValue, words: 0, text: UInt32(text.count)) + text)
         try attack("console records in a loop", code: flood.code, records: [flood.record], memory: 4 << 20,
                    expect: .failure(.timeout(timeout)), timeout: timeout)
     }
@@ -253,7 +253,7 @@ final class HostileGuestAttackTests: XCTestCase {
     func testTranscriptStaysBoundedUnderAFlood() throws {
         try requireKVM()
         let text = [UInt8](repeating: UInt8(ascii: "x"), count: recordMaximumSize - recordHeaderSize)
-        let flood = recordFlood(header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text)
+        let flood = recordFlood(header(kind: RecordKind.console.rawValue, words: 0, text: UInt32(text.count)) + text)
         let guest = try LiveGuest(kernel: flood.kernel, configuration: .init(memorySize: 8 << 20))
         XCTAssertThrowsError(try guest.runToExit(timeout: .seconds(1)))
         XCTAssertGreaterThan(guest.serial.transcript.count, Serial16550.transcriptLimit, "the flood did fill the transcript")
@@ -264,7 +264,7 @@ final class HostileGuestAttackTests: XCTestCase {
     /// newest, within twice its limit, and counts what it let go.
     func testReportFloodKeepsTheNewestWithinTheLimit() throws {
         try requireKVM()
-        let flood = recordFlood(header(kind: RecordKind.programReport, words: 1, text: 0) + le64(0x5EED))
+        let flood = recordFlood(header(kind: RecordKind.programReport.rawValue, words: 1, text: 0) + le64(0x5EED))
         let guest = try LiveGuest(kernel: flood.kernel, configuration: .init(memorySize: 8 << 20, reportLimit: 1000))
         XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(500)))
         XCTAssertGreaterThan(guest.droppedReports, 0, "the flood went past the limit")
@@ -285,12 +285,12 @@ final class HostileGuestAttackTests: XCTestCase {
         // Half a header of the second record: magic and kind, no length yet.
         code.movEAX(recordMagic)
         code.store(size: 4, at: second)
-        code.movEAX(UInt32(RecordKind.console))
+        code.movEAX(UInt32(RecordKind.console.rawValue))
         code.store(size: 2, at: second + 4)
         code.tripleFault()
         var builder = ELFBuilder.guest(code: code.bytes)
         builder.segments.append(.init(physicalAddress: first,
-                                      bytes: header(kind: RecordKind.console, words: 0, text: UInt32(text.count)) + text))
+                                      bytes: header(kind: RecordKind.console.rawValue, words: 0, text: UInt32(text.count)) + text))
         let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20))
         do {
             _ = try guest.runToExit(timeout: deadline)

@@ -65,7 +65,7 @@ final class HostileGuestTests: XCTestCase {
         // A valid header in the last 16 bytes of memory, claiming 100 bytes of text.
         let memory = 16 << 20
         let headerAddress = UInt64(memory - 16)
-        let header = le32(recordMagic) + le16(RecordKind.panic) + le16(0) + le32(100) + le32(1)
+        let header = le32(recordMagic) + le16(RecordKind.panic.rawValue) + le16(0) + le32(100) + le32(1)
         let code: [UInt8] = [0xB8] + le32(UInt32(headerAddress)) + reportPort + [0xEF]
         let result = try run(code, extra: [.init(physicalAddress: headerAddress, bytes: header)], memory: memory)
         XCTAssertEqual(failureKind(result), .channel(.outsideGuestMemory(address: headerAddress, length: 116)))

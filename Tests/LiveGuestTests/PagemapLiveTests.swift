@@ -8,9 +8,6 @@ import XCTest
 /// The kernel's Pagemap in the live guest, checked against the host's own
 /// page-table walker reading guest memory.
 final class PagemapLiveTests: XCTestCase {
-    let writable: UInt64 = 1 << 1
-    let user: UInt64 = 1 << 2
-    let noExecute: UInt64 = 1 << 63
 
     private func boot() throws -> (LiveGuest, ReadyReport) {
         try requireKVM()
@@ -20,15 +17,15 @@ final class PagemapLiveTests: XCTestCase {
 
     /// The guest's translate and the host's walk must say the same.
     private func assertAgree(_ guest: LiveGuest, cr3: UInt64, _ address: UInt64, line: UInt = #line) throws {
-        let guestView = try guest.translate(address)
+        let guestView = try guest.call(Translate(virtual: address))
         let hostView = try guest.walk(address, cr3: cr3)
         switch (guestView, hostView.outcome) {
         case (.mapped(let physical, let flags, let size), .mapped(let hostPhysical, let hostSize, let access)):
             XCTAssertEqual(physical, hostPhysical, "\(hex(address))", line: line)
             XCTAssertEqual(size, hostSize, "\(hex(address))", line: line)
-            XCTAssertEqual(flags & writable != 0, access.writable, "\(hex(address)) writable", line: line)
-            XCTAssertEqual(flags & user != 0, access.user, "\(hex(address)) user", line: line)
-            XCTAssertEqual(flags & noExecute == 0, access.executable, "\(hex(address)) executable", line: line)
+            XCTAssertEqual(flags.contains(.writable), access.writable, "\(hex(address)) writable", line: line)
+            XCTAssertEqual(flags.contains(.user), access.user, "\(hex(address)) user", line: line)
+            XCTAssertEqual(!flags.contains(.noExecute), access.executable, "\(hex(address)) executable", line: line)
         case (.notPresent(let level, _), .notPresent(let hostLevel)):
             XCTAssertEqual(level, hostLevel, "\(hex(address))", line: line)
         default:
@@ -41,19 +38,17 @@ final class PagemapLiveTests: XCTestCase {
     func testMapAndUnmapScenariosAgreeWithTheHostWalker() throws {
         let (guest, ready) = try boot()
         let cr3 = ready.pageTableRoot
-        let scenario: [(UInt64, UInt64)] = [
-            (0x4000_0000, writable | noExecute),
-            (0x4000_1000, user | writable),
-            (0x4020_0000, 0),
-            (0x0000_0080_0000_0000, user),
-            (0x0000_7FFF_0000_0000, writable | noExecute),
-            (0x0000_7FFF_FFFF_F000, noExecute),
+        let scenario: [(UInt64, PageTableFlags)] = [
+            (0x4000_0000, [.writable, .noExecute]),
+            (0x4000_1000, [.user, .writable]),
+            (0x4020_0000, []),
+            (0x0000_0080_0000_0000, [.user]),
+            (0x0000_7F00_0000_0000, [.writable, .noExecute]),
+            (0x0000_7F7F_FFFF_F000, [.noExecute]),
         ]
         var frames: [UInt64: UInt64] = [:]
         for (address, flags) in scenario {
-            let reply = try guest.execute(.mapPage(virtual: address, physical: noFrame, flags: flags))
-            XCTAssertEqual(reply.status, ReplyStatus.ok, "\(hex(address)): \(reply)")
-            frames[address] = reply.values.first
+            frames[address] = try guest.call(MapPage(virtual: address, frame: .allocate, flags: flags))
         }
         var probes: [UInt64] = [0, 0x1000, ready.kernelVirtualBase + ready.kernelPhysicalStart + 0x9000, ready.directMapBase + 0x12_3456]
         for (address, _) in scenario {
@@ -63,29 +58,35 @@ final class PagemapLiveTests: XCTestCase {
         for address in probes { try assertAgree(guest, cr3: cr3, address) }
 
         // Errors carry their context.
-        let again = try guest.execute(.mapPage(virtual: 0x4000_0000, physical: noFrame, flags: 0))
-        XCTAssertEqual(again.status, ReplyStatus.pagemapError)
-        XCTAssertEqual(again.values, [PagemapErrorCode.alreadyMapped, 0x4000_0000, frames[0x4000_0000]!])
-        let huge = try guest.execute(.mapPage(virtual: ready.directMapBase + 0x5000, physical: noFrame, flags: 0))
-        XCTAssertEqual(huge.values, [PagemapErrorCode.parentIsHugePage, 2, 0])
-        let noncanonical = try guest.execute(.mapPage(virtual: 0x0000_8000_0000_0000, physical: noFrame, flags: 0))
-        XCTAssertEqual(noncanonical.values, [PagemapErrorCode.nonCanonical, 0x0000_8000_0000_0000, 0])
+        let free = try guest.call(ReadFrameStatistics()).free
+        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_0000, frame: .allocate, flags: [])),
+                           .pagemap(.alreadyMapped(page: 0x4000_0000, frame: Frame(containing: frames[0x4000_0000]!))))
+        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x0000_8000_0000_0000, frame: .allocate, flags: [])),
+                           .pagemap(.nonCanonical(address: 0x0000_8000_0000_0000)))
+        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_2001, frame: .allocate, flags: [])),
+                           .pagemap(.misaligned(address: 0x4000_2001)))
+        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, "a refused map keeps no frame")
+        // The kernel's own region is not the caller's to change: not its
+        // direct map, not its text (where the fault handler runs).
+        XCTAssertCallFails(try guest.call(MapPage(virtual: ready.directMapBase + 0x5000, frame: .allocate, flags: [])),
+                           .kernelPage(address: ready.directMapBase + 0x5000))
+        let text = ready.kernelVirtualBase + ready.kernelPhysicalStart
+        XCTAssertCallFails(try guest.call(UnmapPage(virtual: text, freeFrame: false)), .kernelPage(address: text))
 
         // Unmap everything the scenario mapped; the tables it built go back.
-        let before = try guest.execute(.pagemapCounts).values
-        let stats = try guest.frameStatistics()
+        let before = try guest.call(ReadPagemapCounts())
+        let stats = try guest.call(ReadFrameStatistics())
         for (address, _) in scenario {
-            let reply = try guest.execute(.unmapPage(virtual: address, freeFrame: true))
-            XCTAssertEqual(reply.values, [frames[address]!])
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: address, freeFrame: true)), frames[address]!)
         }
-        let missing = try guest.execute(.unmapPage(virtual: 0x4000_0000, freeFrame: true))
-        XCTAssertEqual(missing.values, [PagemapErrorCode.notMapped, 0x4000_0000, 4], "its tables are gone too")
+        XCTAssertCallFails(try guest.call(UnmapPage(virtual: 0x4000_0000, freeFrame: true)),
+                           .pagemap(.notMapped(page: 0x4000_0000, level: 4)))  // its tables are gone too
         for address in probes { try assertAgree(guest, cr3: cr3, address) }
-        let after = try guest.execute(.pagemapCounts).values
-        let freedTables = after[2] - before[2]
-        XCTAssertEqual(after[1], before[1], "unmapping builds no table")
-        XCTAssertGreaterThanOrEqual(freedTables, 9, "the PT, PD and PDPT of each user-half scenario emptied")
-        XCTAssertEqual(try guest.frameStatistics().free, stats.free + UInt64(scenario.count) + freedTables,
+        let after = try guest.call(ReadPagemapCounts())
+        let freedTables = after.tablesFreed - before.tablesFreed
+        XCTAssertEqual(after.tablesCreated, before.tablesCreated, "unmapping builds no table")
+        XCTAssertEqual(freedTables, 12, "PML4 slot 0: a PDPT, a PD and two PTs; slot 1: three; slot 254: three, and a PD and PT more for its top page")
+        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, stats.free + UInt64(scenario.count) + freedTables,
                        "the frames and the emptied tables are free again")
     }
 
@@ -126,7 +127,7 @@ final class PagemapLiveTests: XCTestCase {
     func testPageFaultReportCarriesTheHostWalk() throws {
         let (guest, ready) = try boot()
         do {
-            _ = try guest.execute(.raiseException(vector: 14, address: 0x4000_0123))
+            _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0123)))
             XCTFail("expected a page fault")
         } catch let failure as GuestFailure {
             let walk = try XCTUnwrap(failure.walk)
@@ -151,7 +152,7 @@ final class AccessCheckLiveTests: XCTestCase {
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
         // The reply's text is one byte a combination.
-        let observed = try guest.accessCheckResults()
+        let observed = try guest.call(RunAccessChecks(), timeout: .seconds(60)).bytes
         XCTAssertEqual(observed.count, AccessCheck.count)
         var faults = 0
         for index in 0..<min(observed.count, AccessCheck.count) {
@@ -165,8 +166,8 @@ final class AccessCheckLiveTests: XCTestCase {
         XCTAssertGreaterThan(faults, 100)
         XCTAssertLessThan(faults, AccessCheck.count - 50)
         // The kernel is intact afterwards: the scratch page is gone, commands still work.
-        XCTAssertEqual(try guest.translate(0x0000_7FFF_4000_0000), .notPresent(level: 3, lazy: false))
-        XCTAssertEqual(try guest.execute(.echo([9])).values, [9])
+        XCTAssertEqual(try guest.call(Translate(virtual: 0x0000_7FFF_4000_0000)), .notPresent(level: 3, lazy: false))
+        XCTAssertEqual(try guest.call(Echo([9])), [9])
     }
 }
 
@@ -176,12 +177,9 @@ final class MemorySpaceLiveTests: XCTestCase {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         let ready = try guest.boot()
-        let flags: UInt64 = (1 << 1) | (1 << 63)
-        let eager = try guest.execute(.spaceReserve(pages: 10, eager: true, flags: flags))
-        XCTAssertEqual(eager.status, ReplyStatus.ok)
-        XCTAssertEqual(eager.values, [testSpaceBase])
-        let lazy = try guest.execute(.spaceReserve(pages: 1000, eager: false, flags: flags))
-        XCTAssertEqual(lazy.values, [testSpaceBase + 10 * 4096])
+        let flags: PageTableFlags = [.writable, .noExecute]
+        XCTAssertEqual(try guest.call(ReserveSpace(pages: 10, backing: .eager, flags: flags)), testSpaceBase)
+        XCTAssertEqual(try guest.call(ReserveSpace(pages: 1000, backing: .lazy, flags: flags)), testSpaceBase + 10 * 4096)
         for page in 0..<10 as Range<UInt64> {
             let walk = try guest.walk(testSpaceBase + page * 4096, cr3: ready.pageTableRoot)
             guard case .mapped(_, _, let access) = walk.outcome else { return XCTFail("\(walk)") }
@@ -189,16 +187,13 @@ final class MemorySpaceLiveTests: XCTestCase {
         }
         XCTAssertEqual(try guest.walk(testSpaceBase + 10 * 4096, cr3: ready.pageTableRoot).outcome, .notPresent(level: 1),
                        "a lazy reservation maps nothing")
-        let query = try guest.execute(.spaceQuery(address: testSpaceBase + 500 * 4096)).values
-        XCTAssertEqual(Array(query.prefix(4)), [1, testSpaceBase + 10 * 4096, 1000, 0])
+        let query = try guest.call(QuerySpace(address: testSpaceBase + 500 * 4096))
+        XCTAssertEqual(query.reservation, .init(start: testSpaceBase + 10 * 4096, pageCount: 1000, backing: .lazy))
 
-        let freed = try guest.execute(.spaceFree(start: testSpaceBase))
-        XCTAssertEqual(freed.status, ReplyStatus.ok)
-        XCTAssertEqual(freed.values, [13], "its ten frames, and its PT, PD and PDPT: the lazy range mapped no table")
+        XCTAssertEqual(try guest.call(FreeSpace(start: testSpaceBase)), 13,
+                       "its ten frames, and its PT, PD and PDPT: the lazy range mapped no table")
         XCTAssertEqual(try guest.walk(testSpaceBase, cr3: ready.pageTableRoot).outcome, .notPresent(level: 4))
-        XCTAssertEqual(try guest.execute(.spaceQuery(address: testSpaceBase)).values.first, 0)
-        let missing = try guest.execute(.spaceFree(start: testSpaceBase))
-        XCTAssertEqual(missing.status, ReplyStatus.memorySpaceError)
-        XCTAssertEqual(missing.values, [MemorySpaceErrorCode.notReserved, testSpaceBase])
+        XCTAssertEqual(try guest.call(QuerySpace(address: testSpaceBase)).reservation, nil)
+        XCTAssertCallFails(try guest.call(FreeSpace(start: testSpaceBase)), .memorySpace(.notReserved(address: testSpaceBase)))
     }
 }

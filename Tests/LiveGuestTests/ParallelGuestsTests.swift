@@ -50,8 +50,8 @@ final class ParallelGuestsTests: XCTestCase {
                 // A different memory size each, so that a crossed wire shows.
                 let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: (32 + 16 * index) << 20))
                 _ = try guest.boot()
-                outcome.totalFrames = try guest.frameStatistics().total
-                outcome.echoed = try guest.execute(.echo([UInt64(index), 0xC0FFEE])).values
+                outcome.totalFrames = try guest.call(ReadFrameStatistics()).total
+                outcome.echoed = try guest.call(Echo([UInt64(index), 0xC0FFEE]))
                 for _ in 0..<3 {
                     let run = try guest.runProgram("lazy-touch")
                     outcome.reallocations += run.reallocations
@@ -87,13 +87,13 @@ final class ParallelGuestsTests: XCTestCase {
                 _ = try guest.boot()
                 if index == 0 {
                     defer { spinnerStopped.set() }
-                    _ = try guest.execute(.spin, timeout: .milliseconds(300))
+                    _ = try guest.call(Spin(), timeout: .milliseconds(300))
                     outcome.failure = "the spinning guest replied"
                 } else {
                     // Busy from before the spinner's deadline until after it.
                     var round: UInt64 = 0
                     while !spinnerStopped.isSet || round < 20 {
-                        outcome.echoed = try guest.execute(.echo([round])).values
+                        outcome.echoed = try guest.call(Echo([round]))
                         // Checked here, asserted on the test's thread below.
                         if outcome.echoed != [round] { outcome.failure = "round \(round) echoed \(outcome.echoed)" }
                         round += 1

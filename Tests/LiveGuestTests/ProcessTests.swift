@@ -59,7 +59,7 @@ final class ProcessTests: XCTestCase {
                 XCTFail("\(name): \(run.outcome)")
                 continue
             }
-            XCTAssertEqual(got, reason.rawValue, name)
+            XCTAssertEqual(got, reason, name)
             if let address { XCTAssertEqual(faultAddress, address, name) }
             if reason == .exception { XCTAssertEqual(vector, 13, "\(name): #GP") }
             XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "\(name) left nothing behind")
@@ -74,7 +74,7 @@ final class ProcessTests: XCTestCase {
         _ = try guest.boot()
         let run = try guest.runProgram("exhaust", reportFaults: false, timeout: .seconds(120))
         guard case .faulted(let reason, _, _, _) = run.outcome else { return XCTFail("\(run.outcome)") }
-        XCTAssertEqual(reason, FaultReason.outOfMemory.rawValue)
+        XCTAssertEqual(reason, .outOfMemory)
         XCTAssertGreaterThan(run.reallocations, 1000)
         XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "frames conserved")
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
@@ -86,18 +86,18 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(guest.programReports, [0x1000], "allocations start right above the program")
         XCTAssertEqual(try guest.runProgram("lazy-touch").outcome, .exited(status: 0))
         let snoop = try guest.runProgram("snoop")
-        XCTAssertEqual(snoop.outcome, .faulted(reason: FaultReason.notAllocated.rawValue, address: 0x1000,
+        XCTAssertEqual(snoop.outcome, .faulted(reason: .notAllocated, address: 0x1000,
                                                 rip: 0x5, vector: 14))
     }
 
     func testTheHostCanPassAProgramImage() throws {
         let guest = try boot()
-        let before = try guest.frameStatistics().free
+        let before = try guest.call(ReadFrameStatistics()).free
         // mov $42, %edi; mov $1, %eax; int $0x80: exit(42), linked at 0x0.
         let code: [UInt8] = [0xBF, 42, 0, 0, 0, 0xB8, 1, 0, 0, 0, 0xCD, 0x80]
         let image = ELFBuilder(segments: [.init(physicalAddress: 0, bytes: code)], pvhEntry: nil).build()
         XCTAssertEqual(try guest.runProgram(image: image).outcome, .exited(status: 42))
-        XCTAssertEqual(try guest.frameStatistics().free, before, "the buffer and the process went back")
+        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "the buffer and the process went back")
         // Garbage is refused, and the kernel stays up.
         XCTAssertThrowsError(try guest.runProgram(image: Array("not an ELF".utf8)))
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
@@ -105,11 +105,11 @@ final class ProcessTests: XCTestCase {
 
     func testAHundredProcessesInARowLeakNothing() throws {
         let guest = try boot()
-        let before = try guest.frameStatistics().free
+        let before = try guest.call(ReadFrameStatistics()).free
         for _ in 0..<100 {
             XCTAssertEqual(try guest.runProgram("lazy-touch", reportFaults: false).outcome, .exited(status: 0))
         }
-        XCTAssertEqual(try guest.frameStatistics().free, before)
+        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before)
     }
 }
 
@@ -120,12 +120,11 @@ final class UserAccessCheckLiveTests: XCTestCase {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
-        let before = try guest.frameStatistics().free
-        let reply = try guest.execute(.userAccessChecks, timeout: .seconds(120))
-        XCTAssertEqual(reply.status, ReplyStatus.ok)
-        XCTAssertEqual(reply.text.count, UserAccessCheck.count)
+        let before = try guest.call(ReadFrameStatistics()).free
+        let results = try guest.call(RunUserAccessChecks(), timeout: .seconds(120)).bytes
+        XCTAssertEqual(results.count, UserAccessCheck.count)
         var faults = 0
-        for (index, byte) in reply.text.enumerated() where index < UserAccessCheck.count {
+        for (index, byte) in results.enumerated() where index < UserAccessCheck.count {
             let check = UserAccessCheck(index: index)
             let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
             XCTAssertEqual(mmu, check.predictedFault,
@@ -134,7 +133,7 @@ final class UserAccessCheckLiveTests: XCTestCase {
         }
         XCTAssertGreaterThan(faults, 600, "most combinations fault from ring 3")
         XCTAssertLessThan(faults, UserAccessCheck.count, "and some do not")
-        XCTAssertEqual(try guest.frameStatistics().free, before, "the scratch process left nothing behind")
+        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "the scratch process left nothing behind")
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
     }
 }

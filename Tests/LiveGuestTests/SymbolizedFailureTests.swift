@@ -20,53 +20,58 @@ final class SymbolizedFailureTests: XCTestCase {
     }
 
     func testAKernelExceptionNamesTheFaultingFunctionAndItsCallers() throws {
-        let caught = try failure { _ = try $0.execute(.raiseException(vector: 14, address: 0x4000_0000)) }
+        let caught = try failure { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
         let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
         XCTAssertNil(problem)
         XCTAssertGreaterThanOrEqual(frames.count, 4, "\(frames)")
         guard case .exception(let report) = caught.kind else { return XCTFail("\(caught.kind)") }
         XCTAssertEqual(frames[0].address, report.rip, "the trap frame's RIP, not the handler's")
-        XCTAssertEqual(frames[0].function, "static GuestKernel.CommandLoop.execute(GuestKernel.RecordView) -> ()")
-        XCTAssertTrue(frames[0].line?.contains("Sources/Guest/Kernel/CommandLoop.swift:") == true, "\(frames[0])")
-        XCTAssertEqual(frames[1].function, "static GuestKernel.CommandLoop.run() -> Swift.Never")
-        XCTAssertTrue(frames[1].line?.contains("Sources/Guest/Kernel/CommandLoop.swift:") == true, "\(frames[1])")
+        // The handler is inlined into the dispatcher's generic visit: the
+        // frame names both, the handler's line among the inlined ones.
+        XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
+        XCTAssertTrue(frames[0].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[0])")
+        XCTAssertTrue(frames[0].description.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:"), "\(frames[0])")
+        XCTAssertEqual(frames[1].function, "static GuestKernel.CallDispatcher.run() -> Swift.Never")
+        XCTAssertTrue(frames[1].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[1])")
         XCTAssertTrue(frames.contains { $0.function == "GuestKernel.kmain(Swift.UInt) -> ()" }, "\(frames)")
         XCTAssertEqual(caught.backtrace?.end, .outermostFrame)
-        XCTAssertTrue(caught.description.contains("\nat 0x\(String(report.rip, radix: 16)) in static GuestKernel.CommandLoop.execute"), caught.description)
+        XCTAssertTrue(caught.description.contains("\nat 0x\(String(report.rip, radix: 16)) in GuestKernel.CallDispatcher.Server.visit"), caught.description)
         XCTAssertTrue(caught.description.contains("backtrace (RBP chain, \(frames.count) frames, ended at the outermost frame):\n  #0 0x"), caught.description)
     }
 
     func testAPanicNamesTheFrameThatCalledThePanicFunction() throws {
-        var frame: UInt64 = 0
         let caught = try failure { guest in
-            frame = try XCTUnwrap(guest.execute(.allocateFrames(count: 1)).values.first)
-            _ = try guest.execute(.freeFrame(address: frame))
-            _ = try guest.execute(.freeFrame(address: frame))
+            _ = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+            _ = try guest.call(RequireFrame())
         }
-        XCTAssertEqual(caught.kind, .panic(PanicReport(reason: "frame free: double free", value: frame)))
+        XCTAssertEqual(caught.kind, .panic(PanicReport(reason: "out of physical memory: a frame the host required", value: 0)))
         let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
-        let panicking = try XCTUnwrap(frames.lastIndex { $0.function?.hasPrefix("GuestKernel.kernelPanic(") == true })
-        let caller = frames[panicking + 1]
-        // PhysicalMemory.free is inlined into the command's handler.
-        XCTAssertEqual(caller.function, "static GuestKernel.CommandLoop.execute(GuestKernel.RecordView) -> ()")
-        XCTAssertTrue(caller.line?.contains("Sources/Guest/Kernel/CommandLoop.swift:") == true, "\(caller)")
-        XCTAssertTrue(caught.description.contains("GuestKernel.kernelPanic was called from #\(panicking + 1) \(caller)"), caught.description)
+        // kernelPanic and PhysicalMemory.requireFrame are inlined into the
+        // dispatcher's visit: its frame names the panic and the line of the
+        // request that panicked, innermost first.
+        let first = frames[0].description
+        XCTAssertTrue(first.contains("in GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>"), first)
+        let panic = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/Panic.swift:"), first)
+        let request = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/PhysicalMemory.swift:"), first)
+        XCTAssertLessThan(panic.lowerBound, request.lowerBound, first)
+        XCTAssertEqual(frames[1].function, "static GuestKernel.CallDispatcher.run() -> Swift.Never")
     }
 
     func testAnAssertionNamesItsCaller() throws {
-        let caught = try failure { _ = try $0.execute(.assertEqual(1, 2)) }
+        let caught = try failure { _ = try $0.call(AssertEqual(1, 2)) }
         let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
         let asserting = try XCTUnwrap(frames.lastIndex { $0.function?.contains("guestAssert") == true }, "\(frames)")
-        XCTAssertTrue(frames[asserting + 1].line?.contains("Sources/Guest/Kernel/CommandLoop.swift:") == true, "\(frames[asserting + 1])")
+        XCTAssertEqual(frames[asserting + 1].function, "GuestKernel.AssertEqual.perform() throws(GuestKernel.CallError) -> GuestKernel.Done")
+        XCTAssertTrue(frames[asserting + 1].line?.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:") == true, "\(frames[asserting + 1])")
         XCTAssertTrue(caught.description.contains("guestAssert"), caught.description)
     }
 
     func testATimeoutShowsWhereTheGuestWas() throws {
-        let caught = try failure { _ = try $0.execute(.spin, timeout: .milliseconds(200)) }
+        let caught = try failure { _ = try $0.call(Spin(), timeout: .milliseconds(200)) }
         XCTAssertEqual(caught.kind, .timeout(.milliseconds(200)))
         let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
         XCTAssertGreaterThanOrEqual(frames.count, 2)
-        XCTAssertTrue(frames.contains { $0.function?.contains("CommandLoop") == true }, "\(frames)")
+        XCTAssertTrue(frames.contains { $0.function == "static GuestKernel.CallDispatcher.run() -> Swift.Never" }, "\(frames)")
     }
 
     /// Without DWARF lines, function + offset still name the frames, and the
@@ -77,10 +82,10 @@ final class SymbolizedFailureTests: XCTestCase {
         for index in 0...(kernel.count - name.count) where Array(kernel[index..<index + name.count]) == name {
             kernel[index + 10] = UInt8(ascii: "X")  // the section is now ".debug_linX"
         }
-        let caught = try failure(kernel) { _ = try $0.execute(.raiseException(vector: 14, address: 0x4000_0000)) }
+        let caught = try failure(kernel) { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
         let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
         XCTAssertEqual(problem, .noDebugInformation)
-        XCTAssertEqual(frames[0].function, "static GuestKernel.CommandLoop.execute(GuestKernel.RecordView) -> ()")
+        XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
         XCTAssertNil(frames[0].line)
         XCTAssertTrue(caught.description.contains("(no file:line: the kernel image has no DWARF line table; functions from the symbol table)"),
                       caught.description)

@@ -12,6 +12,10 @@ public enum HostileRecords {
     }
 
     /// A whole record of `kind` with `words` and `text`.
+    public static func record(kind: RecordKind, words: [UInt64] = [], text: [UInt8] = []) -> [UInt8] {
+        record(kind: kind.rawValue, words: words, text: text)
+    }
+
     public static func record(kind: UInt16, words: [UInt64] = [], text: [UInt8] = []) -> [UInt8] {
         header(kind: kind, words: UInt16(words.count), text: UInt32(text.count)) + words.flatMap(le64) + text
     }

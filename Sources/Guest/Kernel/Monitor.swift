@@ -88,7 +88,7 @@ enum Monitor {
             alloc [count]             allocate frames (at most 16)
             free ADDRESS              free the frame at a physical address
             map VIRTUAL [PHYS] [wux]  map a page (w writable, u user, x executable)
-            unmap VIRTUAL             unmap a page and free its frame
+            unmap VIRTUAL             unmap a page; frees its frame if map took it
             translate VIRTUAL         physical address and flags
             walk VIRTUAL              every level of the page walk, with flags
             spaces                    the test memory space and its reservations

@@ -1,0 +1,16 @@
+import KVMHost
+import XCTest
+
+/// Asserts that `expression` throws exactly `expected` from the guest: the
+/// kernel ran the call and refused it with this typed error.
+public func XCTAssertCallFails<T>(_ expression: @autoclosure () throws -> T, _ expected: CallError,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+    do {
+        let value = try expression()
+        XCTFail("expected \(expected), the call returned \(value)", file: file, line: line)
+    } catch let error as GuestCallError {
+        XCTAssertEqual(error.reason, .failed(expected), "\(error)", file: file, line: line)
+    } catch {
+        XCTFail("expected \(expected), got \(error)", file: file, line: line)
+    }
+}
