@@ -35,6 +35,9 @@ let package = Package(
             plugins: ["BuildGuest"]
         ),
         .plugin(name: "BuildGuest", capability: .buildTool()),
+        // GuestKernelTests' methods, one per in-kernel test case, generated
+        // from the kernel's test table.
+        .plugin(name: "GuestTestMethods", capability: .buildTool()),
         // kvmhost's option values, parsed strictly; fuzzed as well.
         .target(name: "MachineArguments"),
         .executableTarget(
@@ -69,6 +72,9 @@ let package = Package(
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestProtocol", "TestSupport"]),
+        // The test cases that run inside the guest kernel, one XCTest each.
+        .testTarget(name: "GuestKernelTests", dependencies: ["KVMHost", "GuestImage", "TestSupport"],
+                    plugins: ["GuestTestMethods"]),
         .testTarget(name: "LiveGuestTests",
                     dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources",
                                    "SeededRandom", "StressCycle"]),
