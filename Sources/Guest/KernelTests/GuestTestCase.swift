@@ -24,6 +24,10 @@ struct Expect {
         count += 1
         if condition { return }
         failures += 1
+        send(text, values, file: file, line: line)
+    }
+
+    private func send(_ text: StaticString, _ values: [UInt64], file: StaticString, line: UInt) {
         ReportChannel.send(kind: .expectationFailed) { record in
             record.append(UInt64(line))
             let shown = min(values.count, AssertionWord.maximumValues)
@@ -38,10 +42,13 @@ struct Expect {
         }
     }
 
-    /// `actual == expected`, with both sent when not.
-    mutating func equal(_ actual: UInt64, _ expected: UInt64, _ text: StaticString,
+    /// `actual == expected`; when not, both are sent, then `context`.
+    mutating func equal(_ actual: UInt64, _ expected: UInt64, _ text: StaticString, _ context: UInt64...,
                         file: StaticString = #filePath, line: UInt = #line) {
-        that(actual == expected, text, actual, expected, file: file, line: line)
+        count += 1
+        if actual == expected { return }
+        failures += 1
+        send(text, [actual, expected] + context, file: file, line: line)
     }
 }
 

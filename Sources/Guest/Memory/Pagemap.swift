@@ -211,26 +211,42 @@ public struct Pagemap {
     /// the frame the page mapped (nil for a lazy one), which stays the
     /// caller's. Tables left empty are freed.
     public mutating func unmap(_ page: Page, frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+        try unmapLeaf(page.start, level: 1, frames: &frames)
+    }
+
+    /// Unmaps the 2 MiB page `mapHuge` mapped at `address`. The flush carries
+    /// its first frame; all 512 stay the caller's. Tables left empty are freed.
+    public mutating func unmapHuge(_ address: VirtualAddress, frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
+        return try unmapLeaf(address, level: 2, frames: &frames)
+    }
+
+    /// Clears the leaf at `leafLevel` (1: a 4 KiB entry, present or lazy;
+    /// 2: a huge entry) and frees each table above it that empties.
+    private mutating func unmapLeaf(_ address: VirtualAddress, level leafLevel: Int,
+                                    frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
         var path = WalkPath()
         var table = self.table(root.address)
         var level = 4
-        while level > 1 {
-            let pointer = table + page.start.index(level: level)
+        while level > leafLevel {
+            let pointer = table + address.index(level: level)
             let entry = PageTableEntry(raw: pointer.pointee)
-            guard entry.isPresent else { throw .notMapped(page: page.start.raw, level: level) }
+            guard entry.isPresent else { throw .notMapped(page: address.raw, level: level) }
             guard !entry.isHuge else { throw .parentIsHugePage(level: level) }
             path.set(level, pointer)
             table = self.table(entry.address)
             level -= 1
         }
-        let leaf = table + page.start.index(level: 1)
+        let leaf = table + address.index(level: leafLevel)
         let entry = PageTableEntry(raw: leaf.pointee)
-        guard !entry.isEmpty else { throw .notMapped(page: page.start.raw, level: 1) }
+        guard !entry.isEmpty, leafLevel == 1 || (entry.isPresent && entry.isHuge) else {
+            throw .notMapped(page: address.raw, level: leafLevel)
+        }
         // A stale count is taken afresh while the leaf still counts in it.
-        refreshCount(path.get(2))
+        refreshCount(path.get(leafLevel + 1))
         leaf.pointee = 0
         // Walk back up, freeing each table that became empty.
-        level = 2
+        level = leafLevel + 1
         while level <= 4 {
             let parent = path.get(level)
             var parentEntry = PageTableEntry(raw: parent.pointee)
@@ -241,11 +257,12 @@ public struct Pagemap {
                 break
             }
             parent.pointee = 0
-            try? frames.free(parentEntry.frame)
+            // A table is the Pagemap's own frame: refusing its free is a Pagemap bug.
+            do throws(FrameError) { try frames.free(parentEntry.frame) } catch { preconditionFailure("a page table's frame was not allocated") }
             tablesFreed += 1
             level += 1
         }
-        return TLBFlush(page: page.start.raw, unmappedFrame: entry.isPresent ? entry.frame : nil)
+        return TLBFlush(page: address.raw, unmappedFrame: entry.isPresent ? entry.frame : nil)
     }
 
     // MARK: - Sharing a region between address spaces
