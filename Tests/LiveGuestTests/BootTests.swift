@@ -83,4 +83,42 @@ final class BootTests: XCTestCase {
         let quiet = try LiveGuest(kernel: GuestImage.kernel())
         XCTAssertEqual(try quiet.runToExit(), ExitStatus.success)
     }
+
+    /// The kernel reads each call's arguments as that call's type, strictly:
+    /// words missing, words left over and values out of range are refused,
+    /// each named, and the kernel goes on.
+    func testTheKernelRefusesArgumentsThatAreNotTheCalls() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        func refusal<Target: GuestCall>(_ words: [UInt64], as target: Target.Type) -> GuestCallError.Reason? {
+            do {
+                _ = try guest.call(RawCall<Target>(words: words))
+                return nil
+            } catch let error as GuestCallError {
+                XCTAssertEqual(error.call, Target.code)
+                return error.reason
+            } catch {
+                XCTFail("\(error)")
+                return nil
+            }
+        }
+        XCTAssertEqual(refusal([1], as: AssertEqual.self), .malformedArguments(.missingWord(index: 1)))
+        XCTAssertEqual(refusal([1, 1, 9], as: AssertEqual.self), .malformedArguments(.extraWords(count: 1)))
+        XCTAssertEqual(refusal([0x4000_0000, 7, 0], as: MapPage.self), .malformedArguments(.invalidValue(index: 1, value: 7)))
+        XCTAssertEqual(refusal([5], as: Echo.self), .malformedArguments(.invalidValue(index: 0, value: 5)), "a count past the words sent")
+        XCTAssertEqual(refusal([1 << 33], as: Shutdown.self), .malformedArguments(.invalidValue(index: 0, value: 1 << 33)))
+        XCTAssertEqual(try guest.call(Echo([6])), [6], "the kernel goes on")
+    }
+}
+
+/// `Target`'s code with hand-made argument words, for feeding the kernel
+/// what no call type would encode.
+private struct RawCall<Target: GuestCall>: GuestCall {
+    typealias Reply = Target.Reply
+    static var code: CallCode { Target.code }
+    var words: [UInt64]
+    init(words: [UInt64]) { self.words = words }
+    init(from decoder: inout WireDecoder) throws(WireError) { words = [] }
+    func encode(to encoder: inout WireEncoder) { for word in words { encoder.word(word) } }
 }
