@@ -26,10 +26,12 @@ final class ReadMemoryTests: XCTestCase {
         XCTAssertEqual(try guest.call(ReadMemory(virtual: virtual, count: 0)).bytes, [])
         XCTAssertEqual(try guest.call(ReadMemory(virtual: virtual + 4096, count: ReadMemory.limit)).bytes,
                        Array(second[..<Int(ReadMemory.limit)]))
-        // The kernel's own text, at its link address, is the bytes at its physical address.
-        let text = ready.kernelVirtualBase + ready.kernelPhysicalStart
-        let physical = try guest.vm.memory.withBytes(at: ready.kernelPhysicalStart, count: 64) { Array($0) }
-        XCTAssertEqual(try guest.call(ReadMemory(virtual: text, count: 64)).bytes, physical)
+        // The kernel's text segment, at its link address, reads as the bytes
+        // the ELF loaded at its physical address.
+        let image = try ELFImage(bytes: GuestImage.kernel())
+        let text = try XCTUnwrap(image.segments.first { $0.virtualAddress >= ready.kernelVirtualBase })
+        let physical = try guest.vm.memory.withBytes(at: text.physicalRange.lowerBound, count: 64) { Array($0) }
+        XCTAssertEqual(try guest.call(ReadMemory(virtual: text.virtualAddress, count: 64)).bytes, physical)
 
         XCTAssertCallFails(try guest.call(ReadMemory(virtual: virtual + 8000, count: 400)), .unreadable(address: virtual + 8192))
         XCTAssertCallFails(try guest.call(ReadMemory(virtual: 0x0000_8000_0000_0000, count: 1)), .unreadable(address: 0x0000_8000_0000_0000))
