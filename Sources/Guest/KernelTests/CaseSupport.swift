@@ -41,6 +41,7 @@ enum CaseSupport {
 extension Expect {
     /// A Pagemap request that must succeed; a refusal is a failed
     /// expectation carrying the error's code.
+    @inline(never)
     mutating func succeeds(_ text: StaticString, file: StaticString = #filePath, line: UInt = #line,
                            _ body: () throws(PagemapError) -> Void) {
         do throws(PagemapError) {
@@ -52,6 +53,7 @@ extension Expect {
     }
 
     /// A Pagemap request that must be refused with exactly `expected`.
+    @inline(never)
     mutating func fails(_ expected: PagemapError, _ text: StaticString, file: StaticString = #filePath, line: UInt = #line,
                         _ body: () throws(PagemapError) -> Void) {
         do throws(PagemapError) {

@@ -19,6 +19,7 @@ struct Expect {
     private(set) var failures: UInt64 = 0
 
     /// `condition` holds; `values` say what was seen when it does not.
+    @inline(never)
     mutating func that(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
                        file: StaticString = #filePath, line: UInt = #line) {
         count += 1
@@ -43,6 +44,7 @@ struct Expect {
     }
 
     /// `actual == expected`; when not, both are sent, then `context`.
+    @inline(never)
     mutating func equal(_ actual: UInt64, _ expected: UInt64, _ text: StaticString, _ context: UInt64...,
                         file: StaticString = #filePath, line: UInt = #line) {
         count += 1

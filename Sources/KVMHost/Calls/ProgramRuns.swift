@@ -12,7 +12,8 @@ extension LiveGuest {
     public func runProgram(_ name: String, reportFaults: Bool = true,
                            timeout: Duration = LiveGuest.defaultTimeout) throws -> ProgramRun {
         let deadline = Deadline(after: timeout)
-        guard let index = try call(ListPrograms(), deadline: deadline).map { String(decoding: $0.bytes, as: UTF8.self) }.firstIndex(of: name) else {
+        let names = try call(ListPrograms(), deadline: deadline).map { String(decoding: $0.bytes, as: UTF8.self) }
+        guard let index = names.firstIndex(of: name) else {
             throw ProgramNotFound(name: name)
         }
         return try call(RunProgram(index: UInt64(index), reportFaults: reportFaults), deadline: deadline)
