@@ -245,12 +245,11 @@ public final class LiveGuest {
         // before a byte of guest memory is written.
         var bytes = [UInt8](repeating: 0, count: recordMaximumSize)
         let length = try bytes.withUnsafeMutableBytes { raw -> Int in
-            var encoder = WireEncoder(RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .command,
-                                                   sequence: commandSequence &+ 1))
+            var encoder = RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .command, sequence: commandSequence &+ 1)
             encoder.word(type(of: call).code.rawValue)
             encoder.encode(call)
             guard encoder.complete else { throw GuestCallError(call: type(of: call).code, reason: .argumentsTooLong) }
-            return encoder.writer.finish()
+            return encoder.finish()
         }
         guard buffer.capacity >= UInt64(length), vm.memory.contains(buffer.address, length: UInt64(length)) else {
             throw failure(.channel(.badCommandBuffer(address: buffer.address, capacity: buffer.capacity)))

@@ -8,10 +8,10 @@ final class WireCodecTests: XCTestCase {
     private func encode<Value: Wire>(_ value: Value) -> [UInt64] {
         var bytes = [UInt8](repeating: 0, count: recordMaximumSize)
         return bytes.withUnsafeMutableBytes { raw in
-            var encoder = WireEncoder(RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .reply, sequence: 1))
+            var encoder = RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .reply, sequence: 1)
             encoder.encode(value)
             XCTAssertTrue(encoder.complete)
-            return (0..<encoder.writer.wordCount).map { raw.load(fromByteOffset: recordHeaderSize + $0 * 8, as: UInt64.self) }
+            return (0..<encoder.wordCount).map { raw.load(fromByteOffset: recordHeaderSize + $0 * 8, as: UInt64.self) }
         }
     }
 

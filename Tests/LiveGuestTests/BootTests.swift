@@ -43,19 +43,19 @@ final class BootTests: XCTestCase {
         try requireKVM()
         let guest = try LiveGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
-        XCTAssertEqual(try guest.call(Echo([1, 2, 0xFFFF_FFFF_FFFF_FFFF])), [1, 2, 0xFFFF_FFFF_FFFF_FFFF])
-        XCTAssertEqual(try guest.call(Echo([])), [])
+        XCTAssertEqual(try guest.call(Echo([1, 2, 0xFFFF_FFFF_FFFF_FFFF])).values, [1, 2, 0xFFFF_FFFF_FFFF_FFFF])
+        XCTAssertEqual(try guest.call(Echo([])).values, [])
         // As many values as one reply holds (sequence, status, count, 507
         // values); one more does not fit, and the host is told so.
         let most = (0..<UInt64(507)).map { $0 &* 0x9E37_79B9_7F4A_7C15 }
-        XCTAssertEqual(try guest.call(Echo(most)), most)
-        XCTAssertThrowsError(try guest.call(Echo(most + [1]))) { error in
+        XCTAssertEqual(try guest.call(Echo(most)).values, most)
+        XCTAssertThrowsError(try guest.call(Echo(most + [1])).values) { error in
             XCTAssertEqual(error as? GuestCallError, GuestCallError(call: .echo, reason: .replyTooLong))
         }
-        XCTAssertThrowsError(try guest.call(Echo(most + [1, 2, 3]))) { error in
+        XCTAssertThrowsError(try guest.call(Echo(most + [1, 2, 3])).values) { error in
             XCTAssertEqual(error as? GuestCallError, GuestCallError(call: .echo, reason: .argumentsTooLong))
         }
-        XCTAssertEqual(try guest.call(Echo([5])), [5], "the channel goes on")
+        XCTAssertEqual(try guest.call(Echo([5])).values, [5], "the channel goes on")
         XCTAssertEqual(try guest.call(AssertEqual(5, 5)), Done())
         XCTAssertEqual(try guest.shutdown(status: 7), 7)
     }
@@ -108,7 +108,7 @@ final class BootTests: XCTestCase {
         XCTAssertEqual(refusal([0x4000_0000, 7, 0], as: MapPage.self), .malformedArguments(.invalidValue(index: 1, value: 7)))
         XCTAssertEqual(refusal([5], as: Echo.self), .malformedArguments(.invalidValue(index: 0, value: 5)), "a count past the words sent")
         XCTAssertEqual(refusal([1 << 33], as: Shutdown.self), .malformedArguments(.invalidValue(index: 0, value: 1 << 33)))
-        XCTAssertEqual(try guest.call(Echo([6])), [6], "the kernel goes on")
+        XCTAssertEqual(try guest.call(Echo([6])).values, [6], "the kernel goes on")
     }
 }
 

@@ -70,7 +70,7 @@ final class MonitorTests: XCTestCase {
 
             """)
         // The monitor handed control back: the channel still works.
-        XCTAssertEqual(try guest.call(Echo([4])), [4])
+        XCTAssertEqual(try guest.call(Echo([4])).values, [4])
     }
 
     /// `map VA PA` then `unmap VA` keeps the frame (the monitor did not take

@@ -167,7 +167,7 @@ final class AccessCheckLiveTests: XCTestCase {
         XCTAssertLessThan(faults, AccessCheck.count - 50)
         // The kernel is intact afterwards: the scratch page is gone, commands still work.
         XCTAssertEqual(try guest.call(Translate(virtual: 0x0000_7FFF_4000_0000)), .notPresent(level: 3, lazy: false))
-        XCTAssertEqual(try guest.call(Echo([9])), [9])
+        XCTAssertEqual(try guest.call(Echo([9])).values, [9])
     }
 }
 

@@ -51,7 +51,7 @@ final class ParallelGuestsTests: XCTestCase {
                 let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: (32 + 16 * index) << 20))
                 _ = try guest.boot()
                 outcome.totalFrames = try guest.call(ReadFrameStatistics()).total
-                outcome.echoed = try guest.call(Echo([UInt64(index), 0xC0FFEE]))
+                outcome.echoed = try guest.call(Echo([UInt64(index), 0xC0FFEE])).values
                 for _ in 0..<3 {
                     let run = try guest.runProgram("lazy-touch")
                     outcome.reallocations += run.reallocations
@@ -93,7 +93,7 @@ final class ParallelGuestsTests: XCTestCase {
                     // Busy from before the spinner's deadline until after it.
                     var round: UInt64 = 0
                     while !spinnerStopped.isSet || round < 20 {
-                        outcome.echoed = try guest.call(Echo([round]))
+                        outcome.echoed = try guest.call(Echo([round])).values
                         // Checked here, asserted on the test's thread below.
                         if outcome.echoed != [round] { outcome.failure = "round \(round) echoed \(outcome.echoed)" }
                         round += 1

@@ -14,13 +14,14 @@ public enum WireError: Error, Equatable, Sendable {
     case tooLong
 }
 
-/// Writes values as words into a record.
-public struct WireEncoder {
-    public private(set) var writer: RecordWriter
+/// Values are written straight into the record they travel in: the
+/// encoder is the record's writer. (A separate encoder struct, copied in and
+/// out around each reply, cost the guest about 40 emulated instructions a
+/// call; see RecordCoding.swift for why that matters.)
+public typealias WireEncoder = RecordWriter
 
-    public init(_ writer: RecordWriter) { self.writer = writer }
-
-    public mutating func word(_ value: UInt64) { writer.append(value) }
+extension RecordWriter {
+    public mutating func word(_ value: UInt64) { append(value) }
 
     public mutating func encode<Value: Wire>(_ value: Value) { value.encode(to: &self) }
 
@@ -39,25 +40,42 @@ public struct WireEncoder {
             word(packed)
         }
     }
-
-    public var complete: Bool { writer.complete }
 }
 
 /// Reads values from words, in the order they were written.
 public struct WireDecoder {
-    private let words: UnsafeRawBufferPointer
+    private let base: UnsafeRawPointer?
+    private let count: Int
     public private(set) var index = 0
 
     /// `words`: little-endian 64-bit words (a partial last word is ignored).
-    public init(words: UnsafeRawBufferPointer) { self.words = words }
+    public init(words: UnsafeRawBufferPointer) {
+        base = words.baseAddress
+        count = words.count / 8
+    }
 
-    public var remaining: Int { words.count / 8 - index }
+    /// The words of `record` from word `first` on, read where they lie.
+    public init(record: RecordView, from first: Int) {
+        let words = record.words(from: first)
+        base = words.baseAddress
+        count = words.count / 8
+    }
+
+    public var remaining: Int { count - index }
 
     public mutating func word() throws(WireError) -> UInt64 {
-        guard remaining > 0 else { throw .missingWord(index: index) }
-        let value = UInt64(littleEndian: words.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+        guard index < count, let base else { throw .missingWord(index: index) }
+        let value = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self))
         index += 1
         return value
+    }
+
+    /// The next `words` words as they lie, without copying them.
+    public mutating func view(words: Int) throws(WireError) -> UnsafeRawBufferPointer {
+        guard words >= 0, words <= remaining, let base else { throw .missingWord(index: index + max(words, 0)) }
+        let view = UnsafeRawBufferPointer(start: base + index &* 8, count: words &* 8)
+        index += words
+        return view
     }
 
     /// A word that must be one of `range`'s values.
@@ -100,6 +118,7 @@ public struct WireDecoder {
     }
 
     /// Every word was read: a value with extra words is not the value.
+    @inline(__always)
     public func finish() throws(WireError) {
         guard remaining == 0 else { throw .extraWords(count: remaining) }
     }

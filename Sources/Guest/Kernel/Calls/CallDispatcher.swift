@@ -16,7 +16,7 @@ enum CallDispatcher {
     private static func dispatch(_ command: RecordView) {
         let codeWord = command.word(0)
         guard command.wordCount > 0, let code = CallCode(rawValue: codeWord) else {
-            reply(to: command, .unknownCall) { encoder in encoder.word(codeWord) }
+            reply(to: command, .unknownCall, codeWord)
             return
         }
         var server = Server(command: command)
@@ -27,34 +27,30 @@ enum CallDispatcher {
         let command: RecordView
 
         mutating func visit<Call: GuestCall>(_ call: Call.Type) {
-            var decoder = WireDecoder(words: command.words(from: 1))
+            var decoder = WireDecoder(record: command, from: 1)
             let decoded: Call
             do throws(WireError) {
                 decoded = try Call(from: &decoder)
                 try decoder.finish()
             } catch {
-                reply(to: command, .malformedArguments) { encoder in encoder.encode(error) }
+                reply(to: command, .malformedArguments, error)
                 return
             }
             // The call runs before the reply is built: a program run sends records of its own.
             do throws(CallError) {
-                let result = try decoded.perform()
-                reply(to: command, .ok) { encoder in encoder.encode(result) }
+                reply(to: command, .ok, try decoded.perform())
             } catch {
-                reply(to: command, .failed) { encoder in encoder.encode(error) }
+                reply(to: command, .failed, error)
             }
         }
     }
 
-    private static func reply(to command: RecordView, _ status: CallStatus, _ body: (inout WireEncoder) -> Void) {
+    private static func reply<Value: Wire>(to command: RecordView, _ status: CallStatus, _ value: Value) {
         ReportChannel.send(kind: .reply) { record in
             record.append(UInt64(command.sequence))
             record.append(status.rawValue)
-            var encoder = WireEncoder(record)
-            body(&encoder)
-            if encoder.complete {
-                record = encoder.writer
-            } else {
+            value.encode(to: &record)
+            if !record.complete {
                 // What did not fit is said, never cut short silently.
                 record.replaceWord(ReplyWord.status, with: CallStatus.replyTooLong.rawValue)
                 record.truncateWords(to: ReplyWord.valuesStart)

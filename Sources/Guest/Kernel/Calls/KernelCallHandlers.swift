@@ -1,7 +1,7 @@
 // The kernel's side of the calls about itself.
 
 extension Echo {
-    public func perform() throws(CallError) -> [UInt64] { values }
+    public func perform() throws(CallError) -> WordList { values }
 }
 
 extension RaiseException {

@@ -1,14 +1,19 @@
 // Calls about the kernel itself: the channel, failures on purpose, the heap.
 
 /// Replies with `values` unchanged: a round trip through the channel.
-public struct Echo: GuestCall, Equatable, Sendable {
-    public typealias Reply = [UInt64]
+public struct Echo: GuestCall {
+    public typealias Reply = WordList
     public static let code = CallCode.echo
-    public var values: [UInt64]
-    public init(_ values: [UInt64]) { self.values = values }
+    public var values: WordList
     public init(from decoder: inout WireDecoder) throws(WireError) { values = try decoder.decode() }
     public func encode(to encoder: inout WireEncoder) { encoder.encode(values) }
 }
+
+#if !GUEST_KERNEL
+extension Echo: Equatable, Sendable {
+    public init(_ values: [UInt64]) { self.values = WordList(values) }
+}
+#endif
 
 /// Raises a CPU exception inside the kernel: the run ends with its report.
 public struct RaiseException: GuestCall, Equatable, Sendable {
