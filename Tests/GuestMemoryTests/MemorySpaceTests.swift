@@ -64,12 +64,16 @@ final class MemorySpaceTests: XCTestCase {
         }
         try space.free(starts[2], pagemap: &pagemap, frames: &memory.harness.allocator, invalidate: { _ in })
         try space.free(starts[5], pagemap: &pagemap, frames: &memory.harness.allocator, invalidate: { _ in })
-        XCTAssertThrowsError(try reserve(&space, 9, .lazy, memory, pagemap: &pagemap), "no gap of 9 pages")
+        XCTAssertThrowsError(try reserve(&space, 9, .lazy, memory, pagemap: &pagemap), "no gap of 9 pages") {
+            XCTAssertEqual($0 as? MemorySpaceError, .outOfAddressSpace(pages: 9))
+        }
         XCTAssertEqual(try reserve(&space, 5, .eager, memory, pagemap: &pagemap), starts[2])
         XCTAssertEqual(try reserve(&space, 3, .lazy, memory, pagemap: &pagemap), starts[2] + 5 * 4096)
         XCTAssertEqual(try reserve(&space, 8, .lazy, memory, pagemap: &pagemap), starts[5])
         XCTAssertEqual(space.fallbackCount, 3)
-        XCTAssertThrowsError(try reserve(&space, 1, .lazy, memory, pagemap: &pagemap))
+        XCTAssertThrowsError(try reserve(&space, 1, .lazy, memory, pagemap: &pagemap)) {
+            XCTAssertEqual($0 as? MemorySpaceError, .outOfAddressSpace(pages: 1))
+        }
         // Lazy reservations map nothing, yet their addresses are never handed out twice.
         let all = space.reservations
         for (index, reservation) in all.enumerated() where index > 0 {

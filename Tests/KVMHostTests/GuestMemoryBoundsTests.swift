@@ -15,7 +15,9 @@ final class GuestMemoryBoundsTests: XCTestCase {
         XCTAssertThrowsError(try memory.read(at: (1 << 20) - 3, count: 4)) {
             XCTAssertEqual($0 as? GuestMemoryError, GuestMemoryError(address: (1 << 20) - 3, length: 4, memorySize: 1 << 20))
         }
-        XCTAssertThrowsError(try memory.store(UInt64(1), at: UInt64.max - 3))
+        XCTAssertThrowsError(try memory.store(UInt64(1), at: UInt64.max - 3)) {
+            XCTAssertEqual($0 as? GuestMemoryError, GuestMemoryError(address: UInt64.max - 3, length: 8, memorySize: 1 << 20))
+        }
     }
 
     func testAnInaccessiblePageLiesOnEachSide() throws {

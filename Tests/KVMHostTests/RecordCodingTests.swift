@@ -32,7 +32,9 @@ final class RecordCodingTests: XCTestCase {
     /// clamped, never trusted to size an array or converted with a trap.
     func testCountsOfAnySizeAreRefusedOrClamped() throws {
         let ready = record(kind: RecordKind.ready, words: Array(repeating: 0, count: ReadyWord.memoryMapCount) + [UInt64.max])
-        XCTAssertThrowsError(try ready.withUnsafeBytes { try GuestReport(RecordView.validate($0).view!) })
+        XCTAssertThrowsError(try ready.withUnsafeBytes { try GuestReport(RecordView.validate($0).view!) }) {
+            XCTAssertEqual($0 as? ChannelError, .undecodable(kind: RecordKind.ready.rawValue, reason: "\(UInt64.max) memory-map entries"))
+        }
         var exceptionWords = [UInt64](repeating: 0, count: ExceptionWord.walkCount + 1)
         exceptionWords[ExceptionWord.walkCount] = UInt64.max
         let exception = record(kind: RecordKind.exception, words: exceptionWords)
@@ -108,7 +110,9 @@ final class RecordCodingTests: XCTestCase {
         let line = "@record " + bytes.map { String(format: "%02x", $0) }.joined()
         let reports = try GuestReport.decodeConsoleLines("SeaBIOS noise\n\(line)\nguest kernel: ready\n")
         XCTAssertEqual(reports, [.reply(GuestReply(callSequence: 3, status: 0, words: [99]))])
-        XCTAssertThrowsError(try GuestReport.decodeConsoleLines("@record 5x\n"))
+        XCTAssertThrowsError(try GuestReport.decodeConsoleLines("@record 5x\n")) {
+            XCTAssertEqual($0 as? ChannelError, .undecodable(kind: 0, reason: "a console record line holds a non-hex character"))
+        }
     }
 
     func testChannelReadsOnlyInsideGuestMemory() throws {

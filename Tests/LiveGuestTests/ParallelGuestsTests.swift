@@ -14,9 +14,13 @@ final class ParallelGuestsTests: XCTestCase {
         var index: Int
         var totalFrames: UInt64 = 0
         var echoed: [UInt64] = []
-        var rounds: UInt64 = 0
-        var reallocations: UInt64 = 0
-        var framesBack = false
+        /// Echo rounds answered after the spinning guest was stopped.
+        var roundsAfterStop: UInt64 = 0
+        /// How long the spinning guest ran before its deadline stopped it.
+        var stoppedAfter: Duration = .zero
+        /// Per program run: demand faults, and free frames before and after.
+        var reallocations: [UInt64] = []
+        var freeFrames: [[UInt64]] = []
         var exitStatus: UInt32?
         var failure: String?
     }
@@ -54,8 +58,8 @@ final class ParallelGuestsTests: XCTestCase {
                 outcome.echoed = try guest.call(Echo([UInt64(index), 0xC0FFEE])).values
                 for _ in 0..<3 {
                     let run = try guest.runProgram("lazy-touch")
-                    outcome.reallocations += run.reallocations
-                    outcome.framesBack = run.freeFramesAfter == run.freeFramesBefore
+                    outcome.reallocations.append(run.reallocations)
+                    outcome.freeFrames.append([run.freeFramesBefore, run.freeFramesAfter])
                 }
                 outcome.exitStatus = try guest.shutdown(status: UInt32(10 + index))
             } catch {
@@ -68,8 +72,10 @@ final class ParallelGuestsTests: XCTestCase {
             XCTAssertNil(outcome.failure, "guest \(outcome.index)")
             XCTAssertEqual(outcome.totalFrames, UInt64((32 + 16 * outcome.index) << 20) >> 12, "guest \(outcome.index)")
             XCTAssertEqual(outcome.echoed, [UInt64(outcome.index), 0xC0FFEE])
-            XCTAssertEqual(outcome.reallocations, 30, "ten demand faults a run, three runs")
-            XCTAssertTrue(outcome.framesBack)
+            XCTAssertEqual(outcome.reallocations, [10, 10, 10], "ten demand faults in each run")
+            XCTAssertEqual(outcome.freeFrames.count, 3)
+            for frames in outcome.freeFrames { XCTAssertEqual(frames[1], frames[0], "guest \(outcome.index): every run gave its frames back") }
+            XCTAssertEqual(Set(outcome.freeFrames.map { $0[0] }).count, 1, "guest \(outcome.index): each run started from the same count")
             XCTAssertEqual(outcome.exitStatus, UInt32(10 + outcome.index))
         }
     }
@@ -86,19 +92,25 @@ final class ParallelGuestsTests: XCTestCase {
                 let guest = try LiveGuest(kernel: kernel)
                 _ = try guest.boot()
                 if index == 0 {
-                    defer { spinnerStopped.set() }
+                    let started = ContinuousClock.now
+                    defer {
+                        outcome.stoppedAfter = ContinuousClock.now - started
+                        spinnerStopped.set()
+                    }
                     _ = try guest.call(Spin(), timeout: .milliseconds(300))
                     outcome.failure = "the spinning guest replied"
                 } else {
-                    // Busy from before the spinner's deadline until after it.
+                    // Busy from before the spinner's deadline until 20 rounds after it.
                     var round: UInt64 = 0
-                    while !spinnerStopped.isSet || round < 20 {
+                    while outcome.roundsAfterStop < 20 {
+                        let stopped = spinnerStopped.isSet
                         outcome.echoed = try guest.call(Echo([round])).values
                         // Checked here, asserted on the test's thread below.
                         if outcome.echoed != [round] { outcome.failure = "round \(round) echoed \(outcome.echoed)" }
+                        if stopped { outcome.roundsAfterStop += 1 }
                         round += 1
+                        if round > 100_000 { outcome.failure = "the spinner was never stopped"; break }
                     }
-                    outcome.rounds = round
                     _ = try guest.runProgram("lazy-touch")
                     outcome.exitStatus = try guest.shutdown()
                 }
@@ -111,8 +123,10 @@ final class ParallelGuestsTests: XCTestCase {
         }
         XCTAssertEqual(outcomes.map(\.failure), [nil, nil, nil])
         XCTAssertEqual(outcomes.map(\.exitStatus), [nil, 0, 0])
-        XCTAssertGreaterThan(outcomes[1].rounds, 20, "guest 1 kept answering")
-        XCTAssertGreaterThan(outcomes[2].rounds, 20, "guest 2 kept answering")
+        XCTAssertGreaterThanOrEqual(outcomes[0].stoppedAfter, .milliseconds(300), "not before its own deadline")
+        XCTAssertLessThan(outcomes[0].stoppedAfter, .milliseconds(1300), "and within a second of it")
+        XCTAssertEqual(outcomes[1].roundsAfterStop, 20, "guest 1 answered after the spinner stopped")
+        XCTAssertEqual(outcomes[2].roundsAfterStop, 20, "guest 2 answered after the spinner stopped")
     }
 
     final class Flag: Sendable {

@@ -99,7 +99,9 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(try guest.runProgram(image: image).outcome, .exited(status: 42))
         XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "the buffer and the process went back")
         // Garbage is refused, and the kernel stays up.
-        XCTAssertThrowsError(try guest.runProgram(image: Array("not an ELF".utf8)))
+        XCTAssertThrowsError(try guest.runProgram(image: Array("not an ELF".utf8))) {
+            XCTAssertEqual($0 as? GuestCallError, GuestCallError(call: .runProgramImage, reason: .failed(.imageRefused)))
+        }
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
     }
 

@@ -153,10 +153,11 @@ public enum GuestReport: Equatable, Sendable {
         switch kind {
         case .ready:
             try require(ReadyWord.memoryMapStart)
-            let count = Int(clamping: record.word(ReadyWord.memoryMapCount))
-            guard count <= ReadyWord.maximumMemoryMapEntries else {
-                throw ChannelError.undecodable(kind: record.kind, reason: "\(count) memory-map entries")
+            let claimed = record.word(ReadyWord.memoryMapCount)
+            guard claimed <= UInt64(ReadyWord.maximumMemoryMapEntries) else {
+                throw ChannelError.undecodable(kind: record.kind, reason: "\(claimed) memory-map entries")
             }
+            let count = Int(claimed)
             try require(ReadyWord.memoryMapStart + count * ReadyWord.memoryMapEntryWords)
             let map = (0..<count).map { index in
                 let first = ReadyWord.memoryMapStart + index * ReadyWord.memoryMapEntryWords
