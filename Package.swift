@@ -39,7 +39,7 @@ let package = Package(
         // from the kernel's test table.
         .plugin(name: "GuestTestMethods", capability: .buildTool()),
         // kvmhost's option values, parsed strictly; fuzzed as well.
-        .target(name: "MachineArguments"),
+        .target(name: "MachineArguments", dependencies: ["GuestProtocol"]),
         .executableTarget(
             name: "KVMHostCLI",
             dependencies: ["KVMHost", "GuestImage", "MachineArguments", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -30,6 +30,7 @@ programs_asm="$work/programs.S"
     for program in $(find "$sources/Programs" -name '*.S' | LC_ALL=C sort); do
         echo "    .quad program_name_$index, program_name_end_$index - program_name_$index"
         echo "    .quad program_image_$index, program_image_end_$index - program_image_$index"
+        echo "    .quad program_description_$index, program_description_end_$index - program_description_$index"
         index=$((index + 1))
     done
     index=0
@@ -39,8 +40,12 @@ programs_asm="$work/programs.S"
             -I "$sources/Programs" -c "$program" -o "$work/program-$name.o"
         "$bin/ld.lld" -static -nostdlib --no-pie -z max-page-size=4096 -T "$sources/Programs/program.ld" \
             "$work/program-$name.o" -o "$work/program-$name.elf"
+        # What the program does: the comment it starts with, which every program has.
+        description=$(awk '/^\/\//{sub(/^\/\/ */, ""); printf "%s%s", (n++ ? " " : ""), $0; next} {exit}' "$program" | tr -d '\\"')
         echo "program_name_$index: .ascii \"$name\""
         echo "program_name_end_$index:"
+        echo "program_description_$index: .ascii \"$description\""
+        echo "program_description_end_$index:"
         echo '    .p2align 3'
         echo "program_image_$index: .incbin \"$work/program-$name.elf\""
         echo "program_image_end_$index:"

@@ -1,3 +1,5 @@
+import GuestProtocol
+
 /// The values of kvmhost's machine options, parsed from the text the user
 /// typed: strictly, with one message per mistake that names the option.
 /// A library of its own so that the fuzz targets run the same parsing.
@@ -50,13 +52,15 @@ public enum MachineArguments {
         func fail(_ problem: String) -> ArgumentError { ArgumentError(option: "--reserve", value: text, problem: problem) }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw fail("is not START-END, for example 0x800000-0xa00000") }
+        // Addresses as everywhere in the harness (NumberText): hex, 0x optional.
         func address(_ part: Substring, _ name: String) throws(ArgumentError) -> UInt64 {
-            var digits = part
-            if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
-            guard !digits.isEmpty, digits.utf8.allSatisfy({ isHexDigit($0) }) else {
-                throw fail("\(name) '\(part)' is not a hexadecimal address")
+            let value = Array(part.utf8).withUnsafeBufferPointer { NumberText.address($0) }
+            guard let value else {
+                var digits = part
+                if digits.hasPrefix("0x") || digits.hasPrefix("0X") { digits = digits.dropFirst(2) }
+                let hex = !digits.isEmpty && digits.utf8.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: "_") }
+                throw fail(hex ? "\(name) '\(part)' does not fit 64 bits" : "\(name) '\(part)' is not a hexadecimal address")
             }
-            guard let value = UInt64(digits, radix: 16) else { throw fail("\(name) '\(part)' does not fit 64 bits") }
             return value
         }
         let start = try address(parts[0], "START")

@@ -39,8 +39,8 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertTrue(fault.stderr.contains("walk of 0x0"), fault.stderr)
         // The faulting function, its .swift file:line, and the calls that led there.
         XCTAssertTrue(fault.stderr.contains("\nat 0x7fff"), fault.stderr)
-        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.Monitor.execute(GuestKernel.Words) -> () + 0x"), fault.stderr)
-        XCTAssertTrue(fault.stderr.contains("Sources/Guest/Kernel/Monitor.swift:"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.Monitor.execute(GuestKernel.MonitorWords) -> Swift.Optional<GuestKernel.MonitorCommand> + 0x"), fault.stderr)
+        XCTAssertTrue(fault.stderr.contains("Sources/Guest/Kernel/Monitor/Monitor.swift:"), fault.stderr)
         XCTAssertTrue(fault.stderr.contains("  #1 0x7fff"), fault.stderr)
         XCTAssertTrue(fault.stderr.contains(" in static GuestKernel.CallDispatcher.run() -> Swift.Never + 0x"), fault.stderr)
     }

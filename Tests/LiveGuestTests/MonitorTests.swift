@@ -36,9 +36,9 @@ final class MonitorTests: XCTestCase {
             monitor> bogus
             error: unknown command 'bogus' (try help)
             monitor> free zz
-            error: not a number or address: zz
+            error: 'zz' is not an address (hexadecimal, 0x optional)
             monitor> map 0x40000000 wq
-            error: flags are letters w, u and x
+            error: 'wq' is neither a physical address nor flags (letters w, u and x)
             monitor> map 0x40000000 w
             mapped 0x0000000040000000 -> P1
             monitor> translate 0x40000000
@@ -124,14 +124,121 @@ final class MonitorTests: XCTestCase {
         return result + rest
     }
 
+    /// Programs listed with what each does (the comment each starts with),
+    /// run one after another; the page trap's last decisions, newest first.
     func testProgramsRunFromTheMonitor() throws {
-        let (_, screen) = try runMonitor(["programs", "run hello", "run wild-touch", "run lazy-touch", "faults", "run nothing"])
-        XCTAssertTrue(screen.contains("  first-byte\n"), screen)
-        XCTAssertTrue(screen.contains("hello from a user program at 0x0\nhello exited with status 7, 0 demand faults\n"), screen)
-        XCTAssertTrue(screen.contains("wild-touch faulted: not allocated at 0x0000000050000000, rip 0x000000000000000a"), screen)
-        XCTAssertTrue(screen.contains("lazy-touch exited with status 0, 10 demand faults\n"), screen)
-        XCTAssertTrue(screen.contains(" -> reallocated\n"), screen)
-        XCTAssertTrue(screen.contains("error: no program named nothing (try programs)\n"), screen)
+        let (_, screen) = try runMonitor(["programs", "run hello", "run wild-touch", "run port-out", "run lazy-touch", "faults",
+                                          "run nothing", "quit"])
+        let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Guest/Programs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: programs.path).filter { $0.hasSuffix(".S") }.sorted()
+        var listing = ""
+        for file in names {
+            let source = try String(contentsOf: programs.appendingPathComponent(file), encoding: .utf8)
+            let description = source.split(separator: "\n").prefix { $0.hasPrefix("//") }
+                .map { $0.dropFirst(2).trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            let name = String(file.dropLast(2))
+            listing += "  " + name + String(repeating: " ", count: max(16 - name.count, 0)) + description + "\n"
+        }
+        let start = try XCTUnwrap(screen.range(of: "monitor> programs\n"))
+        XCTAssertEqual(String(screen[start.lowerBound...]), "monitor> programs\n" + listing + """
+            monitor> run hello
+            hello from a user program at 0x0
+            hello exited with status 7, 0 demand faults
+            monitor> run wild-touch
+            wild-touch faulted: not allocated at 0x0000000050000000, rip 0x000000000000000a, 0 demand faults
+            monitor> run port-out
+            port-out faulted: exception (vector 13, #GP general protection) at 0x0000000000000000, rip 0x0000000000000002, 0 demand faults
+            monitor> run lazy-touch
+            lazy-touch exited with status 0, 10 demand faults
+            monitor> faults
+            11 page-trap decisions since boot; the last 8, newest first:
+              0x0000000000037000 error 0x0000000000000006 -> reallocated
+              0x0000000000031000 error 0x0000000000000006 -> reallocated
+              0x000000000002b000 error 0x0000000000000006 -> reallocated
+              0x0000000000025000 error 0x0000000000000006 -> reallocated
+              0x000000000001f000 error 0x0000000000000006 -> reallocated
+              0x0000000000019000 error 0x0000000000000006 -> reallocated
+              0x0000000000013000 error 0x0000000000000006 -> reallocated
+              0x000000000000d000 error 0x0000000000000006 -> reallocated
+            monitor> run nothing
+            error: no program named nothing (try programs)
+            monitor> quit
+
+            """)
+    }
+
+    /// Every way a line can be wrong gets its own one-line error, and
+    /// nothing of a wrong line runs.
+    func testStrictParsing() throws {
+        let long = String(repeating: "a", count: 130)
+        let (guest, screen) = try runMonitor([
+            "map 40000000 w u x extra", "reserve 2 eagre", "alloc 17", "alloc 0", "alloc two", "mem now",
+            "translate", "walk 1 2", "a b c d e f g h i", long, "spaces", "quit",
+        ])
+        let start = try XCTUnwrap(screen.range(of: "monitor> map 40000000 w u x extra"))
+        XCTAssertEqual(String(screen[start.lowerBound...]), """
+            monitor> map 40000000 w u x extra
+            error: map VIRTUAL [PHYSICAL] [wux]: 'x' is one word too many
+            monitor> reserve 2 eagre
+            error: 'eagre' is neither eager nor lazy
+            monitor> alloc 17
+            error: alloc takes 1 to 16 frames, not 17
+            monitor> alloc 0
+            error: alloc takes 1 to 16 frames, not 0
+            monitor> alloc two
+            error: 'two' is not a count (decimal)
+            monitor> mem now
+            error: mem: 'now' is one word too many
+            monitor> translate
+            error: translate VIRTUAL: missing argument
+            monitor> walk 1 2
+            error: walk VIRTUAL: '2' is one word too many
+            monitor> a b c d e f g h i
+            error: more than 8 words on the line; nothing was run
+            monitor> \(String(repeating: "a", count: 120))
+            error: the line is longer than 120 characters; nothing was run
+            monitor> spaces
+            test space 0x0000010000000000-0x0000018000000000, mark 0x0000010000000000, 0 reservations
+            monitor> quit
+
+            """)
+        XCTAssertEqual(try guest.call(QuerySpace(address: testSpaceBase)).reservation, nil, "no reservation was made")
+        XCTAssertEqual(try guest.call(Translate(virtual: 0x4000_0000)), .notPresent(level: 4, lazy: false), "nothing was mapped")
+    }
+
+    /// Addresses are hex with or without 0x, the same rule as kvmhost's
+    /// options; counts are decimal.
+    func testOneRuleForNumbers() throws {
+        let (_, screen) = try runMonitor(["reserve 16", "release 10000000000", "reserve 0x10", "quit"])
+        XCTAssertTrue(screen.contains("""
+            monitor> reserve 16
+            reserved 0x0000010000000000
+            monitor> release 10000000000
+            released, 0 frames freed
+            monitor> reserve 0x10
+            error: '0x10' is not a count (decimal)
+
+            """), screen)
+    }
+
+    /// Backspace, Ctrl-U, Ctrl-W, the arrows and history edit the line before it runs.
+    func testLineEditing() throws {
+        let left = "\u{1B}[D", right = "\u{1B}[C", up = "\u{1B}[A", down = "\u{1B}[B"
+        let (guest, _) = try runMonitor([
+            "reserve 3x\u{7F}",                           // backspace: reserve 3
+            "junk\u{15}reserve 2",                        // Ctrl-U drops the line: reserve 2
+            "reserve 9 old\u{17}eager",                    // Ctrl-W drops a word: reserve 9 eager
+            "reserve 5" + left + "1" + right + right,     // insert before the 5: reserve 15
+            up + up + up + down,                         // back three lines, forward one: reserve 9 eager
+            "quit",
+        ])
+        var address = testSpaceBase
+        for pages: UInt64 in [3, 2, 9, 15, 9] {
+            let query = try guest.call(QuerySpace(address: address))
+            XCTAssertEqual(query.reservation, .init(start: address, pageCount: pages, backing: pages == 9 ? .eager : .lazy))
+            address += pages * 4096
+        }
+        XCTAssertEqual(try guest.call(QuerySpace(address: address)).reservation, nil, "and no sixth reservation")
     }
 
     func testEndOfInputLeavesTheMonitor() throws {

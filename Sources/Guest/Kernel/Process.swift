@@ -32,11 +32,15 @@ enum ProcessRunner {
 
     static func programCount() -> Int { Int(program_table_get()!.pointee) }
 
-    /// The name and ELF image of built-in program `index`.
-    static func program(_ index: Int) -> (name: UnsafeRawBufferPointer, image: UnsafeRawBufferPointer) {
-        let entry = program_table_get()! + 1 + index * 4
-        return (UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(entry[0])), count: Int(entry[1])),
-                UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(entry[2])), count: Int(entry[3])))
+    /// The name, ELF image and one-line description of built-in program
+    /// `index` (build-guest.sh writes the table: three address-length pairs each).
+    static func program(_ index: Int) -> (name: UnsafeRawBufferPointer, image: UnsafeRawBufferPointer,
+                                          description: UnsafeRawBufferPointer) {
+        let entry = program_table_get()! + 1 + index * 6
+        func bytes(_ pair: Int) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(entry[2 * pair])), count: Int(entry[2 * pair + 1]))
+        }
+        return (bytes(0), bytes(1), bytes(2))
     }
 
     /// Runs program `index` to its exit or its fault and tears its process
