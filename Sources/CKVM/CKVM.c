@@ -82,10 +82,6 @@ struct ckvm_mmio ckvm_run_mmio(const struct kvm_run *run) {
     return mmio;
 }
 
-void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t length) {
-    memcpy(run->mmio.data, data, length > 8 ? 8 : length);
-}
-
 uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run) { return run->fail_entry.hardware_entry_failure_reason; }
 uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
 uint64_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }

@@ -66,7 +66,6 @@ struct kvm_debug_exit_arch ckvm_run_debug(const struct kvm_run *run);
 // `debug_registers` holds DR0-DR3, then DR7 (the others are KVM's).
 // Returns ioctl's result; on -1 the caller reads errno.
 int ckvm_set_guest_debug(int vcpu_fd, int enable, int single_step, const uint64_t debug_registers[5]);
-void ckvm_run_set_mmio_data(struct kvm_run *run, const uint8_t *data, uint32_t length);
 
 // ---- the watchdog -----------------------------------------------------------
 // A deadline on the calling thread's KVM_RUN: a one-shot POSIX timer sends a

@@ -5,13 +5,6 @@ public let pageSize: UInt64 = 4096
 public let hugePageSize: UInt64 = 2 << 20
 public let entriesPerTable = 512
 
-public struct PhysicalAddress: Equatable, Comparable, Sendable {
-    public let raw: UInt64
-    public init(_ raw: UInt64) { self.raw = raw }
-    public var frame: Frame { Frame(containing: raw) }
-    public static func < (lhs: PhysicalAddress, rhs: PhysicalAddress) -> Bool { lhs.raw < rhs.raw }
-}
-
 public struct VirtualAddress: Equatable, Comparable, Sendable {
     public let raw: UInt64
 

@@ -27,6 +27,7 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
     public var cs: UInt64
     public var rflags: UInt64
     public var rsp: UInt64
+    public var ss: UInt64
     public var cr0: UInt64
     public var cr2: UInt64
     public var cr3: UInt64
@@ -43,7 +44,7 @@ public struct ExceptionReport: Equatable, Sendable, CustomStringConvertible {
 
     /// The faulting context, as lines: where it stopped, its registers.
     public var faultingContext: String {
-        var lines = ["RIP=\(hex(rip)) RSP=\(hex(rsp)) RFLAGS=\(hex(rflags)) CS=\(hex(cs))"]
+        var lines = ["RIP=\(hex(rip)) RSP=\(hex(rsp)) RFLAGS=\(hex(rflags)) CS=\(hex(cs)) SS=\(hex(ss))"]
         let named = zip(Self.registerNames, registers).map { "\($0)=\(hex($1))" }
         if !named.isEmpty {
             lines.append(named.prefix(7).joined(separator: " "))
@@ -181,6 +182,7 @@ public enum GuestReport: Equatable, Sendable {
                 vector: record.word(ExceptionWord.vector), errorCode: record.word(ExceptionWord.errorCode),
                 rip: record.word(ExceptionWord.rip), cs: record.word(ExceptionWord.cs),
                 rflags: record.word(ExceptionWord.rflags), rsp: record.word(ExceptionWord.rsp),
+                ss: record.word(ExceptionWord.ss),
                 cr0: record.word(ExceptionWord.cr0), cr2: record.word(ExceptionWord.cr2),
                 cr3: record.word(ExceptionWord.cr3), cr4: record.word(ExceptionWord.cr4),
                 efer: record.word(ExceptionWord.efer),
