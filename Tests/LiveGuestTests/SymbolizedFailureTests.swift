@@ -31,8 +31,7 @@ final class SymbolizedFailureTests: XCTestCase {
         XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
         XCTAssertTrue(frames[0].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[0])")
         XCTAssertTrue(frames[0].description.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:"), "\(frames[0])")
-        XCTAssertEqual(frames[1].function, "static GuestKernel.CallDispatcher.run() -> Swift.Never")
-        XCTAssertTrue(frames[1].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[1])")
+        XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
         XCTAssertTrue(frames.contains { $0.function == "GuestKernel.kmain(Swift.UInt) -> ()" }, "\(frames)")
         XCTAssertEqual(caught.backtrace?.end, .outermostFrame)
         XCTAssertTrue(caught.description.contains("\nat 0x\(String(report.rip, radix: 16)) in GuestKernel.CallDispatcher.Server.visit"), caught.description)
@@ -54,7 +53,15 @@ final class SymbolizedFailureTests: XCTestCase {
         let panic = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/Panic.swift:"), first)
         let request = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/PhysicalMemory.swift:"), first)
         XCTAssertLessThan(panic.lowerBound, request.lowerBound, first)
-        XCTAssertEqual(frames[1].function, "static GuestKernel.CallDispatcher.run() -> Swift.Never")
+        XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
+    }
+
+    /// The frames between the dispatcher's visit and kmain, without the one
+    /// that maps a call's code to its type (which the optimizer may or may
+    /// not inline into the dispatcher's loop).
+    private func callers(of frames: [GuestSymbols.Location]) -> [String] {
+        frames.dropFirst().prefix { $0.function != "GuestKernel.kmain(Swift.UInt) -> ()" }
+            .compactMap(\.function).filter { !$0.hasPrefix("GuestKernel.CallCode.visit<") }
     }
 
     func testAnAssertionNamesItsCaller() throws {
