@@ -16,16 +16,7 @@ final class WireCodecTests: XCTestCase {
     }
 
     private func decode<Value: Wire>(_ type: Value.Type, _ words: [UInt64]) -> Result<Value, WireError> {
-        words.withUnsafeBytes { raw in
-            var decoder = WireDecoder(words: raw)
-            do throws(WireError) {
-                let value = try Value(from: &decoder)
-                try decoder.finish()
-                return .success(value)
-            } catch {
-                return .failure(error)
-            }
-        }
+        words.withUnsafeBytes { WireDecoder.whole(Value.self, from: $0) }
     }
 
     func testValuesRoundTripWordForWord() throws {

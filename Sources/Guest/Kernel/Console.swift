@@ -29,6 +29,13 @@ enum Console {
         }
     }
 
+    /// `count` spaces in one write (none for a count of 0 or less): for columns.
+    static func writeSpaces(_ count: Int) {
+        let spaces: StaticString = "                                "
+        guard count > 0 else { return }
+        write(UnsafeRawBufferPointer(start: spaces.utf8Start, count: min(count, spaces.utf8CodeUnitCount)))
+    }
+
     static func writeDecimal(_ value: UInt64) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             var remaining = value

@@ -7,7 +7,14 @@ func guestAssert(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
     Console.write("guest assertion failed: ")
     Console.write(text)
     Console.write("\n")
-    ReportChannel.send(kind: RecordKind.assertion) { record in
+    sendAssertion(.assertion, text, values, file: file, line: line)
+    exitGuest(ExitStatus.assertionFailed)
+}
+
+/// A record laid out as `AssertionWord` says: a failed assertion, or a
+/// failed expectation of an in-kernel test case.
+func sendAssertion(_ kind: RecordKind, _ text: StaticString, _ values: [UInt64], file: StaticString, line: UInt) {
+    ReportChannel.send(kind: kind) { record in
         record.append(UInt64(line))
         let count = min(values.count, AssertionWord.maximumValues)
         record.append(UInt64(count))
@@ -19,5 +26,4 @@ func guestAssert(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
         }
         record.appendText(file)
     }
-    exitGuest(ExitStatus.assertionFailed)
 }

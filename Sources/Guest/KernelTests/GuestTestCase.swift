@@ -29,18 +29,7 @@ struct Expect {
     }
 
     private func send(_ text: StaticString, _ values: [UInt64], file: StaticString, line: UInt) {
-        ReportChannel.send(kind: .expectationFailed) { record in
-            record.append(UInt64(line))
-            let shown = min(values.count, AssertionWord.maximumValues)
-            record.append(UInt64(shown))
-            for index in 0..<shown { record.append(values[index]) }
-            record.appendText(text)
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { nul in
-                nul[0] = 0
-                record.appendText(UnsafeRawBufferPointer(nul))
-            }
-            record.appendText(file)
-        }
+        sendAssertion(.expectationFailed, text, values, file: file, line: line)
     }
 
     /// `actual == expected`; when not, both are sent, then `context`.

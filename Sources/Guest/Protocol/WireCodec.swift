@@ -124,6 +124,20 @@ public struct WireDecoder {
     }
 }
 
+extension WireDecoder {
+    /// `words` as exactly one `Value`: every word read, none left over.
+    public static func whole<Value: Wire>(_ type: Value.Type, from words: UnsafeRawBufferPointer) -> Result<Value, WireError> {
+        var decoder = WireDecoder(words: words)
+        do throws(WireError) {
+            let value = try Value(from: &decoder)
+            try decoder.finish()
+            return .success(value)
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
 /// A value with a word encoding.
 public protocol Wire {
     init(from decoder: inout WireDecoder) throws(WireError)

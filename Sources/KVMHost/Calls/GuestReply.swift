@@ -18,17 +18,7 @@ public struct GuestReply: Equatable, Sendable {
     /// error the kernel sent instead, or why the words are not either.
     public func decode<Call: GuestCall>(_ call: Call.Type) throws(GuestCallError) -> Call.Reply {
         func decode<Value: Wire>(_ type: Value.Type) throws(GuestCallError) -> Value {
-            let result = words.withUnsafeBytes { raw -> Result<Value, WireError> in
-                var decoder = WireDecoder(words: raw)
-                do throws(WireError) {
-                    let value = try Value(from: &decoder)
-                    try decoder.finish()
-                    return .success(value)
-                } catch {
-                    return .failure(error)
-                }
-            }
-            switch result {
+            switch words.withUnsafeBytes({ WireDecoder.whole(Value.self, from: $0) }) {
             case .success(let value): return value
             case .failure(let error): throw GuestCallError(call: Call.code, reason: .malformedReply(error))
             }

@@ -82,11 +82,7 @@ enum Monitor {
     private static func help() {
         for command in MonitorCommand.allCases {
             Console.write(command.usage)
-            var pad = 30 - command.usage.utf8CodeUnitCount
-            while pad > 0 {
-                Console.write(" ")
-                pad -= 1
-            }
+            Console.writeSpaces(30 - command.usage.utf8CodeUnitCount)
             Console.write(command.summary)
             Console.write("\n")
         }

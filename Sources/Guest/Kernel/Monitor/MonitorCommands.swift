@@ -232,11 +232,7 @@ enum MonitorCommands {
             let program = ProcessRunner.program(index)
             Console.write("  ")
             Console.write(program.name)
-            var pad = 16 - program.name.count
-            while pad > 0 {
-                Console.write(" ")
-                pad -= 1
-            }
+            Console.writeSpaces(16 - program.name.count)
             Console.write(program.description)
             Console.write("\n")
         }
