@@ -182,7 +182,10 @@ final class PagemapTests: XCTestCase {
         let memory = SimulatedPhysicalMemory(megabytes: 8)
         var pagemap = memory.makePagemap()
         let start: UInt64 = 0x0000_7FFF_801F_4000  // index 500 of its page table
+        var flushed: [UInt64] = []
         try pagemap.mapRange(page(start), to: Frame(number: 0x400), count: 600, flags: [.noExecute], frames: &memory.harness.allocator)
+            .flush { flushed.append($0) }
+        XCTAssertEqual(flushed, (0..<600).map { start + $0 * 4096 }, "the flush names every page the range mapped")
         for index: UInt64 in [0, 11, 12, 599] {
             XCTAssertEqual(pagemap.translate(address(start + index * 4096 + 7))?.physical, 0x400000 + index * 4096 + 7)
         }
@@ -200,7 +203,7 @@ final class PagemapTests: XCTestCase {
         let start: UInt64 = 0x0000_0040_0000_0000
         try pagemap.map(page(start + 10 * 4096), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
         XCTAssertThrowsError(try pagemap.mapRange(page(start), to: Frame(number: 0x400), count: 20, flags: [],
-                                                  frames: &memory.harness.allocator)) {
+                                                  frames: &memory.harness.allocator).ignore()) {
             XCTAssertEqual($0 as? PagemapError, .alreadyMapped(page: start + 10 * 4096, frame: Frame(number: 0x300)))
         }
         XCTAssertEqual(pagemap.translate(address(start + 9 * 4096))?.physical, 0x409000)
@@ -263,5 +266,39 @@ final class PagemapTests: XCTestCase {
         }
         XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated, "every table went back once empty")
         XCTAssertEqual(memory.harness.allocator.freeFrames, freeAtStart)
+    }
+
+    /// Every operation that changes entries hands back the flush for what it
+    /// changed: 2 MiB apart for huge ranges, the address for setFlags.
+    func testRangesAndFlagChangesNameWhatToFlush() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 8)
+        var pagemap = memory.makePagemap()
+        let start: UInt64 = 0x0000_0040_0000_0000
+        var flushed: [UInt64] = []
+        try pagemap.mapHugeRange(address(start), to: 0, count: 3, flags: [.writable], frames: &memory.harness.allocator)
+            .flush { flushed.append($0) }
+        XCTAssertEqual(flushed, [start, start + (2 << 20), start + (4 << 20)])
+        XCTAssertEqual(pagemap.translate(address(start + (4 << 20) + 5))?.physical, (4 << 20) + 5)
+
+        flushed = []
+        guard let changed = pagemap.setFlags([.present, .huge], level: 2, of: address(start + (2 << 20) + 0x1234)) else {
+            return XCTFail("the PD entry is reachable")
+        }
+        changed.flush { flushed.append($0) }
+        XCTAssertEqual(flushed, [start + (2 << 20) + 0x1000], "the page of the address")
+        XCTAssertEqual(pagemap.translate(address(start + (2 << 20)))?.flags.contains(.writable), false)
+        // No PT below a huge page: level 1 cannot be reached.
+        if let unexpected = pagemap.setFlags([.present], level: 1, of: address(start)) {
+            unexpected.ignore()
+            XCTFail("a PT entry under a huge page was changed")
+        }
+        var reloaded = false
+        guard let parent = pagemap.setFlags([.present, .writable], level: 3, of: address(start)) else {
+            return XCTFail("the PDPT entry is reachable")
+        }
+        parent.flushAll { reloaded = true }
+        XCTAssertTrue(reloaded)
+        for index: UInt64 in 0..<3 { _ = try pagemap.unmapHuge(address(start + index * (2 << 20)), frames: &memory.harness.allocator).done() }
+        XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated)
     }
 }

@@ -37,6 +37,17 @@ enum AccessChecks {
     /// PML4 255, PDPT 509: a corner of the kernel region nothing else uses.
     static let scratch: UInt64 = 0x0000_7FFF_4000_0000
 
+    /// Sets the scratch page's PD and PT entries, then drops every cached
+    /// translation: a changed parent entry needs more than an invlpg.
+    private static func setFlags(parent: PageTableFlags, leaf: PageTableFlags, of address: VirtualAddress) {
+        guard let parentFlush = KernelAddressSpace.pagemap.setFlags(parent, level: 2, of: address),
+              let leafFlush = KernelAddressSpace.pagemap.setFlags(leaf, level: 1, of: address) else {
+            kernelPanic("access checks: the scratch page's tables are gone", address.raw)
+        }
+        leafFlush.ignore()  // covered by the reload below
+        parentFlush.flushAll { cpu_write_cr3(cpu_read_cr3()) }
+    }
+
     /// Runs every combination; one byte each: 0x80 | error code when the
     /// access faulted, 0 when it did not.
     static func run() throws(CallError) -> WireBytes {
@@ -58,10 +69,8 @@ enum AccessChecks {
         do {
             for index in 0..<AccessCheck.count {
                 let check = AccessCheck(index: index)
-                _ = KernelAddressSpace.pagemap.setFlags(check.parent, level: 2, of: address)
-                _ = KernelAddressSpace.pagemap.setFlags(check.leaf, level: 1, of: address)
+                setFlags(parent: check.parent, leaf: check.leaf, of: address)
                 cpu_write_cr0(check.writeProtect ? cr0 | writeProtect : cr0 & ~writeProtect)
-                cpu_write_cr3(cr3)  // drops the TLB and the paging-structure caches
                 AccessProbe.faulted = false
                 AccessProbe.target = scratch
                 switch check.access {
@@ -75,9 +84,7 @@ enum AccessChecks {
             }
         }
         // Leave the scratch page as the Pagemap expects it, then take it away.
-        _ = KernelAddressSpace.pagemap.setFlags([.present, .writable], level: 2, of: address)
-        _ = KernelAddressSpace.pagemap.setFlags([.present, .writable], level: 1, of: address)
-        cpu_write_cr3(cr3)
+        setFlags(parent: [.present, .writable], leaf: [.present, .writable], of: address)
         do throws(PagemapError) {
             try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         } catch {

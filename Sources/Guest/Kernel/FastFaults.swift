@@ -65,7 +65,7 @@ enum FastFaults {
         let fast = state
         withUnsafeBytes(of: &fast.pointee.cache) { cache in
             for index in 0..<Int(fast.pointee.cache_count) {
-                try? PhysicalMemory.frames.free(Frame(containing: UInt64(cache.load(fromByteOffset: index * 8, as: UInt.self))))
+                PhysicalMemory.free(Frame(containing: UInt64(cache.load(fromByteOffset: index * 8, as: UInt.self))))
             }
         }
         fast.pointee.cache_count = 0

@@ -47,6 +47,7 @@ enum KernelAddressSpace {
                 let chunkEnd = min(last, (virtual + hugePageSize) & ~(hugePageSize - 1))
                 try pagemap.mapRange(Page(startingAt: virtual)!, to: Frame(containing: virtual - base),
                                      count: (chunkEnd - virtual) >> frameShift, flags: flags, frames: &PhysicalMemory.frames)
+                    .ignore()  // not loaded in CR3 yet
                 virtual = chunkEnd
             }
         } catch {
@@ -62,12 +63,14 @@ enum KernelAddressSpace {
             if hugeEnd > 0 {
                 try pagemap.mapHugeRange(VirtualAddress(base)!, to: 0, count: hugeEnd / hugePageSize,
                                          flags: [.writable, .noExecute], frames: &PhysicalMemory.frames)
+                    .ignore()  // not loaded in CR3 yet
                 physical = hugeEnd
             }
             if physical < end {
                 try pagemap.mapRange(Page(startingAt: base + physical)!, to: Frame(containing: physical),
                                      count: (end - physical) >> frameShift, flags: [.writable, .noExecute],
                                      frames: &PhysicalMemory.frames)
+                    .ignore()  // not loaded in CR3 yet
             }
         } catch {
             kernelPanic("cannot build the direct map", physical)

@@ -104,7 +104,10 @@ enum PhysicalMemory {
         return frame
     }
 
-    /// Frees a frame the host named; a refused free is a kernel panic.
+    /// Frees a frame the kernel itself took. A refused free here is a bug in
+    /// the kernel, so it is a panic that names it; a free someone else asks
+    /// for (a call, the monitor) is checked and refused with a typed error
+    /// instead (FreeFrame).
     static func free(_ frame: Frame) {
         do {
             try frames.free(frame)

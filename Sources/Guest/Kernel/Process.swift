@@ -188,11 +188,15 @@ enum ProcessRunner {
     /// then its root (after unsharing the kernel's slot).
     private static func tearDown() {
         while let last = CurrentProcess.space.reservations.last {
-            try? CurrentProcess.space.free(last.start, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
-                                           invalidate: { _ in })  // not in CR3 any more
+            do throws(MemorySpaceError) {
+                try CurrentProcess.space.free(last.start, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
+                                              invalidate: { _ in })  // not in CR3 any more
+            } catch {
+                kernelPanic("process teardown: a reservation of the process would not free", last.start)
+            }
         }
         CurrentProcess.pagemap.unshareTopLevelEntry(KernelAddressSpace.kernelSlot)
-        try? PhysicalMemory.frames.free(CurrentProcess.pagemap.root)
+        PhysicalMemory.free(CurrentProcess.pagemap.root)
     }
 
     static func zeroFrame(_ frame: Frame) {

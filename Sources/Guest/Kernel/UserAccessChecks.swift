@@ -20,6 +20,18 @@ enum UserAccessChecks {
     //   fetch: movabs $target, %rdi; call *%rdi;           mov $1, %eax; int $0x80
     private static let entryStride = 32
 
+    /// Sets the target page's PD and PT entries in the scratch process's
+    /// tables; the flush is for the parent, which needs all translations dropped.
+    private static func setFlags(_ pagemap: Pagemap, parent: PageTableFlags, leaf: PageTableFlags,
+                                 of address: VirtualAddress) -> TLBFlush {
+        guard let parentFlush = pagemap.setFlags(parent, level: 2, of: address),
+              let leafFlush = pagemap.setFlags(leaf, level: 1, of: address) else {
+            kernelPanic("user access checks: the target page's tables are gone", address.raw)
+        }
+        leafFlush.ignore()  // covered by the parent's flush
+        return parentFlush
+    }
+
     static func run() throws(CallError) -> WireBytes {
         guard var pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
             throw .outOfFrames
@@ -60,9 +72,8 @@ enum UserAccessChecks {
         do {
             for index in 0..<UserAccessCheck.count {
                 let check = UserAccessCheck(index: index)
-                _ = pagemap.setFlags(check.parent, level: 2, of: address)
-                _ = pagemap.setFlags(check.leaf, level: 1, of: address)
-                cpu_write_cr3(UInt(pagemap.root.address))  // drops the TLB and the paging-structure caches
+                setFlags(pagemap, parent: check.parent, leaf: check.leaf, of: address)
+                    .flushAll { cpu_write_cr3(UInt(pagemap.root.address)) }  // loads it, dropping every cached translation
                 errorCode = 0
                 let entry = codePage + UInt64(entryStride * (check.access == .read ? 0 : check.access == .write ? 1 : 2))
                 let faulted = user_enter(UInt(entry), UInt(stackPage + pageSize)) == 1
@@ -72,8 +83,8 @@ enum UserAccessChecks {
         active = false
         cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
         // Back to flags the Pagemap's invariants allow, then everything goes back.
-        _ = pagemap.setFlags([.present, .writable, .user], level: 2, of: address)
-        _ = pagemap.setFlags([.present, .writable, .user], level: 1, of: address)
+        setFlags(pagemap, parent: [.present, .writable, .user], leaf: [.present, .writable, .user], of: address)
+            .ignore()  // no longer in CR3
         return WireBytes(results)
     }
 

@@ -47,7 +47,7 @@ enum UserTraps {
                 try CurrentProcess.pagemap.map(Page(containing: VirtualAddress(address)!), to: taken, flags: flags,
                                                frames: &PhysicalMemory.frames).ignore()
             } catch {
-                try? PhysicalMemory.frames.free(taken)
+                PhysicalMemory.free(taken)
                 report(address, errorCode, frame, decision: 1, reason: .outOfMemory)
                 kill(.outOfMemory, address: address, frame)
             }

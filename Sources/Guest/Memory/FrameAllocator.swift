@@ -222,6 +222,17 @@ public struct FrameAllocator: ~Copyable {
 
     // MARK: - Freeing
 
+    /// Gives back a frame the caller took from this allocator: the memory
+    /// manager's own frees (a table, a space's page), which cannot be refused
+    /// unless the memory manager itself is wrong, so a refusal stops it.
+    public mutating func giveBack(_ frame: Frame) {
+        do throws(FrameError) {
+            try free(frame)
+        } catch {
+            preconditionFailure("the memory manager gave back a frame it did not hold")
+        }
+    }
+
     public mutating func free(_ frame: Frame) throws(FrameError) {
         try checkFreeable(frame.number)
         let word = Int(frame.number >> 6)

@@ -128,7 +128,7 @@ public struct MemorySpace: ~Copyable {
                         try pagemap.map(Page(startingAt: start + mapped * pageSize)!, to: frame, flags: flags, frames: &frames)
                             .ignore()  // a fresh address: no TLB holds it
                     } catch {
-                        try? frames.free(frame)
+                        frames.giveBack(frame)
                         throw MemorySpaceError.pagemap(error)
                     }
                     mapped += 1
@@ -174,7 +174,7 @@ public struct MemorySpace: ~Copyable {
                 if let flush = try? pagemap.unmap(Page(startingAt: address)!, frames: &frames) {
                     let frame = flush.unmappedFrame
                     flush.flush(invalidate)
-                    if let frame { try? frames.free(frame) }
+                    if let frame { frames.giveBack(frame) }
                 }
                 address += pageSize
             }

@@ -157,7 +157,7 @@ public struct Pagemap {
     /// each page table in one pass. For bulk work (the kernel's image at
     /// boot), where one walk per page would cost too much emulated ring 0.
     public mutating func mapRange(_ page: Page, to frame: Frame, count: UInt64, flags: PageTableFlags,
-                                  frames: inout FrameAllocator) throws(PagemapError) {
+                                  frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
         var done: UInt64 = 0
         while done < count {
             let virtual = VirtualAddress(page.start.raw + done * pageSize)!
@@ -180,12 +180,13 @@ public struct Pagemap {
             adjustCount(slot.parent, by: added)
             done += UInt64(run)
         }
+        return TLBFlush(page: page.start.raw, count: count)
     }
 
     /// Maps `count` 2 MiB pages from `address` to physical memory from
     /// `physical` on, filling each page directory in one pass.
     public mutating func mapHugeRange(_ address: VirtualAddress, to physical: UInt64, count: UInt64, flags: PageTableFlags,
-                                      frames: inout FrameAllocator) throws(PagemapError) {
+                                      frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
         guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
         guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
         var done: UInt64 = 0
@@ -206,6 +207,7 @@ public struct Pagemap {
             }
             adjustCount(slot.parent, by: added)
         }
+        return TLBFlush(page: address.raw, count: count, stride: hugePageSize)
     }
 
     /// Maps one 2 MiB page (a PD entry with the huge flag).
@@ -284,8 +286,7 @@ public struct Pagemap {
                 break
             }
             parent.pointee = 0
-            // A table is the Pagemap's own frame: refusing its free is a Pagemap bug.
-            do throws(FrameError) { try frames.free(parentEntry.frame) } catch { preconditionFailure("a page table's frame was not allocated") }
+            frames.giveBack(parentEntry.frame)
             tablesFreed += 1
             level += 1
         }
@@ -311,15 +312,18 @@ public struct Pagemap {
     /// Overwrites the flags of the entry at `level` on the way to `address`,
     /// keeping its address and count. For permission experiments only:
     /// the Pagemap's invariants are the caller's business afterwards.
-    public func setFlags(_ flags: PageTableFlags, level: Int, of address: VirtualAddress) -> Bool {
+    /// Nil when the walk cannot reach `level` (a huge page or an empty entry
+    /// above it). The flush covers `address`; a changed parent entry needs
+    /// `flushAll`, since every address below it may be cached.
+    public func setFlags(_ flags: PageTableFlags, level: Int, of address: VirtualAddress) -> TLBFlush? {
         // Walks through entries made not-present by an earlier experiment.
         let slot = walk(address, to: level) { slot, _ in
             let entry = PageTableEntry(raw: slot.pointee)
             return entry.address != 0 && !entry.isHuge
         }
-        guard let slot else { return false }
+        guard let slot else { return nil }
         slot.pointee = (slot.pointee & ~PageTableFlags.all.rawValue) | flags.rawValue
-        return true
+        return TLBFlush(page: address.raw & ~(pageSize - 1))
     }
 
     // MARK: - Walking with creation
