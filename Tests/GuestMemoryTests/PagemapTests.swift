@@ -301,4 +301,20 @@ final class PagemapTests: XCTestCase {
         for index: UInt64 in 0..<3 { _ = try pagemap.unmapHuge(address(start + index * (2 << 20)), frames: &memory.harness.allocator).done() }
         XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated)
     }
+
+    /// Every table the Pagemap built is found, the root too; a mapped page's
+    /// frame and an unrelated frame are not tables.
+    func testHoldsTableFindsEveryTableAndNothingElse() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 8)
+        var pagemap = memory.makePagemap()
+        try pagemap.map(page(0x0000_0040_0000_0000), to: Frame(number: 0x300), flags: [], frames: &memory.harness.allocator).done()
+        let entries = pagemap.entries(on: address(0x0000_0040_0000_0000))
+        XCTAssertEqual(entries.count, 4)
+        XCTAssertTrue(pagemap.holdsTable(pagemap.root))
+        for entry in entries.dropLast() { XCTAssertTrue(pagemap.holdsTable(entry.frame), "\(entry)") }
+        XCTAssertFalse(pagemap.holdsTable(Frame(number: 0x300)), "the mapped page is not a table")
+        XCTAssertFalse(pagemap.holdsTable(Frame(number: 0x301)))
+        _ = try pagemap.unmap(page(0x0000_0040_0000_0000), frames: &memory.harness.allocator).done()
+        for entry in entries.dropLast() { XCTAssertFalse(pagemap.holdsTable(entry.frame), "freed with the page") }
+    }
 }

@@ -85,7 +85,7 @@ final class MonitorTests: XCTestCase {
         let (guest, screen) = try runMonitor([
             "map 0x50000000 \(hex16(frame)) w", "unmap 0x50000000", "unmap 0x50000000",
             "unmap \(hex16(text))", "map 0x60000000 0xffffffffffffffff", "map 0x60000000 0x1001",
-            "free \(hex16(ready.kernelPhysicalStart))", "quit",
+            "free \(hex16(ready.kernelPhysicalStart))", "free \(hex16(ready.pageTableRoot))", "quit",
         ], allocating: 1)
         let start = try XCTUnwrap(screen.range(of: "monitor> map 0x50000000"))
         XCTAssertEqual(String(screen[start.lowerBound...]), """
@@ -103,6 +103,8 @@ final class MonitorTests: XCTestCase {
             error: not the start of a frame: 0x0000000000001001
             monitor> free \(hex16(ready.kernelPhysicalStart))
             error: the frame is reserved (kernel, boot data or not RAM): \(hex16(ready.kernelPhysicalStart))
+            monitor> free \(hex16(ready.pageTableRoot))
+            error: the frame holds a live page table: \(hex16(ready.pageTableRoot))
             monitor> quit
 
             """)

@@ -131,6 +131,10 @@ final class PhysicalMemoryTests: XCTestCase {
                            .frame(.reservedFrame(frame: ready.kernelPhysicalStart >> 12)))
         XCTAssertCallFails(try guest.call(FreeFrame(address: 1 << 40)), .frame(.outOfRange(frame: 1 << 28, frameCount: 64 << 8)))
         XCTAssertCallFails(try guest.call(FreeFrame(address: frame + 8)), .misalignedFrame(address: frame + 8))
+        // The kernel's live tables: its PML4, and the PDPT of its region.
+        XCTAssertCallFails(try guest.call(FreeFrame(address: ready.pageTableRoot)), .pageTableFrame(address: ready.pageTableRoot))
+        let pdpt = try guest.vm.memory.load(UInt64.self, at: ready.pageTableRoot + 255 * 8) & 0x000F_FFFF_FFFF_F000
+        XCTAssertCallFails(try guest.call(FreeFrame(address: pdpt)), .pageTableFrame(address: pdpt))
         XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free)
         XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [frame], "the frame is free once, and handed out again")
     }

@@ -109,6 +109,31 @@ public struct Pagemap {
         return entries
     }
 
+    /// Whether `frame` holds one of this Pagemap's tables, the root included.
+    /// Reads the PML4, the PDPTs and the PDs, not the PTs: a PT's entries
+    /// are pages, never tables. For refusing to free a live table.
+    public func holdsTable(_ frame: Frame) -> Bool {
+        if frame == root { return true }
+        let pml4 = table(root.address)
+        for top in 0..<entriesPerTable {
+            let pml4Entry = PageTableEntry(raw: pml4[top])
+            guard pml4Entry.isPresent else { continue }
+            if pml4Entry.frame == frame { return true }
+            let pdpt = table(pml4Entry.address)
+            for middle in 0..<entriesPerTable {
+                let pdptEntry = PageTableEntry(raw: pdpt[middle])
+                guard pdptEntry.isPresent, !pdptEntry.isHuge else { continue }
+                if pdptEntry.frame == frame { return true }
+                let pd = table(pdptEntry.address)
+                for bottom in 0..<entriesPerTable {
+                    let pdEntry = PageTableEntry(raw: pd[bottom])
+                    if pdEntry.isPresent && !pdEntry.isHuge && pdEntry.frame == frame { return true }
+                }
+            }
+        }
+        return false
+    }
+
     /// The leaf (4 KiB) entry for `address`, building the missing tables on
     /// the way (zeroed, from `frames`) and widening parents to grant `flags`.
     /// The entry may be empty; `map` is the way to fill it.

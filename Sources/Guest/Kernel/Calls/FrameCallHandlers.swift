@@ -35,6 +35,8 @@ extension FreeFrame {
     /// allocator's reason; the kernel's own frees of its frames cannot fail.
     public func perform() throws(CallError) -> Done {
         guard address % frameSize == 0 else { throw .misalignedFrame(address: address) }
+        // A live table of the kernel's would be handed out again while in use.
+        guard !KernelAddressSpace.pagemap.holdsTable(Frame(containing: address)) else { throw .pageTableFrame(address: address) }
         do throws(FrameError) {
             try PhysicalMemory.frames.free(Frame(containing: address))
         } catch {
