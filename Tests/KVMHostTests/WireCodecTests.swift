@@ -48,6 +48,9 @@ final class WireCodecTests: XCTestCase {
         XCTAssertEqual(decode([UInt64].self, [UInt64.max]), .failure(.invalidValue(index: 0, value: UInt64.max)))
         XCTAssertEqual(decode([UInt64].self, [3, 1, 2]), .failure(.invalidValue(index: 0, value: 3)))
         XCTAssertEqual(decode(WireBytes.self, [17, 0, 0]), .failure(.invalidValue(index: 0, value: 17)))
+        // Found by the report-channel fuzz target: a byte count near 2^64 once overflowed.
+        XCTAssertEqual(decode(WireBytes.self, [UInt64.max]), .failure(.invalidValue(index: 0, value: UInt64.max)))
+        XCTAssertEqual(decode(WireBytes.self, [UInt64.max - 6, 1]), .failure(.invalidValue(index: 0, value: UInt64.max - 6)))
         XCTAssertEqual(decode(FrameStatistics.Reservation.self, [3, 0x2000, 0x1000, 0]), .failure(.invalidValue(index: 2, value: 0x1000)),
                        "a reservation that ends before it starts")
     }

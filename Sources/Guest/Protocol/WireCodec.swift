@@ -101,8 +101,9 @@ public struct WireDecoder {
     /// Bytes as `WireEncoder.bytes` wrote them, handed to `body` one at a time.
     public mutating func bytes(_ body: (UInt8) -> Void) throws(WireError) {
         let count = try word()
-        let wordsNeeded = (count + 7) / 8
-        guard count <= UInt64(remaining) * 8, wordsNeeded <= UInt64(remaining) else {
+        // Any 64-bit count: no arithmetic on it before it is known to be small.
+        let wordsNeeded = count / 8 + (count % 8 == 0 ? 0 : 1)
+        guard wordsNeeded <= UInt64(remaining) else {
             throw .invalidValue(index: index - 1, value: count)
         }
         var left = Int(count)
