@@ -225,6 +225,7 @@ public struct FrameAllocator: ~Copyable {
     /// Gives back a frame the caller took from this allocator: the memory
     /// manager's own frees (a table, a space's page), which cannot be refused
     /// unless the memory manager itself is wrong, so a refusal stops it.
+    @inline(__always)
     public mutating func giveBack(_ frame: Frame) {
         do throws(FrameError) {
             try free(frame)

@@ -143,21 +143,21 @@ public struct Pagemap {
     }
 
     public func translate(_ address: VirtualAddress) -> Translation? {
-        var writable = true, user = true, noExecute = false
+        // Writable and user only if every level says so (the AND of the
+        // entries), no-execute if any level does (the OR): two operations a
+        // level, where three tests cost more emulated instructions.
+        var every = ~UInt64(0), any: UInt64 = 0
         var translation: Translation? = nil
         walk(address, to: 0) { slot, level in
-            let entry = PageTableEntry(raw: slot.pointee)
+            let raw = slot.pointee
+            let entry = PageTableEntry(raw: raw)
             guard entry.isPresent else { return false }
-            let flags = entry.flags
-            writable = writable && flags.contains(.writable)
-            user = user && flags.contains(.user)
-            noExecute = noExecute || flags.contains(.noExecute)
+            every &= raw
+            any |= raw
             guard level == 1 || (entry.isHuge && level <= 3) else { return true }
             let size: UInt64 = 1 << (12 + 9 * UInt64(level - 1))
-            var effective: PageTableFlags = [.present]
-            if writable { effective.insert(.writable) }
-            if user { effective.insert(.user) }
-            if noExecute { effective.insert(.noExecute) }
+            let effective = PageTableFlags(rawValue: PageTableFlags.present.rawValue
+                | (every & PageTableFlags.permissions.rawValue) | (any & PageTableFlags.noExecute.rawValue))
             let base = entry.address & ~(size - 1)
             translation = Translation(physical: base | (address.raw & (size - 1)), flags: effective, pageSize: size)
             return false
@@ -182,7 +182,7 @@ public struct Pagemap {
     /// each page table in one pass. For bulk work (the kernel's image at
     /// boot), where one walk per page would cost too much emulated ring 0.
     public mutating func mapRange(_ page: Page, to frame: Frame, count: UInt64, flags: PageTableFlags,
-                                  frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+                                  frames: inout FrameAllocator) throws(PagemapError) -> TLBRangeFlush {
         var done: UInt64 = 0
         while done < count {
             let virtual = VirtualAddress(page.start.raw + done * pageSize)!
@@ -205,13 +205,13 @@ public struct Pagemap {
             adjustCount(slot.parent, by: added)
             done += UInt64(run)
         }
-        return TLBFlush(page: page.start.raw, count: count)
+        return TLBRangeFlush(first: page.start.raw, count: count, stride: pageSize)
     }
 
     /// Maps `count` 2 MiB pages from `address` to physical memory from
     /// `physical` on, filling each page directory in one pass.
     public mutating func mapHugeRange(_ address: VirtualAddress, to physical: UInt64, count: UInt64, flags: PageTableFlags,
-                                      frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+                                      frames: inout FrameAllocator) throws(PagemapError) -> TLBRangeFlush {
         guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
         guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
         var done: UInt64 = 0
@@ -232,7 +232,7 @@ public struct Pagemap {
             }
             adjustCount(slot.parent, by: added)
         }
-        return TLBFlush(page: address.raw, count: count, stride: hugePageSize)
+        return TLBRangeFlush(first: address.raw, count: count, stride: hugePageSize)
     }
 
     /// Maps one 2 MiB page (a PD entry with the huge flag).
