@@ -191,6 +191,21 @@ public struct Pagemap {
             // instruction is emulated, and the kernel image is mapped this way.
             let run = Int(min(UInt64(entriesPerTable - virtual.index(level: 1)), count - done))
             var entry = PageTableEntry(address: frame.address &+ done &* pageSize, flags: flags.union(.present)).raw
+            // A table with no entry in use (a new one, as at boot) needs no
+            // check an entry: half the emulated instructions a page.
+            if let parent = slot.parent, parent.pointee & PageTableEntry.countStale == 0,
+               PageTableEntry(raw: parent.pointee).childCount == 0 {
+                var filled = slot.entry
+                let end = slot.entry + run
+                while filled < end {
+                    filled.pointee = entry
+                    entry &+= pageSize
+                    filled += 1
+                }
+                adjustCount(slot.parent, by: run)
+                done += UInt64(run)
+                continue
+            }
             var added = 0
             for offset in 0..<run {
                 let old = slot.entry[offset]
