@@ -102,8 +102,7 @@ extension ReadMemory {
                 throw .unreadable(address: at)
             }
             let inPage = min(count - offset, pageSize - at % pageSize)
-            let source = KernelLayout.directMap(translation.physical)
-            for index in 0..<Int(inPage) { bytes.append(source.load(fromByteOffset: index, as: UInt8.self)) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: KernelLayout.directMap(translation.physical), count: Int(inPage)))
             offset += inPage
         }
         return WireBytes(bytes)
