@@ -1,7 +1,7 @@
 import Foundation
 
 /// Swift's own demangler, from the Swift runtime the host links: readable
-/// names (`GuestKernel.CommandLoop.run()`) for the guest's mangled symbols.
+/// names (`GuestKernel.CallDispatcher.run()`) for the guest's mangled symbols.
 enum SwiftDemangler {
     static func demangle(_ name: String) -> String {
         // $e: Embedded Swift's mangling; $s: Swift's.
