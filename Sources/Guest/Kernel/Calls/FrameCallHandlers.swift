@@ -35,10 +35,17 @@ extension FreeFrame {
     /// allocator's reason; the kernel's own frees of its frames cannot fail.
     public func perform() throws(CallError) -> Done {
         guard address % frameSize == 0 else { throw .misalignedFrame(address: address) }
-        // A live table of the kernel's would be handed out again while in use.
-        guard !KernelAddressSpace.pagemap.holdsTable(Frame(containing: address)) else { throw .pageTableFrame(address: address) }
+        let frame = Frame(containing: address)
+        // A live table of the kernel's would be handed out again while in
+        // use. Only a frame in use can be one: the scan (thousands of
+        // emulated instructions) runs for no other, whose free the
+        // allocator refuses anyway.
+        if frame.number < PhysicalMemory.frames.frameCount && !PhysicalMemory.frames.isFree(frame)
+            && !PhysicalMemory.frames.isReserved(frame) && KernelAddressSpace.pagemap.holdsTable(frame) {
+            throw .pageTableFrame(address: address)
+        }
         do throws(FrameError) {
-            try PhysicalMemory.frames.free(Frame(containing: address))
+            try PhysicalMemory.frames.free(frame)
         } catch {
             throw .frame(error)
         }
