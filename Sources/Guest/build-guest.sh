@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
-# Memory/, Kernel/ and KernelTests/, assembly for boot.S and runtime.S, the user programs
+# Memory/, Kernel/ and KernelTests/, assembly for Kernel/Assembly/, the user programs
 # of Programs/ embedded, linked by guest.ld.
 # Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR
 set -euo pipefail
@@ -69,13 +69,18 @@ mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/
     -import-bridging-header "$sources/Kernel/cpu.h" \
     -c "${swift_files[@]}" -o "$work/kernel-swift.o"
 
-for asm in boot runtime; do
+# The kernel's assembly, a file a job (Kernel/Assembly/): entry, CPU tables,
+# trap stubs, the fast fault path, ring 3, probes, the runtime.
+asm_objects=()
+for asm in $(find "$sources/Kernel/Assembly" -name '*.S' | LC_ALL=C sort); do
+    object="$work/asm-$(basename "$asm" .S).o"
     "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding -g "${target_flags[@]}" \
-        -c "$sources/Kernel/$asm.S" -o "$work/$asm.o"
+        -c "$asm" -o "$object"
+    asm_objects+=("$object")
 done
 
 "$bin/ld.lld" -static -nostdlib --no-pie -z max-page-size=4096 -T "$script" \
-    "$work/boot.o" "$work/runtime.o" "$work/programs.o" "$work/kernel-swift.o" -o "$output.tmp"
+    "${asm_objects[@]}" "$work/programs.o" "$work/kernel-swift.o" -o "$output.tmp"
 # The DWARF stays (it is not loaded into the guest). Its address index
 # (.debug_aranges) covers one compile unit only, and with .debug_names
 # present gdb trusts it and finds no line for any address: without both,

@@ -100,7 +100,7 @@ final class GDBStubTests: XCTestCase {
         XCTAssertTrue(output.contains("#0  $e11GuestKernel5kmainyySuF (") || output.contains("#0  0x00007fff8010"), output)
         XCTAssertTrue(output.range(of: #"#0 .*Main\.swift:\d+"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"#\d .* kmain .*\n"#, options: .regularExpression) != nil, output)
-        XCTAssertTrue(output.range(of: #"#\d .*boot\.S:\d+"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"#\d .*pvh-entry\.S:\d+"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"cr3 +0x[0-9a-f]+"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"efer +0xd00"#, options: .regularExpression) != nil, output)
         XCTAssertTrue(output.range(of: #"0x7fff801[0-9a-f]{5}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}\n0x7fff801[0-9a-f]{5}:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}"#,

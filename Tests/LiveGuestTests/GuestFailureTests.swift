@@ -44,7 +44,7 @@ final class GuestFailureTests: XCTestCase {
             XCTAssertEqual(report.vector, vector)
             XCTAssertTrue((textStart..<textEnd).contains(report.rip), "RIP \(report.rip) lies in the kernel image")
             XCTAssertEqual(report.cs, 0x08)
-            XCTAssertEqual(report.ss, 0x10, "the kernel data selector, as boot.S loads it")
+            XCTAssertEqual(report.ss, 0x10, "the kernel data selector, as Assembly/pvh-entry.S loads it")
             XCTAssertTrue(caught!.description.contains("vector \(vector)"), caught!.description)
             XCTAssertTrue(caught!.description.contains("RIP 0x\(String(report.rip, radix: 16))"))
             XCTAssertEqual(guest.exitStatus, nil, "the failure is reported before the guest's own exit")

@@ -1,4 +1,4 @@
-// The demand-paging fast path (boot.S, trap_stub_14) serves the lazy
+// The demand-paging fast path (Assembly/fast-fault.S, trap_stub_14) serves the lazy
 // reservation the page trap last resolved, from a cache of known-zero frames
 // the kernel keeps filled. The page trap arms it, refills it and drains it;
 // decisions it takes are counted, not reported, so it stays off while a

@@ -1,5 +1,5 @@
 // The kernel heap behind Embedded Swift's allocations (posix_memalign, free),
-// over the heap area boot.S reserves inside the kernel image.
+// over the heap area Assembly/cpu-tables.S reserves inside the kernel image.
 //
 // Small blocks come in 13 power-of-two classes (16 bytes to 64 KiB), each with
 // a free list; larger blocks are kept on one first-fit list. Fresh blocks come
@@ -90,7 +90,7 @@ enum KernelHeap {
     }
 }
 
-/// posix_memalign, reached through runtime.S.
+/// posix_memalign, reached through Assembly/runtime.S.
 @_cdecl("kernel_heap_posix_memalign")
 func kernelHeapPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> CInt {
     guard let block = KernelHeap.allocate(size: UInt(size), alignment: UInt(alignment)) else {
@@ -101,7 +101,7 @@ func kernelHeapPosixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPoin
     return 0
 }
 
-/// free, reached through runtime.S.
+/// free, reached through Assembly/runtime.S.
 @_cdecl("kernel_heap_free")
 func kernelHeapFree(_ block: UnsafeMutableRawPointer?) {
     guard let block else { return }

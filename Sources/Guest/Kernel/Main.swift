@@ -1,4 +1,4 @@
-// kmain: boot.S calls it in long mode, on the kernel stack, at the kernel's
+// kmain: Assembly/pvh-entry.S calls it in long mode, on the kernel stack, at the kernel's
 // link address, with the physical address of PVH's hvm_start_info.
 
 @_cdecl("kmain")

@@ -1,4 +1,4 @@
-// The exception path. boot.S gives all 32 vectors a gate on its own IST stack
+// The exception path. Assembly/pvh-entry.S gives all 32 vectors a gate on its own IST stack
 // and calls here with the saved registers. The only exception handled is a
 // page fault an armed access probe expects; every other one is reported to
 // the host with vector, error code, RIP and CR2, so that no failure ends as

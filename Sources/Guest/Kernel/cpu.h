@@ -1,5 +1,5 @@
 // The guest kernel's view of the CPU: port I/O, control registers, MSRs and
-// the layout the linker and boot.S provide. Everything here is inline assembly
+// the layout the linker and Assembly/ provide. Everything here is inline assembly
 // or a declaration, so Swift calls it with no call overhead.
 #ifndef GUEST_CPU_H
 #define GUEST_CPU_H
@@ -64,7 +64,7 @@ static inline unsigned char cpu_read_byte(unsigned long address) {
 }
 static inline void cpu_spin_forever(void) { for (;;) __asm__ volatile("pause"); }
 
-// What boot.S and guest.ld tell the kernel about itself (all addresses virtual
+// What Assembly/kernel-layout.S and guest.ld tell the kernel about itself (all addresses virtual
 // unless the name says physical).
 struct kernel_layout {
     unsigned long image_physical_start;
@@ -81,7 +81,7 @@ struct kernel_layout {
 };
 const struct kernel_layout *kernel_layout_get(void);
 
-// Access probes (boot.S): each returns 0, or 1 when the access faulted.
+// Access probes (Assembly/probes.S): each returns 0, or 1 when the access faulted.
 unsigned long probe_read(unsigned long address);
 unsigned long probe_write(unsigned long address);
 unsigned long probe_fetch(unsigned long address);
@@ -92,7 +92,7 @@ struct probe_layout {
 };
 const struct probe_layout *probe_layout_get(void);
 
-// Ring 3 (boot.S): user_enter runs a process until a trap taken from it calls
+// Ring 3 (Assembly/user-mode.S): user_enter runs a process until a trap taken from it calls
 // user_leave(value); user_enter then returns that value.
 unsigned long user_enter(unsigned long rip, unsigned long rsp);
 __attribute__((noreturn)) void user_leave(unsigned long value);
@@ -107,7 +107,7 @@ static inline unsigned long cpu_rdtsc(void) {
     return ((unsigned long)high << 32) | low;
 }
 
-// The demand-paging fast path's state (boot.S): the range it serves, the
+// The demand-paging fast path's state (Assembly/fast-fault.S): the range it serves, the
 // page-table flags it maps with, how many faults it resolved, and its cache
 // of known-zero frames (physical addresses).
 struct fast_fault_state {

@@ -1,0 +1,173 @@
+// PVH entry and the switch to long mode, then the kernel's own GDT, TSS and
+// IDT loaded, and kmain called.
+//
+// The PVH note tells the loader (KVMHost or QEMU) to start us at pvh_start32 in
+// 32-bit protected mode, paging off, EBX = physical address of hvm_start_info.
+// Bootstrap tables (static data: no loop runs to build them) map:
+//   - physical 0..1 GiB at virtual 0, only until we run at our link address;
+//   - physical 0..4 GiB at DIRECT_MAP_BASE (PML4 slot 255, PDPT slots 0-3);
+//   - physical 0..1 GiB again at KERNEL_VIRTUAL_BASE (PDPT slot 510), where
+//     the kernel image is linked.
+
+#include "machine.h"
+
+// ---- PVH note -------------------------------------------------------------
+    .section .note.pvh, "a"
+    .p2align 2
+    .long 4                 // name size: "Xen\0"
+    .long 8                 // descriptor size
+    .long 18                // XEN_ELFNOTE_PHYS32_ENTRY
+    .asciz "Xen"
+    .quad pvh_start32
+
+// ---- 32-bit entry, at its physical address --------------------------------
+    .section .boot.text, "ax"
+    .code32
+    .globl pvh_start32
+pvh_start32:
+    cli
+    mov %ebx, %esi                      // keep the start-info address
+    lgdt boot_gdt_pointer
+    mov $KERNEL_DATA, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    mov %cr4, %eax
+    or $CR4_PAE, %eax
+    mov %eax, %cr4
+    mov $boot_pml4, %eax
+    mov %eax, %cr3
+    mov $EFER_MSR, %ecx
+    rdmsr
+    or $(EFER_LME | EFER_NXE), %eax
+    wrmsr
+    mov %cr0, %eax
+    or $CR0_PE_WP_PG, %eax
+    mov %eax, %cr0
+    ljmp $KERNEL_CODE, $boot_long_mode
+
+    .code64
+boot_long_mode:
+    mov %esi, %r12d                     // zero-extends: upper halves are undefined after the switch
+    movabs $kernel_entry64, %rax
+    jmp *%rax
+
+// ---- bootstrap GDT and page tables (physical) ----------------------------
+    .section .boot.data, "aw"
+    .p2align 3
+boot_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF            // 0x08: 64-bit kernel code
+    .quad 0x00CF92000000FFFF            // 0x10: kernel data
+boot_gdt_end:
+boot_gdt_pointer:
+    .word boot_gdt_end - boot_gdt - 1
+    .long boot_gdt
+
+    .p2align 12
+    .globl boot_pml4
+boot_pml4:
+    .quad boot_pdpt_identity + PAGE_PRESENT_WRITABLE
+    .fill 254, 8, 0
+    .quad boot_pdpt_kernel + PAGE_PRESENT_WRITABLE          // slot 255
+    .fill 256, 8, 0
+boot_pdpt_identity:
+    .quad boot_pd + PAGE_PRESENT_WRITABLE
+    .fill 511, 8, 0
+boot_pdpt_kernel:
+    .quad boot_pd + PAGE_PRESENT_WRITABLE                   // direct map, GiB 0
+    .quad boot_pd + 0x1000 + PAGE_PRESENT_WRITABLE          // GiB 1
+    .quad boot_pd + 0x2000 + PAGE_PRESENT_WRITABLE          // GiB 2
+    .quad boot_pd + 0x3000 + PAGE_PRESENT_WRITABLE          // GiB 3
+    .fill 506, 8, 0
+    .quad boot_pd + PAGE_PRESENT_WRITABLE                   // slot 510: the kernel image
+    .quad 0
+boot_pd:                                                    // 4 x 512 huge pages: 0..4 GiB
+    .set frame, 0
+    .rept 2048
+    .quad (frame << 21) | PAGE_HUGE_2M
+    .set frame, frame + 1
+    .endr
+    .globl boot_tables_end
+boot_tables_end:
+
+// ---- 64-bit kernel entry, at its link address ------------------------------
+    .text
+kernel_entry64:
+    lea kernel_stack_top(%rip), %rsp
+    // The identity mapping has served: drop it, so that everything below
+    // the kernel region, page 0 included, is unmapped.
+    movabs $(boot_pml4 + KERNEL_VIRTUAL_BASE), %rax
+    movq $0, (%rax)
+    mov %cr3, %rax
+    mov %rax, %cr3
+
+    lgdt kernel_gdt_pointer(%rip)
+    pushq $KERNEL_CODE
+    lea 1f(%rip), %rax
+    pushq %rax
+    lretq
+1:  mov $KERNEL_DATA, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    xor %eax, %eax
+    mov %eax, %fs
+    mov %eax, %gs
+
+    // TSS descriptor: the base is split across the descriptor, so patch it here.
+    lea kernel_tss(%rip), %rax
+    lea (kernel_gdt + TSS_SELECTOR)(%rip), %rdi
+    mov %ax, 2(%rdi)
+    shr $16, %rax
+    mov %al, 4(%rdi)
+    mov %ah, 7(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    mov $TSS_SELECTOR, %ax
+    ltr %ax
+
+    // IDT: 32 interrupt gates. #DF runs on IST2, #NMI and #MC on IST3, the rest on IST1.
+    lea idt(%rip), %rdi
+    lea trap_stub_table(%rip), %rsi
+    xor %ecx, %ecx
+2:  mov (%rsi, %rcx, 8), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    mov $1, %dl
+    cmp $8, %ecx
+    jne 3f
+    mov $2, %dl
+3:  cmp $2, %ecx
+    je 4f
+    cmp $18, %ecx
+    jne 5f
+4:  mov $3, %dl
+5:  mov %dl, 4(%rdi)
+    movb $0x8E, 5(%rdi)                 // present, DPL 0, 64-bit interrupt gate
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    add $16, %rdi
+    inc %ecx
+    cmp $32, %ecx
+    jb 2b
+    // Gate 128 (int $0x80): reachable from ring 3 (DPL 3), on IST1 too.
+    lea (idt + 128 * 16)(%rip), %rdi
+    lea trap_stub_128(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $1, 4(%rdi)
+    movb $0xEE, 5(%rdi)                 // present, DPL 3, 64-bit interrupt gate
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    lidt idt_pointer(%rip)
+
+    mov %r12, %rdi                      // hvm_start_info, physical
+    call kmain
+6:  cli
+    hlt
+    jmp 6b
