@@ -266,7 +266,7 @@ public final class LiveGuest {
     func nextEvent(_ deadline: Deadline) throws -> Event {
         if !queued.isEmpty { return .report(queued.removeFirst()) }
         if let status = exitPort.status { return .exited(status) }
-        if let buffer = commandBuffer { return .report(.awaitCommand(bufferPhysical: buffer.address, capacity: buffer.capacity)) }
+        if let buffer = commandBuffer { return .report(.awaitCommand(AwaitCommandRecord(bufferPhysical: buffer.address, capacity: buffer.capacity))) }
         if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
@@ -319,7 +319,7 @@ public final class LiveGuest {
                 case .exception(let report): throw failure(.exception(report))
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))
-                case .awaitCommand(let address, let capacity): commandBuffer = (address, capacity)
+                case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
                 case .ready, .reply: break
                 }
                 queued.append(report)
@@ -396,8 +396,8 @@ public final class LiveGuest {
     /// The failing context's stack: the trap frame's for an exception, the
     /// vCPU's otherwise, once the guest runs in long mode with paging.
     private func backtrace(of kind: GuestFailure.Kind, cpu: CPUState?) -> Backtrace? {
-        if case .exception(let report) = kind, report.registers.count == ExceptionWord.registerCount {
-            return Backtrace.walk(memory: vm.memory, cr3: report.cr3, rip: report.rip, rbp: report.registers[6])
+        if case .exception(let report) = kind {
+            return Backtrace.walk(memory: vm.memory, cr3: report.cr3, rip: report.rip, rbp: report.registers.rbp)
         }
         guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
         return Backtrace.walk(memory: vm.memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)

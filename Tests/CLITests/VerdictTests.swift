@@ -74,9 +74,7 @@ final class VerdictTests: XCTestCase {
     /// --timeout covers the whole run.
     func testTimeoutHoldsForAChattyGuest() throws {
         try requireKVM()
-        let flood = HostileRecords.flood(HostileRecords.record(kind: RecordKind.ready,
-                                                               words: [UInt64](repeating: 0, count: ReadyWord.memoryMapStart)),
-                                         delay: 20_000)
+        let flood = HostileRecords.flood(HostileRecords.ready(), delay: 20_000)
         let started = Date()
         let result = try KVMHostBinary().run(["--kernel", try writeTemporary(flood.kernel), "--timeout", "0.5", "--no-monitor"], timeout: 20)
         let elapsed = Date().timeIntervalSince(started)

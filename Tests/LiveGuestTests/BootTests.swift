@@ -12,7 +12,7 @@ final class BootTests: XCTestCase {
         let ready = try guest.boot()
         XCTAssertTrue(guest.serial.text.hasPrefix("guest kernel: long mode, kernel region at 0x00007fff80000000\n"),
                       guest.serial.text)
-        XCTAssertEqual(ready.memoryMap, guest.memoryMap.entries, "the guest read back exactly the map KVMHost wrote")
+        XCTAssertEqual(ready.memoryMap.entries, guest.memoryMap.entries, "the guest read back exactly the map KVMHost wrote")
         XCTAssertEqual(ready.startInfoPhysical, 0x1000)
         XCTAssertEqual(ready.kernelPhysicalStart, 0x100000)
         XCTAssertGreaterThan(ready.kernelPhysicalEnd, ready.kernelPhysicalStart)
@@ -31,7 +31,7 @@ final class BootTests: XCTestCase {
         for (size, holes) in [(16 << 20, [Range<UInt64>]()), (1 << 30, [0x800000..<0xA00000])] {
             let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: size, memoryHoles: holes))
             let ready = try guest.boot()
-            XCTAssertEqual(ready.memoryMap, guest.memoryMap.entries)
+            XCTAssertEqual(ready.memoryMap.entries, guest.memoryMap.entries)
             XCTAssertEqual(ready.memoryMap.last?.end, UInt64(size))
             for hole in holes {
                 XCTAssertTrue(ready.memoryMap.contains { $0.base == hole.lowerBound && $0.end == hole.upperBound && !$0.isRAM })

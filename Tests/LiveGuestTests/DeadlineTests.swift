@@ -13,11 +13,11 @@ final class DeadlineTests: XCTestCase {
     /// Every record kind a guest can send without ending its run, each one
     /// valid, so that the host takes it and keeps running the guest.
     let chattyRecords: [(name: String, record: [UInt8])] = [
-        ("ready", HostileRecords.record(kind: RecordKind.ready, words: [UInt64](repeating: 0, count: ReadyWord.memoryMapStart))),
+        ("ready", HostileRecords.ready()),
         ("await command", HostileRecords.record(kind: RecordKind.awaitCommand, words: [0x300000, 4096])),
         ("reply", HostileRecords.record(kind: RecordKind.reply, words: [1, 0])),
         ("console", HostileRecords.record(kind: RecordKind.console, text: Array("chatter\n".utf8))),
-        ("page trap", HostileRecords.record(kind: RecordKind.pageTrap, words: [UInt64](repeating: 0, count: PageTrapWord.count))),
+        ("page trap", HostileRecords.record(kind: .pageTrap, PageTrapRecord(address: 0, errorCode: 0, rip: 0, faultReason: nil))),
         ("program report", HostileRecords.record(kind: RecordKind.programReport, words: [7])),
     ]
 

@@ -69,7 +69,8 @@ final class HostileGuestAttackTests: XCTestCase {
         switch report {
         case .ready, .reply, .console, .pageTrap, .programReport, .expectationFailed:
             return .exited(accepted)
-        case .awaitCommand(let buffer, let capacity):
+        case .awaitCommand(let waiting):
+            let (buffer, capacity) = (waiting.bufferPhysical, waiting.capacity)
             let size = UInt64(memory.size)
             let command = UInt64(recordHeaderSize + 16)  // Shutdown: a header, its code and its status
             return capacity >= command && buffer <= size && size - buffer >= command

@@ -137,7 +137,7 @@ final class PagemapLiveTests: XCTestCase {
             XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
             // The kernel's own walk read the same entries as the host's.
             guard case .exception(let report) = failure.kind else { return XCTFail("\(failure)") }
-            XCTAssertEqual(report.guestWalk, walk.steps.map(\.entry))
+            XCTAssertEqual(report.guestWalk.entries, walk.steps.map(\.entry))
             XCTAssertEqual(report.guestWalk.count, 1, "PML4[0] is empty in the kernel's address space")
         }
     }

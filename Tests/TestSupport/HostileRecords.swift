@@ -16,6 +16,25 @@ public enum HostileRecords {
         record(kind: kind.rawValue, words: words, text: text)
     }
 
+    /// A record of `kind` whose words are `value`, encoded as the kernel encodes it.
+    public static func record<Value: Wire>(kind: RecordKind, _ value: Value, text: [UInt8] = []) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: recordMaximumSize)
+        let length = bytes.withUnsafeMutableBytes { raw -> Int in
+            var writer = RecordWriter(base: raw.baseAddress!, capacity: recordMaximumSize, kind: kind, sequence: 1)
+            writer.encode(value)
+            text.withUnsafeBytes { writer.appendText($0) }
+            return writer.finish()
+        }
+        return Array(bytes.prefix(length))
+    }
+
+    /// A ready record with an empty memory map and every address 0.
+    public static func ready(droppedMemoryRanges: UInt64 = 0) -> [UInt8] {
+        record(kind: .ready, ReadyRecord(kernelPhysicalStart: 0, kernelPhysicalEnd: 0, kernelVirtualBase: 0, directMapBase: 0,
+                                         heapStart: 0, heapEnd: 0, startInfoPhysical: 0, pageTableRoot: 0,
+                                         droppedMemoryRanges: droppedMemoryRanges, memoryMap: MemoryMapEntries([])))
+    }
+
     public static func record(kind: UInt16, words: [UInt64] = [], text: [UInt8] = []) -> [UInt8] {
         header(kind: kind, words: UInt16(words.count), text: UInt32(text.count)) + words.flatMap(le64) + text
     }

@@ -3,7 +3,6 @@
 
 struct BootInfo {
     static let magic: UInt32 = 0x336E_C578
-    static let memoryMapEntrySize = 24
     static let startInfoSize: UInt64 = 56
 
     let startInfoPhysical: UInt64
@@ -21,10 +20,8 @@ struct BootInfo {
         memoryMapCount = Int(info.loadUnaligned(fromByteOffset: 48, as: UInt32.self))
     }
 
-    func memoryMapEntry(_ index: Int) -> (base: UInt64, length: UInt64, type: UInt32) {
-        let entry = UnsafeRawPointer(KernelLayout.directMap(memoryMapPhysical + UInt64(index * BootInfo.memoryMapEntrySize)))
-        return (entry.loadUnaligned(as: UInt64.self),
-                entry.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                entry.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+    /// The map where it lies, through the direct map.
+    var memoryMap: MemoryMapEntries {
+        MemoryMapEntries(table: UnsafeRawPointer(KernelLayout.directMap(memoryMapPhysical)), count: memoryMapCount)
     }
 }

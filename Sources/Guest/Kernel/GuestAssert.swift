@@ -11,19 +11,19 @@ func guestAssert(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
     exitGuest(ExitStatus.assertionFailed)
 }
 
-/// A record laid out as `AssertionWord` says: a failed assertion, or a
-/// failed expectation of an in-kernel test case.
+/// A failed assertion, or a failed expectation of an in-kernel test case:
+/// an `AssertionRecord` with every value, then the condition and the file.
 func sendAssertion(_ kind: RecordKind, _ text: StaticString, _ values: [UInt64], file: StaticString, line: UInt) {
-    ReportChannel.send(kind: kind) { record in
-        record.append(UInt64(line))
-        let count = min(values.count, AssertionWord.maximumValues)
-        record.append(UInt64(count))
-        for index in 0..<count { record.append(values[index]) }
-        record.appendText(text)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { nul in
-            nul[0] = 0
-            record.appendText(UnsafeRawBufferPointer(nul))
+    values.withUnsafeBufferPointer { values in
+        let assertion = AssertionRecord(line: UInt64(line), values: AssertionValues(values))
+        ReportChannel.send(kind: kind) { record in
+            record.encode(assertion)
+            record.appendText(text)
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { nul in
+                nul[0] = 0
+                record.appendText(UnsafeRawBufferPointer(nul))
+            }
+            record.appendText(file)
         }
-        record.appendText(file)
     }
 }

@@ -21,23 +21,11 @@ func kmain(_ startInfoPhysical: UInt) {
 /// The ready report: where the kernel is, and the memory map it was given.
 private func sendReady(_ boot: BootInfo) {
     let layout = KernelLayout.current
-    ReportChannel.send(kind: RecordKind.ready) { record in
-        record.append(UInt64(layout.image_physical_start))
-        record.append(UInt64(layout.image_physical_end))
-        record.append(UInt64(layout.virtual_base))
-        record.append(UInt64(layout.direct_map_base))
-        record.append(UInt64(layout.heap_start))
-        record.append(UInt64(layout.heap_end))
-        record.append(boot.startInfoPhysical)
-        record.append(KernelAddressSpace.pagemap.root.address)
-        record.append(UInt64(PhysicalMemory.frames.droppedRanges))
-        let count = min(boot.memoryMapCount, ReadyWord.maximumMemoryMapEntries)
-        record.append(UInt64(count))
-        for index in 0..<count {
-            let entry = boot.memoryMapEntry(index)
-            record.append(entry.base)
-            record.append(entry.length)
-            record.append(UInt64(entry.type))
-        }
-    }
+    let ready = ReadyRecord(
+        kernelPhysicalStart: UInt64(layout.image_physical_start), kernelPhysicalEnd: UInt64(layout.image_physical_end),
+        kernelVirtualBase: UInt64(layout.virtual_base), directMapBase: UInt64(layout.direct_map_base),
+        heapStart: UInt64(layout.heap_start), heapEnd: UInt64(layout.heap_end),
+        startInfoPhysical: boot.startInfoPhysical, pageTableRoot: KernelAddressSpace.pagemap.root.address,
+        droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges), memoryMap: boot.memoryMap)
+    ReportChannel.send(kind: RecordKind.ready) { record in record.encode(ready) }
 }

@@ -27,14 +27,14 @@ enum PhysicalMemory {
         // make the bitmap and the direct map bigger.
         var highest: UInt64 = 0
         for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMapEntry(index)
+            let entry = boot.memoryMap[index]
             if entry.type == MemoryType.ram { highest = max(highest, entry.base + entry.length) }
         }
         let frameCount = (highest + frameSize - 1) >> frameShift
         let image = FrameRange(covering: UInt64(layout.image_physical_start), end: UInt64(layout.image_physical_end))
         let startInfo = FrameRange(covering: boot.startInfoPhysical, end: boot.startInfoPhysical + BootInfo.startInfoSize)
         let memoryMap = FrameRange(covering: boot.memoryMapPhysical,
-                                   end: boot.memoryMapPhysical + UInt64(boot.memoryMapCount * BootInfo.memoryMapEntrySize))
+                                   end: boot.memoryMapPhysical + UInt64(boot.memoryMapCount * MemoryMapEntry.pvhEntrySize))
         bitmapBytes = FrameAllocator.storageBytes(frameCount: frameCount)
         let bitmapFrames = (bitmapBytes + frameSize - 1) >> frameShift
         guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: image, startInfo, memoryMap) else {
@@ -44,7 +44,7 @@ enum PhysicalMemory {
         frames = FrameAllocator(frameCount: frameCount,
                                 storage: KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self))
         for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMapEntry(index)
+            let entry = boot.memoryMap[index]
             if entry.type == MemoryType.ram {
                 frames.addUsable(FrameRange(inside: entry.base, end: entry.base + entry.length))
             }
@@ -75,7 +75,7 @@ enum PhysicalMemory {
     private static func placeBitmap(boot: BootInfo, frames count: UInt64,
                                     avoiding first: FrameRange, _ second: FrameRange, _ third: FrameRange) -> UInt64? {
         for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMapEntry(index)
+            let entry = boot.memoryMap[index]
             guard entry.type == MemoryType.ram else { continue }
             let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
             var start = max(usable.start, 1)

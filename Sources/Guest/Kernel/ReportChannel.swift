@@ -54,10 +54,8 @@ enum ReportChannel {
         guard present, let commandPage else { return nil }
         commandPage.storeBytes(of: 0, as: UInt32.self)  // no stale command survives
         let physical = KernelLayout.physical(ofImage: commandPage)
-        send(kind: RecordKind.awaitCommand) { record in
-            record.append(physical)
-            record.append(UInt64(recordMaximumSize))
-        }
+        let waiting = AwaitCommandRecord(bufferPhysical: physical, capacity: UInt64(recordMaximumSize))
+        send(kind: RecordKind.awaitCommand) { record in record.encode(waiting) }
         let (view, _) = RecordView.validate(UnsafeRawBufferPointer(start: commandPage, count: recordMaximumSize))
         guard let view, view.recordKind == .command else { return nil }
         return view

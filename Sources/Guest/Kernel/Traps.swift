@@ -22,33 +22,23 @@ func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
     Console.write(" cr2 ")
     Console.writeHex(cr2)
     Console.write("\n")
-    ReportChannel.send(kind: RecordKind.exception) { record in
-        record.append(UInt64(trap.vector))
-        record.append(UInt64(trap.error_code))
-        record.append(UInt64(trap.rip))
-        record.append(UInt64(trap.cs))
-        record.append(UInt64(trap.rflags))
-        record.append(UInt64(trap.rsp))
-        record.append(UInt64(trap.ss))
-        record.append(UInt64(cpu_read_cr0()))
-        record.append(cr2)
-        record.append(UInt64(cpu_read_cr3()))
-        record.append(UInt64(cpu_read_cr4()))
-        record.append(UInt64(cpu_read_msr(0xC000_0080)))
-        // The faulting context's registers (ExceptionWord.registersStart),
-        // not the handler's; one by one, since an array would need the heap.
-        record.append(UInt64(trap.rax)); record.append(UInt64(trap.rbx)); record.append(UInt64(trap.rcx))
-        record.append(UInt64(trap.rdx)); record.append(UInt64(trap.rsi)); record.append(UInt64(trap.rdi))
-        record.append(UInt64(trap.rbp)); record.append(UInt64(trap.r8)); record.append(UInt64(trap.r9))
-        record.append(UInt64(trap.r10)); record.append(UInt64(trap.r11)); record.append(UInt64(trap.r12))
-        record.append(UInt64(trap.r13)); record.append(UInt64(trap.r14)); record.append(UInt64(trap.r15))
-        // The kernel's own walk of the faulting address, beside the host's.
-        if trap.vector == 14, let address = VirtualAddress(cr2) {
-            let tables = Pagemap(root: Frame(containing: UInt64(cpu_read_cr3())), directMap: KernelLayout.current.direct_map_base)
-            let entries = tables.entries(on: address)
-            record.append(UInt64(entries.count))
-            for entry in entries { record.append(entry.raw) }
-        }
+    // The faulting context's registers, not the handler's.
+    let registers = GeneralRegisters(
+        rax: UInt64(trap.rax), rbx: UInt64(trap.rbx), rcx: UInt64(trap.rcx), rdx: UInt64(trap.rdx),
+        rsi: UInt64(trap.rsi), rdi: UInt64(trap.rdi), rbp: UInt64(trap.rbp), r8: UInt64(trap.r8), r9: UInt64(trap.r9),
+        r10: UInt64(trap.r10), r11: UInt64(trap.r11), r12: UInt64(trap.r12), r13: UInt64(trap.r13),
+        r14: UInt64(trap.r14), r15: UInt64(trap.r15))
+    // The kernel's own walk of the faulting address, beside the host's.
+    var walk = PageWalkEntries()
+    if trap.vector == 14, let address = VirtualAddress(cr2) {
+        let tables = Pagemap(root: Frame(containing: UInt64(cpu_read_cr3())), directMap: KernelLayout.current.direct_map_base)
+        tables.forEachEntry(on: address) { walk.append($0.raw) }
     }
+    let exception = ExceptionRecord(
+        vector: UInt64(trap.vector), errorCode: UInt64(trap.error_code), rip: UInt64(trap.rip), cs: UInt64(trap.cs),
+        rflags: UInt64(trap.rflags), rsp: UInt64(trap.rsp), ss: UInt64(trap.ss),
+        cr0: UInt64(cpu_read_cr0()), cr2: cr2, cr3: UInt64(cpu_read_cr3()), cr4: UInt64(cpu_read_cr4()),
+        efer: UInt64(cpu_read_msr(0xC000_0080)), registers: registers, guestWalk: walk)
+    ReportChannel.send(kind: RecordKind.exception) { record in record.encode(exception) }
     exitGuest(ExitStatus.exception)
 }

@@ -36,7 +36,7 @@ enum UserTraps {
         switch decision {
         case .reallocate(let flags):
             guard let (taken, mustZero) = PhysicalMemory.frames.allocateTrackingZero() else {
-                report(address, errorCode, frame, decision: 1, reason: .outOfMemory)
+                report(address, errorCode, frame, reason: .outOfMemory)
                 kill(.outOfMemory, address: address, frame)
             }
             if mustZero { ProcessRunner.zeroFrame(taken) }
@@ -48,7 +48,7 @@ enum UserTraps {
                                                frames: &PhysicalMemory.frames).ignore()
             } catch {
                 PhysicalMemory.free(taken)
-                report(address, errorCode, frame, decision: 1, reason: .outOfMemory)
+                report(address, errorCode, frame, reason: .outOfMemory)
                 kill(.outOfMemory, address: address, frame)
             }
             CurrentProcess.reallocations += 1
@@ -56,12 +56,12 @@ enum UserTraps {
                 FastFaults.arm(for: reservation, faultAddress: address)
             }
             if CurrentProcess.reportFaults {
-                report(address, errorCode, frame, decision: 0, reason: nil)
+                report(address, errorCode, frame, reason: nil)
             } else {
                 RecentFaults.record(address: address, errorCode: errorCode, reason: nil)
             }
         case .faultProcess(let reason):
-            report(address, errorCode, frame, decision: 1, reason: reason)
+            report(address, errorCode, frame, reason: reason)
             kill(reason, address: address, frame)
         case .panic:
             kernelPanic("page trap: kernel-mode fault while a process ran", address)
@@ -69,15 +69,10 @@ enum UserTraps {
     }
 
     private static func report(_ address: UInt64, _ errorCode: UInt64, _ frame: UnsafeMutablePointer<trap_frame>,
-                               decision: UInt64, reason: FaultReason?) {
+                               reason: FaultReason?) {
         RecentFaults.record(address: address, errorCode: errorCode, reason: reason)
-        ReportChannel.send(kind: RecordKind.pageTrap) { record in
-            record.append(address)
-            record.append(errorCode)
-            record.append(UInt64(frame.pointee.rip))
-            record.append(decision)
-            record.append(reason?.rawValue ?? 0)
-        }
+        let decision = PageTrapRecord(address: address, errorCode: errorCode, rip: UInt64(frame.pointee.rip), faultReason: reason)
+        ReportChannel.send(kind: RecordKind.pageTrap) { record in record.encode(decision) }
     }
 
     /// Ends the process with a fault and returns to the kernel.

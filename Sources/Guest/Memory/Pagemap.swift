@@ -101,12 +101,18 @@ public struct Pagemap {
     /// is not present or maps a page: for showing a walk level by level.
     public func entries(on address: VirtualAddress) -> [PageTableEntry] {
         var entries: [PageTableEntry] = []
+        forEachEntry(on: address) { entries.append($0) }
+        return entries
+    }
+
+    /// The entries `entries(on:)` returns, handed to `body` one by one: for
+    /// the exception path, which builds its report with no heap.
+    public func forEachEntry(on address: VirtualAddress, _ body: (PageTableEntry) -> Void) {
         walk(address, to: 0) { slot, level in
             let entry = PageTableEntry(raw: slot.pointee)
-            entries.append(entry)
+            body(entry)
             return entry.isPresent && !(entry.isHuge && level <= 3)
         }
-        return entries
     }
 
     /// Whether `frame` holds one of this Pagemap's tables, the root included.

@@ -12,10 +12,9 @@ public enum PVHBoot {
     static let startInfoAddress: UInt64 = 0x1000
     static let memoryMapAddress: UInt64 = 0x1040
     static let startInfoMagic: UInt32 = 0x336E_C578
-    static let memoryMapEntrySize = 24
 
     public static var maximumMemoryMapEntries: Int {
-        Int(bootInfoRange.upperBound - memoryMapAddress) / memoryMapEntrySize
+        Int(bootInfoRange.upperBound - memoryMapAddress) / MemoryMapEntry.pvhEntrySize
     }
 
     /// Writes hvm_start_info and the memory map into guest memory.
@@ -31,7 +30,7 @@ public enum PVHBoot {
         try memory.store(UInt64(memoryMapAddress), at: info + 40)
         try memory.store(UInt32(map.entries.count), at: info + 48)
         for (index, entry) in map.entries.enumerated() {
-            let address = memoryMapAddress + UInt64(index * memoryMapEntrySize)
+            let address = memoryMapAddress + UInt64(index * MemoryMapEntry.pvhEntrySize)
             try memory.store(entry.base, at: address)
             try memory.store(entry.length, at: address + 8)
             try memory.store(entry.type, at: address + 16)

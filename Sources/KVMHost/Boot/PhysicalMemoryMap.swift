@@ -6,27 +6,7 @@ import GuestProtocol
 /// is marked reserved: page 0, the legacy hole 0xA0000-0xFFFFF, and any hole
 /// the caller asks for.
 public struct PhysicalMemoryMap: Equatable, Sendable {
-    public struct Entry: Equatable, Sendable, CustomStringConvertible {
-        public var base: UInt64
-        public var length: UInt64
-        public var type: UInt32
-        /// Saturating: entries a guest reports back may be any two words.
-        public var end: UInt64 {
-            let (sum, overflow) = base.addingReportingOverflow(length)
-            return overflow ? .max : sum
-        }
-        public var isRAM: Bool { type == MemoryType.ram }
-
-        public init(base: UInt64, length: UInt64, type: UInt32) {
-            self.base = base
-            self.length = length
-            self.type = type
-        }
-
-        public var description: String {
-            "[\(hex(base)), \(hex(end))) \(type == MemoryType.ram ? "RAM" : "reserved(\(type))")"
-        }
-    }
+    public typealias Entry = MemoryMapEntry
 
     public static let legacyHole: Range<UInt64> = 0xA0000..<0x100000
     public static let pageZero: Range<UInt64> = 0..<0x1000
@@ -37,7 +17,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     /// with more is refused here rather than cut short in the guest.
     public static let maximumUsableRanges = FrameRangeList.capacity
     /// Entries the PVH boot page holds and the guest's ready report carries back.
-    public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyWord.maximumMemoryMapEntries) }
+    public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyRecord.maximumMemoryMapEntries) }
 
     /// The map of `memorySize` bytes with `holes` also reserved. Holes must be
     /// page-aligned, non-empty and inside memory; the map must leave usable
@@ -112,5 +92,11 @@ public enum MemoryMapError: Error, Equatable, CustomStringConvertible {
         case .holeOverlapsKernel(let hole, let kernel):
             return "the reserved range \(range(hole)) covers part of the kernel image at \(range(kernel))"
         }
+    }
+}
+
+extension MemoryMapEntry: CustomStringConvertible {
+    public var description: String {
+        "[\(hex(base)), \(hex(end))) \(isRAM ? "RAM" : "reserved(\(type))")"
     }
 }

@@ -8,6 +8,8 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
     case outsideGuestMemory(address: UInt64, length: UInt64)
     case malformed(address: UInt64, problem: RecordProblem)
     case undecodable(kind: UInt16, reason: String)
+    /// The record's words are not the value its kind names.
+    case malformedWords(kind: RecordKind, WireError)
     /// A command buffer the guest named does not lie in guest memory or is too small.
     case badCommandBuffer(address: UInt64, capacity: UInt64)
 
@@ -18,6 +20,7 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
             return "the guest pointed the report channel at \(hex(address)) + \(length) bytes, outside guest memory"
         case .malformed(let address, let problem): return "the record at \(hex(address)) is malformed: \(problem)"
         case .undecodable(let kind, let reason): return "a record of kind \(kind) could not be decoded: \(reason)"
+        case .malformedWords(let kind, let error): return "a \(kind) record's words are malformed: \(error)"
         case .badCommandBuffer(let address, let capacity):
             return "the guest's command buffer \(hex(address)) + \(capacity) bytes is outside guest memory or too small"
         }

@@ -47,13 +47,12 @@ enum CallDispatcher {
 
     private static func reply<Value: Wire>(to command: RecordView, _ status: CallStatus, _ value: Value) {
         ReportChannel.send(kind: .reply) { record in
-            record.append(UInt64(command.sequence))
-            record.append(status.rawValue)
+            ReplyHeader(callSequence: command.sequence, status: status.rawValue).encode(to: &record)
             value.encode(to: &record)
             if !record.complete {
                 // What did not fit is said, never cut short silently.
-                record.replaceWord(ReplyWord.status, with: CallStatus.replyTooLong.rawValue)
-                record.truncateWords(to: ReplyWord.valuesStart)
+                record.truncateWords(to: 0)
+                ReplyHeader(callSequence: command.sequence, status: CallStatus.replyTooLong.rawValue).encode(to: &record)
             }
         }
     }

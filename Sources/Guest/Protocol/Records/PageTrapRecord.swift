@@ -1,0 +1,37 @@
+#if canImport(GuestMemory)
+import GuestMemory
+#endif
+
+// One decision of the page trap for a process: reallocated (demand paging),
+// or the process faulted for a reason.
+
+public struct PageTrapRecord: Wire, Equatable, Sendable {
+    public var address: UInt64
+    public var errorCode: UInt64
+    public var rip: UInt64
+    /// Nil: reallocated (demand paging); otherwise why the process was faulted.
+    public var faultReason: FaultReason?
+
+    public init(address: UInt64, errorCode: UInt64, rip: UInt64, faultReason: FaultReason?) {
+        self.address = address
+        self.errorCode = errorCode
+        self.rip = rip
+        self.faultReason = faultReason
+    }
+
+    public var reallocated: Bool { faultReason == nil }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        address = try decoder.word()
+        errorCode = try decoder.word()
+        rip = try decoder.word()
+        faultReason = try decoder.decode()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(address)
+        encoder.word(errorCode)
+        encoder.word(rip)
+        encoder.encode(faultReason)
+    }
+}
