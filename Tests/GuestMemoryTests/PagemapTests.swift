@@ -5,6 +5,8 @@ import XCTest
 final class PagemapTests: XCTestCase {
     func page(_ raw: UInt64) -> Page { Page(startingAt: raw)! }
     func address(_ raw: UInt64) -> VirtualAddress { VirtualAddress(raw)! }
+    func hugePage(_ raw: UInt64) -> HugePage { HugePage(startingAt: raw)! }
+    func hugeFrame(_ raw: UInt64) -> HugeFrame { HugeFrame(startingAt: raw)! }
 
     // MARK: - Addresses
 
@@ -110,21 +112,32 @@ final class PagemapTests: XCTestCase {
         var pagemap = memory.makePagemap()
         _ = try pagemap.map(page(0x4000), to: Frame(number: 0x200), flags: [.writable], frames: &memory.harness.allocator).done()
         XCTAssertThrowsError(try pagemap.map(page(0x4000), to: Frame(number: 0x201), flags: [], frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .alreadyMapped(page: 0x4000, frame: Frame(number: 0x200)))
+            XCTAssertEqual($0 as? MapError, .alreadyMapped(page: 0x4000, frame: Frame(number: 0x200)))
         }
         XCTAssertThrowsError(try pagemap.unmap(page(0x5000), frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .notMapped(page: 0x5000, level: 1))
+            XCTAssertEqual($0 as? UnmapError, .notMapped(page: 0x5000, level: 1))
         }
         XCTAssertThrowsError(try pagemap.unmap(page(0x8000_0000), frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .notMapped(page: 0x8000_0000, level: 3))
+            XCTAssertEqual($0 as? UnmapError, .notMapped(page: 0x8000_0000, level: 3))
         }
-        _ = try pagemap.mapHuge(address(0x4000_0000), to: 0x20_0000, flags: [.writable], frames: &memory.harness.allocator).done()
+        _ = try pagemap.mapHuge(hugePage(0x4000_0000), to: hugeFrame(0x20_0000), flags: [.writable], frames: &memory.harness.allocator).done()
         XCTAssertThrowsError(try pagemap.map(page(0x4000_1000), to: Frame(number: 1), flags: [], frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .parentIsHugePage(level: 2))
+            XCTAssertEqual($0 as? MapError, .parentIsHugePage(level: 2))
         }
-        XCTAssertThrowsError(try pagemap.mapHuge(address(0x4010_0000), to: 0, flags: [], frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .misaligned(address: 0x4010_0000))
+        XCTAssertThrowsError(try pagemap.unmap(page(0x4000_1000), frames: &memory.harness.allocator).done()) {
+            XCTAssertEqual($0 as? UnmapError, .parentIsHugePage(level: 2))
         }
+        XCTAssertThrowsError(try pagemap.locatePage(address(0x4000_1000), creatingTablesGranting: [], frames: &memory.harness.allocator)) {
+            XCTAssertEqual($0 as? TableError, .parentIsHugePage(level: 2))
+        }
+        XCTAssertThrowsError(try pagemap.mapHuge(hugePage(0x4000_0000), to: hugeFrame(0x40_0000), flags: [], frames: &memory.harness.allocator).done()) {
+            XCTAssertEqual($0 as? MapError, .alreadyMapped(page: 0x4000_0000, frame: Frame(number: 0x200)))
+        }
+        // Alignment is the types': no huge page or huge frame off 2 MiB exists to be refused.
+        XCTAssertNil(HugePage(startingAt: 0x4010_0000))
+        XCTAssertNil(HugePage(startingAt: 0x0000_8000_0000_0000), "nor off the canonical halves")
+        XCTAssertNil(HugeFrame(startingAt: 0x1000))
+        XCTAssertEqual(HugeFrame(startingAt: 0x40_0000)?.first, Frame(number: 0x400))
     }
 
     func testFrameAllocationFailureNamesTheLevel() throws {
@@ -132,7 +145,14 @@ final class PagemapTests: XCTestCase {
         var pagemap = memory.makePagemap()
         while memory.harness.allocator.freeFrames > 2 { _ = memory.harness.allocator.allocate() }
         XCTAssertThrowsError(try pagemap.map(page(0x1000), to: Frame(number: 5), flags: [], frames: &memory.harness.allocator).done()) {
-            XCTAssertEqual($0 as? PagemapError, .frameAllocationFailed(level: 1))
+            XCTAssertEqual($0 as? MapError, .frameAllocationFailed(level: 1))
+        }
+        // The creating walk names its level too: one frame left makes the PDPT, not the PD.
+        let scarce = SimulatedPhysicalMemory(megabytes: 1)
+        var tables = scarce.makePagemap()
+        while scarce.harness.allocator.freeFrames > 1 { _ = scarce.harness.allocator.allocate() }
+        XCTAssertThrowsError(try tables.locatePage(address(0x1000), creatingTablesGranting: [], frames: &scarce.harness.allocator)) {
+            XCTAssertEqual($0 as? TableError, .frameAllocationFailed(level: 2))
         }
     }
 
@@ -151,7 +171,7 @@ final class PagemapTests: XCTestCase {
     func testHugePagesTranslateWith21BitOffsets() throws {
         let memory = SimulatedPhysicalMemory(megabytes: 4)
         var pagemap = memory.makePagemap()
-        _ = try pagemap.mapHuge(address(0x0000_7F80_0020_0000), to: 0x4000_0000, flags: [.writable, .noExecute],
+        _ = try pagemap.mapHuge(hugePage(0x0000_7F80_0020_0000), to: hugeFrame(0x4000_0000), flags: [.writable, .noExecute],
                                 frames: &memory.harness.allocator).done()
         let translation = try XCTUnwrap(pagemap.translate(address(0x0000_7F80_003F_FFFF)))
         XCTAssertEqual(translation.physical, 0x401F_FFFF)
@@ -204,7 +224,7 @@ final class PagemapTests: XCTestCase {
         try pagemap.map(page(start + 10 * 4096), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
         XCTAssertThrowsError(try pagemap.mapRange(page(start), to: Frame(number: 0x400), count: 20, flags: [],
                                                   frames: &memory.harness.allocator).ignore()) {
-            XCTAssertEqual($0 as? PagemapError, .alreadyMapped(page: start + 10 * 4096, frame: Frame(number: 0x300)))
+            XCTAssertEqual($0 as? MapError, .alreadyMapped(page: start + 10 * 4096, frame: Frame(number: 0x300)))
         }
         XCTAssertEqual(pagemap.translate(address(start + 9 * 4096))?.physical, 0x409000)
         XCTAssertNil(pagemap.translate(address(start + 11 * 4096)))
@@ -275,7 +295,7 @@ final class PagemapTests: XCTestCase {
         var pagemap = memory.makePagemap()
         let start: UInt64 = 0x0000_0040_0000_0000
         var flushed: [UInt64] = []
-        try pagemap.mapHugeRange(address(start), to: 0, count: 3, flags: [.writable], frames: &memory.harness.allocator)
+        try pagemap.mapHugeRange(hugePage(start), to: hugeFrame(0), count: 3, flags: [.writable], frames: &memory.harness.allocator)
             .flush { flushed.append($0) }
         XCTAssertEqual(flushed, [start, start + (2 << 20), start + (4 << 20)])
         XCTAssertEqual(pagemap.translate(address(start + (4 << 20) + 5))?.physical, (4 << 20) + 5)
@@ -298,7 +318,7 @@ final class PagemapTests: XCTestCase {
         }
         parent.flushAll { reloaded = true }
         XCTAssertTrue(reloaded)
-        for index: UInt64 in 0..<3 { _ = try pagemap.unmapHuge(address(start + index * (2 << 20)), frames: &memory.harness.allocator).done() }
+        for index: UInt64 in 0..<3 { _ = try pagemap.unmapHuge(hugePage(start + index * (2 << 20)), frames: &memory.harness.allocator).done() }
         XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated)
     }
 

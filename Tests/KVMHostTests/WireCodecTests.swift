@@ -27,7 +27,7 @@ final class WireCodecTests: XCTestCase {
         let map = MapPage(virtual: 0x4000_0000, frame: .existing(physical: 0x5000), flags: [.writable, .noExecute])
         XCTAssertEqual(encode(map), [0x4000_0000, 1, 0x5000, (1 << 1) | (1 << 63)])
         XCTAssertEqual(try decode(MapPage.self, encode(map)).get(), map)
-        let error = CallError.pagemap(.alreadyMapped(page: 0x1000, frame: Frame(number: 7)))
+        let error = CallError.map(.alreadyMapped(page: 0x1000, frame: Frame(number: 7)))
         XCTAssertEqual(try decode(CallError.self, encode(error)).get(), error)
         let bytes = WireBytes(Array("hello, kernel".utf8))
         XCTAssertEqual(encode(bytes).count, 1 + 2, "a count and 13 bytes in two words")

@@ -60,11 +60,11 @@ final class PagemapLiveTests: XCTestCase {
         // Errors carry their context.
         let free = try guest.call(ReadFrameStatistics()).free
         XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_0000, frame: .allocate, flags: [])),
-                           .pagemap(.alreadyMapped(page: 0x4000_0000, frame: Frame(containing: frames[0x4000_0000]!))))
+                           .map(.alreadyMapped(page: 0x4000_0000, frame: Frame(containing: frames[0x4000_0000]!))))
         XCTAssertCallFails(try guest.call(MapPage(virtual: 0x0000_8000_0000_0000, frame: .allocate, flags: [])),
-                           .pagemap(.nonCanonical(address: 0x0000_8000_0000_0000)))
+                           .nonCanonical(address: 0x0000_8000_0000_0000))
         XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_2001, frame: .allocate, flags: [])),
-                           .pagemap(.misaligned(address: 0x4000_2001)))
+                           .misalignedPage(address: 0x4000_2001))
         XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, "a refused map keeps no frame")
         // The kernel's own region is not the caller's to change: not its
         // direct map, not its text (where the fault handler runs).
@@ -80,7 +80,7 @@ final class PagemapLiveTests: XCTestCase {
             XCTAssertEqual(try guest.call(UnmapPage(virtual: address, freeFrame: true)), frames[address]!)
         }
         XCTAssertCallFails(try guest.call(UnmapPage(virtual: 0x4000_0000, freeFrame: true)),
-                           .pagemap(.notMapped(page: 0x4000_0000, level: 4)))  // its tables are gone too
+                           .unmap(.notMapped(page: 0x4000_0000, level: 4)))  // its tables are gone too
         for address in probes { try assertAgree(guest, cr3: cr3, address) }
         let after = try guest.call(ReadPagemapCounts())
         let freedTables = after.tablesFreed - before.tablesFreed

@@ -60,7 +60,7 @@ enum AccessChecks {
                 .flush { cpu_invlpg(UInt($0)) }
         } catch {
             PhysicalMemory.free(frame)
-            throw .pagemap(error)
+            throw .map(error)
         }
         let cr0 = cpu_read_cr0()
         let cr3 = cpu_read_cr3()
@@ -85,7 +85,7 @@ enum AccessChecks {
         }
         // Leave the scratch page as the Pagemap expects it, then take it away.
         setFlags(parent: [.present, .writable], leaf: [.present, .writable], of: address)
-        do throws(PagemapError) {
+        do throws(UnmapError) {
             try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         } catch {
             kernelPanic("access checks: the scratch page cannot be unmapped", scratch)

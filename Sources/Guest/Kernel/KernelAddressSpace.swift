@@ -39,7 +39,7 @@ enum KernelAddressSpace {
         do {
             while virtual < last {
                 if virtual % hugePageSize == 0 && last - virtual >= hugePageSize {
-                    try pagemap.mapHuge(VirtualAddress(virtual)!, to: virtual - base, flags: flags,
+                    try pagemap.mapHuge(HugePage(startingAt: virtual)!, to: HugeFrame(startingAt: virtual - base)!, flags: flags,
                                         frames: &PhysicalMemory.frames).ignore()  // not loaded in CR3 yet
                     virtual += hugePageSize
                     continue
@@ -61,7 +61,7 @@ enum KernelAddressSpace {
         var physical: UInt64 = 0
         do {
             if hugeEnd > 0 {
-                try pagemap.mapHugeRange(VirtualAddress(base)!, to: 0, count: hugeEnd / hugePageSize,
+                try pagemap.mapHugeRange(HugePage(startingAt: base)!, to: HugeFrame(startingAt: 0)!, count: hugeEnd / hugePageSize,
                                          flags: [.writable, .noExecute], frames: &PhysicalMemory.frames)
                     .ignore()  // not loaded in CR3 yet
                 physical = hugeEnd

@@ -63,7 +63,7 @@ enum UserAccessChecks {
                             frames: &PhysicalMemory.frames).ignore()
             try pagemap.map(Page(startingAt: target)!, to: page, flags: [.user, .writable], frames: &PhysicalMemory.frames).ignore()
         } catch {
-            throw .pagemap(error)
+            throw .map(error)
         }
         let address = VirtualAddress(target)!
         CurrentProcess.pagemap = pagemap

@@ -29,6 +29,8 @@ enum CaseSupport {
 
     static func page(_ address: UInt64) -> Page { Page(startingAt: address)! }
     static func address(_ raw: UInt64) -> VirtualAddress { VirtualAddress(raw)! }
+    static func hugePage(_ raw: UInt64) -> HugePage { HugePage(startingAt: raw)! }
+    static func hugeFrame(_ first: Frame) -> HugeFrame { HugeFrame(startingAt: first.address)! }
 
     /// The flags of the entry at `level` (4 = PML4 ... 1 = PT) on the way to `address`.
     static func entryFlags(_ pagemap: Pagemap, _ address: UInt64, level: Int) -> PageTableFlags {
@@ -38,40 +40,54 @@ enum CaseSupport {
     }
 }
 
+/// A Pagemap refusal a case can expect or report: a code a case, for the
+/// failure's values.
+protocol PagemapRefusal: Error, Equatable {
+    var code: UInt64 { get }
+}
+
+extension MapError: PagemapRefusal {
+    var code: UInt64 {
+        switch self {
+        case .alreadyMapped: 1
+        case .frameAllocationFailed: 2
+        case .parentIsHugePage: 3
+        }
+    }
+}
+
+extension UnmapError: PagemapRefusal {
+    var code: UInt64 {
+        switch self {
+        case .notMapped: 4
+        case .parentIsHugePage: 5
+        }
+    }
+}
+
 extension Expect {
     /// A Pagemap request that must succeed; a refusal is a failed
     /// expectation carrying the error's code.
     @inline(never)
-    mutating func succeeds(_ text: StaticString, file: StaticString = #filePath, line: UInt = #line,
-                           _ body: () throws(PagemapError) -> Void) {
-        do throws(PagemapError) {
+    mutating func succeeds<Refusal: PagemapRefusal>(_ text: StaticString, file: StaticString = #filePath, line: UInt = #line,
+                                                    _ body: () throws(Refusal) -> Void) {
+        do throws(Refusal) {
             try body()
             that(true, text, file: file, line: line)
         } catch {
-            that(false, text, Self.code(error), file: file, line: line)
+            that(false, text, error.code, file: file, line: line)
         }
     }
 
     /// A Pagemap request that must be refused with exactly `expected`.
     @inline(never)
-    mutating func fails(_ expected: PagemapError, _ text: StaticString, file: StaticString = #filePath, line: UInt = #line,
-                        _ body: () throws(PagemapError) -> Void) {
-        do throws(PagemapError) {
+    mutating func fails<Refusal: PagemapRefusal>(_ expected: Refusal, _ text: StaticString, file: StaticString = #filePath,
+                                                 line: UInt = #line, _ body: () throws(Refusal) -> Void) {
+        do throws(Refusal) {
             try body()
             that(false, text, 0, file: file, line: line)
         } catch {
-            that(error == expected, text, Self.code(error), file: file, line: line)
-        }
-    }
-
-    private static func code(_ error: PagemapError) -> UInt64 {
-        switch error {
-        case .nonCanonical: 1
-        case .misaligned: 2
-        case .alreadyMapped: 3
-        case .frameAllocationFailed: 4
-        case .parentIsHugePage: 5
-        case .notMapped: 6
+            that(error == expected, text, error.code, file: file, line: line)
         }
     }
 }

@@ -9,7 +9,7 @@ enum ConservationCases {
         for index in 0..<UInt64(40) {
             let frame = CaseSupport.takeFrame()
             frames.append(frame)
-            expect.succeeds("map scattered pages") { () throws(PagemapError) in
+            expect.succeeds("map scattered pages") { () throws(MapError) in
                 try pagemap.map(CaseSupport.page(0x0000_0040_0000_0000 + index * 0x20_3000), to: frame, flags: [.writable],
                                 frames: &PhysicalMemory.frames).ignore()
             }
@@ -17,8 +17,8 @@ enum ConservationCases {
         guard let huge = PhysicalMemory.frames.allocateContiguous(count: 512, alignment: 512) else {
             return expect.that(false, "a 2 MiB run is free")
         }
-        expect.succeeds("and a huge page") { () throws(PagemapError) in
-            try pagemap.mapHuge(CaseSupport.address(0x0000_0060_0000_0000), to: huge.address, flags: [], frames: &PhysicalMemory.frames).ignore()
+        expect.succeeds("and a huge page") { () throws(MapError) in
+            try pagemap.mapHuge(CaseSupport.hugePage(0x0000_0060_0000_0000), to: CaseSupport.hugeFrame(huge), flags: [], frames: &PhysicalMemory.frames).ignore()
         }
         var starts: [UInt64] = []
         do throws(MemorySpaceError) {
@@ -33,12 +33,12 @@ enum ConservationCases {
             expect.that(false, "the reservations fit")
         }
         for index in 0..<UInt64(40) {
-            expect.succeeds("unmap the scattered pages") { () throws(PagemapError) in
+            expect.succeeds("unmap the scattered pages") { () throws(UnmapError) in
                 try pagemap.unmap(CaseSupport.page(0x0000_0040_0000_0000 + index * 0x20_3000), frames: &PhysicalMemory.frames).ignore()
             }
         }
-        expect.succeeds("unmap the huge page") { () throws(PagemapError) in
-            try pagemap.unmapHuge(CaseSupport.address(0x0000_0060_0000_0000), frames: &PhysicalMemory.frames).ignore()
+        expect.succeeds("unmap the huge page") { () throws(UnmapError) in
+            try pagemap.unmapHuge(CaseSupport.hugePage(0x0000_0060_0000_0000), frames: &PhysicalMemory.frames).ignore()
         }
         for frame in frames { PhysicalMemory.free(frame) }
         for index in 0..<UInt64(512) { PhysicalMemory.free(Frame(number: huge.number + index)) }

@@ -9,7 +9,7 @@ enum LiveMappingCases {
         let frame = CaseSupport.takeFrame()
         CaseSupport.zero(frame)
         let writer = base, reader = base + (1 << 30)
-        expect.succeeds("map a writable and a read-only alias") { () throws(PagemapError) in
+        expect.succeeds("map a writable and a read-only alias") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(writer), to: frame, flags: [.writable, .noExecute],
                                                frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
             try KernelAddressSpace.pagemap.map(CaseSupport.page(reader), to: frame, flags: [.noExecute],
@@ -26,7 +26,7 @@ enum LiveMappingCases {
         expect.that(KernelAddressSpace.pagemap.translate(CaseSupport.address(reader))?.flags.contains(.writable) == false,
                     "the reader alias stays read-only")
         for address in [writer, reader] {
-            expect.succeeds("unmap an alias") { () throws(PagemapError) in
+            expect.succeeds("unmap an alias") { () throws(UnmapError) in
                 try KernelAddressSpace.pagemap.unmap(CaseSupport.page(address), frames: &PhysicalMemory.frames)
                     .flush { cpu_invlpg(UInt($0)) }
             }
@@ -39,18 +39,20 @@ enum LiveMappingCases {
         KernelLayout.directMap(first.address).storeBytes(of: 0x1111, as: UInt64.self)
         KernelLayout.directMap(second.address).storeBytes(of: 0x2222, as: UInt64.self)
         let pointer = UnsafeRawPointer(bitPattern: UInt(base))!
-        expect.succeeds("map the first frame") { () throws(PagemapError) in
+        expect.succeeds("map the first frame") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: first, flags: [.noExecute],
                                                frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         }
         expect.equal(pointer.load(as: UInt64.self), 0x1111, "the page reads the first frame")
-        expect.succeeds("remap to the second") { () throws(PagemapError) in
+        expect.succeeds("unmap the first") { () throws(UnmapError) in
             try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+        }
+        expect.succeeds("remap to the second") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: second, flags: [.noExecute],
                                                frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         }
         expect.equal(pointer.load(as: UInt64.self), 0x2222, "after the flush the page reads the second frame, not a stale TLB entry")
-        expect.succeeds("unmap") { () throws(PagemapError) in
+        expect.succeeds("unmap") { () throws(UnmapError) in
             try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         }
         PhysicalMemory.free(first)
@@ -60,7 +62,7 @@ enum LiveMappingCases {
     static func readMemorySeesWhatALoadSees(_ expect: inout Expect) {
         let frame = CaseSupport.takeFrame()
         for index in 0..<512 { KernelLayout.directMap(frame.address).storeBytes(of: UInt64(index) &* 0x0101_0101, toByteOffset: index * 8, as: UInt64.self) }
-        expect.succeeds("map") { () throws(PagemapError) in
+        expect.succeeds("map") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: frame, flags: [.noExecute],
                                                frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         }
@@ -75,7 +77,7 @@ enum LiveMappingCases {
         } catch {
             expect.that(error == .unreadable(address: base + 0x1000), "refused at the first unmapped byte")
         }
-        expect.succeeds("unmap") { () throws(PagemapError) in
+        expect.succeeds("unmap") { () throws(UnmapError) in
             try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
         }
         PhysicalMemory.free(frame)

@@ -46,3 +46,14 @@ public struct Page: Equatable, Comparable, Sendable {
 
     public static func < (lhs: Page, rhs: Page) -> Bool { lhs.start < rhs.start }
 }
+
+/// One 2 MiB virtual page: a PD entry with the huge flag maps it.
+public struct HugePage: Equatable, Sendable {
+    public let start: VirtualAddress
+
+    /// Nil unless `raw` is canonical and a multiple of 2 MiB.
+    public init?(startingAt raw: UInt64) {
+        guard raw % hugePageSize == 0, let address = VirtualAddress(raw) else { return nil }
+        start = address
+    }
+}

@@ -21,6 +21,20 @@ public struct Frame: Equatable, Comparable, Sendable {
     public static func < (lhs: Frame, rhs: Frame) -> Bool { lhs.number < rhs.number }
 }
 
+/// 2 MiB of physical memory starting at a multiple of 2 MiB: what a huge page maps.
+public struct HugeFrame: Equatable, Sendable {
+    public let address: UInt64
+
+    /// Nil unless `address` is a multiple of 2 MiB.
+    public init?(startingAt address: UInt64) {
+        guard address % hugePageSize == 0 else { return nil }
+        self.address = address
+    }
+
+    /// Its first 4 KiB frame.
+    public var first: Frame { Frame(containing: address) }
+}
+
 /// Frames `start ..< start + count`.
 public struct FrameRange: Equatable, Sendable {
     public let start: UInt64

@@ -40,7 +40,8 @@ public enum MemorySpaceError: Error, Equatable {
     case notReserved(address: UInt64)
     /// A fixed reservation overlaps another one or leaves the arena.
     case overlaps(address: UInt64)
-    case pagemap(PagemapError)
+    /// Mapping an eager reservation's page failed.
+    case map(MapError)
 }
 
 public struct MemorySpace: ~Copyable {
@@ -129,7 +130,7 @@ public struct MemorySpace: ~Copyable {
                             .ignore()  // a fresh address: no TLB holds it
                     } catch {
                         frames.giveBack(frame)
-                        throw MemorySpaceError.pagemap(error)
+                        throw MemorySpaceError.map(error)
                     }
                     mapped += 1
                 }

@@ -144,8 +144,16 @@ public struct Pagemap {
     /// the way (zeroed, from `frames`) and widening parents to grant `flags`.
     /// The entry may be empty; `map` is the way to fill it.
     public mutating func locatePage(_ address: VirtualAddress, creatingTablesGranting flags: PageTableFlags,
-                                    frames: inout FrameAllocator) throws(PagemapError) -> PageTableEntry {
-        PageTableEntry(raw: try leafSlot(address, level: 1, granting: flags, frames: &frames).entry.pointee)
+                                    frames: inout FrameAllocator) throws(TableError) -> PageTableEntry {
+        do throws(MapError) {
+            return PageTableEntry(raw: try leafSlot(address, level: 1, granting: flags, frames: &frames).entry.pointee)
+        } catch {
+            switch error {
+            case .frameAllocationFailed(let level): throw .frameAllocationFailed(level: level)
+            case .parentIsHugePage(let level): throw .parentIsHugePage(level: level)
+            case .alreadyMapped: preconditionFailure("the creating walk maps nothing")
+            }
+        }
     }
 
     public func translate(_ address: VirtualAddress) -> Translation? {
@@ -175,7 +183,7 @@ public struct Pagemap {
 
     /// Maps `page` to `frame`. Missing tables come from `frames`, zeroed.
     public mutating func map(_ page: Page, to frame: Frame, flags: PageTableFlags,
-                             frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+                             frames: inout FrameAllocator) throws(MapError) -> TLBFlush {
         let slot = try leafSlot(page.start, level: 1, granting: flags, frames: &frames)
         let old = PageTableEntry(raw: slot.entry.pointee)
         if old.isPresent { throw .alreadyMapped(page: page.start.raw, frame: old.frame) }
@@ -188,7 +196,7 @@ public struct Pagemap {
     /// each page table in one pass. For bulk work (the kernel's image at
     /// boot), where one walk per page would cost too much emulated ring 0.
     public mutating func mapRange(_ page: Page, to frame: Frame, count: UInt64, flags: PageTableFlags,
-                                  frames: inout FrameAllocator) throws(PagemapError) -> TLBRangeFlush {
+                                  frames: inout FrameAllocator) throws(MapError) -> TLBRangeFlush {
         var done: UInt64 = 0
         while done < count {
             let virtual = VirtualAddress(page.start.raw + done * pageSize)!
@@ -229,12 +237,11 @@ public struct Pagemap {
         return TLBRangeFlush(first: page.start.raw, count: count, stride: pageSize)
     }
 
-    /// Maps `count` 2 MiB pages from `address` to physical memory from
-    /// `physical` on, filling each page directory in one pass.
-    public mutating func mapHugeRange(_ address: VirtualAddress, to physical: UInt64, count: UInt64, flags: PageTableFlags,
-                                      frames: inout FrameAllocator) throws(PagemapError) -> TLBRangeFlush {
-        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
-        guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
+    /// Maps `count` 2 MiB pages from `page` to physical memory from
+    /// `frame` on, filling each page directory in one pass.
+    public mutating func mapHugeRange(_ page: HugePage, to frame: HugeFrame, count: UInt64, flags: PageTableFlags,
+                                      frames: inout FrameAllocator) throws(MapError) -> TLBRangeFlush {
+        let address = page.start, physical = frame.address
         var done: UInt64 = 0
         while done < count {
             let virtual = VirtualAddress(address.raw + done * hugePageSize)!
@@ -257,22 +264,20 @@ public struct Pagemap {
     }
 
     /// Maps one 2 MiB page (a PD entry with the huge flag).
-    public mutating func mapHuge(_ address: VirtualAddress, to physical: UInt64, flags: PageTableFlags,
-                                 frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
-        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
-        guard physical % hugePageSize == 0 else { throw .misaligned(address: physical) }
-        let slot = try leafSlot(address, level: 2, granting: flags, frames: &frames)
+    public mutating func mapHuge(_ page: HugePage, to frame: HugeFrame, flags: PageTableFlags,
+                                 frames: inout FrameAllocator) throws(MapError) -> TLBFlush {
+        let slot = try leafSlot(page.start, level: 2, granting: flags, frames: &frames)
         let old = PageTableEntry(raw: slot.entry.pointee)
-        if old.isPresent { throw .alreadyMapped(page: address.raw, frame: old.frame) }
-        slot.entry.pointee = PageTableEntry(address: physical, flags: flags.union([.present, .huge])).raw
+        if old.isPresent { throw .alreadyMapped(page: page.start.raw, frame: old.frame) }
+        slot.entry.pointee = PageTableEntry(address: frame.address, flags: flags.union([.present, .huge])).raw
         if old.isEmpty { adjustCount(slot.parent, by: 1) }
-        return TLBFlush(page: address.raw)
+        return TLBFlush(page: page.start.raw)
     }
 
     /// Marks `page` as reserved but not backed: a non-present entry the page
     /// trap recognises. The tables on the way are built, granting `flags`.
     public mutating func reserveLazily(_ page: Page, flags: PageTableFlags,
-                                       frames: inout FrameAllocator) throws(PagemapError) {
+                                       frames: inout FrameAllocator) throws(MapError) {
         let slot = try leafSlot(page.start, level: 1, granting: flags, frames: &frames)
         let old = PageTableEntry(raw: slot.entry.pointee)
         if old.isPresent { throw .alreadyMapped(page: page.start.raw, frame: old.frame) }
@@ -285,15 +290,14 @@ public struct Pagemap {
     /// Unmaps a 4 KiB page (or drops its lazy reservation). The flush carries
     /// the frame the page mapped (nil for a lazy one), which stays the
     /// caller's. Tables left empty are freed.
-    public mutating func unmap(_ page: Page, frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+    public mutating func unmap(_ page: Page, frames: inout FrameAllocator) throws(UnmapError) -> TLBFlush {
         try unmapLeaf(page.start, level: 1, frames: &frames)
     }
 
-    /// Unmaps the 2 MiB page `mapHuge` mapped at `address`. The flush carries
+    /// Unmaps the 2 MiB page `mapHuge` mapped at `page`. The flush carries
     /// its first frame; all 512 stay the caller's. Tables left empty are freed.
-    public mutating func unmapHuge(_ address: VirtualAddress, frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
-        guard address.raw % hugePageSize == 0 else { throw .misaligned(address: address.raw) }
-        return try unmapLeaf(address, level: 2, frames: &frames)
+    public mutating func unmapHuge(_ page: HugePage, frames: inout FrameAllocator) throws(UnmapError) -> TLBFlush {
+        try unmapLeaf(page.start, level: 2, frames: &frames)
     }
 
     /// Clears the leaf at `leafLevel` (1: a 4 KiB entry, present or lazy;
@@ -303,9 +307,9 @@ public struct Pagemap {
     /// page not inlined, 129 us inlined).
     @inline(__always)
     private mutating func unmapLeaf(_ address: VirtualAddress, level leafLevel: Int,
-                                    frames: inout FrameAllocator) throws(PagemapError) -> TLBFlush {
+                                    frames: inout FrameAllocator) throws(UnmapError) -> TLBFlush {
         var path = WalkPath()
-        let found = try walk(address, to: leafLevel) { (slot, level) throws(PagemapError) -> Bool in
+        let found = try walk(address, to: leafLevel) { (slot, level) throws(UnmapError) -> Bool in
             let entry = PageTableEntry(raw: slot.pointee)
             guard entry.isPresent else { throw .notMapped(page: address.raw, level: level) }
             guard !entry.isHuge else { throw .parentIsHugePage(level: level) }
@@ -406,14 +410,14 @@ public struct Pagemap {
     /// The entry at `target` level for `address`, building missing tables and
     /// widening parents so that they grant what `flags` grants.
     private mutating func leafSlot(_ address: VirtualAddress, level target: Int, granting flags: PageTableFlags,
-                                   frames: inout FrameAllocator) throws(PagemapError) -> Slot {
+                                   frames: inout FrameAllocator) throws(MapError) -> Slot {
         var parent: UnsafeMutablePointer<UInt64>? = nil
         var created = 0
         let grant = flags.intersection(PageTableFlags.permissions).rawValue
         let executable = !flags.contains(.noExecute)
         // Counted after the walk: the walk borrows the Pagemap while it runs.
         defer { tablesCreated += created }
-        let leaf = try walk(address, to: target) { (slot, level) throws(PagemapError) -> Bool in
+        let leaf = try walk(address, to: target) { (slot, level) throws(MapError) -> Bool in
             let entry = PageTableEntry(raw: slot.pointee)
             if entry.isPresent {
                 guard !entry.isHuge else { throw .parentIsHugePage(level: level) }

@@ -7,15 +7,20 @@ import GuestMemory
 // and the value that made it so.
 
 public enum CallError: Error, Equatable, Sendable {
-    case pagemap(PagemapError)
+    case map(MapError)
+    case unmap(UnmapError)
     case memorySpace(MemorySpaceError)
     case frame(FrameError)
     /// No free frame, or no run of frames as asked, is left.
     case outOfFrames
     /// The physical address lies past the end of guest RAM.
     case beyondMemory(address: UInt64)
-    /// A physical address that does not start a frame.
+    /// A physical address that does not start a frame (4 KiB, or 2 MiB for a huge page).
     case misalignedFrame(address: UInt64)
+    /// A virtual address outside the canonical lower and upper halves.
+    case nonCanonical(address: UInt64)
+    /// A virtual address that does not start a page (4 KiB, or 2 MiB for a huge one).
+    case misalignedPage(address: UInt64)
     /// The page belongs to the kernel itself (its image, stacks, heap or
     /// direct map): changing it would break the kernel.
     case kernelPage(address: UInt64)
@@ -33,20 +38,23 @@ public enum CallError: Error, Equatable, Sendable {
 
 extension CallError: Wire {
     private enum Tag: UInt64 {
-        case pagemap = 1, memorySpace, frame, outOfFrames, beyondMemory, misalignedFrame, kernelPage,
-             pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany
+        case map = 1, unmap, memorySpace, frame, outOfFrames, beyondMemory, misalignedFrame, nonCanonical, misalignedPage,
+             kernelPage, pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany
     }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
         let tagWord = try decoder.word()
         guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
         switch tag {
-        case .pagemap: self = .pagemap(try decoder.decode())
+        case .map: self = .map(try decoder.decode())
+        case .unmap: self = .unmap(try decoder.decode())
         case .memorySpace: self = .memorySpace(try decoder.decode())
         case .frame: self = .frame(try decoder.decode())
         case .outOfFrames: self = .outOfFrames
         case .beyondMemory: self = .beyondMemory(address: try decoder.word())
         case .misalignedFrame: self = .misalignedFrame(address: try decoder.word())
+        case .nonCanonical: self = .nonCanonical(address: try decoder.word())
+        case .misalignedPage: self = .misalignedPage(address: try decoder.word())
         case .kernelPage: self = .kernelPage(address: try decoder.word())
         case .pageTableFrame: self = .pageTableFrame(address: try decoder.word())
         case .noSuchProgram: self = .noSuchProgram(index: try decoder.word())
@@ -59,12 +67,15 @@ extension CallError: Wire {
 
     public func encode(to encoder: inout WireEncoder) {
         switch self {
-        case .pagemap(let error): encoder.word(Tag.pagemap.rawValue); encoder.encode(error)
+        case .map(let error): encoder.word(Tag.map.rawValue); encoder.encode(error)
+        case .unmap(let error): encoder.word(Tag.unmap.rawValue); encoder.encode(error)
         case .memorySpace(let error): encoder.word(Tag.memorySpace.rawValue); encoder.encode(error)
         case .frame(let error): encoder.word(Tag.frame.rawValue); encoder.encode(error)
         case .outOfFrames: encoder.word(Tag.outOfFrames.rawValue)
         case .beyondMemory(let address): encoder.word(Tag.beyondMemory.rawValue); encoder.word(address)
         case .misalignedFrame(let address): encoder.word(Tag.misalignedFrame.rawValue); encoder.word(address)
+        case .nonCanonical(let address): encoder.word(Tag.nonCanonical.rawValue); encoder.word(address)
+        case .misalignedPage(let address): encoder.word(Tag.misalignedPage.rawValue); encoder.word(address)
         case .kernelPage(let address): encoder.word(Tag.kernelPage.rawValue); encoder.word(address)
         case .pageTableFrame(let address): encoder.word(Tag.pageTableFrame.rawValue); encoder.word(address)
         case .noSuchProgram(let index): encoder.word(Tag.noSuchProgram.rawValue); encoder.word(index)
@@ -76,32 +87,44 @@ extension CallError: Wire {
     }
 }
 
-extension PagemapError: Wire {
-    private enum Tag: UInt64 {
-        case nonCanonical = 1, misaligned, alreadyMapped, frameAllocationFailed, parentIsHugePage, notMapped
-    }
+extension MapError: Wire {
+    private enum Tag: UInt64 { case alreadyMapped = 1, frameAllocationFailed, parentIsHugePage }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
         let tagWord = try decoder.word()
         guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
         switch tag {
-        case .nonCanonical: self = .nonCanonical(address: try decoder.word())
-        case .misaligned: self = .misaligned(address: try decoder.word())
         case .alreadyMapped: self = .alreadyMapped(page: try decoder.word(), frame: try decoder.decode())
         case .frameAllocationFailed: self = .frameAllocationFailed(level: try decoder.decode(PageTableLevel.self).rawValue)
         case .parentIsHugePage: self = .parentIsHugePage(level: try decoder.decode(PageTableLevel.self).rawValue)
-        case .notMapped: self = .notMapped(page: try decoder.word(), level: try decoder.decode(PageTableLevel.self).rawValue)
         }
     }
 
     public func encode(to encoder: inout WireEncoder) {
         switch self {
-        case .nonCanonical(let address): encoder.word(Tag.nonCanonical.rawValue); encoder.word(address)
-        case .misaligned(let address): encoder.word(Tag.misaligned.rawValue); encoder.word(address)
         case .alreadyMapped(let page, let frame): encoder.word(Tag.alreadyMapped.rawValue); encoder.word(page); encoder.encode(frame)
         case .frameAllocationFailed(let level): encoder.word(Tag.frameAllocationFailed.rawValue); encoder.word(UInt64(level))
         case .parentIsHugePage(let level): encoder.word(Tag.parentIsHugePage.rawValue); encoder.word(UInt64(level))
+        }
+    }
+}
+
+extension UnmapError: Wire {
+    private enum Tag: UInt64 { case notMapped = 1, parentIsHugePage }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let tagWord = try decoder.word()
+        guard let tag = Tag(rawValue: tagWord) else { throw .invalidValue(index: decoder.index - 1, value: tagWord) }
+        switch tag {
+        case .notMapped: self = .notMapped(page: try decoder.word(), level: try decoder.decode(PageTableLevel.self).rawValue)
+        case .parentIsHugePage: self = .parentIsHugePage(level: try decoder.decode(PageTableLevel.self).rawValue)
+        }
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        switch self {
         case .notMapped(let page, let level): encoder.word(Tag.notMapped.rawValue); encoder.word(page); encoder.word(UInt64(level))
+        case .parentIsHugePage(let level): encoder.word(Tag.parentIsHugePage.rawValue); encoder.word(UInt64(level))
         }
     }
 }
@@ -115,7 +138,7 @@ private struct PageTableLevel: Wire {
 
 extension MemorySpaceError: Wire {
     private enum Tag: UInt64 {
-        case invalidSize = 1, outOfAddressSpace, outOfFrames, notReserved, overlaps, pagemap
+        case invalidSize = 1, outOfAddressSpace, outOfFrames, notReserved, overlaps, map
     }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
@@ -127,7 +150,7 @@ extension MemorySpaceError: Wire {
         case .outOfFrames: self = .outOfFrames
         case .notReserved: self = .notReserved(address: try decoder.word())
         case .overlaps: self = .overlaps(address: try decoder.word())
-        case .pagemap: self = .pagemap(try decoder.decode())
+        case .map: self = .map(try decoder.decode())
         }
     }
 
@@ -138,7 +161,7 @@ extension MemorySpaceError: Wire {
         case .outOfFrames: encoder.word(Tag.outOfFrames.rawValue)
         case .notReserved(let address): encoder.word(Tag.notReserved.rawValue); encoder.word(address)
         case .overlaps(let address): encoder.word(Tag.overlaps.rawValue); encoder.word(address)
-        case .pagemap(let error): encoder.word(Tag.pagemap.rawValue); encoder.encode(error)
+        case .map(let error): encoder.word(Tag.map.rawValue); encoder.encode(error)
         }
     }
 }

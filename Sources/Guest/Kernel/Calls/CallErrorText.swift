@@ -4,7 +4,12 @@
 enum CallErrorText {
     static func write(_ error: CallError) {
         switch error {
-        case .pagemap(let error): write(error)
+        case .map(let error): write(error)
+        case .unmap(let error):
+            switch error {
+            case .notMapped(let page, _): sayHex("not mapped: ", page)
+            case .parentIsHugePage(let level): say("inside a huge page at level ", UInt64(level), "")
+            }
         case .memorySpace(let error):
             switch error {
             case .invalidSize(let pages): say("a reservation of ", pages, " pages is not possible")
@@ -12,7 +17,7 @@ enum CallErrorText {
             case .outOfFrames: Console.write("out of physical memory")
             case .notReserved(let address): sayHex("no reservation starts at ", address)
             case .overlaps(let address): sayHex("the reservation would overlap another at ", address)
-            case .pagemap(let error): write(error)
+            case .map(let error): write(error)
             }
         case .frame(let error):
             switch error {
@@ -23,6 +28,8 @@ enum CallErrorText {
         case .outOfFrames: Console.write("out of physical memory")
         case .beyondMemory(let address): sayHex("beyond the end of RAM: ", address)
         case .misalignedFrame(let address): sayHex("not the start of a frame: ", address)
+        case .nonCanonical(let address): sayHex("not a canonical address: ", address)
+        case .misalignedPage(let address): sayHex("not page-aligned: ", address)
         case .kernelPage(let address): sayHex("the kernel's own region, which would break the kernel: ", address)
         case .pageTableFrame(let address): sayHex("the frame holds a live page table: ", address)
         case .noSuchProgram(let index): say("no program number ", index, "")
@@ -35,16 +42,13 @@ enum CallErrorText {
         }
     }
 
-    private static func write(_ error: PagemapError) {
+    private static func write(_ error: MapError) {
         switch error {
-        case .nonCanonical(let address): sayHex("not a canonical address: ", address)
-        case .misaligned(let address): sayHex("not page-aligned: ", address)
         case .alreadyMapped(let page, let frame):
             sayHex("already mapped: ", page)
             sayHex(" -> ", frame.address)
         case .frameAllocationFailed: Console.write("out of physical memory for a page table")
         case .parentIsHugePage(let level): say("inside a huge page at level ", UInt64(level), "")
-        case .notMapped(let page, _): sayHex("not mapped: ", page)
         }
     }
 

@@ -16,12 +16,12 @@ extension MapPage {
             guard let taken = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
             frame = taken
         }
-        do throws(PagemapError) {
+        do throws(MapError) {
             try KernelAddressSpace.pagemap.map(page, to: frame, flags: flags, frames: &PhysicalMemory.frames)
                 .flush { cpu_invlpg(UInt($0)) }
         } catch {
             if self.frame == .allocate { PhysicalMemory.free(frame) }
-            throw .pagemap(error)
+            throw .map(error)
         }
         return frame.address
     }
@@ -37,10 +37,10 @@ extension UnmapPage {
             if PhysicalMemory.frames.isFree(frame) { throw .frame(.doubleFree(frame: frame.number)) }
         }
         let flush: TLBFlush
-        do throws(PagemapError) {
+        do throws(UnmapError) {
             flush = try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames)
         } catch {
-            throw .pagemap(error)
+            throw .unmap(error)
         }
         let frame = flush.unmappedFrame
         flush.flush { cpu_invlpg(UInt($0)) }
@@ -52,8 +52,8 @@ extension UnmapPage {
 extension Page {
     /// The page a call names: canonical, aligned, and outside the kernel's region.
     fileprivate static func forCall(_ virtual: UInt64) throws(CallError) -> Page {
-        guard let address = VirtualAddress(virtual) else { throw .pagemap(.nonCanonical(address: virtual)) }
-        guard let page = Page(startingAt: virtual) else { throw .pagemap(.misaligned(address: virtual)) }
+        guard let address = VirtualAddress(virtual) else { throw .nonCanonical(address: virtual) }
+        guard let page = Page(startingAt: virtual) else { throw .misalignedPage(address: virtual) }
         guard !KernelAddressSpace.isKernelRegion(address) else { throw .kernelPage(address: virtual) }
         return page
     }
@@ -61,7 +61,7 @@ extension Page {
 
 extension Translate {
     public func perform() throws(CallError) -> Reply {
-        guard let address = VirtualAddress(virtual) else { throw .pagemap(.nonCanonical(address: virtual)) }
+        guard let address = VirtualAddress(virtual) else { throw .nonCanonical(address: virtual) }
         if let translation = KernelAddressSpace.pagemap.translate(address) {
             return .mapped(physical: translation.physical, flags: translation.flags, pageSize: translation.pageSize)
         }
@@ -118,19 +118,23 @@ extension RunPagemapBenchmark {
         var sum: UInt64 = 0
         for index in 0..<count {
             let address = benchmarkBase + index * pageSize
-            do throws(PagemapError) {
-                switch phase {
-                case .map:
+            switch phase {
+            case .map:
+                do throws(MapError) {
                     try KernelAddressSpace.pagemap.map(Page(startingAt: address)!, to: frame, flags: [.noExecute],
                                                        frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
-                case .translate:
-                    sum &+= KernelAddressSpace.pagemap.translate(VirtualAddress(address)!)?.physical ?? 0
-                case .unmap:
+                } catch {
+                    throw .map(error)
+                }
+            case .translate:
+                sum &+= KernelAddressSpace.pagemap.translate(VirtualAddress(address)!)?.physical ?? 0
+            case .unmap:
+                do throws(UnmapError) {
                     try KernelAddressSpace.pagemap.unmap(Page(startingAt: address)!, frames: &PhysicalMemory.frames)
                         .flush { cpu_invlpg(UInt($0)) }
+                } catch {
+                    throw .unmap(error)
                 }
-            } catch {
-                throw .pagemap(error)
             }
         }
         return Reply(tablesCreated: UInt64(KernelAddressSpace.pagemap.tablesCreated - created),

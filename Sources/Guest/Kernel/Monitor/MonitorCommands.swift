@@ -131,7 +131,7 @@ enum MonitorCommands {
 
     static func translate(_ words: MonitorWords) {
         guard let raw = words.address(1) else { return notAnAddress(words, 1) }
-        guard let address = VirtualAddress(raw) else { return writeError(.pagemap(.nonCanonical(address: raw))) }
+        guard let address = VirtualAddress(raw) else { return writeError(.nonCanonical(address: raw)) }
         if let translation = KernelAddressSpace.pagemap.translate(address) {
             Console.writeHex(raw)
             Console.write(" -> ")
@@ -147,7 +147,7 @@ enum MonitorCommands {
 
     static func walk(_ words: MonitorWords) {
         guard let raw = words.address(1) else { return notAnAddress(words, 1) }
-        guard let address = VirtualAddress(raw) else { return writeError(.pagemap(.nonCanonical(address: raw))) }
+        guard let address = VirtualAddress(raw) else { return writeError(.nonCanonical(address: raw)) }
         var level = 4
         for entry in KernelAddressSpace.pagemap.entries(on: address) {
             switch level {
