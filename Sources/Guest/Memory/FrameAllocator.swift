@@ -39,8 +39,8 @@ public struct FrameAllocator: ~Copyable {
     public private(set) var usableFrames: UInt64 = 0
     /// Usable frames taken back by `reserve`.
     public private(set) var reservedUsableFrames: UInt64 = 0
-    private var usableRanges = FrameRangeList()
-    private var reservedRanges = FrameRangeList()
+    private var usableRanges: FrameRangeList
+    private var reservedRanges: FrameRangeList
     /// Ranges that did not fit in the lists above (more than
     /// `FrameRangeList.capacity` of either kind). A usable range that did
     /// not fit stays in use, which wastes it but never hands out a wrong frame.
@@ -61,6 +61,8 @@ public struct FrameAllocator: ~Copyable {
     /// in `storage` (`storageWords(frameCount:)` words, which it overwrites).
     public init(frameCount: UInt64, storage: UnsafeMutablePointer<UInt64>) {
         self.frameCount = frameCount
+        usableRanges = FrameRangeList(empty: frameCount == 0)
+        reservedRanges = FrameRangeList(empty: frameCount == 0)
         wordCount = Int((frameCount + 63) / 64)
         summaryCount = (wordCount + 63) / 64
         bitmap = storage
@@ -338,22 +340,28 @@ public struct FrameAllocator: ~Copyable {
     }
 
     private func countFree(in range: FrameRange) -> UInt64 {
-        var count: UInt64 = 0
-        var frame = range.start
-        while frame < range.end {
-            let word = Int(frame >> 6)
-            let covered = frame & 63 == 0 && range.end - frame >= 64 ? ~0 : Self.bits(from: frame, to: range.end, in: word)
-            let free = ~bitmap[word] & covered
-            // Words all free or all used, nearly every word at boot, need no
-            // bit count: the guest has no POPCNT, so that is a loop.
-            if free == ~0 {
-                count += 64
-            } else if free != 0 {
-                count += UInt64(free.nonzeroBitCount)
-            }
-            frame = UInt64(word + 1) << 6
+        guard !range.isEmpty else { return 0 }
+        let firstWord = Int(range.start >> 6)
+        let lastWord = Int((range.end - 1) >> 6)
+        var count = Self.countFree(~bitmap[firstWord] & Self.bits(from: range.start, to: range.end, in: firstWord))
+        guard lastWord > firstWord else { return count }
+        count += Self.countFree(~bitmap[lastWord] & Self.bits(from: UInt64(lastWord) << 6, to: range.end, in: lastWord))
+        // The whole words between, in a tight loop: at boot they are all
+        // free or all used, and each instruction is emulated.
+        var word = bitmap + firstWord + 1
+        let end = bitmap + lastWord
+        while word < end {
+            count &+= Self.countFree(~word.pointee)
+            word += 1
         }
         return count
+    }
+
+    /// The set bits of `free`. Words all free or all used, nearly every word
+    /// at boot, need no bit count: the guest has no POPCNT, so that is a loop.
+    @inline(__always)
+    private static func countFree(_ free: UInt64) -> UInt64 {
+        free == 0 ? 0 : free == ~0 ? 64 : UInt64(free.nonzeroBitCount)
     }
 
     /// The bits of bitmap word `word` that frames `[frame, end)` cover.

@@ -7,19 +7,25 @@
 public struct FrameRangeList: ~Copyable {
     public static let capacity = 64
     private let items: UnsafeMutablePointer<FrameRange>
+    /// `capacity`, or 0 for the list of an allocator over no frames.
+    private let limit: Int
     public private(set) var count = 0
 
-    public init() {
-        items = .allocate(capacity: Self.capacity)
+    /// A list of `capacity` ranges; `empty` holds none and takes no memory
+    /// (the placeholder allocator the kernel starts with would otherwise cost
+    /// two heap allocations and frees of emulated ring 0 at every boot).
+    public init(empty: Bool = false) {
+        limit = empty ? 0 : Self.capacity
+        items = empty ? UnsafeMutablePointer(bitPattern: MemoryLayout<FrameRange>.alignment)! : .allocate(capacity: Self.capacity)
     }
 
     deinit {
-        items.deallocate()
+        if limit > 0 { items.deallocate() }
     }
 
     /// False when the list is full; the range is then not recorded.
     public mutating func append(_ range: FrameRange) -> Bool {
-        guard count < Self.capacity else { return false }
+        guard count < limit else { return false }
         (items + count).initialize(to: range)
         count += 1
         return true

