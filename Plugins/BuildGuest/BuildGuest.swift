@@ -2,9 +2,10 @@ import Foundation
 import PackagePlugin
 
 /// Builds guest.elf, the Embedded Swift guest kernel, as a resource of the
-/// target it is applied to. Every file under Sources/Guest and guest.ld is an
-/// input, listed afresh on each build, so editing, adding or deleting a guest
-/// file rebuilds the guest.
+/// target it is applied to, and guest-coverage.elf beside it: the same
+/// kernel instrumented for source-based coverage. Every file under
+/// Sources/Guest and guest.ld is an input, listed afresh on each build, so
+/// editing, adding or deleting a guest file rebuilds both.
 @main
 struct BuildGuest: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
@@ -12,8 +13,6 @@ struct BuildGuest: BuildToolPlugin {
         let sources = package.appending(path: "Sources/Guest")
         let linkerScript = package.appending(path: "guest.ld")
         let script = sources.appending(path: "build-guest.sh")
-        let output = context.pluginWorkDirectoryURL.appending(path: "guest.elf")
-        let work = context.pluginWorkDirectoryURL.appending(path: "objects")
         let swiftc = try context.tool(named: "swiftc").url
         let toolchainBin = swiftc.resolvingSymlinksInPath().deletingLastPathComponent()
 
@@ -32,14 +31,17 @@ struct BuildGuest: BuildToolPlugin {
         }
         inputs.append(manifest)
 
-        return [
-            .buildCommand(
-                displayName: "Building guest kernel guest.elf",
+        // The two variants, built by the same script into work folders of their own.
+        return [("plain", "guest.elf", "objects"), ("coverage", "guest-coverage.elf", "objects-coverage")].map { variant, name, folder in
+            let output = context.pluginWorkDirectoryURL.appending(path: name)
+            let work = context.pluginWorkDirectoryURL.appending(path: folder)
+            return .buildCommand(
+                displayName: "Building guest kernel \(name)",
                 executable: URL(fileURLWithPath: "/bin/bash"),
-                arguments: [script.path, toolchainBin.path, sources.path, linkerScript.path, output.path, work.path],
+                arguments: [script.path, toolchainBin.path, sources.path, linkerScript.path, output.path, work.path, variant],
                 inputFiles: inputs,
                 outputFiles: [output]
-            ),
-        ]
+            )
+        }
     }
 }

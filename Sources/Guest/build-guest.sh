@@ -2,10 +2,19 @@
 # Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
 # Memory/, Kernel/ and KernelTests/, assembly for Kernel/Assembly/, the user programs
 # of Programs/ embedded, linked by guest.ld.
-# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR
+# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR [coverage]
+# With `coverage`, the Swift code is instrumented for source-based coverage
+# (its counters live in guest memory, where the host reads them); the image
+# is otherwise the same.
 set -euo pipefail
-bin=$1 sources=$2 script=$3 output=$4 work=$5
+bin=$1 sources=$2 script=$3 output=$4 work=$5 variant=${6:-plain}
 mkdir -p "$work"
+coverage_flags=()
+case "$variant" in
+    plain) ;;
+    coverage) coverage_flags=(-profile-generate -profile-coverage-mapping) ;;
+    *) echo "build-guest.sh: unknown variant '$variant' (plain or coverage)" >&2; exit 64 ;;
+esac
 
 # Ring-0 code runs in KVM's instruction emulator here: no SSE/MMX, and no red
 # zone, since an exception taken in ring 0 pushes its frame below RSP.
@@ -65,7 +74,7 @@ mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/
     -enable-experimental-feature Embedded -wmo -O -g -Xfrontend -no-clang-module-breadcrumbs -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
-    -module-name GuestKernel -D GUEST_KERNEL \
+    -module-name GuestKernel -D GUEST_KERNEL ${coverage_flags[@]+"${coverage_flags[@]}"} \
     -import-bridging-header "$sources/Kernel/cpu.h" \
     -c "${swift_files[@]}" -o "$work/kernel-swift.o"
 

@@ -1,17 +1,28 @@
 import Foundation
 
-/// The guest kernel this package builds (guest.elf, from Sources/Guest).
+/// The guest kernels this package builds from Sources/Guest: guest.elf, and
+/// guest-coverage.elf, the same kernel instrumented for source-based coverage.
 public enum GuestImage {
     /// Where the built guest.elf lies.
-    public static var kernelURL: URL {
-        guard let url = Bundle.module.url(forResource: "guest", withExtension: "elf") else {
-            fatalError("guest.elf is missing from the GuestImage bundle: the BuildGuest plugin did not run")
-        }
-        return url
-    }
+    public static var kernelURL: URL { resource("guest") }
 
     /// The bytes of guest.elf.
     public static func kernel() throws -> [UInt8] {
         [UInt8](try Data(contentsOf: kernelURL))
+    }
+
+    /// Where the built guest-coverage.elf lies: `llvm-cov` reads its coverage mapping.
+    public static var coverageKernelURL: URL { resource("guest-coverage") }
+
+    /// The bytes of guest-coverage.elf.
+    public static func coverageKernel() throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: coverageKernelURL))
+    }
+
+    private static func resource(_ name: String) -> URL {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "elf") else {
+            fatalError("\(name).elf is missing from the GuestImage bundle: the BuildGuest plugin did not run")
+        }
+        return url
     }
 }
