@@ -78,6 +78,9 @@ public final class LiveGuest {
     public let symbols: GuestSymbols
     /// The gdb remote stub, idle until `attachDebugger` or `debugger.listen`.
     public let debugger: GuestDebugger
+    /// Where the kernel keeps its coverage counters: nil unless it was built
+    /// for coverage (guest-coverage.elf).
+    public let profileSections: ProfileSections?
     private var waitForDebuggerAtStart = false
     private var queued: [GuestReport] = []
     private var commandBuffer: (address: UInt64, capacity: UInt64)?
@@ -114,6 +117,7 @@ public final class LiveGuest {
         self.configuration = configuration
         let image = try ELFImage(bytes: kernel)
         symbols = GuestSymbols(elf: kernel)
+        profileSections = try ProfileSections(image: image)
         memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
         for hole in configuration.memoryHoles {
             if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
@@ -135,7 +139,17 @@ public final class LiveGuest {
         debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
     }
 
-    deinit { debugger.close() }
+    deinit {
+        debugger.close()
+        // Under scripts/coverage every instrumented guest leaves its profile.
+        if profileSections != nil, let path = CoverageDirectory.nextFile() {
+            do {
+                try writeCoverageProfile(to: path)
+            } catch {
+                writeToStandardError("kvmhost: \(error)\n")
+            }
+        }
+    }
 
     /// Opens the gdb remote stub on 127.0.0.1:`port` (0: a free port) and
     /// returns the port. With `waitForDebugger`, the guest stops before its

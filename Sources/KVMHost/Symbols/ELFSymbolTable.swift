@@ -10,9 +10,18 @@ public struct ELFSymbolTable: Sendable {
         public let name: String
     }
 
+    /// A section as its header describes it: where it is loaded (0 for one
+    /// that is not) and how many bytes it has.
+    public struct Section: Equatable, Sendable {
+        public let address: UInt64
+        public let size: UInt64
+    }
+
     public let symbols: [Symbol]
-    /// The names of the image's sections (".debug_line" tells DWARF lines are there).
-    public let sectionNames: Set<String>
+    /// The image's sections by name (".debug_line" tells DWARF lines are
+    /// there; the profile sections say the image is instrumented for coverage).
+    public let sections: [String: Section]
+    public var sectionNames: Set<String> { Set(sections.keys) }
 
     /// Symbols read at most: a kernel has a few thousand (guest.elf about 2,500).
     public static let maximumSymbols = 1 << 16
@@ -21,9 +30,14 @@ public struct ELFSymbolTable: Sendable {
     public static let maximumSections = 256
 
     public init(elf bytes: [UInt8]) {
-        let (symbols, names) = Self.read(bytes)
+        let (symbols, sections) = Self.read(bytes, symbols: true)
         self.symbols = symbols
-        sectionNames = names
+        self.sections = sections
+    }
+
+    /// The sections alone, without reading a symbol.
+    public static func sections(of bytes: [UInt8]) -> [String: Section] {
+        read(bytes, symbols: false).1
     }
 
     /// The function containing `address`, and how far into it.
@@ -40,8 +54,8 @@ public struct ELFSymbolTable: Sendable {
         return (symbol, offset)
     }
 
-    private static func read(_ bytes: [UInt8]) -> ([Symbol], Set<String>) {
-        guard bytes.count >= 64, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46, bytes[4] == 2 else { return ([], []) }
+    private static func read(_ bytes: [UInt8], symbols readSymbols: Bool) -> ([Symbol], [String: Section]) {
+        guard bytes.count >= 64, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46, bytes[4] == 2 else { return ([], [:]) }
         func field(_ offset: UInt64, _ size: Int) -> UInt64? {
             guard offset <= UInt64(bytes.count), UInt64(bytes.count) - offset >= UInt64(size) else { return nil }
             var value: UInt64 = 0
@@ -49,7 +63,7 @@ public struct ELFSymbolTable: Sendable {
             return value
         }
         guard let tableOffset = field(40, 8), let entrySize = field(58, 2), let count = field(60, 2), let namesIndex = field(62, 2),
-              entrySize == 64, count <= UInt64(maximumSections) else { return ([], []) }
+              entrySize == 64, count <= UInt64(maximumSections) else { return ([], [:]) }
         /// Where section header `index` starts, when the file holds it whole.
         func headerOffset(_ index: UInt64) -> UInt64? {
             let (header, overflow) = tableOffset.addingReportingOverflow(index * 64)
@@ -69,16 +83,17 @@ public struct ELFSymbolTable: Sendable {
             let end = bytes[start..<limit].firstIndex(of: 0) ?? limit
             return String(decoding: bytes[start..<end], as: UTF8.self)
         }
-        var names = Set<String>()
+        var sections: [String: Section] = [:]
         if let nameTable = section(namesIndex) {
             for index in 0..<count {
                 guard let header = headerOffset(index), let nameOffset = field(header, 4),
-                      let name = string(in: nameTable, at: nameOffset) else { continue }
-                names.insert(name)
+                      let name = string(in: nameTable, at: nameOffset),
+                      let address = field(header + 16, 8), let size = field(header + 32, 8) else { continue }
+                sections[name] = Section(address: address, size: size)
             }
         }
         var symbols: [Symbol] = []
-        for index in 0..<count {
+        for index in 0..<count where readSymbols {
             guard let table = section(index), table.type == 2, table.entrySize == 24, let strings = section(table.link) else { continue }
             let total = min(table.size / 24, UInt64(maximumSymbols))
             for entry in 0..<total {
@@ -89,6 +104,6 @@ public struct ELFSymbolTable: Sendable {
             }
             break
         }
-        return (symbols.sorted { $0.address < $1.address }, names)
+        return (symbols.sorted { $0.address < $1.address }, sections)
     }
 }

@@ -7,18 +7,7 @@ import Foundation
 enum SourceLines {
     /// Where llvm-symbolizer is: $KVMHOST_LLVM_SYMBOLIZER, else beside
     /// swiftc on PATH (symbolic links resolved), else on PATH.
-    static let symbolizerPath: String? = {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["KVMHOST_LLVM_SYMBOLIZER"] { return path }
-        let directories = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
-        for directory in directories {
-            let swiftc = URL(fileURLWithPath: directory).appendingPathComponent("swiftc")
-            guard FileManager.default.isExecutableFile(atPath: swiftc.path) else { continue }
-            let beside = swiftc.resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("llvm-symbolizer")
-            if FileManager.default.isExecutableFile(atPath: beside.path) { return beside.path }
-        }
-        return directories.map { $0 + "/llvm-symbolizer" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
+    static let symbolizerPath: String? = ToolchainTool.path(of: "llvm-symbolizer", override: "KVMHOST_LLVM_SYMBOLIZER")
 
     static let timeout: TimeInterval = 5
     static let maximumOutput = 1 << 20
