@@ -1,7 +1,8 @@
 import KVMHost
 
 /// One fuzz input for the ELF/PVH loader: the bytes of a kernel image,
-/// whose symbol table (for symbolized reports) is read as well.
+/// whose symbol table (for symbolized reports) and coverage-profile
+/// sections are read as well.
 /// Parsing may refuse it with an `ELFLoadError`; an image that parses is
 /// loaded into 16 MiB of guest memory with the PVH start info beside it,
 /// which may refuse it too. Anything but a typed error (a trap, a read or
@@ -19,6 +20,21 @@ public func fuzzELFLoader(_ input: UnsafeRawBufferPointer) -> ELFLoadError? {
         return error
     } catch {
         preconditionFailure("the parser threw something other than ELFLoadError: \(error)")
+    }
+    // The coverage profile's sections, which every LiveGuest looks for:
+    // refused with a CoverageError, or placed whole inside one segment.
+    do {
+        if let sections = try ProfileSections(image: image) {
+            for placement in [sections.data, sections.counters, sections.names, sections.bitmap] where placement.size > 0 {
+                precondition(image.segments.contains { placement.physical >= $0.physicalAddress
+                    && placement.physical - $0.physicalAddress <= $0.memorySize
+                    && $0.memorySize - (placement.physical - $0.physicalAddress) >= placement.size },
+                    "a profile section was placed outside its segment")
+            }
+        }
+    } catch is CoverageError {
+    } catch {
+        preconditionFailure("the profile sections threw something other than CoverageError: \(error)")
     }
     do {
         let memory = try GuestMemory(size: 16 << 20)

@@ -113,4 +113,49 @@ final class CoverageTests: XCTestCase {
         XCTAssertEqual(sections.counters.physical, sections.counters.virtual - 0x0000_7FFF_8000_0000, "the image's link offset")
         XCTAssertEqual(try guest.shutdown(), ExitStatus.success)
     }
+
+    /// The section header of `name` in `image`, patched: `field` 16 is the
+    /// address, 32 the size.
+    private func patching(_ image: [UInt8], section name: String, field: Int, to value: UInt64) throws -> [UInt8] {
+        func word(_ offset: Int, _ size: Int) -> Int {
+            (0..<size).reversed().reduce(0) { $0 << 8 | Int(image[offset + $1]) }
+        }
+        let table = word(40, 8), count = word(60, 2), names = word(62, 2)
+        let strings = word(table + names * 64 + 24, 8)
+        for index in 0..<count {
+            let header = table + index * 64
+            let start = strings + word(header, 4)
+            let end = image[start...].firstIndex(of: 0)!
+            guard String(decoding: image[start..<end], as: UTF8.self) == name else { continue }
+            var patched = image
+            for byte in 0..<8 { patched[header + field + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
+            return patched
+        }
+        throw XCTSkip("no section \(name) in the image")
+    }
+
+    /// Only the image says where the profile is and how large: a section
+    /// too large, outside the loaded segments, or not whole records is
+    /// refused by name before any guest runs.
+    func testProfileSectionsTheImageCannotBackAreRefused() throws {
+        let kernel = try GuestImage.coverageKernel()
+        let sections = try XCTUnwrap(try ProfileSections(image: ELFImage(bytes: kernel)))
+        XCTAssertGreaterThan(sections.counters.size, 0)
+        XCTAssertEqual(sections.data.size % RawProfile.dataRecordSize, 0)
+        let cases: [(String, Int, UInt64, CoverageError)] = [
+            ("__llvm_prf_cnts", 32, 65 << 20, .sectionTooLarge("__llvm_prf_cnts", size: 65 << 20)),
+            ("__llvm_prf_cnts", 16, 0x10, .sectionNotLoaded("__llvm_prf_cnts", address: 0x10, size: sections.counters.size)),
+            ("__llvm_prf_names", 32, 1 << 30 | 1, .sectionTooLarge("__llvm_prf_names", size: 1 << 30 | 1)),
+            ("__llvm_prf_data", 32, sections.data.size - 8, .malformedSection("__llvm_prf_data", size: sections.data.size - 8)),
+            ("__llvm_prf_data", 16, UInt64.max - 4, .sectionNotLoaded("__llvm_prf_data", address: UInt64.max - 4, size: sections.data.size)),
+        ]
+        for (name, field, value, expected) in cases {
+            let image = try ELFImage(bytes: try patching(kernel, section: name, field: field, to: value))
+            XCTAssertThrowsError(try ProfileSections(image: image), "\(name) field \(field) = \(value)") {
+                XCTAssertEqual($0 as? CoverageError, expected)
+            }
+        }
+        // A plain kernel's empty sections are no profile at all.
+        XCTAssertNil(try ProfileSections(image: ELFImage(bytes: GuestImage.kernel())))
+    }
 }
