@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
-        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestProtocol", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
         // The test cases that run inside the guest kernel, one XCTest each.
         .testTarget(name: "GuestKernelTests", dependencies: ["KVMHost", "GuestImage", "TestSupport"],
                     plugins: ["GuestTestMethods"]),

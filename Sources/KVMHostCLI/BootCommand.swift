@@ -32,6 +32,12 @@ struct BootCommand: ParsableCommand {
     @Flag(name: .long, help: "With --gdb: stop before the guest's first instruction until gdb attaches and continues.")
     var gdbWait = false
 
+    @Option(name: .long, help: ArgumentHelp("Boot the kernel built for coverage (or --kernel, which must be) and write "
+                                            + "the raw profile of the whole run to FILE when the guest stops, however it stops "
+                                            + "(for llvm-profdata; `kvmhost kernel-path --coverage` is the binary for llvm-cov).",
+                                            valueName: "file.profraw"))
+    var coverage: String?
+
     func validate() throws {
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
     }
@@ -42,14 +48,16 @@ struct BootCommand: ParsableCommand {
             let interactive = isatty(STDIN_FILENO) == 1
             let configuration = try machine.configuration()
             let timeout = try machine.watchdog(interactive: interactive)
-            let guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize), configuration: configuration)
+            let guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil),
+                                      configuration: configuration)
+            if coverage != nil, guest.profileSections == nil { throw CoverageError.notInstrumented }
             let output = ConsoleOutput(stopping: guest.stopHandle)
             console = output
             guest.serial.output = { bytes in output.write(bytes) }
             if tracePorts {
                 guest.portTrace = { access in OutputStream.standardError.writeIgnoringErrors(PortTrace.line(access)) }
             }
-            let kernelPath = machine.kernel ?? GuestImage.kernelURL.path
+            let kernelPath = machine.kernel ?? (coverage != nil ? GuestImage.coverageKernelURL : GuestImage.kernelURL).path
             if let gdb {
                 let port = try guest.attachDebugger(port: gdb, waitForDebugger: gdbWait)
                 OutputStream.standardError.writeIgnoringErrors("kvmhost: gdb stub on 127.0.0.1:\(port): "
@@ -76,7 +84,18 @@ struct BootCommand: ParsableCommand {
             // A guest of our own reports ready and takes commands; any other
             // kernel simply runs until it stops.
             let calls: [any GuestCall] = noMonitor ? [] : [RunMonitor()]
-            return try guest.runToExit(calls: calls, timeout: timeout)
+            guard let coverage else { return try guest.runToExit(calls: calls, timeout: timeout) }
+            // The profile is written however the run ends: a failing guest's
+            // coverage is the one most worth having. The guest's verdict stays.
+            let status: UInt32
+            do {
+                status = try guest.runToExit(calls: calls, timeout: timeout)
+            } catch {
+                do { try guest.writeCoverageProfile(to: coverage) } catch { ExitCodes.printError("\(error)") }
+                throw error
+            }
+            try guest.writeCoverageProfile(to: coverage)
+            return status
         }
     }
 }

@@ -84,6 +84,10 @@ enum ExitCodes {
         } catch let error as OutputError {
             printError("\(error)")
             status = outputFailed
+        } catch let error as CoverageError {
+            printError("--coverage: \(error)")
+            // A kernel with no profile is a wrong image; the rest is output that could not be written.
+            status = error == .notInstrumented ? badImage : outputFailed
         } catch {
             printError("\(error)")
             status = otherFailure

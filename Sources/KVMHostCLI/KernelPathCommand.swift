@@ -7,9 +7,12 @@ struct KernelPathCommand: ParsableCommand {
         commandName: "kernel-path",
         abstract: "Print the path of the built-in guest kernel (guest.elf).")
 
+    @Flag(name: .long, help: "The kernel built for coverage (guest-coverage.elf), whose coverage mapping llvm-cov reads.")
+    var coverage = false
+
     func run() throws {
         ExitCodes.reporting {
-            try OutputStream.standardOutput.write(GuestImage.kernelURL.path + "\n")
+            try OutputStream.standardOutput.write((coverage ? GuestImage.coverageKernelURL : GuestImage.kernelURL).path + "\n")
             return 0
         }
     }

@@ -30,8 +30,9 @@ struct MachineOptions: ParsableArguments {
 
     /// The kernel image, read once, and refused before reading when it is
     /// larger than guest memory (no image that large can load).
-    func kernelImage(memorySize: Int) throws -> [UInt8] {
-        guard let kernel else { return try GuestImage.kernel() }
+    /// The built-in kernel is guest.elf, or guest-coverage.elf for `coverage`.
+    func kernelImage(memorySize: Int, coverage: Bool = false) throws -> [UInt8] {
+        guard let kernel else { return try coverage ? GuestImage.coverageKernel() : GuestImage.kernel() }
         return try KernelFile.read(path: kernel, limit: memorySize)
     }
 
