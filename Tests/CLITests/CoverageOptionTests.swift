@@ -51,7 +51,7 @@ final class CoverageOptionTests: XCTestCase {
     func testAKernelWithoutAProfileIsABadImage() throws {
         try requireKVM()
         let path = temporaryPath("plain")
-        let result = try KVMHostBinary().run(["--coverage", path, "--kernel", GuestImage.kernelURL.path, "--no-monitor"])
+        let result = try KVMHostBinary().run(["--coverage", path, "--kernel", GuestImage.plainKernelURL.path, "--no-monitor"])
         XCTAssertEqual(result.status, 65)
         XCTAssertEqual(result.stderr, "kvmhost: --coverage: " + CoverageError.notInstrumented.description + "\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))

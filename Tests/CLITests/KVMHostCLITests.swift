@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import KVMHost
 import TestSupport
 import XCTest
@@ -89,7 +90,7 @@ final class KVMHostCLITests: XCTestCase {
         let result = try KVMHostBinary().run(["kernel-path"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let path = result.stdout.trimmingCharacters(in: .newlines)
-        XCTAssertTrue(path.hasSuffix("/guest.elf"), path)
+        XCTAssertEqual(path, GuestImage.kernelURL.path)
         XCTAssertEqual(FileManager.default.contents(atPath: path)?.prefix(4), Data([0x7F, 0x45, 0x4C, 0x46]))
     }
 
@@ -107,7 +108,8 @@ final class KVMHostCLITests: XCTestCase {
         try process.run()
         defer { if process.isRunning { process.terminate() } }
         var text = ""
-        while !text.contains("guest.elf\n"), let chunk = try errors.fileHandleForReading.read(upToCount: 1), !chunk.isEmpty {
+        // The stub's one line (its kernel path is guest.elf or, under scripts/coverage, guest-coverage.elf).
+        while !text.contains("\n"), let chunk = try errors.fileHandleForReading.read(upToCount: 1), !chunk.isEmpty {
             text += String(decoding: chunk, as: UTF8.self)
         }
         let match = try XCTUnwrap(text.firstMatch(of: /kvmhost: gdb stub on 127\.0\.0\.1:(\d+): gdb -ex 'target remote 127\.0\.0\.1:\1' \//), text)

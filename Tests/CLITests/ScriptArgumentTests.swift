@@ -10,6 +10,7 @@ final class ScriptArgumentTests: XCTestCase {
             ("fuzz", ["abc"]), ("fuzz", ["-5"]), ("fuzz", ["0"]), ("fuzz", ["--runs"]), ("fuzz", ["--runs", "x"]),
             ("fuzz", ["--runs", "10", "no-such-target"]),
             ("sanitize", ["memory"]),
+            ("coverage", ["--bogus"]), ("coverage", [".build/x", "extra"]),
             ("test-shard", ["3", "2"]), ("test-shard", ["a", "b"]), ("test-shard", []),
         ]
         for (script, arguments) in cases {

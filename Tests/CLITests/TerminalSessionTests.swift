@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import TestSupport
 import XCTest
 
@@ -291,7 +292,7 @@ final class TerminalSessionTests: XCTestCase {
         let process = try launch(on: terminal)
         XCTAssertNotNil(terminal.waitFor("monitor> "))
         terminal.type([0x01, UInt8(ascii: "g")])
-        let shown = try XCTUnwrap(terminal.waitFor("/guest.elf"), "the command to attach")
+        let shown = try XCTUnwrap(terminal.waitFor("/" + GuestImage.kernelURL.lastPathComponent), "the command to attach")
         let match = try XCTUnwrap(shown.firstMatch(of: /the guest is stopped for gdb: gdb -ex 'target remote 127\.0\.0\.1:(\d+)' \//), shown)
         let debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
         XCTAssertEqual(debugger.ask("?"), "T02thread:01;", "stopped for the debugger")

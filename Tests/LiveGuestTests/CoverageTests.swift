@@ -87,7 +87,7 @@ final class CoverageTests: XCTestCase {
     /// The plain kernel carries no profile: asking for one names the kernel to boot.
     func testAPlainKernelHasNoProfile() throws {
         try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        let guest = try LiveGuest(kernel: [UInt8](try Data(contentsOf: GuestImage.plainKernelURL)))
         XCTAssertNil(guest.profileSections)
         XCTAssertThrowsError(try guest.coverageProfile()) { XCTAssertEqual($0 as? CoverageError, .notInstrumented) }
     }
@@ -156,6 +156,6 @@ final class CoverageTests: XCTestCase {
             }
         }
         // A plain kernel's empty sections are no profile at all.
-        XCTAssertNil(try ProfileSections(image: ELFImage(bytes: GuestImage.kernel())))
+        XCTAssertNil(try ProfileSections(image: ELFImage(bytes: [UInt8](try Data(contentsOf: GuestImage.plainKernelURL)))))
     }
 }

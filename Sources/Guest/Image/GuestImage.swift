@@ -3,8 +3,21 @@ import Foundation
 /// The guest kernels this package builds from Sources/Guest: guest.elf, and
 /// guest-coverage.elf, the same kernel instrumented for source-based coverage.
 public enum GuestImage {
-    /// Where the built guest.elf lies.
-    public static var kernelURL: URL { resource("guest") }
+    /// Where the built guest.elf lies; guest-coverage.elf instead when
+    /// $KVMHOST_GUEST_VARIANT is `coverage` (scripts/coverage runs the suite so).
+    public static var kernelURL: URL { instrumented ? coverageKernelURL : resource("guest") }
+
+    /// Whether this process's kernel is the one built for coverage.
+    public static let instrumented: Bool = {
+        switch ProcessInfo.processInfo.environment["KVMHOST_GUEST_VARIANT"] ?? "plain" {
+        case "plain", "": return false
+        case "coverage": return true
+        case let other: fatalError("KVMHOST_GUEST_VARIANT=\(other): it is plain or coverage")
+        }
+    }()
+
+    /// Where the built guest.elf lies, whatever the variant.
+    public static var plainKernelURL: URL { resource("guest") }
 
     /// The bytes of guest.elf.
     public static func kernel() throws -> [UInt8] {
