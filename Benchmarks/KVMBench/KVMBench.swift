@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", frames, pagemap, fallback
+        case boot, lifecycle, pageTrap = "page-trap", frames, pagemap, fallback, coverage
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +23,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .pagemap]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .pagemap, .coverage]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -39,6 +39,7 @@ struct KVMBench: ParsableCommand {
             case .frames: rows += frameAllocation(trials: 25)
             case .pagemap: rows += try pagemapCosts()
             case .fallback: rows += try memorySpaceFallback()
+            case .coverage: rows += try coverageSlowdown(runs: runs)
             }
         }
         printTable(rows)

@@ -36,6 +36,30 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore)
     }
 
+    /// A ring-3 int3 reaches the kernel and is resumed after: 256 round
+    /// trips, counted one by one, and the program exits on its own.
+    func testUserBreakpointsAreTakenAndResumed() throws {
+        let guest = try boot()
+        let run = try guest.runProgram("int3-bench", reportFaults: false)
+        XCTAssertEqual(run.outcome, .exited(status: 0))
+        XCTAssertEqual(run.breakpoints, 256)
+        XCTAssertEqual(run.reallocations, 0)
+        XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore)
+    }
+
+    /// In the page trap's benchmark mode a fault is skipped, not decided:
+    /// 256 faults on an address never mapped, no frame taken, no decision kept.
+    func testSkippedFaultsAreEmptyRoundTrips() throws {
+        let guest = try boot()
+        let index = try XCTUnwrap(try guest.programNames().firstIndex(of: "fault-bench"))
+        let run = try guest.call(RunProgramSkippingFaults(index: UInt64(index)), timeout: .seconds(60))
+        XCTAssertEqual(run.outcome, .exited(status: 0))
+        XCTAssertEqual(run.breakpoints, 256, "each skipped fault is counted as a round trip")
+        XCTAssertEqual(run.reallocations, 0)
+        XCTAssertEqual(guest.pageTraps, [], "no decision was made or reported")
+        XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore)
+    }
+
     func testConsoleWriteAndExitStatus() throws {
         let guest = try boot()
         XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
