@@ -315,6 +315,10 @@ public final class LiveGuest {
             serial.flush()
             if let status = exitPort.status {
                 if status == ExitStatus.nestedException { throw failure(.nestedException) }
+                if status == ExitStatus.missingCPUFeature {
+                    // The entry's one line says which, before any record could.
+                    throw failure(.missingCPUFeature(serial.text.split(separator: "\n").last { $0.hasPrefix("guest kernel: the CPU has no") }.map(String.init) ?? ""))
+                }
                 debugger.runEnded(exitStatus: status)
                 return .exited(status)
             }

@@ -28,7 +28,7 @@ enum ExitCodes {
         case .timeout: return timeout
         case .stoppedByUser: return 0
         case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
-             .exited, .unexpectedReport, .memoryMapNotTaken:
+             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature:
             return otherFailure
         }
     }

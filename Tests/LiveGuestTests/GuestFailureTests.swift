@@ -114,6 +114,26 @@ final class GuestFailureTests: XCTestCase {
         }
     }
 
+    /// Exit status 6 is the kernel's word that the CPU lacks a feature: the
+    /// failure carries the line that names it, as the entry wrote it on COM1.
+    func testAMissingCPUFeatureIsNamedByTheKernelsLine() throws {
+        try requireKVM()
+        let line = "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute"
+        let text = Array("some earlier output\n\(line)\n".utf8)
+        var code = Code32()
+        code.movESI(0x200000)
+        code.movECX(UInt32(text.count))
+        code.movEDX(UInt32(GuestPort.serial))
+        code.repOutsb()
+        code.exit(ExitStatus.missingCPUFeature)
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments.append(.init(physicalAddress: 0x200000, bytes: text))
+        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: 8 << 20))
+        let caught = failure { _ = try guest.boot() }
+        XCTAssertEqual(caught?.kind, .missingCPUFeature(line))
+        XCTAssertEqual(caught?.summary, "the CPU lacks a feature the kernel needs: " + line)
+    }
+
     /// A ready report that says the kernel dropped part of its memory map
     /// fails the boot: the kernel would run with memory missing.
     func testABootThatDroppedMemoryRangesFails() throws {

@@ -34,4 +34,28 @@ final class QEMUCrossCheckTests: XCTestCase {
         XCTAssertEqual(underQEMU.heapStart, underKVM.heapStart)
         XCTAssertEqual(underQEMU.heapEnd, underKVM.heapEnd)
     }
+
+    /// On CPUs without a feature the kernel needs, QEMU (where CPUID can say
+    /// so) shows the kernel stop at its entry with a line naming the feature
+    /// and exit status 6, instead of a wrmsr #GP and a silent triple fault.
+    func testEachMissingCPUFeatureIsNamedBeforeItIsUsed() throws {
+        guard QEMUBoot.find() != nil else {
+            throw XCTSkip("qemu-system-x86_64 is not installed (Debian package qemu-system-x86); .ci/run installs it")
+        }
+        let cases = [
+            ("qemu64,-nx", "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute\n"),
+            ("qemu32", "guest kernel: the CPU has no long mode (CPUID 0x80000001 EDX bit 29 lm); the kernel runs in long mode only\n"),
+            ("qemu64,-pae", "guest kernel: the CPU has no PAE (CPUID 1 EDX bit 6 pae); long mode needs it\n"),
+            ("qemu64,-msr", "guest kernel: the CPU has no MSRs (CPUID 1 EDX bit 5 msr); EFER is one\n"),
+            ("qemu64,-tsc", "guest kernel: the CPU has no time-stamp counter (CPUID 1 EDX bit 4 tsc); processes are timed with it\n"),
+        ]
+        for (cpu, line) in cases {
+            let qemu = try QEMUBoot(memoryMiB: 64, cpu: cpu).run(kernel: GuestImage.kernelURL.path)
+            XCTAssertEqual(qemu.guestStatus, ExitStatus.missingCPUFeature, "\(cpu): \(qemu.console)")
+            XCTAssertTrue(qemu.console.hasSuffix(line), "\(cpu): \(qemu.console)")
+            XCTAssertEqual(qemu.reports, [], "\(cpu): nothing ran past the entry")
+        }
+        XCTAssertEqual(try QEMUBoot(memoryMiB: 64, cpu: "qemu64").run(kernel: GuestImage.kernelURL.path).guestStatus,
+                       ExitStatus.success, "the same kernel on a CPU with every feature")
+    }
 }

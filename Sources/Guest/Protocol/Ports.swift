@@ -26,4 +26,7 @@ public enum ExitStatus {
     public static let panic: UInt32 = 4
     /// An exception inside the exception path: the kernel could not even report it.
     public static let nestedException: UInt32 = 5
+    /// The CPU lacks a feature the kernel needs (CPUID, checked at entry):
+    /// the console's last line names it. (Assembly/machine.h has the same number.)
+    public static let missingCPUFeature: UInt32 = 6
 }

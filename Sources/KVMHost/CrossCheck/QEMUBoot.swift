@@ -30,11 +30,14 @@ public struct QEMUBoot {
 
     public var executable: String
     public var memoryMiB: Int
+    /// QEMU's CPU model and features (`-cpu`), for example `qemu64,-nx`; its default when nil.
+    public var cpu: String?
 
-    public init(memoryMiB: Int = 64) throws {
+    public init(memoryMiB: Int = 64, cpu: String? = nil) throws {
         guard let path = Self.find() else { throw QEMUError.notInstalled }
         executable = path
         self.memoryMiB = memoryMiB
+        self.cpu = cpu
     }
 
     public static func find() -> String? {
@@ -46,7 +49,7 @@ public struct QEMUBoot {
         ["-accel", "tcg", "-M", "pc", "-nodefaults", "-nographic", "-no-reboot",
          "-m", "\(memoryMiB)", "-serial", "stdio", "-monitor", "none",
          "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-         "-kernel", kernel]
+         "-kernel", kernel] + (cpu.map { ["-cpu", $0] } ?? [])
     }
 
     /// Runs the guest to its exit, or kills QEMU at `timeout`.

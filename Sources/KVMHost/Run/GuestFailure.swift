@@ -17,6 +17,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case halted
         /// The kernel took an exception while handling one (exit status 5).
         case nestedException
+        /// The CPU lacks a feature the kernel needs (exit status 6): the
+        /// kernel's line that names it (CPUID leaf, register and bit).
+        case missingCPUFeature(String)
         /// The user stopped the guest from the console.
         case stoppedByUser
         case unexpectedPort(port: UInt16, direction: PortDirection, size: Int)
@@ -118,6 +121,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .halted: return "the guest halted and nothing can wake it"
         case .stoppedByUser: return "stopped on request (Ctrl-A x at the console, or the stop handle)"
         case .nestedException: return "the kernel took an exception inside its exception handler (exit status 5)"
+        case .missingCPUFeature(let line): return "the CPU lacks a feature the kernel needs: \(escapingControlCharacters(line))"
         case .unexpectedPort(let port, let direction, let size):
             return "\(direction == .input ? "read from" : "write to") port \(hex(UInt64(port))) (\(size) bytes), which no device claims"
         case .mmio(let access):

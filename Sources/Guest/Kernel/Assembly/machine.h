@@ -16,3 +16,7 @@
 #define KERNEL_CODE 0x08
 #define KERNEL_DATA 0x10
 #define TSS_SELECTOR 0x28
+
+#define COM1      0x3F8                 // GuestPort.serial
+#define EXIT_PORT 0xF4                  // GuestPort.exit
+#define EXIT_MISSING_CPU_FEATURE 6      // ExitStatus.missingCPUFeature

@@ -32,7 +32,53 @@ pvh_start32:
     mov %eax, %ds
     mov %eax, %es
     mov %eax, %ss
-    mov %cr4, %eax
+    // Every CPU feature the entry and the kernel turn on or rely on is
+    // checked before its first use: without one, a line on COM1 names it
+    // and the guest exits with EXIT_MISSING_CPU_FEATURE, where wrmsr would
+    // take a #GP and the guest would triple fault with nothing said. No
+    // stack yet (PVH leaves ESP undefined): straight-line code only.
+    // CPUID clobbers EBX; the start-info address is safe in ESI.
+    mov $0x80000000, %eax
+    cpuid
+    cmp $0x80000001, %eax
+    jb 1f
+    mov $0x80000001, %eax
+    cpuid
+    bt $29, %edx                        // long mode
+    jnc 1f
+    bt $20, %edx                        // NX: EFER.NXE, and no-execute pages
+    jnc 2f
+    mov $1, %eax
+    cpuid
+    bt $6, %edx                         // PAE: CR4.PAE, 64-bit entries
+    jnc 3f
+    bt $5, %edx                         // MSR: rdmsr/wrmsr for EFER
+    jnc 4f
+    bt $4, %edx                         // TSC: rdtsc times processes
+    jnc 5f
+    jmp 7f
+1:  mov $cpu_no_long_mode, %esi
+    jmp 6f
+2:  mov $cpu_no_nx, %esi
+    jmp 6f
+3:  mov $cpu_no_pae, %esi
+    jmp 6f
+4:  mov $cpu_no_msr, %esi
+    jmp 6f
+5:  mov $cpu_no_tsc, %esi
+6:  mov $COM1, %dx                      // the line, a byte at a time
+    lodsb
+    test %al, %al
+    jz 8f
+    outb %al, %dx
+    jmp 6b
+8:  mov $EXIT_PORT, %dx
+    mov $EXIT_MISSING_CPU_FEATURE, %eax
+    outl %eax, %dx
+9:  cli
+    hlt
+    jmp 9b
+7:  mov %cr4, %eax
     or $CR4_PAE, %eax
     mov %eax, %cr4
     mov $boot_pml4, %eax
@@ -54,6 +100,11 @@ boot_long_mode:
 
 // ---- bootstrap GDT and page tables (physical) ----------------------------
     .section .boot.data, "aw"
+cpu_no_long_mode: .asciz "guest kernel: the CPU has no long mode (CPUID 0x80000001 EDX bit 29 lm); the kernel runs in long mode only\n"
+cpu_no_nx:        .asciz "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute\n"
+cpu_no_pae:       .asciz "guest kernel: the CPU has no PAE (CPUID 1 EDX bit 6 pae); long mode needs it\n"
+cpu_no_msr:       .asciz "guest kernel: the CPU has no MSRs (CPUID 1 EDX bit 5 msr); EFER is one\n"
+cpu_no_tsc:       .asciz "guest kernel: the CPU has no time-stamp counter (CPUID 1 EDX bit 4 tsc); processes are timed with it\n"
     .p2align 3
 boot_gdt:
     .quad 0
@@ -145,6 +196,13 @@ kernel_entry64:
 4:  mov $3, %dl
 5:  mov %dl, 4(%rdi)
     movb $0x8E, 5(%rdi)                 // present, DPL 0, 64-bit interrupt gate
+    cmp $3, %ecx
+    jne 7f
+    // #BP is DPL 3, as Linux has it, so that a ring-3 int3 reaches the
+    // kernel: hardware and QEMU TCG raise #GP through a DPL-0 gate (this
+    // machine's KVM delivers it anyway, so only QEMU shows the difference).
+    movb $0xEE, 5(%rdi)
+7:
     shr $16, %rax
     mov %ax, 6(%rdi)
     shr $16, %rax
