@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", frames, pagemap, fallback, coverage
+        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +23,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .pagemap, .coverage]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -36,6 +36,7 @@ struct KVMBench: ParsableCommand {
             case .boot: rows.append(try bootToReady(runs: runs))
             case .lifecycle: rows.append(try vmCreateDestroy(runs: runs * 5))
             case .pageTrap: rows += try pageTrapCosts(runs: 5)
+            case .calls: rows += try callRoundTrip(calls: 400)
             case .frames: rows += frameAllocation(trials: 25)
             case .pagemap: rows += try pagemapCosts()
             case .fallback: rows += try memorySpaceFallback()
