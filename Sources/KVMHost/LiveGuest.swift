@@ -338,7 +338,9 @@ public final class LiveGuest {
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))
                 case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
-                case .ready, .reply: break
+                // A reply is the wait for the next command too, when it names a buffer.
+                case .reply(let reply): if let waiting = reply.awaiting { commandBuffer = (waiting.bufferPhysical, waiting.capacity) }
+                case .ready: break
                 }
                 queued.append(report)
             }

@@ -5,12 +5,15 @@ public struct GuestReply: Equatable, Sendable {
     public var callSequence: UInt32
     /// A `CallStatus` raw value, as the guest wrote it.
     public var status: UInt64
-    /// The reply's own words (or the error's), after the status.
+    /// Where the kernel waits for its next command, as the reply's header names it.
+    public var awaiting: AwaitCommandRecord?
+    /// The reply's own words (or the error's), after the header.
     public var words: [UInt64]
 
-    public init(callSequence: UInt32, status: UInt64, words: [UInt64]) {
+    public init(callSequence: UInt32, status: UInt64, awaiting: AwaitCommandRecord? = nil, words: [UInt64]) {
         self.callSequence = callSequence
         self.status = status
+        self.awaiting = awaiting
         self.words = words
     }
 
