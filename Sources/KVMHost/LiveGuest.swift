@@ -338,9 +338,7 @@ public final class LiveGuest {
                 case .assertion(let report): throw failure(.assertion(report))
                 case .panic(let report): throw failure(.panic(report))
                 case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
-                // A reply is the wait for the next command too, when it names a buffer.
-                case .reply(let reply): if let waiting = reply.awaiting { commandBuffer = (waiting.bufferPhysical, waiting.capacity) }
-                case .ready: break
+                case .ready, .reply: break
                 }
                 queued.append(report)
             }

@@ -15,7 +15,7 @@ final class DeadlineTests: XCTestCase {
     let chattyRecords: [(name: String, record: [UInt8])] = [
         ("ready", HostileRecords.ready()),
         ("await command", HostileRecords.record(kind: RecordKind.awaitCommand, words: [0x300000, 4096])),
-        ("reply", HostileRecords.record(kind: RecordKind.reply, words: [1, 0, 0])),
+        ("reply", HostileRecords.record(kind: RecordKind.reply, words: [1, 0])),
         ("console", HostileRecords.record(kind: RecordKind.console, text: Array("chatter\n".utf8))),
         ("page trap", HostileRecords.record(kind: .pageTrap, PageTrapRecord(address: 0, errorCode: 0, rip: 0, faultReason: nil))),
         ("program report", HostileRecords.record(kind: RecordKind.programReport, words: [7])),

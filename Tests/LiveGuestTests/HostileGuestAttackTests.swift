@@ -67,28 +67,18 @@ final class HostileGuestAttackTests: XCTestCase {
             return .failure(.unexpectedReport("\(error)"))
         }
         switch report {
-        case .ready, .console, .pageTrap, .programReport, .expectationFailed:
+        case .ready, .reply, .console, .pageTrap, .programReport, .expectationFailed:
             return .exited(accepted)
-        case .reply(let reply):
-            // A reply that names a buffer is also the wait for a command.
-            guard let waiting = reply.awaiting else { return .exited(accepted) }
-            return answer(waitingIn: waiting, memory: memory)
         case .awaitCommand(let waiting):
-            return answer(waitingIn: waiting, memory: memory)
+            let (buffer, capacity) = (waiting.bufferPhysical, waiting.capacity)
+            let size = UInt64(memory.size)
+            let command = UInt64(recordHeaderSize + 16)  // Shutdown: a header, its code and its status
+            return capacity >= command && buffer <= size && size - buffer >= command
+                ? .exited(accepted) : .failure(.channel(.badCommandBuffer(address: buffer, capacity: capacity)))
         case .exception(let report): return .failure(.exception(report))
         case .assertion(let report): return .failure(.assertion(report))
         case .panic(let report): return .failure(.panic(report))
         }
-    }
-
-    /// What a run does with a wait for a command in `waiting`: it answers
-    /// with Shutdown if the buffer holds one, and refuses the buffer otherwise.
-    private func answer(waitingIn waiting: AwaitCommandRecord, memory: GuestMemory) -> Expected {
-        let (buffer, capacity) = (waiting.bufferPhysical, waiting.capacity)
-        let size = UInt64(memory.size)
-        let command = UInt64(recordHeaderSize + 16)  // Shutdown: a header, its code and its status
-        return capacity >= command && buffer <= size && size - buffer >= command
-            ? .exited(accepted) : .failure(.channel(.badCommandBuffer(address: buffer, capacity: capacity)))
     }
 
     /// The same, for a record the test wrote: laid out in a memory of the

@@ -48,30 +48,14 @@ enum ReportChannel {
         }
     }
 
-    /// Where the kernel takes its commands: the command page. Nil where no host answers.
-    static var commandBuffer: AwaitCommandRecord? {
-        guard present, let commandPage else { return nil }
-        return AwaitCommandRecord(bufferPhysical: KernelLayout.physical(ofImage: commandPage), capacity: UInt64(recordMaximumSize))
-    }
-
-    /// Asks the host for the first command and returns it once the host has
+    /// Asks the host for the next command and returns it once the host has
     /// written it into the command page. Nil when the host wrote no valid command.
     static func awaitCommand() -> RecordView? {
-        guard let waiting = commandBuffer else { return nil }
-        return sendAwaitingCommand(kind: RecordKind.awaitCommand) { record in record.encode(waiting) }
-    }
-
-    /// Sends the record `body` builds (a reply naming `commandBuffer`, or the
-    /// first await-command record) and returns the command the host wrote
-    /// into the command page before resuming the kernel: one exit for both.
-    /// The page is cleared after `body` ran (a reply may still read the
-    /// command it answers), so that no stale command survives.
-    static func sendAwaitingCommand(kind: RecordKind, _ body: (inout RecordWriter) -> Void) -> RecordView? {
         guard present, let commandPage else { return nil }
-        send(kind: kind) { record in
-            body(&record)
-            commandPage.storeBytes(of: 0, as: UInt32.self)
-        }
+        commandPage.storeBytes(of: 0, as: UInt32.self)  // no stale command survives
+        let physical = KernelLayout.physical(ofImage: commandPage)
+        let waiting = AwaitCommandRecord(bufferPhysical: physical, capacity: UInt64(recordMaximumSize))
+        send(kind: RecordKind.awaitCommand) { record in record.encode(waiting) }
         let (view, _) = RecordView.validate(UnsafeRawBufferPointer(start: commandPage, count: recordMaximumSize))
         guard let view, view.recordKind == .command else { return nil }
         return view

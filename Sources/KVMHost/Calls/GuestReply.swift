@@ -5,15 +5,12 @@ public struct GuestReply: Equatable, Sendable {
     public var callSequence: UInt32
     /// A `CallStatus` raw value, as the guest wrote it.
     public var status: UInt64
-    /// Where the kernel waits for its next command, as the reply's header names it.
-    public var awaiting: AwaitCommandRecord?
-    /// The reply's own words (or the error's), after the header.
+    /// The reply's own words (or the error's), after the status.
     public var words: [UInt64]
 
-    public init(callSequence: UInt32, status: UInt64, awaiting: AwaitCommandRecord? = nil, words: [UInt64]) {
+    public init(callSequence: UInt32, status: UInt64, words: [UInt64]) {
         self.callSequence = callSequence
         self.status = status
-        self.awaiting = awaiting
         self.words = words
     }
 

@@ -115,7 +115,7 @@ public enum GuestReport: Equatable, Sendable {
             var decoder = WireDecoder(record: record, from: 0)
             let header: ReplyHeader
             do throws(WireError) { header = try decoder.decode() } catch { throw ChannelError.malformedWords(kind: kind, error) }
-            self = .reply(GuestReply(callSequence: header.callSequence, status: header.status, awaiting: header.awaiting,
+            self = .reply(GuestReply(callSequence: header.callSequence, status: header.status,
                                      words: (decoder.index..<record.wordCount).map { record.word($0) }))
         case .command:
             throw ChannelError.undecodable(kind: record.kind, reason: "a command record sent by the guest")

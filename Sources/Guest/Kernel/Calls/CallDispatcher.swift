@@ -5,27 +5,26 @@
 
 enum CallDispatcher {
     static func run() -> Never {
-        var command = ReportChannel.awaitCommand()
         while true {
-            guard let next = command else { kernelPanic("host wrote no valid command") }
-            command = dispatch(next)
+            guard let command = ReportChannel.awaitCommand() else {
+                kernelPanic("host wrote no valid command")
+            }
+            dispatch(command)
         }
     }
 
-    /// Runs one call and returns the next, which its reply waited for.
-    private static func dispatch(_ command: RecordView) -> RecordView? {
+    private static func dispatch(_ command: RecordView) {
         let codeWord = command.word(0)
         guard command.wordCount > 0, let code = CallCode(rawValue: codeWord) else {
-            return reply(to: command, .unknownCall, codeWord)
+            reply(to: command, .unknownCall, codeWord)
+            return
         }
         var server = Server(command: command)
         code.visit(&server)
-        return server.next
     }
 
     private struct Server: CallVisitor {
         let command: RecordView
-        var next: RecordView? = nil
 
         mutating func visit<Call: GuestCall>(_ call: Call.Type) {
             var decoder = WireDecoder(record: command, from: 1)
@@ -34,28 +33,26 @@ enum CallDispatcher {
                 decoded = try Call(from: &decoder)
                 try decoder.finish()
             } catch {
-                next = reply(to: command, .malformedArguments, error)
+                reply(to: command, .malformedArguments, error)
                 return
             }
             // The call runs before the reply is built: a program run sends records of its own.
             do throws(CallError) {
-                next = reply(to: command, .ok, try decoded.perform())
+                reply(to: command, .ok, try decoded.perform())
             } catch {
-                next = reply(to: command, .failed, error)
+                reply(to: command, .failed, error)
             }
         }
     }
 
-    /// Replies, and waits for the next command in the same exit.
-    private static func reply<Value: Wire>(to command: RecordView, _ status: CallStatus, _ value: Value) -> RecordView? {
-        let sequence = command.sequence, awaiting = ReportChannel.commandBuffer
-        return ReportChannel.sendAwaitingCommand(kind: .reply) { record in
-            ReplyHeader(callSequence: sequence, status: status.rawValue, awaiting: awaiting).encode(to: &record)
+    private static func reply<Value: Wire>(to command: RecordView, _ status: CallStatus, _ value: Value) {
+        ReportChannel.send(kind: .reply) { record in
+            ReplyHeader(callSequence: command.sequence, status: status.rawValue).encode(to: &record)
             value.encode(to: &record)
             if !record.complete {
                 // What did not fit is said, never cut short silently.
                 record.truncateWords(to: 0)
-                ReplyHeader(callSequence: sequence, status: CallStatus.replyTooLong.rawValue, awaiting: awaiting).encode(to: &record)
+                ReplyHeader(callSequence: command.sequence, status: CallStatus.replyTooLong.rawValue).encode(to: &record)
             }
         }
     }

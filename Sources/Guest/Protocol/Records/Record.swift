@@ -27,9 +27,8 @@ public enum RecordKind: UInt16, Sendable {
     case assertion = 3
     /// Guest to host: waiting for a command. Words: an `AwaitCommandRecord`.
     case awaitCommand = 4
-    /// Guest to host: the answer to a call, and (its header says where) the
-    /// kernel's wait for the next one. Words: a `ReplyHeader`, then the
-    /// reply (or error) as `Wire` words.
+    /// Guest to host: the answer to a call. Words: a `ReplyHeader`, then
+    /// the reply (or error) as `Wire` words.
     case reply = 5
     /// Guest to host: the kernel cannot go on. Words: a value (`UInt64`); text: the reason.
     case panic = 6
