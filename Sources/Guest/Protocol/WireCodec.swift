@@ -31,11 +31,8 @@ extension RecordWriter {
         // Whole words at once (byte i of a word is bits 8i..8i+7: little
         // endian, as the machine is); a byte loop cost the guest about six
         // emulated instructions a byte.
-        var index = 0
-        while index + 8 <= bytes.count {
-            word(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)))
-            index += 8
-        }
+        var index = bytes.count & ~7
+        appendWords(UnsafeRawBufferPointer(rebasing: bytes[0..<index]))
         while index < bytes.count {
             var packed: UInt64 = 0
             var shift: UInt64 = 0
