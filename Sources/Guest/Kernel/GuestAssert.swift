@@ -14,8 +14,8 @@ func guestAssert(_ condition: Bool, _ text: StaticString, _ values: UInt64...,
 /// A failed assertion, or a failed expectation of an in-kernel test case:
 /// an `AssertionRecord` with every value, then the condition and the file.
 func sendAssertion(_ kind: RecordKind, _ text: StaticString, _ values: [UInt64], file: StaticString, line: UInt) {
-    values.withUnsafeBufferPointer { values in
-        let assertion = AssertionRecord(line: UInt64(line), values: AssertionValues(values))
+    values.withUnsafeBytes { values in
+        let assertion = AssertionRecord(line: UInt64(line), values: WordList(values))
         ReportChannel.send(kind: kind) { record in
             record.encode(assertion)
             record.appendText(text)

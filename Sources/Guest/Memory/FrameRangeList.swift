@@ -12,7 +12,7 @@ public struct FrameRangeList: ~Copyable {
     public private(set) var count = 0
 
     /// A list of `capacity` ranges; `empty` holds none and takes no memory
-    /// (the placeholder allocator the kernel starts with would otherwise cost
+    /// (the stand-in allocator the kernel starts with would otherwise cost
     /// two heap allocations and frees of emulated ring 0 at every boot).
     public init(empty: Bool = false) {
         limit = empty ? 0 : Self.capacity

@@ -1,13 +1,17 @@
-// Words a call carries unchanged (Echo's). On the host they are an array.
-// In the kernel they are a view of the command record, valid while the call
-// runs, so that a round trip allocates nothing: an array on the kernel heap
-// cost about 250 us of emulated ring 0 a call.
+// Words carried unchanged: Echo's, and a failed assertion's values. On the
+// host they are an array. In the kernel they are a view of words where they
+// lie (the command record, the caller's values), so that nothing is copied
+// onto the kernel heap: an array there cost about 250 us of emulated ring 0
+// a call.
 
 public struct WordList: Wire {
 #if GUEST_KERNEL
     let words: UnsafeRawBufferPointer
 
     public var count: Int { words.count / 8 }
+
+    /// A view of `words`, little-endian 64-bit words, valid while they are.
+    public init(_ words: UnsafeRawBufferPointer) { self.words = words }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
         let count = try decoder.count(wordsEach: 1)

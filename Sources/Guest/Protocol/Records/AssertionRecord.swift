@@ -4,9 +4,9 @@
 
 public struct AssertionRecord: Wire {
     public var line: UInt64
-    public var values: AssertionValues
+    public var values: WordList
 
-    public init(line: UInt64, values: AssertionValues) {
+    public init(line: UInt64, values: WordList) {
         self.line = line
         self.values = values
     }
@@ -20,31 +20,4 @@ public struct AssertionRecord: Wire {
         encoder.word(line)
         encoder.encode(values)
     }
-}
-
-/// An assertion's values: on the host an array, in the kernel the
-/// caller's values where they lie (no copy on the failure path).
-public struct AssertionValues: Wire {
-#if GUEST_KERNEL
-    let values: UnsafeBufferPointer<UInt64>
-
-    public init(_ values: UnsafeBufferPointer<UInt64>) { self.values = values }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        throw .invalidValue(index: decoder.index, value: 0)  // the kernel never reads an assertion
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(UInt64(values.count))
-        for value in values { encoder.word(value) }
-    }
-#else
-    public var values: [UInt64]
-
-    public init(_ values: [UInt64]) { self.values = values }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) { values = try decoder.decode() }
-
-    public func encode(to encoder: inout WireEncoder) { encoder.encode(values) }
-#endif
 }
