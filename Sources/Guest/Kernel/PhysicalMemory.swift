@@ -22,12 +22,14 @@ enum PhysicalMemory {
     /// information and the bitmap itself are taken back.
     static func start(boot: BootInfo) {
         let layout = KernelLayout.current
+        // The map's view, made once: each making reads the kernel layout.
+        let map = boot.memoryMap
         // The bitmap covers physical memory up to the end of the highest RAM:
         // firmware holes far above it (QEMU reserves one at 1 TiB) would only
         // make the bitmap and the direct map bigger.
         var highest: UInt64 = 0
-        for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMap[index]
+        for index in 0..<map.count {
+            let entry = map[index]
             if entry.type == MemoryType.ram { highest = max(highest, entry.base + entry.length) }
         }
         let frameCount = (highest + frameSize - 1) >> frameShift
@@ -43,8 +45,8 @@ enum PhysicalMemory {
         bitmapPhysical = bitmapStart << frameShift
         frames = FrameAllocator(frameCount: frameCount,
                                 storage: KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self))
-        for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMap[index]
+        for index in 0..<map.count {
+            let entry = map[index]
             if entry.type == MemoryType.ram {
                 frames.addUsable(FrameRange(inside: entry.base, end: entry.base + entry.length))
             }
@@ -74,8 +76,9 @@ enum PhysicalMemory {
     /// three ranges (passed one by one: an array would cost a heap allocation).
     private static func placeBitmap(boot: BootInfo, frames count: UInt64,
                                     avoiding first: FrameRange, _ second: FrameRange, _ third: FrameRange) -> UInt64? {
-        for index in 0..<boot.memoryMapCount {
-            let entry = boot.memoryMap[index]
+        let map = boot.memoryMap
+        for index in 0..<map.count {
+            let entry = map[index]
             guard entry.type == MemoryType.ram else { continue }
             let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
             var start = max(usable.start, 1)
