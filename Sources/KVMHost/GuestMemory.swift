@@ -12,8 +12,9 @@ public struct GuestMemoryError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The guest's physical memory: one anonymous mapping, guest-physical address
-/// 0 at its start. Starts zeroed, as the guest expects. Owns the mapping.
+/// The guest's physical memory: one mapping, guest-physical address 0 at its
+/// start; anonymous for KVM, or a file QEMU maps shared (`init(sharedFile:)`).
+/// Starts zeroed, as the guest expects. Owns the mapping.
 ///
 /// An inaccessible guard page lies on each side, so that a host read or write
 /// that escaped the bounds checks below would fault at once instead of
@@ -36,6 +37,15 @@ public final class GuestMemory {
         self.size = size
         mapping = mapped
         base = mapped + Self.guardSize
+    }
+
+    /// The first `size` bytes of the open file `descriptor`, mapped shared:
+    /// what QEMU's memory-backend-file with share=on writes, the host sees.
+    public convenience init(sharedFile descriptor: Int32, size: Int) throws {
+        try self.init(size: size)
+        guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
+            throw KVMError.mmapFailed(bytes: size, errno: errno)
+        }
     }
 
     deinit { munmap(mapping, size + 2 * Self.guardSize) }

@@ -15,6 +15,8 @@ import GuestProtocol
 /// records the guest sends on the way.
 public final class LiveGuest {
     public struct Configuration: Sendable {
+        /// KVM, or QEMU TCG: the same guest, the same calls and reports.
+        public var backend: Backend
         public var memorySize: Int
         /// Extra ranges of guest memory marked reserved in the memory map.
         public var memoryHoles: [Range<UInt64>]
@@ -25,8 +27,9 @@ public final class LiveGuest {
 
         public static let maximumReportLimit = 1 << 32
 
-        public init(memorySize: Int = VirtualMachine.defaultMemorySize, memoryHoles: [Range<UInt64>] = [],
+        public init(backend: Backend = .kvm, memorySize: Int = VirtualMachine.defaultMemorySize, memoryHoles: [Range<UInt64>] = [],
                     kvmPath: String = "/dev/kvm", reportLimit: Int = 1 << 20) {
+            self.backend = backend
             self.memorySize = memorySize
             self.memoryHoles = memoryHoles
             self.kvmPath = kvmPath
@@ -42,6 +45,9 @@ public final class LiveGuest {
             }
             guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
+            // QEMU's pc machine lays out its own memory map; it takes no holes.
+            guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
+            guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }
         }
     }
 
@@ -50,6 +56,8 @@ public final class LiveGuest {
         case memorySizeOutOfRange(bytes: Int)
         case memorySizeNotWholePages(bytes: Int)
         case reportLimitOutOfRange(Int)
+        case memoryHolesNeedKVM
+        case memorySizeNotWholeMiB(bytes: Int)
 
         public var description: String {
             switch self {
@@ -60,6 +68,10 @@ public final class LiveGuest {
                 return "guest memory of \(bytes) bytes is not a whole number of 4 KiB pages"
             case .reportLimitOutOfRange(let limit):
                 return "reportLimit \(limit) must lie between 1 and \(Configuration.maximumReportLimit)"
+            case .memoryHolesNeedKVM:
+                return "memory holes need the kvm backend: under tcg, QEMU's pc machine lays out the memory map itself"
+            case .memorySizeNotWholeMiB(let bytes):
+                return "guest memory of \(bytes) bytes is not a whole number of MiB, as QEMU (the tcg backend) takes it"
             }
         }
     }
@@ -67,17 +79,27 @@ public final class LiveGuest {
     public static let defaultTimeout: Duration = .seconds(10)
 
     public let configuration: Configuration
-    public let vm: VirtualMachine
-    public let vcpu: VCPU
-    public let memoryMap: PhysicalMemoryMap
+    public var backend: Backend { configuration.backend }
+    /// Guest-physical memory, bounds-checked, on either backend.
+    public let memory: GuestMemory
+    /// The VM and its vCPU on the kvm backend; nil on tcg.
+    public let vm: VirtualMachine?
+    public let vcpu: VCPU?
+    private let qemu: QEMUMachine?
+    /// The memory map the guest was given: the one KVMHost wrote on kvm;
+    /// on tcg QEMU's firmware writes it, and it is known from the ready report.
+    public private(set) var memoryMap: PhysicalMemoryMap
+    /// The guest's console: on kvm the emulated COM1; on tcg the text the
+    /// guest sends as console records and writes to QEMU's COM1.
     public let serial: Serial16550
     private let channel: ReportChannelDevice
     private let exitPort: ExitPort
     private let bus = PortBus()
     /// The kernel's symbols, for the backtraces of failure reports.
     public let symbols: GuestSymbols
-    /// The gdb remote stub, idle until `attachDebugger` or `debugger.listen`.
-    public let debugger: GuestDebugger
+    /// The gdb remote stub, idle until `attachDebugger` or `debugger.listen`;
+    /// nil on tcg (QEMU has a gdbstub of its own).
+    public let debugger: GuestDebugger?
     /// Where the kernel keeps its coverage counters: nil unless it was built
     /// for coverage (guest-coverage.elf).
     public let profileSections: ProfileSections?
@@ -90,7 +112,7 @@ public final class LiveGuest {
     /// nothing to wake it is a failure; with one, a halt means "waiting for
     /// input", and the host blocks on this source until it has some.
     public var consoleInput: ConsoleInput? {
-        didSet { debugger.setWake { [weak consoleInput] in consoleInput?.wake() } }
+        didSet { debugger?.setWake { [weak consoleInput] in consoleInput?.wake() } }
     }
     private var inputEnded = false
 
@@ -118,29 +140,45 @@ public final class LiveGuest {
         let image = try ELFImage(bytes: kernel)
         symbols = GuestSymbols(elf: kernel)
         profileSections = try ProfileSections(image: image)
-        memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
-        for hole in configuration.memoryHoles {
-            if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
-                throw MemoryMapError.holeOverlapsKernel(hole, kernel: segment.physicalRange)
+        switch configuration.backend {
+        case .kvm:
+            memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
+            for hole in configuration.memoryHoles {
+                if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
+                    throw MemoryMapError.holeOverlapsKernel(hole, kernel: segment.physicalRange)
+                }
             }
+            let kvm = try KVM(path: configuration.kvmPath)
+            let vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
+            try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
+            try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
+            let vcpu = try vm.createVCPU()
+            try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
+            self.vm = vm
+            self.vcpu = vcpu
+            memory = vm.memory
+            qemu = nil
+            debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
+        case .tcg:
+            // QEMU loads the image and writes the start info itself.
+            let qemu = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: nil)
+            memoryMap = PhysicalMemoryMap(reported: [])
+            memory = qemu.memory
+            self.qemu = qemu
+            vm = nil
+            vcpu = nil
+            debugger = nil
         }
-        let kvm = try KVM(path: configuration.kvmPath)
-        vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
-        try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
-        try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
-        vcpu = try vm.createVCPU()
-        try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
         serial = Serial16550()
-        channel = ReportChannelDevice(memory: vm.memory)
+        channel = ReportChannelDevice(memory: memory)
         exitPort = ExitPort()
         bus.attach(serial)
         bus.attach(channel)
         bus.attach(exitPort)
-        debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
     }
 
     deinit {
-        debugger.close()
+        debugger?.close()
         // Under scripts/coverage every instrumented guest leaves its profile.
         if profileSections != nil, let path = CoverageDirectory.nextFile() {
             do {
@@ -157,6 +195,7 @@ public final class LiveGuest {
     /// debugger can attach, runs have no deadline: the person debugging decides.
     @discardableResult
     public func attachDebugger(port: UInt16, waitForDebugger: Bool = false) throws -> UInt16 {
+        guard let debugger else { throw DebuggerError.needsKVM }
         let bound = try debugger.listen(port: port)
         waitForDebuggerAtStart = waitForDebugger
         return bound
@@ -169,7 +208,7 @@ public final class LiveGuest {
     /// Stops the guest from any thread: the run in progress (or the next)
     /// ends with `GuestFailure.Kind.stoppedByUser` within milliseconds,
     /// however busy the guest is.
-    public var stopHandle: VCPUStopHandle { vcpu.stopHandle }
+    public var stopHandle: VCPUStopHandle { vcpu?.stopHandle ?? qemu!.stopHandle }
 
     /// Runs the guest until its ready report, all within `timeout`.
     public func boot(timeout: Duration = LiveGuest.defaultTimeout) throws -> ReadyReport {
@@ -177,6 +216,7 @@ public final class LiveGuest {
         switch try nextEvent(deadline) {
         case .report(.ready(let ready)):
             if ready.droppedMemoryRanges > 0 { throw failure(.memoryMapNotTaken(droppedRanges: ready.droppedMemoryRanges)) }
+            if qemu != nil { memoryMap = PhysicalMemoryMap(reported: ready.memoryMap.entries) }
             return ready
         case .report(let other): throw failure(.unexpectedReport("\(other) before the ready report"))
         case .exited(let status): throw failure(.exited(status: status))
@@ -265,10 +305,10 @@ public final class LiveGuest {
             guard encoder.complete else { throw GuestCallError(call: type(of: call).code, reason: .argumentsTooLong) }
             return encoder.finish()
         }
-        guard buffer.capacity >= UInt64(length), vm.memory.contains(buffer.address, length: UInt64(length)) else {
+        guard buffer.capacity >= UInt64(length), memory.contains(buffer.address, length: UInt64(length)) else {
             throw failure(.channel(.badCommandBuffer(address: buffer.address, capacity: buffer.capacity)))
         }
-        try vm.memory.write(Array(bytes[..<length]), at: buffer.address)
+        try memory.write(Array(bytes[..<length]), at: buffer.address)
         commandBuffer = nil
         commandSequence &+= 1
         return commandSequence
@@ -281,7 +321,14 @@ public final class LiveGuest {
         if !queued.isEmpty { return .report(queued.removeFirst()) }
         if let status = exitPort.status { return .exited(status) }
         if let buffer = commandBuffer { return .report(.awaitCommand(AwaitCommandRecord(bufferPhysical: buffer.address, capacity: buffer.capacity))) }
-        if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+        if stopHandle.isRequested { throw failure(.stoppedByUser) }
+        if let qemu {
+            if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
+            while true {
+                if let event = try handle(try qemu.run(until: deadline), on: qemu, deadline) { return event }
+            }
+        }
+        guard let vcpu, let debugger else { fatalError("a kvm guest has a vCPU") }
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
             try debugger.serve(.paused)
@@ -291,12 +338,65 @@ public final class LiveGuest {
         return try vcpu.withWatchdog(deadline: deadline) {
             while true {
                 let exit = try vcpu.run()
-                if let event = try handle(exit, deadline) { return event }
+                if let event = try handle(exit, vcpu, debugger, deadline) { return event }
             }
         }
     }
 
-    private func handle(_ exit: VCPUExit, _ deadline: Deadline) throws -> Event? {
+    /// What QEMU reported, handled as the KVM exit it stands for: a record
+    /// frame as the report port's `out`, an exit frame as the exit port's, a
+    /// wait for input as a `hlt`.
+    private func handle(_ stop: QEMUMachine.Stop, on qemu: QEMUMachine, _ deadline: Deadline) throws -> Event? {
+        switch stop {
+        case .record(let address):
+            do {
+                try channel.write(port: GuestPort.report, size: 4, value: address)
+            } catch let error as ChannelError {
+                serial.flush()
+                throw failure(.channel(error))
+            }
+            return try take(channel.takeReceived())
+        case .exit(let status):
+            try exitPort.write(port: GuestPort.exit, size: 4, value: status)
+            return try take([])
+        case .ended(let exitCode):
+            // isa-debug-exit makes QEMU's status `status << 1 | 1`; the
+            // entry's CPU check exits this way, before the link is up.
+            guard exitCode & 1 == 1 else { throw failure(.qemuEnded(exitCode: exitCode)) }
+            try exitPort.write(port: GuestPort.exit, size: 4, value: UInt32(exitCode >> 1))
+            return try take([])
+        case .console(let bytes):
+            serial.receiveConsoleText(bytes)
+            serial.flush()
+            return nil
+        case .wantsInput:
+            if let bytes = try waitForConsoleInput(deadline) { try qemu.sendConsoleInput(bytes) }
+            return nil
+        case .shutdown(let reason):
+            throw failure(reason == "guest-reset" ? .tripleFault : .qemuShutdown(reason: reason))
+        case .interrupted:
+            if stopHandle.isRequested { throw failure(.stoppedByUser) }
+            throw failure(.timeout(deadline.timeout))
+        }
+    }
+
+    /// What a guest waiting for console input gets: bytes, or the
+    /// end-of-input byte once; nil when it was woken for another reason.
+    private func waitForConsoleInput(_ deadline: Deadline) throws -> [UInt8]? {
+        guard let input = consoleInput else { throw failure(.halted) }
+        if inputEnded { throw failure(.halted) }
+        switch input.waitForInput(until: deadline) {
+        case .bytes(let bytes): return bytes
+        case .endOfInput:
+            inputEnded = true
+            return [endOfInputByte]
+        case .timedOut: throw failure(.timeout(deadline.timeout))
+        case .quit: throw failure(.stoppedByUser)
+        case .woken: return nil  // the next run sees why (a pause for the debugger)
+        }
+    }
+
+    private func handle(_ exit: VCPUExit, _ vcpu: VCPU, _ debugger: GuestDebugger, _ deadline: Deadline) throws -> Event? {
         switch exit {
         case .portIO(let access):
             // After the device answered, so that a read's value is traced too.
@@ -310,7 +410,30 @@ public final class LiveGuest {
                 serial.flush()
                 throw failure(.channel(error))
             }
-            let received = channel.takeReceived()
+            return try take(channel.takeReceived())
+        case .interrupted:
+            if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
+            if try debugger.pauseIfRequested() { return nil }
+            if vcpu.watchdogFired || deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
+            return nil
+        case .halt:
+            if let bytes = try waitForConsoleInput(deadline) { serial.enqueueInput(bytes) }
+            return nil
+        case .debug(let exit):
+            try debugger.debugExit(exit)
+            return nil
+        case .mmio(let access): throw failure(.mmio(access))
+        case .shutdown: throw failure(.tripleFault)
+        case .failEntry(let reason): throw failure(.failEntry(hardwareReason: reason))
+        case .internalError(let suberror): throw failure(.internalError(suberror: suberror))
+        case .systemEvent(let type): throw failure(.systemEvent(type: type))
+        case .other(let reason): throw failure(.unexpectedExit(reason: reason))
+        }
+    }
+
+    /// The records the channel received (and the exit port's status), kept,
+    /// queued or turned into failures, the same on both backends.
+    private func take(_ received: [GuestReport]) throws -> Event? {
             for case .console(let text) in received { serial.receiveConsoleText(text) }
             serial.flush()
             if let status = exitPort.status {
@@ -319,7 +442,7 @@ public final class LiveGuest {
                     // The entry's one line says which, before any record could.
                     throw failure(.missingCPUFeature(serial.text.split(separator: "\n").last { $0.hasPrefix("guest kernel: the CPU has no") }.map(String.init) ?? ""))
                 }
-                debugger.runEnded(exitStatus: status)
+                debugger?.runEnded(exitStatus: status)
                 return .exited(status)
             }
             for report in received {
@@ -343,34 +466,6 @@ public final class LiveGuest {
                 queued.append(report)
             }
             return queued.isEmpty ? nil : .report(queued.removeFirst())
-        case .interrupted:
-            if vcpu.stopHandle.isRequested { throw failure(.stoppedByUser) }
-            if try debugger.pauseIfRequested() { return nil }
-            if vcpu.watchdogFired || deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
-            return nil
-        case .halt:
-            guard let input = consoleInput else { throw failure(.halted) }
-            if inputEnded { throw failure(.halted) }
-            switch input.waitForInput(until: deadline) {
-            case .bytes(let bytes): serial.enqueueInput(bytes)
-            case .endOfInput:
-                inputEnded = true
-                serial.enqueueInput([endOfInputByte])
-            case .timedOut: throw failure(.timeout(deadline.timeout))
-            case .quit: throw failure(.stoppedByUser)
-            case .woken: break  // the next run sees why (a pause for the debugger)
-            }
-            return nil
-        case .debug(let exit):
-            try debugger.debugExit(exit)
-            return nil
-        case .mmio(let access): throw failure(.mmio(access))
-        case .shutdown: throw failure(.tripleFault)
-        case .failEntry(let reason): throw failure(.failEntry(hardwareReason: reason))
-        case .internalError(let suberror): throw failure(.internalError(suberror: suberror))
-        case .systemEvent(let type): throw failure(.systemEvent(type: type))
-        case .other(let reason): throw failure(.unexpectedExit(reason: reason))
-        }
     }
 
     /// Appends, dropping the oldest half once the list holds twice the limit.
@@ -386,20 +481,20 @@ public final class LiveGuest {
     private func failure(_ kind: GuestFailure.Kind) -> GuestFailure {
         var walk: PageWalk?
         if case .exception(let report) = kind, report.vector == 14 {
-            walk = try? PageWalker(memory: vm.memory).walk(cr3: report.cr3, virtual: report.cr2)
+            walk = try? PageWalker(memory: memory).walk(cr3: report.cr3, virtual: report.cr2)
         }
-        let cpu = vcpu.snapshot()
+        let cpu = vcpu?.snapshot() ?? qemu?.cpuState()
         let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
                                    backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
         waitForDebuggerIfAsked(after: failure)
-        debugger.runEnded(exitStatus: nil)
+        debugger?.runEnded(exitStatus: nil)
         return failure
     }
 
     /// With KVMHOST_GDB_ON_FAILURE=PORT, a failure waits for a debugger to
     /// look at the guest as it failed, and is reported once it detaches.
     private func waitForDebuggerIfAsked(after failure: GuestFailure) {
-        guard failure.kind != .stoppedByUser,
+        guard let debugger, failure.kind != .stoppedByUser,
               let text = ProcessInfo.processInfo.environment[Self.debugOnFailureVariable], let port = UInt16(text) else { return }
         do {
             let bound = try debugger.listen(port: port)
@@ -415,14 +510,14 @@ public final class LiveGuest {
     /// vCPU's otherwise, once the guest runs in long mode with paging.
     private func backtrace(of kind: GuestFailure.Kind, cpu: CPUState?) -> Backtrace? {
         if case .exception(let report) = kind {
-            return Backtrace.walk(memory: vm.memory, cr3: report.cr3, rip: report.rip, rbp: report.registers.rbp)
+            return Backtrace.walk(memory: memory, cr3: report.cr3, rip: report.rip, rbp: report.registers.rbp)
         }
         guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
-        return Backtrace.walk(memory: vm.memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
+        return Backtrace.walk(memory: memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
     }
 
     /// The host's walk of `virtual` through the page tables at `cr3`.
     public func walk(_ virtual: UInt64, cr3: UInt64) throws -> PageWalk {
-        try PageWalker(memory: vm.memory).walk(cr3: cr3, virtual: virtual)
+        try PageWalker(memory: memory).walk(cr3: cr3, virtual: virtual)
     }
 }

@@ -148,6 +148,20 @@ public final class VCPUStopHandle: @unchecked Sendable {
 
     deinit { ckvm_stop_destroy(stop) }
 
+    /// A handle for a run that waits in a system call instead of KVM_RUN
+    /// (the QEMU backend's poll): a stop or kick interrupts the wait.
+    static func forWaitingThread() -> VCPUStopHandle? {
+        ckvm_stop_create(nil).map(VCPUStopHandle.init)
+    }
+
+    /// Runs `body` (a blocking system call) on this thread so that a stop or
+    /// kick from another thread interrupts it with EINTR.
+    func interruptingWaits<R>(_ body: () throws -> R) rethrows -> R {
+        ckvm_stop_enter(stop)
+        defer { ckvm_stop_leave(stop) }
+        return try body()
+    }
+
     public func requestStop() { ckvm_stop_request(stop) }
 
     /// Takes the vCPU out of the guest once (KVM_RUN returns `.interrupted`),

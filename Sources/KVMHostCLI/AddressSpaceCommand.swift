@@ -21,7 +21,7 @@ struct AddressSpaceCommand: ParsableCommand {
             let deadline = try machine.watchdog(interactive: false)
             let guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize), configuration: configuration)
             let ready = try guest.boot(timeout: deadline)
-            let map = try AddressSpaceMap(memory: guest.vm.memory, cr3: ready.pageTableRoot)
+            let map = try AddressSpaceMap(memory: guest.memory, cr3: ready.pageTableRoot)
             try OutputStream.standardOutput.write("kernel address space, CR3 0x\(String(ready.pageTableRoot, radix: 16)):\n\(map)\n")
             return try guest.shutdown()
         }

@@ -69,6 +69,7 @@ struct BootCommand: ParsableCommand {
                 guest.consoleInput = TerminalInput(stopping: guest.stopHandle) {
                     // Ctrl-A g: the stub on a free port, the guest stopped until gdb continues or detaches.
                     do {
+                        guard let debugger else { throw DebuggerError.needsKVM }
                         let port = try debugger.listen(port: 0)
                         OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: the guest is stopped for gdb: "
                             + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\r\n")

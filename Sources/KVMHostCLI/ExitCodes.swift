@@ -28,7 +28,7 @@ enum ExitCodes {
         case .timeout: return timeout
         case .stoppedByUser: return 0
         case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
-             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature:
+             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature, .qemuShutdown, .qemuEnded:
             return otherFailure
         }
     }
@@ -79,6 +79,9 @@ enum ExitCodes {
             printError("\(error)")
             status = badImage
         } catch let error as KVMError {
+            printError("\(error)")
+            status = kvmUnavailable
+        } catch let error as QEMUMachineError {
             printError("\(error)")
             status = kvmUnavailable
         } catch let error as OutputError {

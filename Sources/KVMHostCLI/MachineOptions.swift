@@ -7,7 +7,14 @@ import MachineArguments
 /// What every subcommand needs to build the machine. Values are taken as
 /// text and parsed by `MachineArguments`, strictly, so that a bad value is
 /// one line on stderr naming the option (exit status 64).
+extension Backend: ExpressibleByArgument {}
+
 struct MachineOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("What runs the guest, as QEMU's -accel: kvm (this machine's /dev/kvm) or tcg "
+                                           + "(QEMU TCG, an independent x86 implementation; no /dev/kvm needed).",
+                                           valueName: "kvm|tcg"))
+    var accel: Backend = .kvm
+
     @Option(name: .long, help: ArgumentHelp("Guest memory in MiB, decimal, 4 to 3072 (default 64).", valueName: "MiB"))
     var memory: String = String(VirtualMachine.defaultMemorySize >> 20)
 
@@ -24,7 +31,7 @@ struct MachineOptions: ParsableArguments {
     var timeout: String?
 
     func configuration() throws -> LiveGuest.Configuration {
-        LiveGuest.Configuration(memorySize: try MachineArguments.memoryBytes(memory),
+        LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory),
                                 memoryHoles: try MachineArguments.reservedRanges(reserve))
     }
 

@@ -107,7 +107,7 @@ final class CoverageTests: XCTestCase {
         XCTAssertEqual(words[10], sections.counters.virtual &- sections.data.virtual)
         let namesPadding = (8 - Int(sections.names.size) % 8) % 8
         XCTAssertEqual(profile.count, 128 + Int(sections.data.size + sections.counters.size + sections.names.size) + namesPadding)
-        let counters = try guest.vm.memory.read(at: sections.counters.physical, count: Int(sections.counters.size))
+        let counters = try guest.memory.read(at: sections.counters.physical, count: Int(sections.counters.size))
         let start = 128 + Int(sections.data.size)
         XCTAssertEqual(Array(profile[start..<start + counters.count]), counters)
         XCTAssertEqual(sections.counters.physical, sections.counters.virtual - 0x0000_7FFF_8000_0000, "the image's link offset")

@@ -49,7 +49,7 @@ final class HostileGuestAttackTests: XCTestCase {
         let elapsed = ContinuousClock.now - started
         XCTAssertLessThan(elapsed, limit + .seconds(1), "\(name): the host overran the deadline (seed \(seed))", file: file, line: line)
         var exact = expected
-        if case .answerToRecord(let address) = expected { exact = answer(readingAt: address, in: guest.vm.memory) }
+        if case .answerToRecord(let address) = expected { exact = answer(readingAt: address, in: guest.memory) }
         XCTAssertEqual(got, exact, "\(name) (seed \(seed))", file: file, line: line)
     }
 

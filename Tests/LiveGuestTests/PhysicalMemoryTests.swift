@@ -85,7 +85,7 @@ final class PhysicalMemoryTests: XCTestCase {
         XCTAssertEqual(exhausted.count, before.free, "every free frame was handed out")
 
         // Find every frame the guest marked, by reading guest memory.
-        let memory = guest.vm.memory
+        let memory = guest.memory
         var marked: [UInt64] = []
         for frame in 0..<before.total {
             let address = frame << 12
@@ -133,7 +133,7 @@ final class PhysicalMemoryTests: XCTestCase {
         XCTAssertCallFails(try guest.call(FreeFrame(address: frame + 8)), .misalignedFrame(address: frame + 8))
         // The kernel's live tables: its PML4, and the PDPT of its region.
         XCTAssertCallFails(try guest.call(FreeFrame(address: ready.pageTableRoot)), .pageTableFrame(address: ready.pageTableRoot))
-        let pdpt = try guest.vm.memory.load(UInt64.self, at: ready.pageTableRoot + 255 * 8) & 0x000F_FFFF_FFFF_F000
+        let pdpt = try guest.memory.load(UInt64.self, at: ready.pageTableRoot + 255 * 8) & 0x000F_FFFF_FFFF_F000
         XCTAssertCallFails(try guest.call(FreeFrame(address: pdpt)), .pageTableFrame(address: pdpt))
         XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free)
         XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [frame], "the frame is free once, and handed out again")

@@ -18,8 +18,8 @@ final class ReadMemoryTests: XCTestCase {
         _ = try guest.call(MapPage(virtual: virtual + 4096, frame: .existing(physical: frames[0]), flags: [.noExecute]))
         let first = (0..<4096).map { UInt8(truncatingIfNeeded: $0 * 7) }
         let second = (0..<4096).map { UInt8(truncatingIfNeeded: $0 * 13 + 1) }
-        try guest.vm.memory.write(first, at: frames[1])
-        try guest.vm.memory.write(second, at: frames[0])
+        try guest.memory.write(first, at: frames[1])
+        try guest.memory.write(second, at: frames[0])
 
         XCTAssertEqual(try guest.call(ReadMemory(virtual: virtual + 4000, count: 200)).bytes,
                        Array(first[4000...] + second[..<104]))
@@ -30,7 +30,7 @@ final class ReadMemoryTests: XCTestCase {
         // the ELF loaded at its physical address.
         let image = try ELFImage(bytes: GuestImage.kernel())
         let text = try XCTUnwrap(image.segments.first { $0.virtualAddress >= ready.kernelVirtualBase })
-        let physical = try guest.vm.memory.withBytes(at: text.physicalRange.lowerBound, count: 64) { Array($0) }
+        let physical = try guest.memory.withBytes(at: text.physicalRange.lowerBound, count: 64) { Array($0) }
         XCTAssertEqual(try guest.call(ReadMemory(virtual: text.virtualAddress, count: 64)).bytes, physical)
 
         XCTAssertCallFails(try guest.call(ReadMemory(virtual: virtual + 8000, count: 400)), .unreadable(address: virtual + 8192))

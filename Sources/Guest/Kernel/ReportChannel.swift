@@ -1,21 +1,40 @@
 // The report channel to the host. A record is built in a page of the kernel
 // image and its physical address leaves in one 32-bit `out`; the host reads
 // it from guest memory while the vCPU waits. Where no host answers the port
-// (QEMU), records go out on the console as one "@record <hex>" line instead,
-// so the same report reaches a test either way.
+// (QEMU), the address rings COM2 instead (LinkFrame) and the kernel waits
+// for the host's acknowledgement; with no COM2 either, records go out on the
+// console as one "@record <hex>" line, so the same report reaches a test
+// every way.
 
 enum ReportChannel {
-    private static var present = false
+    /// How a record's address reaches the host.
+    private enum Doorbell {
+        case port
+        case serialLink
+        case consoleLines
+    }
+
+    private static var doorbell = Doorbell.consoleLines
     private static var sequence: UInt32 = 0
     private static var reportPage: UnsafeMutableRawPointer? = nil
     private static var commandPage: UnsafeMutableRawPointer? = nil
 
-    static var hostAnswers: Bool { present }
+    /// True when a host reads records and sends commands (KVMHost on KVM or
+    /// on QEMU); false under a bare QEMU.
+    static var hostAnswers: Bool { doorbell != .consoleLines }
 
-    /// Probes the port and sets aside the two pages records live in, so that a
-    /// report can still be sent when the heap is exhausted.
+    /// True when console input arrives while the kernel halts (KVMHost on KVM);
+    /// otherwise the kernel polls for it.
+    static var haltWaitsForInput: Bool { doorbell == .port }
+
+    /// Probes the port, then COM2, and sets aside the two pages records live
+    /// in, so that a report can still be sent when the heap is exhausted.
     static func start() {
-        present = cpu_in32(GuestPort.report) == channelSignature
+        if cpu_in32(GuestPort.report) == channelSignature {
+            doorbell = .port
+        } else if SerialLink.probe() {
+            doorbell = .serialLink
+        }
         reportPage = UnsafeMutableRawPointer.allocate(byteCount: recordMaximumSize, alignment: recordMaximumSize)
         commandPage = UnsafeMutableRawPointer.allocate(byteCount: recordMaximumSize, alignment: recordMaximumSize)
     }
@@ -41,17 +60,20 @@ enum ReportChannel {
         var writer = RecordWriter(base: page, capacity: recordMaximumSize, kind: kind, sequence: sequence)
         body(&writer)
         let length = writer.finish()
-        if present {
-            cpu_out32(GuestPort.report, UInt32(truncatingIfNeeded: KernelLayout.physical(ofImage: page)))
-        } else {
-            printAsText(page, length: length)
+        let physical = UInt32(truncatingIfNeeded: KernelLayout.physical(ofImage: page))
+        switch doorbell {
+        case .port: cpu_out32(GuestPort.report, physical)
+        case .serialLink:
+            SerialLink.send(.record, physical)
+            SerialLink.awaitAcknowledge()
+        case .consoleLines: printAsText(page, length: length)
         }
     }
 
     /// Asks the host for the next command and returns it once the host has
     /// written it into the command page. Nil when the host wrote no valid command.
     static func awaitCommand() -> RecordView? {
-        guard present, let commandPage else { return nil }
+        guard hostAnswers, let commandPage else { return nil }
         commandPage.storeBytes(of: 0, as: UInt32.self)  // no stale command survives
         let physical = KernelLayout.physical(ofImage: commandPage)
         let waiting = AwaitCommandRecord(bufferPhysical: physical, capacity: UInt64(recordMaximumSize))
@@ -77,10 +99,60 @@ enum ReportChannel {
         line.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: offset, as: UInt8.self)
         Console.write(UnsafeRawBufferPointer(start: line, count: lineLength))
     }
+
+    /// Tells a host on the serial link that the kernel waits for console input.
+    static func announceWaitForInput() {
+        if doorbell == .serialLink { SerialLink.send(.wantsInput, 0) }
+    }
+
+    /// Tells a host on the serial link the whole status before isa-debug-exit
+    /// (which keeps 7 bits of it) ends QEMU.
+    static func announceExit(_ status: UInt32) {
+        if doorbell == .serialLink { SerialLink.send(.exit, status) }
+    }
+}
+
+/// COM2 as the doorbell: frames out, acknowledgements in, polled (the kernel
+/// takes no interrupts).
+private enum SerialLink {
+    private static let lineStatus = GuestPort.serialLink + 5
+    private static let dataReady: UInt8 = 0x01
+    private static let transmitterEmpty: UInt8 = 0x20
+
+    /// A UART answers its scratch register; an absent one reads 0xFF.
+    static func probe() -> Bool {
+        cpu_out8(GuestPort.serialLink + 7, 0x5A)
+        guard cpu_in8(GuestPort.serialLink + 7) == 0x5A else { return false }
+        cpu_out8(GuestPort.serialLink + 1, 0x00)  // no interrupts
+        cpu_out8(GuestPort.serialLink + 3, 0x03)  // 8N1
+        cpu_out8(GuestPort.serialLink + 2, 0x00)  // no FIFO: nothing held back
+        return true
+    }
+
+    static func send(_ frame: LinkFrame, _ value: UInt32) {
+        write(frame.rawValue)
+        for index in 0..<frame.valueSize {
+            write(UInt8(truncatingIfNeeded: value >> UInt32(8 * index)))
+        }
+    }
+
+    /// Waits for the host's acknowledgement; any other byte is not one.
+    static func awaitAcknowledge() {
+        while true {
+            while cpu_in8(lineStatus) & dataReady == 0 { cpu_pause() }
+            if cpu_in8(GuestPort.serialLink) == linkAcknowledge { return }
+        }
+    }
+
+    private static func write(_ byte: UInt8) {
+        while cpu_in8(lineStatus) & transmitterEmpty == 0 { cpu_pause() }
+        cpu_out8(GuestPort.serialLink, byte)
+    }
 }
 
 /// Ends the run: the host (or QEMU's isa-debug-exit) takes the status.
 func exitGuest(_ status: UInt32) -> Never {
+    ReportChannel.announceExit(status)
     cpu_out32(GuestPort.exit, status)
     cpu_halt_forever()
     while true {}

@@ -7,8 +7,15 @@ public enum GuestPort {
 
     /// The report channel. A 32-bit `out` carries the guest-physical address of a
     /// record; a 32-bit `in` returns `channelSignature` where the channel exists.
-    /// (Under QEMU nothing answers here, and the guest prints records on serial.)
+    /// (Under QEMU nothing answers here: the guest rings `serialLink` instead.)
     public static let report: UInt16 = 0x1000
+
+    /// COM2, a 16550 UART that only QEMU has: the report channel's doorbell
+    /// where the report port does not answer (see `LinkFrame`). The records
+    /// themselves stay in guest memory, which QEMU shares with the host.
+    /// With neither (a bare `qemu-system-x86_64 -kernel`), records are printed
+    /// on COM1 as "@record" lines.
+    public static let serialLink: UInt16 = 0x2F8
 
     /// The exit port, where QEMU's isa-debug-exit sits, so one guest runs on both.
     public static let exit: UInt16 = 0xF4

@@ -54,6 +54,13 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
         guard entries.count <= Self.maximumEntries else { throw .tooManyEntries(entries.count, limit: Self.maximumEntries) }
     }
 
+    /// The map another machine (QEMU's firmware) gave the guest, as the
+    /// guest's ready report carries it back: taken as it is, for tests to
+    /// derive their expectations from.
+    public init(reported entries: [Entry]) {
+        self.entries = entries
+    }
+
     public var usableBytes: UInt64 {
         entries.filter(\.isRAM).reduce(0) { $0 + $1.length }
     }

@@ -25,7 +25,7 @@ extension LiveGuest {
                            timeout: Duration = LiveGuest.defaultTimeout) throws -> ProgramRun {
         let deadline = Deadline(after: timeout)
         let buffer = try call(ReserveProgramBuffer(bytes: UInt64(image.count)), deadline: deadline)
-        try vm.memory.write(image, at: buffer)
+        try memory.write(image, at: buffer)
         return try call(RunProgramImage(physical: buffer, bytes: UInt64(image.count), reportFaults: reportFaults),
                     deadline: deadline)
     }

@@ -10,7 +10,7 @@ extension LiveGuest {
         func read(_ name: String, _ placement: ProfileSections.Placement) throws(CoverageError) -> [UInt8] {
             guard placement.size > 0 else { return [] }
             do {
-                return try vm.memory.read(at: placement.physical, count: Int(placement.size))
+                return try memory.read(at: placement.physical, count: Int(placement.size))
             } catch {
                 throw .unreadable(name, physical: placement.physical, size: placement.size)
             }

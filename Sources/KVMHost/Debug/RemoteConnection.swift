@@ -117,11 +117,14 @@ final class RemoteConnection: @unchecked Sendable {
 public enum DebuggerError: Error, Equatable, CustomStringConvertible {
     case socket(String, Int32)
     case guestDebug(Int32)
+    /// The stub drives a KVM vCPU; under tcg, QEMU's own `-gdb` is the way in.
+    case needsKVM
 
     public var description: String {
         switch self {
         case .socket(let what, let code): return "gdb stub: \(what) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .guestDebug(let code): return "gdb stub: KVM_SET_GUEST_DEBUG failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .needsKVM: return "gdb stub: it debugs a KVM vCPU; this guest runs on the tcg backend"
         }
     }
 }

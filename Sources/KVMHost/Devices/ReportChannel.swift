@@ -12,6 +12,8 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
     case malformedWords(kind: RecordKind, WireError)
     /// A command buffer the guest named does not lie in guest memory or is too small.
     case badCommandBuffer(address: UInt64, capacity: UInt64)
+    /// A byte on the serial link (COM2, under QEMU) that starts no LinkFrame.
+    case badLinkFrame(tag: UInt8)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
         case .malformedWords(let kind, let error): return "a \(kind) record's words are malformed: \(error)"
         case .badCommandBuffer(let address, let capacity):
             return "the guest's command buffer \(hex(address)) + \(capacity) bytes is outside guest memory or too small"
+        case .badLinkFrame(let tag):
+            return "the guest sent byte \(hex(UInt64(tag))) on its serial link, which starts no frame"
         }
     }
 }

@@ -5,8 +5,13 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case exception(ExceptionReport)
         case assertion(AssertionReport)
         case panic(PanicReport)
-        /// KVM_EXIT_SHUTDOWN: the guest triple faulted.
+        /// KVM_EXIT_SHUTDOWN (or QMP's SHUTDOWN for a reset under
+        /// -no-reboot): the guest triple faulted.
         case tripleFault
+        /// QEMU (the tcg backend) shut the machine down for another reason (QMP's).
+        case qemuShutdown(reason: String)
+        /// QEMU ended with this status and no exit from the guest.
+        case qemuEnded(exitCode: Int32)
         /// The deadline passed with the guest still running.
         case timeout(Duration)
         case failEntry(hardwareReason: UInt64)
@@ -113,6 +118,8 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .assertion(let report): return report.description
         case .panic(let report): return report.description
         case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN)"
+        case .qemuShutdown(let reason): return "QEMU shut the machine down (\(escapingControlCharacters(reason)))"
+        case .qemuEnded(let code): return "QEMU ended with status \(code) and no exit from the guest"
         case .timeout(let limit): return "no answer within \(limit): the guest was stopped by the watchdog"
         case .failEntry(let reason): return "VM entry failed (KVM_EXIT_FAIL_ENTRY), hardware reason \(hex(reason))"
         case .internalError(let suberror): return "KVM internal error (KVM_EXIT_INTERNAL_ERROR), suberror \(suberror)"
