@@ -513,8 +513,26 @@ public final class LiveGuest {
             return Backtrace.walk(memory: memory, cr3: report.cr3, rip: report.rip, rbp: report.registers.rbp)
         }
         guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
-        return Backtrace.walk(memory: memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
+        let stack = Backtrace.walk(memory: memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
+        switch kind {
+        case .panic, .assertion:
+            // The vCPU is inside the channel's sending code (at the report
+            // port's `out` on kvm, in the wait for COM2's acknowledgement on
+            // tcg), perhaps called from the panic function: the stack of
+            // interest starts in the code that panicked or asserted.
+            let table = symbols.table
+            return stack.startingAfter { address in
+                guard let function = table.function(containing: address) else { return false }
+                return Self.reportingSymbols.contains { function.symbol.name.contains($0) }
+            }
+        default:
+            return stack
+        }
     }
+
+    /// What the mangled names of the kernel's reporting functions contain:
+    /// `enum ReportChannel` and `kernelPanic` in module GuestKernel.
+    static let reportingSymbols = ["11GuestKernel13ReportChannel", "11GuestKernel11kernelPanic"]
 
     /// The host's walk of `virtual` through the page tables at `cr3`.
     public func walk(_ virtual: UInt64, cr3: UInt64) throws -> PageWalk {

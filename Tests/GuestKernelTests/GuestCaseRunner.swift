@@ -13,23 +13,23 @@ enum GuestCaseRunner {
         var freeFrames: (before: UInt64, after: UInt64)
     }
 
-    /// Boots a fresh guest and runs case `name` there; every case must leave
-    /// the frame allocator as it found it, and the kernel able to shut down.
-    @discardableResult
-    static func run(_ name: String, in testCase: XCTestCase, file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
-        let outcome = try run(name)
-        record(outcome) { description, file, line in
-            testCase.recordFailure(withDescription: description, inFile: file, atLine: line, expected: true)
+    /// Boots a fresh guest on each selected backend and runs case `name`
+    /// there; every case must leave the frame allocator as it found it, and
+    /// the kernel able to shut down.
+    static func run(_ name: String, in testCase: GuestBehaviourTestCase, file: StaticString = #filePath, line: UInt = #line) throws {
+        try testCase.onEachBackend { backend in
+            let outcome = try run(name, on: backend)
+            record(outcome) { description, file, line in
+                testCase.recordFailure(withDescription: description, inFile: file, atLine: line, expected: true)
+            }
+            XCTAssertEqual(outcome.reply.failures, UInt64(outcome.failures.count), "failures counted and failures sent", file: file, line: line)
+            XCTAssertGreaterThan(outcome.reply.expectations, 0, "\(name) checked nothing", file: file, line: line)
+            XCTAssertEqual(outcome.freeFrames.after, outcome.freeFrames.before, "\(name) left frames allocated", file: file, line: line)
         }
-        XCTAssertEqual(outcome.reply.failures, UInt64(outcome.failures.count), "failures counted and failures sent", file: file, line: line)
-        XCTAssertGreaterThan(outcome.reply.expectations, 0, "\(name) checked nothing", file: file, line: line)
-        XCTAssertEqual(outcome.freeFrames.after, outcome.freeFrames.before, "\(name) left frames allocated", file: file, line: line)
-        return outcome
     }
 
-    static func run(_ name: String) throws -> Outcome {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
+    static func run(_ name: String, on backend: Backend) throws -> Outcome {
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
         _ = try guest.boot()
         let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
         guard let index = names.firstIndex(of: name) else {

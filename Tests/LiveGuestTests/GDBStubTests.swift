@@ -21,7 +21,7 @@ final class GDBStubTests: XCTestCase {
             let thread = Thread { [self] in
                 do {
                     let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: 32 << 20))
-                    guest.debugger.log = { _ in }
+                    guest.debugger?.log = { _ in }
                     opened = .success(try guest.attachDebugger(port: 0, waitForDebugger: wait))
                     ready.signal()
                     outcome = Result { try guest.runToExit(calls: commands) }
@@ -213,7 +213,7 @@ final class DebugOnFailureTests: XCTestCase {
         Thread {
             do {
                 let guest = try LiveGuest(kernel: GuestImage.kernel())
-                guest.debugger.log = { _ in }
+                guest.debugger?.log = { _ in }
                 _ = try guest.boot()
                 _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0000)))
             } catch let failure as GuestFailure {

@@ -7,11 +7,10 @@ import XCTest
 
 /// The kernel's Pagemap in the live guest, checked against the host's own
 /// page-table walker reading guest memory.
-final class PagemapLiveTests: XCTestCase {
+final class PagemapLiveTests: GuestBehaviourTestCase {
 
     private func boot() throws -> (LiveGuest, ReadyReport) {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        let guest = try liveGuest(kernel: GuestImage.kernel())
         return (guest, try guest.boot())
     }
 
@@ -36,109 +35,115 @@ final class PagemapLiveTests: XCTestCase {
     private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
     func testMapAndUnmapScenariosAgreeWithTheHostWalker() throws {
-        let (guest, ready) = try boot()
-        let cr3 = ready.pageTableRoot
-        let scenario: [(UInt64, PageTableFlags)] = [
-            (0x4000_0000, [.writable, .noExecute]),
-            (0x4000_1000, [.user, .writable]),
-            (0x4020_0000, []),
-            (0x0000_0080_0000_0000, [.user]),
-            (0x0000_7F00_0000_0000, [.writable, .noExecute]),
-            (0x0000_7F7F_FFFF_F000, [.noExecute]),
-        ]
-        var frames: [UInt64: UInt64] = [:]
-        for (address, flags) in scenario {
-            frames[address] = try guest.call(MapPage(virtual: address, frame: .allocate, flags: flags))
-        }
-        var probes: [UInt64] = [0, 0x1000, ready.kernelVirtualBase + ready.kernelPhysicalStart + 0x9000, ready.directMapBase + 0x12_3456]
-        for (address, _) in scenario {
-            probes += [address, address + 0x123, address &- 0x1000, address + 0x1000, address + 0x20_0000]
-        }
-        probes = probes.filter { $0 < (1 << 47) }
-        for address in probes { try assertAgree(guest, cr3: cr3, address) }
+        try onEachBackend { _ in
+            let (guest, ready) = try boot()
+            let cr3 = ready.pageTableRoot
+            let scenario: [(UInt64, PageTableFlags)] = [
+                (0x4000_0000, [.writable, .noExecute]),
+                (0x4000_1000, [.user, .writable]),
+                (0x4020_0000, []),
+                (0x0000_0080_0000_0000, [.user]),
+                (0x0000_7F00_0000_0000, [.writable, .noExecute]),
+                (0x0000_7F7F_FFFF_F000, [.noExecute]),
+            ]
+            var frames: [UInt64: UInt64] = [:]
+            for (address, flags) in scenario {
+                frames[address] = try guest.call(MapPage(virtual: address, frame: .allocate, flags: flags))
+            }
+            var probes: [UInt64] = [0, 0x1000, ready.kernelVirtualBase + ready.kernelPhysicalStart + 0x9000, ready.directMapBase + 0x12_3456]
+            for (address, _) in scenario {
+                probes += [address, address + 0x123, address &- 0x1000, address + 0x1000, address + 0x20_0000]
+            }
+            probes = probes.filter { $0 < (1 << 47) }
+            for address in probes { try assertAgree(guest, cr3: cr3, address) }
 
-        // Errors carry their context.
-        let free = try guest.call(ReadFrameStatistics()).free
-        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_0000, frame: .allocate, flags: [])),
-                           .map(.alreadyMapped(page: 0x4000_0000, frame: Frame(containing: frames[0x4000_0000]!))))
-        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x0000_8000_0000_0000, frame: .allocate, flags: [])),
-                           .nonCanonical(address: 0x0000_8000_0000_0000))
-        XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_2001, frame: .allocate, flags: [])),
-                           .misalignedPage(address: 0x4000_2001))
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, "a refused map keeps no frame")
-        // The kernel's own region is not the caller's to change: not its
-        // direct map, not its text (where the fault handler runs).
-        XCTAssertCallFails(try guest.call(MapPage(virtual: ready.directMapBase + 0x5000, frame: .allocate, flags: [])),
-                           .kernelPage(address: ready.directMapBase + 0x5000))
-        let text = ready.kernelVirtualBase + ready.kernelPhysicalStart
-        XCTAssertCallFails(try guest.call(UnmapPage(virtual: text, freeFrame: false)), .kernelPage(address: text))
+            // Errors carry their context.
+            let free = try guest.call(ReadFrameStatistics()).free
+            XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_0000, frame: .allocate, flags: [])),
+                               .map(.alreadyMapped(page: 0x4000_0000, frame: Frame(containing: frames[0x4000_0000]!))))
+            XCTAssertCallFails(try guest.call(MapPage(virtual: 0x0000_8000_0000_0000, frame: .allocate, flags: [])),
+                               .nonCanonical(address: 0x0000_8000_0000_0000))
+            XCTAssertCallFails(try guest.call(MapPage(virtual: 0x4000_2001, frame: .allocate, flags: [])),
+                               .misalignedPage(address: 0x4000_2001))
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, "a refused map keeps no frame")
+            // The kernel's own region is not the caller's to change: not its
+            // direct map, not its text (where the fault handler runs).
+            XCTAssertCallFails(try guest.call(MapPage(virtual: ready.directMapBase + 0x5000, frame: .allocate, flags: [])),
+                               .kernelPage(address: ready.directMapBase + 0x5000))
+            let text = ready.kernelVirtualBase + ready.kernelPhysicalStart
+            XCTAssertCallFails(try guest.call(UnmapPage(virtual: text, freeFrame: false)), .kernelPage(address: text))
 
-        // Unmap everything the scenario mapped; the tables it built go back.
-        let before = try guest.call(ReadPagemapCounts())
-        let stats = try guest.call(ReadFrameStatistics())
-        for (address, _) in scenario {
-            XCTAssertEqual(try guest.call(UnmapPage(virtual: address, freeFrame: true)), frames[address]!)
+            // Unmap everything the scenario mapped; the tables it built go back.
+            let before = try guest.call(ReadPagemapCounts())
+            let stats = try guest.call(ReadFrameStatistics())
+            for (address, _) in scenario {
+                XCTAssertEqual(try guest.call(UnmapPage(virtual: address, freeFrame: true)), frames[address]!)
+            }
+            XCTAssertCallFails(try guest.call(UnmapPage(virtual: 0x4000_0000, freeFrame: true)),
+                               .unmap(.notMapped(page: 0x4000_0000, level: 4)))  // its tables are gone too
+            for address in probes { try assertAgree(guest, cr3: cr3, address) }
+            let after = try guest.call(ReadPagemapCounts())
+            let freedTables = after.tablesFreed - before.tablesFreed
+            XCTAssertEqual(after.tablesCreated, before.tablesCreated, "unmapping builds no table")
+            XCTAssertEqual(freedTables, 12, "PML4 slot 0: a PDPT, a PD and two PTs; slot 1: three; slot 254: three, and a PD and PT more for its top page")
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, stats.free + UInt64(scenario.count) + freedTables,
+                           "the frames and the emptied tables are free again")
         }
-        XCTAssertCallFails(try guest.call(UnmapPage(virtual: 0x4000_0000, freeFrame: true)),
-                           .unmap(.notMapped(page: 0x4000_0000, level: 4)))  // its tables are gone too
-        for address in probes { try assertAgree(guest, cr3: cr3, address) }
-        let after = try guest.call(ReadPagemapCounts())
-        let freedTables = after.tablesFreed - before.tablesFreed
-        XCTAssertEqual(after.tablesCreated, before.tablesCreated, "unmapping builds no table")
-        XCTAssertEqual(freedTables, 12, "PML4 slot 0: a PDPT, a PD and two PTs; slot 1: three; slot 254: three, and a PD and PT more for its top page")
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, stats.free + UInt64(scenario.count) + freedTables,
-                       "the frames and the emptied tables are free again")
     }
 
     func testKernelImagePermissionsSeenByTheHostWalker() throws {
-        let (guest, ready) = try boot()
-        let cr3 = ready.pageTableRoot
-        let image = try ELFImage(bytes: GuestImage.kernel())
-        let kernelSegments = image.segments.filter { $0.virtualAddress >= ready.kernelVirtualBase }
-        XCTAssertEqual(kernelSegments.count, 3, "text, rodata, data")
-        for segment in kernelSegments {
-            let lastPage = (segment.virtualAddress + segment.memorySize - 1) & ~0xFFF
-            for address in [segment.virtualAddress, lastPage] {
-                let walk = try guest.walk(address, cr3: cr3)
-                guard case .mapped(let physical, _, let access) = walk.outcome else {
-                    XCTFail("\(walk)")
-                    continue
+        try onEachBackend { _ in
+            let (guest, ready) = try boot()
+            let cr3 = ready.pageTableRoot
+            let image = try ELFImage(bytes: GuestImage.kernel())
+            let kernelSegments = image.segments.filter { $0.virtualAddress >= ready.kernelVirtualBase }
+            XCTAssertEqual(kernelSegments.count, 3, "text, rodata, data")
+            for segment in kernelSegments {
+                let lastPage = (segment.virtualAddress + segment.memorySize - 1) & ~0xFFF
+                for address in [segment.virtualAddress, lastPage] {
+                    let walk = try guest.walk(address, cr3: cr3)
+                    guard case .mapped(let physical, _, let access) = walk.outcome else {
+                        XCTFail("\(walk)")
+                        continue
+                    }
+                    XCTAssertEqual(physical, address - ready.kernelVirtualBase, "linked at physical + base")
+                    XCTAssertEqual(access.writable, segment.permissions & 2 != 0, "\(walk)")
+                    XCTAssertEqual(access.executable, segment.permissions & 1 != 0, "\(walk)")
+                    XCTAssertFalse(access.user, "the kernel region is supervisor-only: \(walk)")
                 }
-                XCTAssertEqual(physical, address - ready.kernelVirtualBase, "linked at physical + base")
-                XCTAssertEqual(access.writable, segment.permissions & 2 != 0, "\(walk)")
-                XCTAssertEqual(access.executable, segment.permissions & 1 != 0, "\(walk)")
-                XCTAssertFalse(access.user, "the kernel region is supervisor-only: \(walk)")
             }
+            // The 32-bit entry and the bootstrap tables are not mapped anywhere below the kernel region.
+            for address: UInt64 in [0, 0x1000, 0x100000, 0x4000_0000, 0x0000_7F00_0000_0000] {
+                XCTAssertEqual(try guest.walk(address, cr3: cr3).outcome, .notPresent(level: address >= 0x0000_7F80_0000_0000 ? 3 : 4))
+            }
+            // The direct map: read-write, no-execute, 2 MiB pages.
+            let direct = try guest.walk(ready.directMapBase + 0x20_1234, cr3: cr3)
+            XCTAssertEqual(direct.outcome, .mapped(physical: 0x20_1234, pageSize: 2 << 20,
+                                                   access: .init(writable: true, user: false, executable: false)))
+            // The heap: one 2 MiB page, read-write, no-execute.
+            let heap = try guest.walk(ready.heapStart, cr3: cr3)
+            XCTAssertEqual(heap.outcome, .mapped(physical: ready.heapStart - ready.kernelVirtualBase, pageSize: 2 << 20,
+                                                 access: .init(writable: true, user: false, executable: false)))
         }
-        // The 32-bit entry and the bootstrap tables are not mapped anywhere below the kernel region.
-        for address: UInt64 in [0, 0x1000, 0x100000, 0x4000_0000, 0x0000_7F00_0000_0000] {
-            XCTAssertEqual(try guest.walk(address, cr3: cr3).outcome, .notPresent(level: address >= 0x0000_7F80_0000_0000 ? 3 : 4))
-        }
-        // The direct map: read-write, no-execute, 2 MiB pages.
-        let direct = try guest.walk(ready.directMapBase + 0x20_1234, cr3: cr3)
-        XCTAssertEqual(direct.outcome, .mapped(physical: 0x20_1234, pageSize: 2 << 20,
-                                               access: .init(writable: true, user: false, executable: false)))
-        // The heap: one 2 MiB page, read-write, no-execute.
-        let heap = try guest.walk(ready.heapStart, cr3: cr3)
-        XCTAssertEqual(heap.outcome, .mapped(physical: ready.heapStart - ready.kernelVirtualBase, pageSize: 2 << 20,
-                                             access: .init(writable: true, user: false, executable: false)))
     }
 
     func testPageFaultReportCarriesTheHostWalk() throws {
-        let (guest, ready) = try boot()
-        do {
-            _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0123)))
-            XCTFail("expected a page fault")
-        } catch let failure as GuestFailure {
-            let walk = try XCTUnwrap(failure.walk)
-            XCTAssertEqual(walk.virtual, 0x4000_0123)
-            XCTAssertEqual(walk.steps.first?.tableAddress, ready.pageTableRoot)
-            XCTAssertEqual(walk.outcome, .notPresent(level: 4))
-            XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
-            // The kernel's own walk read the same entries as the host's.
-            guard case .exception(let report) = failure.kind else { return XCTFail("\(failure)") }
-            XCTAssertEqual(report.guestWalk.entries, walk.steps.map(\.entry))
-            XCTAssertEqual(report.guestWalk.count, 1, "PML4[0] is empty in the kernel's address space")
+        try onEachBackend { _ in
+            let (guest, ready) = try boot()
+            do {
+                _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0123)))
+                XCTFail("expected a page fault")
+            } catch let failure as GuestFailure {
+                let walk = try XCTUnwrap(failure.walk)
+                XCTAssertEqual(walk.virtual, 0x4000_0123)
+                XCTAssertEqual(walk.steps.first?.tableAddress, ready.pageTableRoot)
+                XCTAssertEqual(walk.outcome, .notPresent(level: 4))
+                XCTAssertTrue(failure.description.contains("walk of 0x40000123"), failure.description)
+                // The kernel's own walk read the same entries as the host's.
+                guard case .exception(let report) = failure.kind else { return XCTFail("\(failure)") }
+                XCTAssertEqual(report.guestWalk.entries, walk.steps.map(\.entry))
+                XCTAssertEqual(report.guestWalk.count, 1, "PML4[0] is empty in the kernel's address space")
+            }
         }
     }
 }
@@ -146,54 +151,56 @@ final class PagemapLiveTests: XCTestCase {
 /// Kernel-mode access checks in the manner of kvm-unit-tests' x86/access.c:
 /// the guest observes the real MMU through its page-fault path, the host
 /// predicts with the guest's own model (the same source, compiled natively).
-final class AccessCheckLiveTests: XCTestCase {
+final class AccessCheckLiveTests: GuestBehaviourTestCase {
     func testTheMMUDoesWhatTheModelPredictsForEveryCombination() throws {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
-        _ = try guest.boot()
-        // The reply's text is one byte a combination.
-        let observed = try guest.call(RunAccessChecks(), timeout: .seconds(60)).bytes
-        XCTAssertEqual(observed.count, AccessCheck.count)
-        var faults = 0
-        for index in 0..<min(observed.count, AccessCheck.count) {
-            let check = AccessCheck(index: index)
-            let byte = observed[index]
-            let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
-            XCTAssertEqual(mmu, check.predictedFault,
-                           "leaf \(check.leaf.rawValue) parent \(check.parent.rawValue) \(check.access) WP \(check.writeProtect)")
-            if mmu != nil { faults += 1 }
+        try onEachBackend { backend in
+            let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
+            _ = try guest.boot()
+            // The reply's text is one byte a combination.
+            let observed = try guest.call(RunAccessChecks(), timeout: .seconds(60)).bytes
+            XCTAssertEqual(observed.count, AccessCheck.count)
+            var faults = 0
+            for index in 0..<min(observed.count, AccessCheck.count) {
+                let check = AccessCheck(index: index)
+                let byte = observed[index]
+                let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
+                XCTAssertEqual(mmu, check.predictedFault,
+                               "leaf \(check.leaf.rawValue) parent \(check.parent.rawValue) \(check.access) WP \(check.writeProtect)")
+                if mmu != nil { faults += 1 }
+            }
+            XCTAssertGreaterThan(faults, 100)
+            XCTAssertLessThan(faults, AccessCheck.count - 50)
+            // The kernel is intact afterwards: the scratch page is gone, commands still work.
+            XCTAssertEqual(try guest.call(Translate(virtual: 0x0000_7FFF_4000_0000)), .notPresent(level: 3, lazy: false))
+            XCTAssertEqual(try guest.call(Echo([9])).values, [9])
         }
-        XCTAssertGreaterThan(faults, 100)
-        XCTAssertLessThan(faults, AccessCheck.count - 50)
-        // The kernel is intact afterwards: the scratch page is gone, commands still work.
-        XCTAssertEqual(try guest.call(Translate(virtual: 0x0000_7FFF_4000_0000)), .notPresent(level: 3, lazy: false))
-        XCTAssertEqual(try guest.call(Echo([9])).values, [9])
     }
 }
 
 /// A memory space in the live kernel: lazy and eager reservations and frees.
-final class MemorySpaceLiveTests: XCTestCase {
+final class MemorySpaceLiveTests: GuestBehaviourTestCase {
     func testLazyAndEagerReservationsInTheLiveKernel() throws {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
-        let ready = try guest.boot()
-        let flags: PageTableFlags = [.writable, .noExecute]
-        XCTAssertEqual(try guest.call(ReserveSpace(pages: 10, backing: .eager, flags: flags)), testSpaceBase)
-        XCTAssertEqual(try guest.call(ReserveSpace(pages: 1000, backing: .lazy, flags: flags)), testSpaceBase + 10 * 4096)
-        for page in 0..<10 as Range<UInt64> {
-            let walk = try guest.walk(testSpaceBase + page * 4096, cr3: ready.pageTableRoot)
-            guard case .mapped(_, _, let access) = walk.outcome else { return XCTFail("\(walk)") }
-            XCTAssertEqual(access, .init(writable: true, user: false, executable: false))
-        }
-        XCTAssertEqual(try guest.walk(testSpaceBase + 10 * 4096, cr3: ready.pageTableRoot).outcome, .notPresent(level: 1),
-                       "a lazy reservation maps nothing")
-        let query = try guest.call(QuerySpace(address: testSpaceBase + 500 * 4096))
-        XCTAssertEqual(query.reservation, .init(start: testSpaceBase + 10 * 4096, pageCount: 1000, backing: .lazy))
+        try onEachBackend { backend in
+            let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
+            let ready = try guest.boot()
+            let flags: PageTableFlags = [.writable, .noExecute]
+            XCTAssertEqual(try guest.call(ReserveSpace(pages: 10, backing: .eager, flags: flags)), testSpaceBase)
+            XCTAssertEqual(try guest.call(ReserveSpace(pages: 1000, backing: .lazy, flags: flags)), testSpaceBase + 10 * 4096)
+            for page in 0..<10 as Range<UInt64> {
+                let walk = try guest.walk(testSpaceBase + page * 4096, cr3: ready.pageTableRoot)
+                guard case .mapped(_, _, let access) = walk.outcome else { return XCTFail("\(walk)") }
+                XCTAssertEqual(access, .init(writable: true, user: false, executable: false))
+            }
+            XCTAssertEqual(try guest.walk(testSpaceBase + 10 * 4096, cr3: ready.pageTableRoot).outcome, .notPresent(level: 1),
+                           "a lazy reservation maps nothing")
+            let query = try guest.call(QuerySpace(address: testSpaceBase + 500 * 4096))
+            XCTAssertEqual(query.reservation, .init(start: testSpaceBase + 10 * 4096, pageCount: 1000, backing: .lazy))
 
-        XCTAssertEqual(try guest.call(FreeSpace(start: testSpaceBase)), 13,
-                       "its ten frames, and its PT, PD and PDPT: the lazy range mapped no table")
-        XCTAssertEqual(try guest.walk(testSpaceBase, cr3: ready.pageTableRoot).outcome, .notPresent(level: 4))
-        XCTAssertEqual(try guest.call(QuerySpace(address: testSpaceBase)).reservation, nil)
-        XCTAssertCallFails(try guest.call(FreeSpace(start: testSpaceBase)), .memorySpace(.notReserved(address: testSpaceBase)))
+            XCTAssertEqual(try guest.call(FreeSpace(start: testSpaceBase)), 13,
+                           "its ten frames, and its PT, PD and PDPT: the lazy range mapped no table")
+            XCTAssertEqual(try guest.walk(testSpaceBase, cr3: ready.pageTableRoot).outcome, .notPresent(level: 4))
+            XCTAssertEqual(try guest.call(QuerySpace(address: testSpaceBase)).reservation, nil)
+            XCTAssertCallFails(try guest.call(FreeSpace(start: testSpaceBase)), .memorySpace(.notReserved(address: testSpaceBase)))
+        }
     }
 }

@@ -6,10 +6,9 @@ import XCTest
 
 /// The guest's frame allocator, built from the memory map KVMHost handed it,
 /// checked against the host's own view of the machine.
-final class PhysicalMemoryTests: XCTestCase {
+final class PhysicalMemoryTests: GuestBehaviourTestCase {
     private func boot(memory: Int = 64 << 20, holes: [Range<UInt64>] = []) throws -> (LiveGuest, ReadyReport) {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memory, memoryHoles: holes))
+        let guest = try liveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memory, memoryHoles: holes))
         return (guest, try guest.boot())
     }
 
@@ -20,6 +19,12 @@ final class PhysicalMemoryTests: XCTestCase {
             frames.formUnion(((entry.base + 4095) >> 12)..<(entry.end >> 12))
         }
         return frames
+    }
+
+    /// Frames the kernel counts: up to the end of the highest RAM. On kvm the
+    /// whole memory; QEMU's firmware keeps the top of RAM for its tables.
+    private func frameCount(_ map: PhysicalMemoryMap) -> UInt64 {
+        (map.entries.filter(\.isRAM).map(\.end).max() ?? 0) >> 12
     }
 
     private func panic(of body: () throws -> Void, line: UInt = #line) -> PanicReport? {
@@ -35,138 +40,155 @@ final class PhysicalMemoryTests: XCTestCase {
     }
 
     func testFreeCountIsUsableRAMLessWhatTheKernelReservedItemByItem() throws {
-        let configurations: [(Int, [Range<UInt64>])] = [
-            (16 << 20, []), (64 << 20, []), (1 << 30, []), (64 << 20, [0x800000..<0xA00000, 0x3000000..<0x3001000]),
-        ]
-        for (memory, holes) in configurations {
-            let (guest, ready) = try boot(memory: memory, holes: holes)
-            let stats = try guest.call(ReadFrameStatistics())
-            let usable = usableFrames(guest.memoryMap)
-            let context = "\(memory >> 20) MiB, holes \(holes)"
-            XCTAssertEqual(stats.total, UInt64(memory) >> 12, context)
-            XCTAssertEqual(stats.usable, UInt64(usable.count), context)
-            XCTAssertEqual(stats.used, stats.kernelPageTables, "only the kernel's page tables are in use: \(context)")
-            XCTAssertGreaterThanOrEqual(stats.kernelPageTables, 4, "at least PML4, PDPT, PD, PT")
-            XCTAssertEqual(stats.free + stats.used + stats.reserved, stats.total, context)
-            let taken = stats.reservations.reduce(0) { $0 + $1.framesTaken }
-            XCTAssertEqual(stats.free, UInt64(usable.count) - taken - stats.kernelPageTables, context)
+        try onEachBackend { backend in
+            let configurations: [(Int, [Range<UInt64>])] = [
+                (16 << 20, []), (64 << 20, []), (1 << 30, []), (64 << 20, [0x800000..<0xA00000, 0x3000000..<0x3001000]),
+            ]
+            // QEMU's pc machine takes no holes of ours.
+            for (memory, holes) in configurations where backend == .kvm || holes.isEmpty {
+                let (guest, ready) = try boot(memory: memory, holes: holes)
+                let stats = try guest.call(ReadFrameStatistics())
+                let usable = usableFrames(guest.memoryMap)
+                let context = "\(memory >> 20) MiB, holes \(holes)"
+                XCTAssertEqual(stats.total, frameCount(guest.memoryMap), context)
+                if backend == .kvm { XCTAssertEqual(stats.total, UInt64(memory) >> 12, context) }
+                XCTAssertEqual(stats.usable, UInt64(usable.count), context)
+                XCTAssertEqual(stats.used, stats.kernelPageTables, "only the kernel's page tables are in use: \(context)")
+                XCTAssertGreaterThanOrEqual(stats.kernelPageTables, 4, "at least PML4, PDPT, PD, PT")
+                XCTAssertEqual(stats.free + stats.used + stats.reserved, stats.total, context)
+                let taken = stats.reservations.reduce(0) { $0 + $1.framesTaken }
+                XCTAssertEqual(stats.free, UInt64(usable.count) - taken - stats.kernelPageTables, context)
 
-            // Item by item.
-            XCTAssertEqual(stats.reservation(.pageZero)?.range, 0..<0x1000)
-            XCTAssertEqual(stats.reservation(.pageZero)?.framesTaken, 0, "the host already marked page 0 reserved")
-            let image = try XCTUnwrap(stats.reservation(.kernelImage))
-            XCTAssertEqual(image.range, ready.kernelPhysicalStart..<ready.kernelPhysicalEnd)
-            let tables = try XCTUnwrap(stats.reservation(.bootstrapTables))
-            XCTAssertTrue(image.range.contains(tables.range.lowerBound) && tables.range.upperBound <= image.range.upperBound)
-            XCTAssertEqual(tables.framesTaken, UInt64(tables.range.count) >> 12, "reserved before the rest of the image")
-            XCTAssertEqual(image.framesTaken + tables.framesTaken, UInt64(image.range.count) >> 12)
-            XCTAssertEqual(stats.reservation(.startInfo)?.range, 0x1000..<0x2000)
-            XCTAssertEqual(stats.reservation(.startInfo)?.framesTaken, 1)
-            XCTAssertEqual(stats.reservation(.memoryMap)?.framesTaken, 0, "the map shares start info's page")
-            let words = (UInt64(memory >> 12) + 63) / 64
-            XCTAssertEqual(stats.bitmapBytes, (words + 2 * ((words + 63) / 64)) * 8, "1 bit a frame plus 2 bits a 64-frame word")
-            let bitmap = try XCTUnwrap(stats.reservation(.frameBitmap))
-            XCTAssertEqual(bitmap.range.lowerBound, stats.bitmapPhysical)
-            XCTAssertEqual(bitmap.framesTaken, (stats.bitmapBytes + 4095) >> 12)
-            XCTAssertTrue(guest.memoryMap.isUsableRAM(bitmap.range), context)
-            XCTAssertFalse(bitmap.range.overlaps(image.range))
-            for hole in holes {
-                XCTAssertEqual(try guest.call(QueryFrame(address: hole.lowerBound)),
-                               .init(isFree: false, isReserved: true, mustZero: false), "hole \(hole)")
+                // Item by item.
+                XCTAssertEqual(stats.reservation(.pageZero)?.range, 0..<0x1000)
+                // KVMHost marks page 0 reserved; QEMU's map has it as RAM.
+                XCTAssertEqual(stats.reservation(.pageZero)?.framesTaken, usable.contains(0) ? 1 : 0, context)
+                let image = try XCTUnwrap(stats.reservation(.kernelImage))
+                XCTAssertEqual(image.range, ready.kernelPhysicalStart..<ready.kernelPhysicalEnd)
+                let tables = try XCTUnwrap(stats.reservation(.bootstrapTables))
+                XCTAssertTrue(image.range.contains(tables.range.lowerBound) && tables.range.upperBound <= image.range.upperBound)
+                XCTAssertEqual(tables.framesTaken, UInt64(tables.range.count) >> 12, "reserved before the rest of the image")
+                XCTAssertEqual(image.framesTaken + tables.framesTaken, UInt64(image.range.count) >> 12)
+                let startInfoPage = ready.startInfoPhysical & ~0xFFF
+                XCTAssertEqual(stats.reservation(.startInfo)?.range, startInfoPage..<(startInfoPage + 0x1000))
+                XCTAssertEqual(stats.reservation(.startInfo)?.framesTaken, 1)
+                // KVMHost puts the map in start info's page, QEMU's option ROM in page 0.
+                XCTAssertEqual(stats.reservation(.memoryMap)?.framesTaken, 0, "the map shares a page already reserved")
+                let words = (stats.total + 63) / 64
+                XCTAssertEqual(stats.bitmapBytes, (words + 2 * ((words + 63) / 64)) * 8, "1 bit a frame plus 2 bits a 64-frame word")
+                let bitmap = try XCTUnwrap(stats.reservation(.frameBitmap))
+                XCTAssertEqual(bitmap.range.lowerBound, stats.bitmapPhysical)
+                XCTAssertEqual(bitmap.framesTaken, (stats.bitmapBytes + 4095) >> 12)
+                XCTAssertTrue(guest.memoryMap.isUsableRAM(bitmap.range), context)
+                XCTAssertFalse(bitmap.range.overlaps(image.range))
+                for hole in holes {
+                    XCTAssertEqual(try guest.call(QueryFrame(address: hole.lowerBound)),
+                                   .init(isFree: false, isReserved: true, mustZero: false), "hole \(hole)")
+                }
             }
         }
     }
 
     func testExhaustionHandsOutEveryUsableFrameOnceThenFreeingGivesThemAllBack() throws {
-        let holes: [Range<UInt64>] = [0x800000..<0xA00000]
-        let (guest, ready) = try boot(memory: 32 << 20, holes: holes)
-        let before = try guest.call(ReadFrameStatistics())
-        let exhausted = try guest.call(ExhaustFrames(), timeout: .seconds(60))
-        XCTAssertEqual(exhausted.count, before.free, "every free frame was handed out")
+        try onEachBackend { backend in
+            // On tcg, QEMU's own map (its reserved pieces) stands for the hole.
+            let holes: [Range<UInt64>] = backend == .kvm ? [0x800000..<0xA00000] : []
+            let (guest, ready) = try boot(memory: 32 << 20, holes: holes)
+            let before = try guest.call(ReadFrameStatistics())
+            let exhausted = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+            XCTAssertEqual(exhausted.count, before.free, "every free frame was handed out")
 
-        // Find every frame the guest marked, by reading guest memory.
-        let memory = guest.memory
-        var marked: [UInt64] = []
-        for frame in 0..<before.total {
-            let address = frame << 12
-            if try memory.load(UInt64.self, at: address) == ExhaustFrames.marker ^ address { marked.append(address) }
-        }
-        XCTAssertEqual(UInt64(marked.count), exhausted.count, "no frame was handed out twice")
-        XCTAssertEqual(marked.first, exhausted.lowest)
-        XCTAssertEqual(marked.last, exhausted.highest)
-        let usable = usableFrames(guest.memoryMap)
-        for address in marked {
-            XCTAssertTrue(usable.contains(address >> 12), "\(address) is usable RAM")
-            XCTAssertFalse((ready.kernelPhysicalStart..<ready.kernelPhysicalEnd).contains(address), "\(address) is in the kernel image")
-            XCTAssertFalse(holes.contains { $0.contains(address) }, "\(address) is in a hole")
-            XCTAssertFalse(before.reservations.contains { $0.range.contains(address) }, "\(address) was reserved")
-        }
-        // Exhaustion is clean: no frame, no hang, no fault.
-        XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [])
-        XCTAssertEqual(try guest.call(AllocateContiguousFrames(count: 1, alignment: 1)), nil)
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, 0)
+            // Find every frame the guest marked, by reading guest memory.
+            let memory = guest.memory
+            var marked: [UInt64] = []
+            for frame in 0..<before.total {
+                let address = frame << 12
+                if try memory.load(UInt64.self, at: address) == ExhaustFrames.marker ^ address { marked.append(address) }
+            }
+            XCTAssertEqual(UInt64(marked.count), exhausted.count, "no frame was handed out twice")
+            XCTAssertEqual(marked.first, exhausted.lowest)
+            XCTAssertEqual(marked.last, exhausted.highest)
+            let usable = usableFrames(guest.memoryMap)
+            for address in marked {
+                XCTAssertTrue(usable.contains(address >> 12), "\(address) is usable RAM")
+                XCTAssertFalse((ready.kernelPhysicalStart..<ready.kernelPhysicalEnd).contains(address), "\(address) is in the kernel image")
+                XCTAssertFalse(holes.contains { $0.contains(address) }, "\(address) is in a hole")
+                XCTAssertFalse(before.reservations.contains { $0.range.contains(address) }, "\(address) was reserved")
+            }
+            // Exhaustion is clean: no frame, no hang, no fault.
+            XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [])
+            XCTAssertEqual(try guest.call(AllocateContiguousFrames(count: 1, alignment: 1)), nil)
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, 0)
 
-        XCTAssertEqual(try guest.call(FreeExhaustedFrames(), timeout: .seconds(60)), before.free)
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before.free)
-        let again = try guest.call(ExhaustFrames(), timeout: .seconds(60))
-        XCTAssertEqual(again.count, before.free)
+            XCTAssertEqual(try guest.call(FreeExhaustedFrames(), timeout: .seconds(60)), before.free)
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before.free)
+            let again = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+            XCTAssertEqual(again.count, before.free)
+        }
     }
 
     func testOutOfMemoryWhereTheKernelNeedsAFramePanicsNamingTheRequest() throws {
-        let (guest, _) = try boot(memory: 16 << 20)
-        _ = try guest.call(ExhaustFrames(), timeout: .seconds(60))
-        let report = panic { _ = try guest.call(RequireFrame()) }
-        XCTAssertEqual(report?.reason, "out of physical memory: a frame the host required")
+        try onEachBackend { _ in
+            let (guest, _) = try boot(memory: 16 << 20)
+            _ = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+            let report = panic { _ = try guest.call(RequireFrame()) }
+            XCTAssertEqual(report?.reason, "out of physical memory: a frame the host required")
+        }
     }
 
     /// A free asked from outside the kernel is refused with the allocator's
     /// reason, and the kernel goes on: nothing was freed.
     func testRefusedFreesAreTypedErrorsAndChangeNothing() throws {
-        let (guest, ready) = try boot()
-        let frame = try XCTUnwrap(guest.call(AllocateFrames(count: 1)).first)
-        XCTAssertEqual(try guest.call(FreeFrame(address: frame)), Done())
-        let free = try guest.call(ReadFrameStatistics()).free
-        XCTAssertCallFails(try guest.call(FreeFrame(address: frame)), .frame(.doubleFree(frame: frame >> 12)))
-        XCTAssertCallFails(try guest.call(FreeFrame(address: ready.kernelPhysicalStart)),
-                           .frame(.reservedFrame(frame: ready.kernelPhysicalStart >> 12)))
-        XCTAssertCallFails(try guest.call(FreeFrame(address: 1 << 40)), .frame(.outOfRange(frame: 1 << 28, frameCount: 64 << 8)))
-        XCTAssertCallFails(try guest.call(FreeFrame(address: frame + 8)), .misalignedFrame(address: frame + 8))
-        // The kernel's live tables: its PML4, and the PDPT of its region.
-        XCTAssertCallFails(try guest.call(FreeFrame(address: ready.pageTableRoot)), .pageTableFrame(address: ready.pageTableRoot))
-        let pdpt = try guest.memory.load(UInt64.self, at: ready.pageTableRoot + 255 * 8) & 0x000F_FFFF_FFFF_F000
-        XCTAssertCallFails(try guest.call(FreeFrame(address: pdpt)), .pageTableFrame(address: pdpt))
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free)
-        XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [frame], "the frame is free once, and handed out again")
+        try onEachBackend { _ in
+            let (guest, ready) = try boot()
+            let frame = try XCTUnwrap(guest.call(AllocateFrames(count: 1)).first)
+            XCTAssertEqual(try guest.call(FreeFrame(address: frame)), Done())
+            let free = try guest.call(ReadFrameStatistics()).free
+            XCTAssertCallFails(try guest.call(FreeFrame(address: frame)), .frame(.doubleFree(frame: frame >> 12)))
+            XCTAssertCallFails(try guest.call(FreeFrame(address: ready.kernelPhysicalStart)),
+                               .frame(.reservedFrame(frame: ready.kernelPhysicalStart >> 12)))
+            XCTAssertCallFails(try guest.call(FreeFrame(address: 1 << 40)),
+                               .frame(.outOfRange(frame: 1 << 28, frameCount: frameCount(guest.memoryMap))))
+            XCTAssertCallFails(try guest.call(FreeFrame(address: frame + 8)), .misalignedFrame(address: frame + 8))
+            // The kernel's live tables: its PML4, and the PDPT of its region.
+            XCTAssertCallFails(try guest.call(FreeFrame(address: ready.pageTableRoot)), .pageTableFrame(address: ready.pageTableRoot))
+            let pdpt = try guest.memory.load(UInt64.self, at: ready.pageTableRoot + 255 * 8) & 0x000F_FFFF_FFFF_F000
+            XCTAssertCallFails(try guest.call(FreeFrame(address: pdpt)), .pageTableFrame(address: pdpt))
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free)
+            XCTAssertEqual(try guest.call(AllocateFrames(count: 1)), [frame], "the frame is free once, and handed out again")
+        }
     }
 
     func testAllocatedFramesAreUniqueUsableAndKnownZeroUntilHandedOut() throws {
-        let (guest, ready) = try boot()
-        let stats = try guest.call(ReadFrameStatistics())
-        let high = UInt64(64 << 20) - 0x10000
-        XCTAssertEqual(try guest.call(QueryFrame(address: high)), .init(isFree: true, isReserved: false, mustZero: false),
-                       "free, not reserved, known zero")
-        XCTAssertEqual(try guest.call(QueryFrame(address: 0x5000)).mustZero, true, "below 1 MiB firmware may have written")
-        XCTAssertEqual(try guest.call(QueryFrame(address: ready.kernelPhysicalStart)),
-                       .init(isFree: false, isReserved: true, mustZero: false))
+        try onEachBackend { _ in
+            let (guest, ready) = try boot()
+            let stats = try guest.call(ReadFrameStatistics())
+            let high = frameCount(guest.memoryMap) << 12 - 0x10000
+            XCTAssertEqual(try guest.call(QueryFrame(address: high)), .init(isFree: true, isReserved: false, mustZero: false),
+                           "free, not reserved, known zero")
+            XCTAssertEqual(try guest.call(QueryFrame(address: 0x5000)).mustZero, true, "below 1 MiB firmware may have written")
+            XCTAssertEqual(try guest.call(QueryFrame(address: ready.kernelPhysicalStart)),
+                           .init(isFree: false, isReserved: true, mustZero: false))
 
-        XCTAssertCallFails(try guest.call(AllocateFrames(count: AllocateFrames.limit + 1)),
-                           .tooMany(requested: AllocateFrames.limit + 1, limit: AllocateFrames.limit))
-        let frames = try guest.call(AllocateFrames(count: 300))
-        XCTAssertEqual(frames.count, 300)
-        XCTAssertEqual(Set(frames).count, 300)
-        let usable = usableFrames(guest.memoryMap)
-        for frame in frames {
-            XCTAssertEqual(frame % 4096, 0)
-            XCTAssertTrue(usable.contains(frame >> 12))
-            XCTAssertFalse(stats.reservations.contains { $0.range.contains(frame) })
-            XCTAssertEqual(try guest.call(QueryFrame(address: frame)).mustZero, true, "handed out: may hold data")
+            XCTAssertCallFails(try guest.call(AllocateFrames(count: AllocateFrames.limit + 1)),
+                               .tooMany(requested: AllocateFrames.limit + 1, limit: AllocateFrames.limit))
+            let frames = try guest.call(AllocateFrames(count: 300))
+            XCTAssertEqual(frames.count, 300)
+            XCTAssertEqual(Set(frames).count, 300)
+            let usable = usableFrames(guest.memoryMap)
+            for frame in frames {
+                XCTAssertEqual(frame % 4096, 0)
+                XCTAssertTrue(usable.contains(frame >> 12))
+                XCTAssertFalse(stats.reservations.contains { $0.range.contains(frame) })
+                XCTAssertEqual(try guest.call(QueryFrame(address: frame)).mustZero, true, "handed out: may hold data")
+            }
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, 300 + stats.kernelPageTables)
+
+            let huge = try XCTUnwrap(guest.call(AllocateContiguousFrames(count: 512, alignment: 512)))
+            XCTAssertEqual(huge % (2 << 20), 0, "2 MiB aligned")
+            XCTAssertTrue(guest.memoryMap.isUsableRAM(huge..<huge + (2 << 20)))
+            XCTAssertTrue(Set(frames).isDisjoint(with: stride(from: huge, to: huge + (2 << 20), by: 4096)))
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, 812 + stats.kernelPageTables)
         }
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, 300 + stats.kernelPageTables)
-
-        let huge = try XCTUnwrap(guest.call(AllocateContiguousFrames(count: 512, alignment: 512)))
-        XCTAssertEqual(huge % (2 << 20), 0, "2 MiB aligned")
-        XCTAssertTrue(guest.memoryMap.isUsableRAM(huge..<huge + (2 << 20)))
-        XCTAssertTrue(Set(frames).isDisjoint(with: stride(from: huge, to: huge + (2 << 20), by: 4096)))
-        XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, 812 + stats.kernelPageTables)
     }
 }

@@ -6,10 +6,9 @@ import XCTest
 
 /// A failing guest names where it failed: function, .swift file and line,
 /// and the calls that led there, by the RBP chain.
-final class SymbolizedFailureTests: XCTestCase {
+final class SymbolizedFailureTests: GuestBehaviourTestCase {
     private func failure(_ kernel: [UInt8]? = nil, _ body: (LiveGuest) throws -> Void) throws -> GuestFailure {
-        try requireKVM()
-        let guest = try LiveGuest(kernel: kernel ?? GuestImage.kernel())
+        let guest = try liveGuest(kernel: kernel ?? GuestImage.kernel())
         _ = try guest.boot()
         do {
             try body(guest)
@@ -20,43 +19,48 @@ final class SymbolizedFailureTests: XCTestCase {
     }
 
     func testAKernelExceptionNamesTheFaultingFunctionAndItsCallers() throws {
-        let caught = try failure { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
-        let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
-        XCTAssertNil(problem)
-        XCTAssertGreaterThanOrEqual(frames.count, 4, "\(frames)")
-        guard case .exception(let report) = caught.kind else { return XCTFail("\(caught.kind)") }
-        XCTAssertEqual(frames[0].address, report.rip, "the trap frame's RIP, not the handler's")
-        // The handler is inlined into the dispatcher's generic visit: the
-        // frame names both, the handler's line among the inlined ones.
-        XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
-        XCTAssertTrue(frames[0].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[0])")
-        XCTAssertTrue(frames[0].description.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:"), "\(frames[0])")
-        XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
-        XCTAssertTrue(frames.contains { $0.function == "GuestKernel.kmain(Swift.UInt) -> ()" }, "\(frames)")
-        XCTAssertEqual(caught.backtrace?.end, .outermostFrame)
-        XCTAssertTrue(caught.description.contains("\nat 0x\(String(report.rip, radix: 16)) in GuestKernel.CallDispatcher.Server.visit"), caught.description)
-        XCTAssertTrue(caught.description.contains("backtrace (RBP chain, \(frames.count) frames, ended at the outermost frame):\n  #0 0x"), caught.description)
+        try onEachBackend { _ in
+            let caught = try failure { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
+            let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
+            XCTAssertNil(problem)
+            XCTAssertGreaterThanOrEqual(frames.count, 4, "\(frames)")
+            guard case .exception(let report) = caught.kind else { return XCTFail("\(caught.kind)") }
+            XCTAssertEqual(frames[0].address, report.rip, "the trap frame's RIP, not the handler's")
+            // The handler is inlined into the dispatcher's generic visit: the
+            // frame names both, the handler's line among the inlined ones.
+            XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
+            XCTAssertTrue(frames[0].line?.contains("Sources/Guest/Kernel/Calls/CallDispatcher.swift:") == true, "\(frames[0])")
+            XCTAssertTrue(frames[0].description.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:"), "\(frames[0])")
+            XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
+            XCTAssertTrue(frames.contains { $0.function == "GuestKernel.kmain(Swift.UInt) -> ()" }, "\(frames)")
+            XCTAssertEqual(caught.backtrace?.end, .outermostFrame)
+            XCTAssertTrue(caught.description.contains("\nat 0x\(String(report.rip, radix: 16)) in GuestKernel.CallDispatcher.Server.visit"), caught.description)
+            XCTAssertTrue(caught.description.contains("backtrace (RBP chain, \(frames.count) frames, ended at the outermost frame):\n  #0 0x"), caught.description)
+        }
     }
 
     func testAPanicNamesTheFrameThatCalledThePanicFunction() throws {
-        if GuestImage.instrumented {
-            throw XCTSkip("asserts the plain kernel's inlining of kernelPanic; the coverage build inlines differently")
+        try onEachBackend { _ in
+            if GuestImage.instrumented {
+                throw XCTSkip("asserts the plain kernel's inlining of kernelPanic; the coverage build inlines differently")
+            }
+            let caught = try failure { guest in
+                _ = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+                _ = try guest.call(RequireFrame())
+            }
+            XCTAssertEqual(caught.kind, .panic(PanicReport(reason: "out of physical memory: a frame the host required", value: 0)))
+            let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
+            // The report's own frames (the channel, kernelPanic) are left
+            // out; PhysicalMemory.requireFrame is inlined into the
+            // dispatcher's visit: its frame names the line of the request
+            // that panicked.
+            let first = frames[0].description
+            XCTAssertTrue(first.contains("in GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>"), first)
+            XCTAssertNotNil(first.range(of: "Sources/Guest/Kernel/PhysicalMemory.swift:"), first)
+            XCTAssertFalse(frames.contains { $0.function?.contains("ReportChannel") == true || $0.function?.hasPrefix("GuestKernel.kernelPanic") == true },
+                           "\(frames)")
+            XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
         }
-        let caught = try failure { guest in
-            _ = try guest.call(ExhaustFrames(), timeout: .seconds(60))
-            _ = try guest.call(RequireFrame())
-        }
-        XCTAssertEqual(caught.kind, .panic(PanicReport(reason: "out of physical memory: a frame the host required", value: 0)))
-        let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
-        // kernelPanic and PhysicalMemory.requireFrame are inlined into the
-        // dispatcher's visit: its frame names the panic and the line of the
-        // request that panicked, innermost first.
-        let first = frames[0].description
-        XCTAssertTrue(first.contains("in GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>"), first)
-        let panic = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/Panic.swift:"), first)
-        let request = try XCTUnwrap(first.range(of: "Sources/Guest/Kernel/PhysicalMemory.swift:"), first)
-        XCTAssertLessThan(panic.lowerBound, request.lowerBound, first)
-        XCTAssertEqual(callers(of: frames), ["static GuestKernel.CallDispatcher.run() -> Swift.Never"])
     }
 
     /// The frames between the dispatcher's visit and kmain, without the one
@@ -68,47 +72,55 @@ final class SymbolizedFailureTests: XCTestCase {
     }
 
     func testAnAssertionNamesItsCaller() throws {
-        let caught = try failure { _ = try $0.call(AssertEqual(1, 2)) }
-        let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
-        // guestAssert is inlined into the handler that asserted: that frame
-        // is at the handler's line, with guestAssert's lines inlined in it.
-        let caller = try XCTUnwrap(frames.first { $0.function == "GuestKernel.AssertEqual.perform() throws(GuestKernel.CallError) -> GuestKernel.Done" },
-                                   "\(frames)")
-        XCTAssertTrue(caller.line?.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:") == true, "\(caller)")
-        XCTAssertTrue(caller.description.contains("Sources/Guest/Kernel/GuestAssert.swift:"), "\(caller)")
+        try onEachBackend { _ in
+            let caught = try failure { _ = try $0.call(AssertEqual(1, 2)) }
+            let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
+            // guestAssert is inlined into the handler that asserted: that frame
+            // is at the handler's line, with guestAssert's lines inlined in it.
+            let caller = try XCTUnwrap(frames.first { $0.function == "GuestKernel.AssertEqual.perform() throws(GuestKernel.CallError) -> GuestKernel.Done" },
+                                       "\(frames)")
+            XCTAssertTrue(caller.line?.contains("Sources/Guest/Kernel/Calls/KernelCallHandlers.swift:") == true, "\(caller)")
+            XCTAssertTrue(caller.description.contains("Sources/Guest/Kernel/GuestAssert.swift:"), "\(caller)")
+        }
     }
 
     func testATimeoutShowsWhereTheGuestWas() throws {
-        let caught = try failure { _ = try $0.call(Spin(), timeout: .milliseconds(200)) }
-        XCTAssertEqual(caught.kind, .timeout(.milliseconds(200)))
-        let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
-        XCTAssertGreaterThanOrEqual(frames.count, 2)
-        XCTAssertTrue(frames.contains { $0.function == "static GuestKernel.CallDispatcher.run() -> Swift.Never" }, "\(frames)")
+        try onEachBackend { _ in
+            let caught = try failure { _ = try $0.call(Spin(), timeout: .milliseconds(200)) }
+            XCTAssertEqual(caught.kind, .timeout(.milliseconds(200)))
+            let (frames, _) = try XCTUnwrap(caught.symbolizedBacktrace())
+            XCTAssertGreaterThanOrEqual(frames.count, 2)
+            XCTAssertTrue(frames.contains { $0.function == "static GuestKernel.CallDispatcher.run() -> Swift.Never" }, "\(frames)")
+        }
     }
 
     /// Without DWARF lines, function + offset still name the frames, and the
     /// report says why there is no file:line.
     func testWithoutLinesFunctionsRemain() throws {
-        var kernel = try GuestImage.kernel()
-        let name = Array(".debug_line\0".utf8)
-        for index in 0...(kernel.count - name.count) where Array(kernel[index..<index + name.count]) == name {
-            kernel[index + 10] = UInt8(ascii: "X")  // the section is now ".debug_linX"
+        try onEachBackend { _ in
+            var kernel = try GuestImage.kernel()
+            let name = Array(".debug_line\0".utf8)
+            for index in 0...(kernel.count - name.count) where Array(kernel[index..<index + name.count]) == name {
+                kernel[index + 10] = UInt8(ascii: "X")  // the section is now ".debug_linX"
+            }
+            let caught = try failure(kernel) { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
+            let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
+            XCTAssertEqual(problem, .noDebugInformation)
+            XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
+            XCTAssertNil(frames[0].line)
+            XCTAssertTrue(caught.description.contains("(no file:line: the kernel image has no DWARF line table; functions from the symbol table)"),
+                          caught.description)
         }
-        let caught = try failure(kernel) { _ = try $0.call(RaiseException(.pageFault(address: 0x4000_0000))) }
-        let (frames, problem) = try XCTUnwrap(caught.symbolizedBacktrace())
-        XCTAssertEqual(problem, .noDebugInformation)
-        XCTAssertEqual(frames[0].function, "GuestKernel.CallDispatcher.Server.visit<A where A: GuestKernel.GuestCall>(A.Type) -> ()")
-        XCTAssertNil(frames[0].line)
-        XCTAssertTrue(caught.description.contains("(no file:line: the kernel image has no DWARF line table; functions from the symbol table)"),
-                      caught.description)
     }
 
     func testTheKernelsSymbolTable() throws {
-        let table = ELFSymbolTable(elf: try GuestImage.kernel())
-        XCTAssertGreaterThan(table.symbols.count, 500)
-        let kmain = try XCTUnwrap(table.symbols.first { $0.name == "$e11GuestKernel5kmainyySuF" })
-        XCTAssertEqual(table.function(containing: kmain.address + 3)?.symbol, kmain)
-        XCTAssertEqual(table.function(containing: kmain.address + 3)?.offset, 3)
-        XCTAssertTrue(table.sectionNames.isSuperset(of: [".text", ".symtab", ".debug_line", ".debug_info"]))
+        try onEachBackend { _ in
+            let table = ELFSymbolTable(elf: try GuestImage.kernel())
+            XCTAssertGreaterThan(table.symbols.count, 500)
+            let kmain = try XCTUnwrap(table.symbols.first { $0.name == "$e11GuestKernel5kmainyySuF" })
+            XCTAssertEqual(table.function(containing: kmain.address + 3)?.symbol, kmain)
+            XCTAssertEqual(table.function(containing: kmain.address + 3)?.offset, 3)
+            XCTAssertTrue(table.sectionNames.isSuperset(of: [".text", ".symtab", ".debug_line", ".debug_info"]))
+        }
     }
 }

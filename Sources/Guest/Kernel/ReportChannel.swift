@@ -61,12 +61,10 @@ enum ReportChannel {
         body(&writer)
         let length = writer.finish()
         let physical = UInt32(truncatingIfNeeded: KernelLayout.physical(ofImage: page))
-        switch doorbell {
-        case .port: cpu_out32(GuestPort.report, physical)
-        case .serialLink:
-            SerialLink.send(.record, physical)
-            SerialLink.awaitAcknowledge()
-        case .consoleLines: printAsText(page, length: length)
+        if doorbell == .port {
+            cpu_out32(GuestPort.report, physical)
+        } else {
+            ringWithoutPort(page, length: length, physical: physical)
         }
     }
 
@@ -81,6 +79,19 @@ enum ReportChannel {
         let (view, _) = RecordView.validate(UnsafeRawBufferPointer(start: commandPage, count: recordMaximumSize))
         guard let view, view.recordKind == .command else { return nil }
         return view
+    }
+
+    /// QEMU's ways: out of line, so that `send` stays small enough to inline
+    /// into the reports' callers and a failure's backtrace starts in the code
+    /// that reported it.
+    @inline(never)
+    private static func ringWithoutPort(_ page: UnsafeMutableRawPointer, length: Int, physical: UInt32) {
+        if doorbell == .serialLink {
+            SerialLink.send(.record, physical)
+            SerialLink.awaitAcknowledge()
+        } else {
+            printAsText(page, length: length)
+        }
     }
 
     private static func printAsText(_ record: UnsafeMutableRawPointer, length: Int) {
@@ -100,9 +111,10 @@ enum ReportChannel {
         Console.write(UnsafeRawBufferPointer(start: line, count: lineLength))
     }
 
-    /// Tells a host on the serial link that the kernel waits for console input.
-    static func announceWaitForInput() {
-        if doorbell == .serialLink { SerialLink.send(.wantsInput, 0) }
+    /// Tells a host on the serial link that the kernel waits for console
+    /// input, having read `bytesRead` bytes of it so far.
+    static func announceWaitForInput(bytesRead: UInt32) {
+        if doorbell == .serialLink { SerialLink.send(.wantsInput, bytesRead) }
     }
 
     /// Tells a host on the serial link the whole status before isa-debug-exit

@@ -6,16 +6,19 @@
 enum SerialInput {
     private static let lineStatus = GuestPort.serial + 5
     private static let dataReady: UInt8 = 0x01
+    /// Bytes read so far, mod 2^32: the serial link's wait for input says it.
+    private static var bytesRead: UInt32 = 0
 
     static func readByte() -> UInt8 {
         if cpu_in8(lineStatus) & dataReady == 0 {
             if ReportChannel.haltWaitsForInput {
                 repeat { cpu_halt_once() } while cpu_in8(lineStatus) & dataReady == 0
             } else {
-                ReportChannel.announceWaitForInput()
+                ReportChannel.announceWaitForInput(bytesRead: bytesRead)
                 repeat { cpu_pause() } while cpu_in8(lineStatus) & dataReady == 0
             }
         }
+        bytesRead &+= 1
         return cpu_in8(GuestPort.serial)
     }
 }

@@ -13,9 +13,10 @@ fi
 {
     echo "// Generated from Sources/Guest/KernelTests/GuestTestTable.swift by"
     echo "// generate-test-methods.sh at build time. Do not edit."
+    echo "import TestSupport"
     echo "import XCTest"
     echo
-    echo "final class GuestKernelTests: XCTestCase {"
+    echo "final class GuestKernelTests: GuestBehaviourTestCase {"
     echo "    /// The cases this class has a method for, in the table's order."
     echo "    static let generatedNames = ["
     for name in "${names[@]}"; do echo "        \"$name\","; done

@@ -13,14 +13,16 @@ public enum LinkFrame: UInt8, CaseIterable, Sendable {
     case record = 0x52  // "R"
     /// The guest's exit status follows, whole: isa-debug-exit keeps 7 bits.
     case exit = 0x58  // "X"
-    /// The guest waits for console input on COM1 (a `hlt` on KVM).
+    /// The guest waits for console input on COM1 (a `hlt` on KVM). The
+    /// value is how many bytes it has read from COM1 so far (mod 2^32): fewer
+    /// than the host sent means the rest are still on their way through
+    /// QEMU's UART, and the guest is not yet waiting for more.
     case wantsInput = 0x49  // "I"
 
     /// Bytes of value after the tag.
     public var valueSize: Int {
         switch self {
-        case .record, .exit: return 4
-        case .wantsInput: return 0
+        case .record, .exit, .wantsInput: return 4
         }
     }
 }

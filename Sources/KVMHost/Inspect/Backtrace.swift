@@ -26,12 +26,26 @@ public struct Backtrace: Equatable, Sendable {
     /// The faulting or stopped RIP first, then each caller's return address.
     public let addresses: [UInt64]
     public let end: End
+    /// True when the first address is a return address too: the stopped
+    /// frames before it were left out (`startingAfter`).
+    public let startsAtReturnAddress: Bool
 
     public static let maximumDepth = 32
 
-    public init(addresses: [UInt64], end: End) {
+    public init(addresses: [UInt64], end: End, startsAtReturnAddress: Bool = false) {
         self.addresses = addresses
         self.end = end
+        self.startsAtReturnAddress = startsAtReturnAddress
+    }
+
+    /// The stack without its innermost frames while `isMachinery` holds for
+    /// their addresses (at least one frame stays): a report's stack from the
+    /// code that sent it, not from the channel code that was sending it.
+    public func startingAfter(_ isMachinery: (UInt64) -> Bool) -> Backtrace {
+        var dropped = 0
+        while dropped < addresses.count - 1, isMachinery(addresses[dropped]) { dropped += 1 }
+        guard dropped > 0 else { return self }
+        return Backtrace(addresses: Array(addresses.dropFirst(dropped)), end: end, startsAtReturnAddress: true)
     }
 
     /// Walks from `rip` and `rbp` through the tables at `cr3`.

@@ -56,6 +56,8 @@ final class QEMUMachine {
     private let qmp: QMPConnection
     private var frames = LinkFrameReader()
     private var acknowledgeOwed = false
+    /// Console input bytes sent to COM1 so far, mod 2^32.
+    private var consoleBytesSent: UInt32 = 0
     private var ended = false
 
     /// How long QEMU may take to connect its sockets and answer QMP.
@@ -172,7 +174,9 @@ final class QEMUMachine {
                     acknowledgeOwed = true
                     return .record(address: value)
                 case .exit: return .exit(status: value)
-                case .wantsInput: return .wantsInput
+                case .wantsInput:
+                    // Only once the guest has read all it was sent does it wait.
+                    if value == consoleBytesSent { return .wantsInput }
                 }
             }
             if ended { return .ended(exitCode: process.terminationStatus) }
@@ -228,6 +232,7 @@ final class QEMUMachine {
     /// Console input for the guest's COM1: QEMU's UART takes it as the guest reads.
     func sendConsoleInput(_ bytes: [UInt8]) throws {
         try console.write(bytes)
+        consoleBytesSent &+= UInt32(truncatingIfNeeded: bytes.count)
     }
 
     /// The vCPU's registers, from QMP's `info registers`; nil once QEMU is gone.

@@ -68,7 +68,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         guard let symbols else {
             return (backtrace.addresses.map { GuestSymbols.Location(address: $0, function: nil, offset: 0, line: nil) }, nil)
         }
-        let lineAddresses = backtrace.addresses.enumerated().map { $0.offset == 0 ? $0.element : $0.element &- 1 }
+        let lineAddresses = backtrace.addresses.enumerated().map {
+            $0.offset == 0 && !backtrace.startsAtReturnAddress ? $0.element : $0.element &- 1
+        }
         let (frames, problem) = symbols.locate(backtrace.addresses, lineAddresses: lineAddresses)
         return (frames, problem)
     }
