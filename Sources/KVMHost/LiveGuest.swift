@@ -325,7 +325,13 @@ public final class LiveGuest {
         if let qemu {
             if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
             while true {
-                if let event = try handle(try qemu.run(until: deadline), on: qemu, deadline) { return event }
+                let stop: QEMUMachine.Stop
+                do {
+                    stop = try qemu.run(until: deadline)
+                } catch let error as ChannelError {
+                    throw failure(.channel(error))
+                }
+                if let event = try handle(stop, on: qemu, deadline) { return event }
             }
         }
         guard let vcpu, let debugger else { fatalError("a kvm guest has a vCPU") }

@@ -126,10 +126,7 @@ final class GuestFailureTests: GuestBehaviourTestCase {
     /// Exit status 6 is the kernel's word that the CPU lacks a feature: the
     /// failure carries the line that names it, as the entry wrote it on COM1.
     func testAMissingCPUFeatureIsNamedByTheKernelsLine() throws {
-        // The host's reading of exit status 6 and COM1, with a hand-made
-        // guest: KVM only (QEMU's case is QEMUCrossCheckTests').
-        try requireKVM()
-        do { let backend = Backend.kvm
+        try onEachBackend { backend in
             let line = "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute"
             let text = Array("some earlier output\n\(line)\n".utf8)
             var code = Code32()

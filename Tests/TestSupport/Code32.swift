@@ -53,6 +53,15 @@ public struct Code32 {
         bytes += [0x49, 0x75, 0xFD]  // dec ecx; jnz -3
     }
 
+    /// lidt of an empty table (limit 0), for code that starts at `base`:
+    /// KVMHost starts a guest so, QEMU's firmware leaves the real-mode IVT's
+    /// limit in IDTR. Jumps over its own 6-byte descriptor.
+    public mutating func loadEmptyIDT(base: UInt32 = 0x100000) {
+        bytes += [0xEB, 0x06] + [UInt8](repeating: 0, count: 6)  // jmp +6; the descriptor
+        let descriptor = base + UInt32(bytes.count) - 6
+        bytes += [0x0F, 0x01, 0x1D] + le32(descriptor)  // lidt [descriptor]
+    }
+
     /// ud2 with no IDT: #UD cannot be delivered, nor #DF, so the CPU shuts down.
     public mutating func tripleFault() { bytes += [0x0F, 0x0B] }
 

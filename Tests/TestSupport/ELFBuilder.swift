@@ -75,7 +75,9 @@ public struct ELFBuilder {
     }
 
     private func programHeader(type: UInt32, offset: UInt64, address: UInt64, fileSize: UInt64, memorySize: UInt64) -> [UInt8] {
-        le32(type) + le32(7) + le64(offset) + le64(address) + le64(address) + le64(fileSize) + le64(memorySize) + le64(0x1000)
+        // A note's entries are 4-byte aligned, and QEMU aligns the note's name by p_align.
+        le32(type) + le32(7) + le64(offset) + le64(address) + le64(address) + le64(fileSize) + le64(memorySize)
+            + le64(type == 4 ? 4 : 0x1000)
     }
 }
 

@@ -1,6 +1,7 @@
 extension CPUState {
     /// The registers in QEMU's `info registers` text ("RAX=... RIP=... RFL=...
-    /// CS =0008 ... CR0=... EFER=..."); nil if any of them is missing.
+    /// CS =0008 ... CR0=... EFER=...", or EAX... EIP, EFL outside long mode);
+    /// nil if any of them is missing.
     init?(qemuRegisters text: String) {
         var values: [Substring: UInt64] = [:]
         var previous: Substring = ""
@@ -15,7 +16,10 @@ extension CPUState {
             if values[name] == nil, let value = UInt64(digits, radix: 16) { values[name] = value }
             previous = token
         }
-        func value(_ name: Substring) -> UInt64? { values[name] }
+        // In 32-bit modes QEMU names the registers EAX..., EIP, EFL.
+        func value(_ name: Substring) -> UInt64? {
+            values[name] ?? values["E" + name.dropFirst()] ?? (name == "RFL" ? values["EFL"] : nil)
+        }
         guard let rip = value("RIP"), let rsp = value("RSP"), let rflags = value("RFL"),
               let rax = value("RAX"), let rbx = value("RBX"), let rcx = value("RCX"), let rdx = value("RDX"),
               let rsi = value("RSI"), let rdi = value("RDI"), let rbp = value("RBP"), let cs = value("CS"),

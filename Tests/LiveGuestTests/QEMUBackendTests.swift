@@ -1,0 +1,143 @@
+import GuestImage
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// The tcg backend itself: what QEMU reports reaches the test as the same
+/// typed failures KVM's exits do, and QEMU is gone when the guest is.
+final class QEMUBackendTests: XCTestCase {
+    private func requireQEMU() throws {
+        if let reason = Backend.tcg.unavailableReason { throw XCTSkip("this test runs the tcg backend: \(reason)") }
+    }
+
+    private func failure(of code: Code32, extra: [ELFBuilder.Segment] = [], timeout: Duration = .seconds(10)) throws -> GuestFailure {
+        var builder = ELFBuilder.guest(code: code.bytes)
+        builder.segments += extra
+        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+        do {
+            let status = try guest.runToExit(timeout: timeout)
+            throw XCTSkip("unexpected: the guest exited with \(status)")
+        } catch let failure as GuestFailure {
+            return failure
+        }
+    }
+
+    func testATripleFaultIsReportedWithQEMUsRegisters() throws {
+        try requireQEMU()
+        var code = Code32()
+        code.loadEmptyIDT()
+        let ud2 = 0x100000 + UInt64(code.bytes.count)
+        code.tripleFault()
+        let caught = try failure(of: code)
+        XCTAssertEqual(caught.kind, .tripleFault, caught.description)
+        XCTAssertEqual(caught.cpu?.rip, ud2, caught.description)
+        XCTAssertEqual(caught.cpu.map { $0.cr0 & 1 }, 1, "protected mode")
+    }
+
+    /// The bytes of `frame` written to COM2, as the kernel's serial link does.
+    private func link(_ bytes: [UInt8], into code: inout Code32) {
+        code.movEDX(UInt32(GuestPort.serialLink))
+        for byte in bytes {
+            code.movEAX(UInt32(byte))
+            code.outDX(size: 1)
+        }
+    }
+
+    func testAByteThatStartsNoFrameIsNamed() throws {
+        try requireQEMU()
+        var code = Code32()
+        link([0x99], into: &code)
+        code.jumpBack(to: code.bytes.count)
+        XCTAssertEqual(try failure(of: code).kind, .channel(.badLinkFrame(tag: 0x99)))
+    }
+
+    func testARecordOutsideGuestMemoryIsRefusedAsOnKVM() throws {
+        try requireQEMU()
+        var code = Code32()
+        link([LinkFrame.record.rawValue] + le32(0xFFFF_F000), into: &code)
+        code.jumpBack(to: code.bytes.count)
+        XCTAssertEqual(try failure(of: code).kind, .channel(.outsideGuestMemory(address: 0xFFFF_F000, length: UInt64(recordHeaderSize))))
+    }
+
+    /// isa-debug-exit keeps 7 bits of a status; the exit frame carries all 32.
+    func testTheExitFrameCarriesTheWholeStatus() throws {
+        try requireQEMU()
+        for status: UInt32 in [0, 7, 0x8000_0001, 0x1234_5678] {
+            var code = Code32()
+            link([LinkFrame.exit.rawValue] + le32(status), into: &code)
+            code.exit(status)
+            let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+            XCTAssertEqual(try guest.runToExit(), status)
+        }
+        // Without the frame, QEMU's own status says the low 7 bits.
+        var code = Code32()
+        code.exit(0x45)
+        let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+        XCTAssertEqual(try guest.runToExit(), 0x45)
+    }
+
+    func testALoopingGuestEndsAtItsDeadlineWithItsRegisters() throws {
+        try requireQEMU()
+        var code = Code32()
+        code.jumpBack(to: 0)
+        let started = ContinuousClock.now
+        let caught = try failure(of: code, timeout: .milliseconds(300))
+        XCTAssertEqual(caught.kind, .timeout(.milliseconds(300)))
+        XCTAssertEqual(caught.cpu?.rip, 0x100000, caught.description)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "the deadline held")
+    }
+
+    func testAStopFromAnotherThreadEndsTheRun() throws {
+        try requireQEMU()
+        var code = Code32()
+        code.jumpBack(to: 0)
+        let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+        let handle = guest.stopHandle
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { handle.requestStop() }
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try guest.runToExit(timeout: .seconds(30))) { error in
+            XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser)
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+    }
+
+    /// QEMU, its sockets and the memory file last exactly as long as the guest.
+    func testNothingOfQEMUOutlivesTheGuest() throws {
+        try requireQEMU()
+        func qemuChildren() -> Int {
+            let parent = String(getpid())
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.filter { Int($0) != nil }.filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+                return stat.contains("(qemu-system-x86") && fields.count > 1 && fields[1] == parent
+            }.count
+        }
+        func ourDirectories() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("kvmhost-qemu-") })
+        }
+        let directories = ourDirectories()
+        let before = qemuChildren()
+        do {
+            let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
+            _ = try guest.boot()
+            XCTAssertEqual(qemuChildren(), before + 1)
+            XCTAssertEqual(ourDirectories(), directories, "the memory file and sockets are unlinked once QEMU has them")
+            XCTAssertEqual(try guest.call(Echo([1, 2, 3])).values, [1, 2, 3])
+        }
+        XCTAssertEqual(qemuChildren(), before, "QEMU ended with the guest")
+    }
+
+    func testAConfigurationQEMUCannotTakeIsRefused() throws {
+        XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg, memoryHoles: [0x800000..<0xA00000]))) {
+            XCTAssertEqual($0 as? LiveGuest.ConfigurationError, .memoryHolesNeedKVM)
+        }
+        XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg, memorySize: (64 << 20) + 4096))) {
+            XCTAssertEqual($0 as? LiveGuest.ConfigurationError, .memorySizeNotWholeMiB(bytes: (64 << 20) + 4096))
+        }
+        XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg)).attachDebugger(port: 0)) {
+            XCTAssertEqual($0 as? DebuggerError, .needsKVM)
+        }
+    }
+}
