@@ -40,6 +40,9 @@ struct BootCommand: ParsableCommand {
 
     func validate() throws {
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
+        // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.
+        if machine.accel == .tcg && tracePorts { throw ValidationError("--trace-ports needs --accel kvm: under tcg QEMU answers the ports") }
+        if machine.accel == .tcg && gdb != nil { throw ValidationError("--gdb needs --accel kvm: the gdb stub debugs a KVM vCPU") }
     }
 
     func run() throws {

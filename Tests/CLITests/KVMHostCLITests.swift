@@ -26,6 +26,37 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertFalse(quit.stdout.contains("frames: total"), "nothing runs after quit")
     }
 
+    /// The same piped session gives the same output on either accelerator.
+    func testTheSameSessionOnBothAccelerators() throws {
+        for backend in Backend.allCases {
+            if let reason = backend.unavailableReason { throw XCTSkip("this test runs kvmhost on kvm and tcg: \(reason)") }
+        }
+        let binary = try KVMHostBinary()
+        let session = "run int3-bench\nrun first-byte\nquit\n"
+        let kvm = try binary.run(["--accel", "kvm"], input: session)
+        let tcg = try binary.run(["--accel", "tcg"], input: session)
+        XCTAssertEqual(kvm.status, 0, kvm.stderr)
+        XCTAssertEqual(tcg.status, 0, tcg.stderr)
+        XCTAssertTrue(kvm.stdout.contains("int3-bench exited with status 0, 0 demand faults"), kvm.stdout)
+        XCTAssertEqual(tcg.stdout, kvm.stdout)
+        XCTAssertEqual(tcg.stderr, kvm.stderr)
+
+        // Each outcome's exit code, the same on both.
+        var tripleFault = Code32()
+        tripleFault.loadEmptyIDT()
+        tripleFault.tripleFault()
+        for accel in ["kvm", "tcg"] {
+            XCTAssertEqual(try binary.run(["--accel", accel, "--kernel", try temporaryKernel([0xB8, 42, 0, 0, 0, 0xE7, 0xF4])]).status, 42, accel)
+            XCTAssertEqual(try binary.run(["--accel", accel, "--kernel", try temporaryKernel(tripleFault.bytes)]).status, 122, accel)
+            XCTAssertEqual(try binary.run(["--accel", accel, "--kernel", try temporaryKernel([0xEB, 0xFE]), "--timeout", "0.3"]).status, 124, accel)
+            XCTAssertEqual(try binary.run(["--accel", accel], input: "fault\n").status, 123, accel)
+        }
+        let refused = try binary.run(["--accel", "tcg", "--trace-ports"])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("--trace-ports needs --accel kvm"), refused.stderr)
+        XCTAssertEqual(try binary.run(["--accel", "hvf"]).status, 64, "an accelerator kvmhost does not have")
+    }
+
     func testExitCodesNameEachOutcome() throws {
         try requireKVM()
         let binary = try KVMHostBinary()

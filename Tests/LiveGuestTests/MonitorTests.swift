@@ -114,6 +114,39 @@ final class MonitorTests: GuestBehaviourTestCase {
         }
     }
 
+    /// A session of every command but `fault` (which ends the guest) reads
+    /// the same on each backend, once what comes from the machine's memory
+    /// map is checked against it and set aside: `mem`'s counts and boot
+    /// reservations, which are the kernel's own statistics.
+    func testEveryCommandReadsTheSameOnEachBackend() throws {
+        var transcripts: [(Backend, String)] = []
+        try onEachBackend { backend in
+            let (guest, screen) = try runMonitor([
+                "help", "mem", "alloc 3", "free 0x200000", "map 0x40000000 w", "map 0x40001000 0x300000 wux", "translate 0x40000000",
+                "walk 0x40001000", "unmap 0x40001000", "unmap 0x40000000", "spaces", "reserve 2 lazy", "reserve 1", "release 0x10000000000",
+                "spaces", "programs", "run hello", "run lazy-touch", "faults", "quit",
+            ])
+            let stats = try guest.call(ReadFrameStatistics())
+            var lines = screen.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let start = try XCTUnwrap(lines.firstIndex(of: "monitor> help"))
+            lines = Array(lines[start...])
+            // mem, against the statistics the kernel keeps (3 frames later).
+            let mem = try XCTUnwrap(lines.firstIndex(of: "monitor> mem"))
+            XCTAssertEqual(lines[mem + 1], "frames: total \(stats.total), free \(stats.free + 3), used \(stats.used - 3), reserved \(stats.reserved)")
+            XCTAssertEqual(lines[mem + 2], "reserved at boot:")
+            let reservations = stats.reservations.map { "  \(hex16($0.start))-\(hex16($0.end)) \($0.kind.name)" }
+            XCTAssertEqual(Array(lines[(mem + 3)...].prefix(reservations.count)), reservations)
+            lines.replaceSubrange((mem + 1)..<(mem + 3 + reservations.count), with: ["(the kernel's frame statistics)"])
+            transcripts.append((backend, named(lines.joined(separator: "\n"))))
+        }
+        guard let (first, reference) = transcripts.first, transcripts.count > 1 else {
+            throw XCTSkip("compares the backends: KVMHOST_BACKEND=both runs it on kvm and tcg")
+        }
+        for (backend, transcript) in transcripts.dropFirst() {
+            XCTAssertEqual(transcript, reference, "\(backend) against \(first)")
+        }
+    }
+
     private func named(_ text: String) -> String {
         var names: [String: String] = [:]
         var result = ""
