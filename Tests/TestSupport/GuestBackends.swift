@@ -13,6 +13,11 @@ public enum GuestBackends {
         public var available: [Backend]
         /// Selected backends that cannot run here, and why.
         public var missing: [String]
+
+        public init(available: [Backend], missing: [String]) {
+            self.available = available
+            self.missing = missing
+        }
     }
 
     /// What `value` (KVMHOST_BACKEND's, nil when unset) selects, given which
