@@ -88,6 +88,39 @@ final class QEMUBackendTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "the deadline held")
     }
 
+    /// A guest that ran out of time is stopped, not left spinning a core,
+    /// and the next run continues it.
+    func testAGuestPastItsDeadlineIsPausedUntilTheNextRun() throws {
+        try requireQEMU()
+        var code = Code32()
+        code.jumpBack(to: 0)
+        let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+        XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(300))) {
+            XCTAssertEqual(($0 as? GuestFailure)?.kind, .timeout(.milliseconds(300)))
+        }
+        let before = qemuCPUSeconds()
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertLessThan(qemuCPUSeconds() - before, 0.2, "QEMU's vCPU is stopped")
+        XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(300))) {
+            XCTAssertEqual(($0 as? GuestFailure)?.kind, .timeout(.milliseconds(300)))
+            XCTAssertEqual(($0 as? GuestFailure)?.cpu?.rip, 0x100000)
+        }
+    }
+
+    /// CPU seconds used so far by this process's QEMU children.
+    private func qemuCPUSeconds() -> Double {
+        let parent = String(getpid())
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains("(qemu-system-x86") else { continue }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            guard fields.count > 13, fields[1] == parent else { continue }
+            total += (Double(fields[11]) ?? 0) / ticks + (Double(fields[12]) ?? 0) / ticks
+        }
+        return total
+    }
+
     func testAStopFromAnotherThreadEndsTheRun() throws {
         try requireQEMU()
         var code = Code32()

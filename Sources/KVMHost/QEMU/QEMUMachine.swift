@@ -56,6 +56,9 @@ final class QEMUMachine {
     private let qmp: QMPConnection
     private var frames = LinkFrameReader()
     private var acknowledgeOwed = false
+    /// Stopped through QMP at a deadline or a stop request, so that a guest
+    /// that ran out of time does not go on burning a core; the next run continues it.
+    private var paused = false
     /// Console input bytes sent to COM1 so far, mod 2^32.
     private var consoleBytesSent: UInt32 = 0
     private var ended = false
@@ -163,6 +166,10 @@ final class QEMUMachine {
     /// Lets the guest go on (acknowledging the record it waits on) and waits
     /// for what it does next, until `deadline`.
     func run(until deadline: Deadline) throws -> Stop {
+        if paused {
+            _ = try qmp.execute("cont")
+            paused = false
+        }
         if acknowledgeOwed {
             acknowledgeOwed = false
             try link.write([linkAcknowledge])
@@ -180,7 +187,10 @@ final class QEMUMachine {
                 }
             }
             if ended { return .ended(exitCode: process.terminationStatus) }
-            if stopHandle.isRequested || deadline.hasPassed { return .interrupted }
+            if stopHandle.isRequested || deadline.hasPassed {
+                if !ended, (try? qmp.execute("stop")) != nil { paused = true }
+                return .interrupted
+            }
             // A bounded slice, so that a stop signal that arrives just before
             // poll is seen within it.
             var slice: Int32 = 100
