@@ -537,8 +537,10 @@ public final class LiveGuest {
     }
 
     /// What the mangled names of the kernel's reporting functions contain:
-    /// `enum ReportChannel` and `kernelPanic` in module GuestKernel.
-    static let reportingSymbols = ["11GuestKernel13ReportChannel", "11GuestKernel11kernelPanic"]
+    /// `enum ReportChannel`, its COM2 transport `enum SerialLink` (where a
+    /// tcg guest spins until the record is acknowledged) and `kernelPanic`,
+    /// in module GuestKernel.
+    static let reportingSymbols = ["11GuestKernel13ReportChannel", "11GuestKernel10SerialLink", "11GuestKernel11kernelPanic"]
 
     /// The host's walk of `virtual` through the page tables at `cr3`.
     public func walk(_ virtual: UInt64, cr3: UInt64) throws -> PageWalk {

@@ -136,27 +136,36 @@ final class QEMUBackendTests: XCTestCase {
     }
 
     /// QEMU, its sockets and the memory file last exactly as long as the guest.
+    /// (Only this process's QEMU children are looked at: parallel tests run
+    /// guests of their own.)
     func testNothingOfQEMUOutlivesTheGuest() throws {
         try requireQEMU()
-        func qemuChildren() -> Int {
+        func qemuChildren() -> [String] {
             let parent = String(getpid())
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
             return entries.filter { Int($0) != nil }.filter { pid in
                 guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
                 let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
                 return stat.contains("(qemu-system-x86") && fields.count > 1 && fields[1] == parent
-            }.count
+            }
         }
-        func ourDirectories() -> Set<String> {
-            Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("kvmhost-qemu-") })
+        /// The private directory a QEMU child was given: its memory file's.
+        func directory(of pid: String) throws -> String {
+            let commandLine = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"))
+            let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let backend = try XCTUnwrap(arguments.first { $0.hasPrefix("memory-backend-file,") })
+            let memoryPath = try XCTUnwrap(backend.split(separator: ",").first { $0.hasPrefix("mem-path=") }).dropFirst("mem-path=".count)
+            return (String(memoryPath) as NSString).deletingLastPathComponent
         }
-        let directories = ourDirectories()
         let before = qemuChildren()
         do {
             let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
             _ = try guest.boot()
-            XCTAssertEqual(qemuChildren(), before + 1)
-            XCTAssertEqual(ourDirectories(), directories, "the memory file and sockets are unlinked once QEMU has them")
+            let started = qemuChildren().filter { !before.contains($0) }
+            XCTAssertEqual(started.count, 1)
+            let privateDirectory = try directory(of: try XCTUnwrap(started.first))
+            XCTAssertTrue(privateDirectory.hasPrefix("/tmp/kvmhost-qemu-"), privateDirectory)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: privateDirectory), "the memory file and sockets are unlinked once QEMU has them")
             XCTAssertEqual(try guest.call(Echo([1, 2, 3])).values, [1, 2, 3])
         }
         XCTAssertEqual(qemuChildren(), before, "QEMU ended with the guest")
@@ -169,6 +178,8 @@ final class QEMUBackendTests: XCTestCase {
         XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg, memorySize: (64 << 20) + 4096))) {
             XCTAssertEqual($0 as? LiveGuest.ConfigurationError, .memorySizeNotWholeMiB(bytes: (64 << 20) + 4096))
         }
+        // Those two are refused before QEMU is looked for; this needs a guest.
+        try requireQEMU()
         XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg)).attachDebugger(port: 0)) {
             XCTAssertEqual($0 as? DebuggerError, .needsKVM)
         }

@@ -246,9 +246,16 @@ final class QEMUMachine {
     }
 
     /// The vCPU's registers, from QMP's `info registers`; nil once QEMU is gone.
+    /// The vCPU is paused first (and continued by the next run): a running
+    /// one's registers come from different moments, and a backtrace from
+    /// its rip and rbp would not be one stack.
     func cpuState() -> CPUState? {
-        guard !ended, process.isRunning,
-              let text = try? qmp.execute("human-monitor-command", arguments: ["command-line": "info registers"]) as? String
+        guard !ended, process.isRunning else { return nil }
+        if !paused {
+            guard (try? qmp.execute("stop")) != nil else { return nil }
+            paused = true
+        }
+        guard let text = try? qmp.execute("human-monitor-command", arguments: ["command-line": "info registers"]) as? String
         else { return nil }
         return CPUState(qemuRegisters: text)
     }
