@@ -23,11 +23,24 @@ const unsigned long ckvm_get_regs = KVM_GET_REGS;
 const unsigned long ckvm_set_regs = KVM_SET_REGS;
 const unsigned long ckvm_get_sregs = KVM_GET_SREGS;
 const unsigned long ckvm_set_sregs = KVM_SET_SREGS;
+const unsigned long ckvm_get_xcrs = KVM_GET_XCRS;
+const unsigned long ckvm_set_xcrs = KVM_SET_XCRS;
+const unsigned long ckvm_get_debugregs = KVM_GET_DEBUGREGS;
+const unsigned long ckvm_set_debugregs = KVM_SET_DEBUGREGS;
+const unsigned long ckvm_get_vcpu_events = KVM_GET_VCPU_EVENTS;
+const unsigned long ckvm_set_vcpu_events = KVM_SET_VCPU_EVENTS;
+const unsigned long ckvm_get_mp_state = KVM_GET_MP_STATE;
+const unsigned long ckvm_set_mp_state = KVM_SET_MP_STATE;
 
 const int ckvm_cap_user_memory = KVM_CAP_USER_MEMORY;
 const int ckvm_cap_immediate_exit = KVM_CAP_IMMEDIATE_EXIT;
 const int ckvm_cap_ext_cpuid = KVM_CAP_EXT_CPUID;
 const int ckvm_api_version = KVM_API_VERSION;
+const int ckvm_cap_xsave = KVM_CAP_XSAVE;
+const int ckvm_cap_xcrs = KVM_CAP_XCRS;
+const int ckvm_cap_debugregs = KVM_CAP_DEBUGREGS;
+const int ckvm_cap_vcpu_events = KVM_CAP_VCPU_EVENTS;
+const uint32_t ckvm_mem_log_dirty_pages = KVM_MEM_LOG_DIRTY_PAGES;
 
 int ckvm_ioctl(int fd, unsigned long request) { return ioctl(fd, request, 0); }
 int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument) { return ioctl(fd, request, argument); }
@@ -64,6 +77,68 @@ int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd) {
     struct kvm_cpuid2 *cpuid = supported_cpuid(kvm_fd);
     if (!cpuid) return -1;
     return ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
+}
+
+_Static_assert(sizeof(((struct kvm_xsave *)0)->region) == ckvm_xsave_size, "the legacy XSAVE area is 4 KiB");
+
+int ckvm_get_xsave(int vcpu_fd, void *area) {
+    struct kvm_xsave xsave;
+    if (ioctl(vcpu_fd, KVM_GET_XSAVE, &xsave) != 0) return -1;
+    memcpy(area, xsave.region, ckvm_xsave_size);
+    return 0;
+}
+
+int ckvm_set_xsave(int vcpu_fd, const void *area) {
+    struct kvm_xsave xsave;
+    memcpy(xsave.region, area, ckvm_xsave_size);
+    return ioctl(vcpu_fd, KVM_SET_XSAVE, &xsave);
+}
+
+static struct kvm_msrs *msr_list(const uint32_t *indices, const uint64_t *values, uint32_t count) {
+    struct kvm_msrs *msrs = calloc(1, sizeof(struct kvm_msrs) + count * sizeof(struct kvm_msr_entry));
+    if (!msrs) { errno = ENOMEM; return NULL; }
+    msrs->nmsrs = count;
+    for (uint32_t i = 0; i < count; i++) {
+        msrs->entries[i].index = indices[i];
+        if (values) msrs->entries[i].data = values[i];
+    }
+    return msrs;
+}
+
+int ckvm_get_msrs(int vcpu_fd, const uint32_t *indices, uint64_t *values, uint32_t count) {
+    struct kvm_msrs *msrs = msr_list(indices, NULL, count);
+    if (!msrs) return -1;
+    int read = ioctl(vcpu_fd, KVM_GET_MSRS, msrs);
+    for (int i = 0; i < read; i++) values[i] = msrs->entries[i].data;
+    int saved = errno;
+    free(msrs);
+    errno = saved;
+    return read;
+}
+
+int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count) {
+    struct kvm_msrs *msrs = msr_list(indices, values, count);
+    if (!msrs) return -1;
+    int written = ioctl(vcpu_fd, KVM_SET_MSRS, msrs);
+    int saved = errno;
+    free(msrs);
+    errno = saved;
+    return written;
+}
+
+int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap) {
+    struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+    return ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log);
+}
+
+int ckvm_complete_pending_io(int vcpu_fd, struct kvm_run *run) {
+    run->immediate_exit = 1;
+    int result = ioctl(vcpu_fd, KVM_RUN, 0);
+    int saved = errno;
+    run->immediate_exit = 0;
+    if (result == 0) { errno = EIO; return -1; }  // it ran the guest: not what was asked
+    if (saved != EINTR) { errno = saved; return -1; }
+    return 0;
 }
 
 uint32_t ckvm_run_exit_reason(const struct kvm_run *run) { return run->exit_reason; }

@@ -24,6 +24,9 @@ public final class GuestMemory {
     let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
     private static let guardSize = 4096
+    /// Pages the host wrote since tracking began (`trackHostWrites`): KVM's
+    /// dirty log sees only the guest's writes, and a restore must undo both.
+    private var hostWrites: PageBitmap?
 
     public init(size: Int) throws {
         let total = size + 2 * Self.guardSize
@@ -70,7 +73,27 @@ public final class GuestMemory {
 
     public func withMutableBytes<R>(at address: UInt64, count: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         try check(address, length: UInt64(count))
+        if count > 0 { hostWrites?.insert(pages: address >> 12...(address + UInt64(count) - 1) >> 12) }
         return try body(UnsafeMutableRawBufferPointer(start: base + Int(address), count: count))
+    }
+
+    /// Starts (or restarts, emptied) the record of pages the host writes.
+    func trackHostWrites() {
+        hostWrites = PageBitmap(pages: size / 4096)
+    }
+
+    /// The pages the host wrote since tracking began or was last taken, and
+    /// an empty record from here; nil when not tracking.
+    func takeHostWrites() -> PageBitmap? {
+        guard let written = hostWrites else { return nil }
+        hostWrites = PageBitmap(pages: size / 4096)
+        return written
+    }
+
+    /// The guest page at `page`, whole, for copying in and out of snapshots.
+    func pagePointer(_ page: Int) -> UnsafeMutableRawPointer {
+        precondition(page >= 0 && page < size / 4096, "a page inside guest memory")
+        return base + page * 4096
     }
 
     public func read(at address: UInt64, count: Int) throws -> [UInt8] {

@@ -48,6 +48,11 @@ public final class KVM {
     deinit { close(fd) }
 
     /// True when `path` exists, so that tests can say why they skip.
+    /// True when KVM_CHECK_EXTENSION reports `capability`.
+    func supports(_ capability: Int32) -> Bool {
+        ckvm_ioctl_int(fd, ckvm_check_extension, UInt(capability)) > 0
+    }
+
     public static func deviceExists(at path: String = "/dev/kvm") -> Bool {
         access(path, F_OK) == 0
     }

@@ -474,6 +474,44 @@ public final class LiveGuest {
             return queued.isEmpty ? nil : .report(queued.removeFirst())
     }
 
+    /// The host's side of the guest between two events, for snapshots.
+    struct HostState {
+        var memoryMap: PhysicalMemoryMap
+        var queued: [GuestReport]
+        var commandBuffer: (address: UInt64, capacity: UInt64)?
+        var commandSequence: UInt32
+        var inputEnded: Bool
+        var pageTraps: [PageTrapReport]
+        var programReports: [UInt64]
+        var droppedReports: Int
+        var expectationFailures: [AssertionReport]
+        var exitStatus: UInt32?
+    }
+
+    var hostState: HostState {
+        HostState(memoryMap: memoryMap, queued: queued, commandBuffer: commandBuffer, commandSequence: commandSequence,
+                  inputEnded: inputEnded, pageTraps: pageTraps, programReports: programReports, droppedReports: droppedReports,
+                  expectationFailures: expectationFailures, exitStatus: exitPort.status)
+    }
+
+    func restoreHostState(_ state: HostState, serial serialState: Serial16550.State) {
+        memoryMap = state.memoryMap
+        queued = state.queued
+        commandBuffer = state.commandBuffer
+        commandSequence = state.commandSequence
+        inputEnded = state.inputEnded
+        pageTraps = state.pageTraps
+        programReports = state.programReports
+        droppedReports = state.droppedReports
+        expectationFailures = state.expectationFailures
+        exitPort.status = state.exitStatus
+        serial.restore(serialState)
+    }
+
+    /// The snapshot guest memory matches but for the pages written since
+    /// (the dirty log's): the one a restore copies only those pages of.
+    var snapshotBaseline: GuestSnapshot?
+
     /// Appends, dropping the oldest half once the list holds twice the limit.
     private func keep<T>(_ element: T, in list: inout [T]) {
         list.append(element)

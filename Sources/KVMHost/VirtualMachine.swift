@@ -43,6 +43,39 @@ public final class VirtualMachine {
 
     deinit { close(fd) }
 
+    /// True once KVM logs the guest's writes to memory (`startDirtyLogging`).
+    public private(set) var logsDirtyPages = false
+
+    /// Has KVM log every page the guest writes from now on (slot 0 again,
+    /// with KVM_MEM_LOG_DIRTY_PAGES), and the host's writes recorded too.
+    /// Until a snapshot asks for it, the guest runs without the write
+    /// protection logging costs.
+    func startDirtyLogging() throws {
+        guard !logsDirtyPages else { return }
+        var region = kvm_userspace_memory_region(
+            slot: 0, flags: ckvm_mem_log_dirty_pages, guest_phys_addr: 0,
+            memory_size: UInt64(memory.size), userspace_addr: UInt64(UInt(bitPattern: memory.base)))
+        guard ckvm_ioctl_pointer(fd, ckvm_set_user_memory_region, &region) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_SET_USER_MEMORY_REGION (dirty logging)", errno: ckvm_errno())
+        }
+        memory.trackHostWrites()
+        logsDirtyPages = true
+    }
+
+    /// The pages written, by the guest or the host, since logging started or
+    /// this was last called; the log starts empty again.
+    func takeDirtyPages() throws -> PageBitmap {
+        precondition(logsDirtyPages, "dirty logging started")
+        let pages = memory.size / 4096
+        var words = [UInt64](repeating: 0, count: (pages + 63) / 64)
+        guard ckvm_get_dirty_log(fd, 0, &words) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_GET_DIRTY_LOG", errno: ckvm_errno())
+        }
+        var dirty = PageBitmap(pages: pages, words: words)
+        if let host = memory.takeHostWrites() { dirty.formUnion(host) }
+        return dirty
+    }
+
     public func createVCPU(id: Int = 0) throws -> VCPU {
         try VCPU(vm: self, id: id)
     }

@@ -21,12 +21,25 @@ extern const unsigned long ckvm_get_regs;
 extern const unsigned long ckvm_set_regs;
 extern const unsigned long ckvm_get_sregs;
 extern const unsigned long ckvm_set_sregs;
+extern const unsigned long ckvm_get_xcrs;
+extern const unsigned long ckvm_set_xcrs;
+extern const unsigned long ckvm_get_debugregs;
+extern const unsigned long ckvm_set_debugregs;
+extern const unsigned long ckvm_get_vcpu_events;
+extern const unsigned long ckvm_set_vcpu_events;
+extern const unsigned long ckvm_get_mp_state;
+extern const unsigned long ckvm_set_mp_state;
 
 // ---- capabilities the host relies on -------------------------------------
 extern const int ckvm_cap_user_memory;
 extern const int ckvm_cap_immediate_exit;
 extern const int ckvm_cap_ext_cpuid;
 extern const int ckvm_api_version;
+extern const int ckvm_cap_xsave;
+extern const int ckvm_cap_xcrs;
+extern const int ckvm_cap_debugregs;
+extern const int ckvm_cap_vcpu_events;
+extern const uint32_t ckvm_mem_log_dirty_pages;
 
 // ---- ioctl without varargs -------------------------------------------------
 // Each returns ioctl's result; on -1 the caller reads errno.
@@ -38,6 +51,23 @@ int ckvm_errno(void);
 // Copies KVM_GET_SUPPORTED_CPUID (from the /dev/kvm fd) into the vCPU with
 // KVM_SET_CPUID2. Returns 0, or -1 with errno set.
 int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
+
+// ---- snapshots ---------------------------------------------------------------
+// The legacy 4 KiB XSAVE area (struct kvm_xsave's region), as bytes.
+enum { ckvm_xsave_size = 4096 };
+int ckvm_get_xsave(int vcpu_fd, void *area);
+int ckvm_set_xsave(int vcpu_fd, const void *area);
+// KVM_GET_MSRS / KVM_SET_MSRS of `count` MSRs: returns how many were read or
+// written (KVM stops at the first it refuses), or -1 with errno set.
+int ckvm_get_msrs(int vcpu_fd, const uint32_t *indices, uint64_t *values, uint32_t count);
+int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count);
+// KVM_GET_DIRTY_LOG of `slot` into `bitmap` (a bit a page, in 64-bit words);
+// KVM clears the log as it hands it over.
+int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap);
+// KVM_RUN with immediate_exit set: completes an I/O exit still pending (the
+// next KVM_RUN would finish it), so that the registers are the whole state.
+// Returns 0 once KVM answered EINTR, or -1 with errno set.
+int ckvm_complete_pending_io(int vcpu_fd, struct kvm_run *run);
 
 // ---- kvm_run ------------------------------------------------------------------
 struct ckvm_io {

@@ -4,7 +4,8 @@ import GuestProtocol
 /// the value written as the guest's status.
 public final class ExitPort: PortDevice {
     public let ports: ClosedRange<UInt16>
-    public private(set) var status: UInt32?
+    /// The status written, if any; a restore puts back the snapshot's.
+    public internal(set) var status: UInt32?
 
     public init(port: UInt16 = GuestPort.exit) {
         ports = port...port

@@ -88,6 +88,28 @@ public final class Serial16550: PortDevice {
 
     public var text: String { String(decoding: transcript, as: UTF8.self) }
 
+    /// The UART's registers, its unread input and the transcript: what a
+    /// snapshot keeps and a restore puts back (the text since is unsaid).
+    struct State {
+        fileprivate var transcript: [UInt8]
+        fileprivate var input: ArraySlice<UInt8>
+        fileprivate var registers: (interruptEnable: UInt8, lineControl: UInt8, modemControl: UInt8, scratch: UInt8, divisor: UInt16)
+    }
+
+    var state: State {
+        flush()
+        return State(transcript: transcript, input: input[inputStart...],
+                     registers: (interruptEnable, lineControl, modemControl, scratch, divisor))
+    }
+
+    func restore(_ state: State) {
+        flush()
+        transcript = state.transcript
+        input = Array(state.input)
+        inputStart = 0
+        (interruptEnable, lineControl, modemControl, scratch, divisor) = state.registers
+    }
+
     /// The last `count` lines of the console.
     public func lastLines(_ count: Int) -> [String] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -1,0 +1,60 @@
+import CKVM
+
+extension LiveGuest {
+    /// The guest as it stands now, between two events (after `boot`, between
+    /// calls, after a failure): see `GuestSnapshot`. The first snapshot
+    /// starts KVM's dirty-page log, so that a restore copies back only the
+    /// pages written since.
+    public func snapshot() throws -> GuestSnapshot {
+        let vm = try snapshotVM()
+        if let status = exitStatus { throw SnapshotError.guestExited(status: status) }
+        let state: VCPUState
+        do { state = try vcpu!.saveState() } catch { throw SnapshotError.vcpu(error) }
+        try vm.startDirtyLogging()
+        _ = try vm.takeDirtyPages()
+        let snapshot = try GuestSnapshot(of: memory, vcpu: state, serial: serial.state, host: hostState)
+        snapshotBaseline = snapshot
+        return snapshot
+    }
+
+    /// Puts the guest back as `snapshot` found it, in this VM: the vCPU's
+    /// state, the host's side, and guest memory. Memory is copied whole the
+    /// first time this snapshot is restored here, and after that only the
+    /// pages the guest or the host wrote since (KVM's dirty log, the host's
+    /// own record). Returns how many pages were copied.
+    @discardableResult
+    public func restore(_ snapshot: GuestSnapshot) throws -> Int {
+        let vm = try snapshotVM()
+        guard snapshot.memorySize == memory.size else {
+            throw SnapshotError.memorySizeMismatch(snapshot: snapshot.memorySize, guest: memory.size)
+        }
+        do { try vcpu!.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
+        try vm.startDirtyLogging()
+        let dirty = try vm.takeDirtyPages()
+        var copied = 0
+        if snapshotBaseline === snapshot {
+            // Page numbers come from KVM's log and the host's record, both
+            // sized to this memory; the sizes were checked equal above.
+            dirty.forEachPage { page in
+                snapshot.copyPage(page, into: memory)
+                copied += 1
+            }
+        } else {
+            for page in 0..<memory.size / 4096 { snapshot.copyPage(page, into: memory) }
+            copied = memory.size / 4096
+            snapshotBaseline = snapshot
+        }
+        restoreHostState(snapshot.host, serial: snapshot.serial)
+        return copied
+    }
+
+    private func snapshotVM() throws -> VirtualMachine {
+        guard let vm, vcpu != nil else { throw SnapshotError.needsKVM }
+        if debugger?.isActive == true { throw SnapshotError.debuggerAttached }
+        for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
+                                   (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {
+            guard vm.kvm.supports(capability) else { throw SnapshotError.capabilityMissing(name) }
+        }
+        return vm
+    }
+}

@@ -1,0 +1,158 @@
+import Glibc
+import GuestImage
+import GuestProtocol
+import KVMHost
+import ProcessResources
+import TestSupport
+import XCTest
+
+/// `LiveGuest.snapshot()` and `restore(_:)` in the same VM: KVM's state of
+/// the vCPU, all of guest memory (dirty pages only after the first restore)
+/// and the host's side. KVM only: QEMU keeps the vCPU.
+final class SnapshotTests: XCTestCase {
+    private func bootedGuest(memorySize: Int = VirtualMachine.defaultMemorySize) throws -> LiveGuest {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memorySize))
+        _ = try guest.boot()
+        return guest
+    }
+
+    /// Guest memory, byte for byte, against the snapshot's copy: the first
+    /// page that differs, nil when none does.
+    private func firstDifferingPage(_ guest: LiveGuest, _ snapshot: GuestSnapshot) throws -> Int? {
+        for page in 0..<guest.memory.size / 4096 {
+            let same = try guest.memory.withBytes(at: UInt64(page) * 4096, count: 4096) { live in
+                try snapshot.withMemory(at: UInt64(page) * 4096, count: 4096) { saved in memcmp(live.baseAddress!, saved.baseAddress!, 4096) == 0 }
+            }
+            if !same { return page }
+        }
+        return nil
+    }
+
+    /// Work that changes the kernel's frames, page tables, heap and reports.
+    private func work(_ guest: LiveGuest) throws -> [String] {
+        let frames = try guest.call(AllocateFrames(count: 40))
+        let mapped = try guest.call(MapPage(virtual: 0x4000_0000_0000, frame: .allocate, flags: [.writable]))
+        let translated = try guest.call(Translate(virtual: 0x4000_0000_0123))
+        let run = try guest.runProgram("lazy-touch")
+        let statistics = try guest.call(ReadFrameStatistics())
+        return ["\(frames)", "\(mapped)", "\(translated)", "\(run.outcome) \(run.reallocations) \(run.freeFramesBefore) \(run.freeFramesAfter)",
+                "\(statistics)", "\(guest.programReports)", "\(guest.pageTraps)", guest.serial.text]
+    }
+
+    func testARestoredGuestHasTheSnapshotsMemoryAndRegisters() throws {
+        let guest = try bootedGuest()
+        let snapshot = try guest.snapshot()
+        XCTAssertNil(try firstDifferingPage(guest, snapshot), "the copy is the memory")
+        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        _ = try work(guest)
+        XCTAssertNotNil(try firstDifferingPage(guest, snapshot), "the work wrote memory")
+        let copied = try guest.restore(snapshot)
+        XCTAssertGreaterThan(copied, 0)
+        XCTAssertLessThan(copied, guest.memory.size / 4096 / 8, "only the pages written since, not all of memory")
+        XCTAssertNil(try firstDifferingPage(guest, snapshot), "every page back, the written ones included")
+        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(guest.programReports, [])
+        XCTAssertEqual(guest.pageTraps, [])
+    }
+
+    /// The same calls after each restore give the same replies, reports and
+    /// console, every time: nothing of the first run survives into the next.
+    func testARestoredGuestGoesOnIdentically() throws {
+        let guest = try bootedGuest()
+        let snapshot = try guest.snapshot()
+        let first = try work(guest)
+        for round in 0..<5 {
+            try guest.restore(snapshot)
+            XCTAssertEqual(try work(guest), first, "round \(round)")
+        }
+        // And a guest that shut down rewinds too.
+        XCTAssertEqual(try guest.shutdown(status: 7), 7)
+        XCTAssertEqual(guest.exitStatus, 7)
+        try guest.restore(snapshot)
+        XCTAssertNil(guest.exitStatus)
+        XCTAssertEqual(try work(guest), first)
+    }
+
+    /// A snapshot later in the guest's life, then a rewind to the earlier
+    /// one: restoring another snapshot than the last copies all of memory.
+    func testRestoringAnotherSnapshotCopiesAllOfMemory() throws {
+        let guest = try bootedGuest()
+        let early = try guest.snapshot()
+        _ = try work(guest)
+        let late = try guest.snapshot()
+        let pages = guest.memory.size / 4096
+        XCTAssertEqual(try guest.restore(early), pages)
+        XCTAssertNil(try firstDifferingPage(guest, early))
+        XCTAssertEqual(try guest.restore(late), pages)
+        XCTAssertNil(try firstDifferingPage(guest, late))
+        XCTAssertEqual(guest.programReports, [280], "lazy-touch's report, as the late snapshot holds it")
+        XCTAssertLessThan(try guest.restore(late), pages / 8)
+    }
+
+    /// A guest stopped by its deadline in the middle of a call (spinning in
+    /// ring 0, the vCPU taken out of KVM_RUN by the watchdog) is rewound:
+    /// all of memory and the vCPU as the snapshot has them, and it goes on.
+    func testAGuestStoppedByItsDeadlineIsRewound() throws {
+        let guest = try bootedGuest()
+        let snapshot = try guest.snapshot()
+        let before = try work(guest)
+        try guest.restore(snapshot)
+        XCTAssertThrowsError(try guest.call(Spin(), timeout: .milliseconds(200))) {
+            XCTAssertEqual(($0 as? GuestFailure)?.kind, .timeout(.milliseconds(200)))
+        }
+        try guest.restore(snapshot)
+        XCTAssertNil(try firstDifferingPage(guest, snapshot))
+        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(try work(guest), before)
+    }
+
+    func testASnapshotOfAnotherSizeIsRefused() throws {
+        let small = try bootedGuest(memorySize: 64 << 20)
+        let large = try bootedGuest(memorySize: 128 << 20)
+        let snapshot = try small.snapshot()
+        XCTAssertThrowsError(try large.restore(snapshot)) {
+            XCTAssertEqual($0 as? SnapshotError, .memorySizeMismatch(snapshot: 64 << 20, guest: 128 << 20))
+        }
+        XCTAssertEqual(try large.call(Echo([5])).values, [5], "the refused restore left the guest as it was")
+    }
+
+    func testWhatCannotBeSnapshottedIsRefused() throws {
+        let guest = try bootedGuest()
+        try guest.shutdown()
+        XCTAssertThrowsError(try guest.snapshot()) {
+            XCTAssertEqual($0 as? SnapshotError, .guestExited(status: 0))
+        }
+        let debugged = try bootedGuest()
+        try debugged.attachDebugger(port: 0)
+        XCTAssertThrowsError(try debugged.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .debuggerAttached) }
+        if Backend.tcg.unavailableReason == nil {
+            let tcg = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
+            _ = try tcg.boot()
+            XCTAssertThrowsError(try tcg.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .needsKVM) }
+        }
+    }
+
+    /// 1,000 restores, each after a call that writes memory, give back every
+    /// descriptor, mapping and page.
+    func testAThousandRestoresLeakNothing() throws {
+        try skipUnderSanitizer("this test counts the process's mappings and resident memory")
+        let guest = try bootedGuest()
+        let snapshot = try guest.snapshot()
+        for _ in 0..<20 {
+            _ = try guest.call(AllocateFrames(count: 4))
+            try guest.restore(snapshot)
+        }
+        let before = ProcessResources.current()
+        for cycle in 0..<1000 {
+            let frames = try guest.call(AllocateFrames(count: 4))
+            XCTAssertEqual(frames.count, 4, "cycle \(cycle)")
+            try guest.restore(snapshot)
+        }
+        let after = ProcessResources.current()
+        XCTAssertLessThanOrEqual(after.openDescriptors, before.openDescriptors, "\(before) -> \(after)")
+        XCTAssertLessThanOrEqual(after.mappings, before.mappings, "\(before) -> \(after)")
+        XCTAssertLessThan(after.residentBytes - before.residentBytes, 4 << 20, "resident memory grew: \(before) -> \(after)")
+        XCTAssertNil(try firstDifferingPage(guest, snapshot))
+    }
+}
