@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends
+        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +23,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage, .backends]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage, .backends, .snapshots]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -42,6 +42,7 @@ struct KVMBench: ParsableCommand {
             case .fallback: rows += try memorySpaceFallback()
             case .coverage: rows += try coverageSlowdown(runs: runs)
             case .backends: rows += try backendComparison(runs: min(runs, 10))
+            case .snapshots: rows += try snapshotCosts(runs: runs)
             }
         }
         printTable(rows)
