@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,6 +126,8 @@ int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, 
     errno = saved;
     return written;
 }
+
+int ckvm_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap) {
     struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };

@@ -51,6 +51,16 @@ public final class GuestMemory {
         }
     }
 
+    /// The first `size` bytes of `descriptor` (a snapshot's memory file),
+    /// mapped private: pages are shared until either side writes one, and
+    /// the guest's writes never reach the file.
+    convenience init(copyOnWriteOf descriptor: Int32, size: Int) throws {
+        try self.init(size: size)
+        guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
+            throw KVMError.mmapFailed(bytes: size, errno: errno)
+        }
+    }
+
     deinit { munmap(mapping, size + 2 * Self.guardSize) }
 
     /// True when the whole range lies inside guest memory, without overflow.

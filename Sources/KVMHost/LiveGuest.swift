@@ -79,6 +79,10 @@ public final class LiveGuest {
     public static let defaultTimeout: Duration = .seconds(10)
 
     public let configuration: Configuration
+    /// The kernel image, kept (shared, not copied) for its digest.
+    private let kernel: [UInt8]
+    /// `KernelDigest` of `kernel`, worked out at the first snapshot.
+    private(set) lazy var kernelDigest = KernelDigest.of(kernel)
     public var backend: Backend { configuration.backend }
     /// Guest-physical memory, bounds-checked, on either backend.
     public let memory: GuestMemory
@@ -134,9 +138,25 @@ public final class LiveGuest {
     /// The guest's exit status, once it has written one.
     public var exitStatus: UInt32? { exitPort.status }
 
-    public init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+    public convenience init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+        try self.init(kernel: kernel, configuration: configuration, from: nil)
+    }
+
+    /// A new VM that goes on from `snapshot` (of a guest of the same
+    /// `kernel`): its memory maps the snapshot's copy-on-write, so pages are
+    /// shared until the guest writes them. The configuration's memory size is
+    /// the snapshot's; the backend is kvm.
+    public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+        var configuration = configuration
+        guard configuration.backend == .kvm else { throw SnapshotError.needsKVM }
+        configuration.memorySize = snapshot.memorySize
+        try self.init(kernel: kernel, configuration: configuration, from: snapshot)
+    }
+
+    private init(kernel: [UInt8], configuration: Configuration, from snapshot: GuestSnapshot?) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.kernel = kernel
         let image = try ELFImage(bytes: kernel)
         symbols = GuestSymbols(elf: kernel)
         profileSections = try ProfileSections(image: image)
@@ -149,11 +169,23 @@ public final class LiveGuest {
                 }
             }
             let kvm = try KVM(path: configuration.kvmPath)
-            let vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
-            try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
-            try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
-            let vcpu = try vm.createVCPU()
-            try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
+            let vm: VirtualMachine
+            let vcpu: VCPU
+            if let snapshot {
+                let digest = KernelDigest.of(kernel)
+                guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
+                let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, size: snapshot.memorySize)
+                vm = try VirtualMachine(kvm: kvm, memorySize: snapshot.memorySize, memory: memory)
+                vcpu = try vm.createVCPU()
+                do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
+                try vm.startDirtyLogging()
+            } else {
+                vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
+                try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
+                try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
+                vcpu = try vm.createVCPU()
+                try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
+            }
             self.vm = vm
             self.vcpu = vcpu
             memory = vm.memory
@@ -175,6 +207,10 @@ public final class LiveGuest {
         bus.attach(serial)
         bus.attach(channel)
         bus.attach(exitPort)
+        if let snapshot {
+            restoreHostState(snapshot.host, serial: snapshot.serial)
+            snapshotBaseline = snapshot
+        }
     }
 
     deinit {

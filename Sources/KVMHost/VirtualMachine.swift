@@ -15,7 +15,13 @@ public final class VirtualMachine {
     public static let maximumMemorySize = 3 << 30
     public static let defaultMemorySize = 64 << 20
 
-    public init(kvm: KVM, memorySize: Int = VirtualMachine.defaultMemorySize) throws {
+    public convenience init(kvm: KVM, memorySize: Int = VirtualMachine.defaultMemorySize) throws {
+        try self.init(kvm: kvm, memorySize: memorySize, memory: nil)
+    }
+
+    /// A VM whose guest memory is `memory` (a snapshot's, copy-on-write), or
+    /// fresh zeroed memory when nil.
+    init(kvm: KVM, memorySize: Int, memory givenMemory: GuestMemory?) throws {
         guard memorySize >= Self.minimumMemorySize, memorySize <= Self.maximumMemorySize else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must lie between 4 MiB and 3 GiB")
         }
@@ -28,7 +34,8 @@ public final class VirtualMachine {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         do {
-            memory = try GuestMemory(size: memorySize)
+            memory = try givenMemory ?? GuestMemory(size: memorySize)
+            precondition(memory.size == memorySize, "the memory given is the VM's size")
             var region = kvm_userspace_memory_region(
                 slot: 0, flags: 0, guest_phys_addr: 0,
                 memory_size: UInt64(memorySize), userspace_addr: UInt64(UInt(bitPattern: memory.base)))

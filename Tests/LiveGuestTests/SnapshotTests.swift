@@ -107,6 +107,38 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try work(guest), before)
     }
 
+    /// A new VM from a snapshot: the same memory and registers, shared
+    /// copy-on-write (neither guest's writes reach the other or the
+    /// snapshot), and it goes on as the original did.
+    func testANewVMFromASnapshotGoesOnAsTheOriginal() throws {
+        let original = try bootedGuest()
+        let snapshot = try original.snapshot()
+        let kernel = try GuestImage.kernel()
+        let copy = try LiveGuest(snapshot: snapshot, kernel: kernel)
+        XCTAssertNil(try firstDifferingPage(copy, snapshot))
+        XCTAssertEqual(copy.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(copy.memoryMap, original.memoryMap)
+        let first = try work(copy)
+        XCTAssertNil(try firstDifferingPage(original, snapshot), "the copy's writes stay in the copy")
+        XCTAssertEqual(try work(original), first)
+        XCTAssertLessThan(try copy.restore(snapshot), copy.memory.size / 4096 / 8, "the copy starts from the snapshot: dirty pages only")
+        XCTAssertNil(try firstDifferingPage(copy, snapshot))
+        XCTAssertEqual(try work(copy), first)
+        // Several at once, from one snapshot.
+        let more = try (0..<3).map { _ in try LiveGuest(snapshot: snapshot, kernel: kernel) }
+        for guest in more { XCTAssertEqual(try work(guest), first) }
+    }
+
+    func testASnapshotOfAnotherKernelIsRefused() throws {
+        let guest = try bootedGuest()
+        let snapshot = try guest.snapshot()
+        let other = try GuestImage.kernel() + [0]
+        XCTAssertThrowsError(try LiveGuest(snapshot: snapshot, kernel: other)) {
+            guard case .differentKernel(let digest, _)? = $0 as? SnapshotError else { return XCTFail("\($0)") }
+            XCTAssertEqual(digest, snapshot.kernelDigest)
+        }
+    }
+
     func testASnapshotOfAnotherSizeIsRefused() throws {
         let small = try bootedGuest(memorySize: 64 << 20)
         let large = try bootedGuest(memorySize: 128 << 20)

@@ -61,6 +61,9 @@ int ckvm_set_xsave(int vcpu_fd, const void *area);
 // written (KVM stops at the first it refuses), or -1 with errno set.
 int ckvm_get_msrs(int vcpu_fd, const uint32_t *indices, uint64_t *values, uint32_t count);
 int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count);
+// An anonymous memory file (memfd_create, close-on-exec): a snapshot's
+// memory, which a new VM maps copy-on-write. Returns a descriptor or -1.
+int ckvm_memfd(const char *name);
 // KVM_GET_DIRTY_LOG of `slot` into `bitmap` (a bit a page, in 64-bit words);
 // KVM clears the log as it hands it over.
 int ckvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap);

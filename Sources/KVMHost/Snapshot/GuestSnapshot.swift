@@ -9,24 +9,51 @@ import Glibc
 /// A final class: it owns the memory copy, which is shared, never copied.
 public final class GuestSnapshot {
     public let memorySize: Int
+    /// Which kernel the guest ran (`KernelDigest`): a snapshot goes on only
+    /// with the same one.
+    public let kernelDigest: UInt64
     let vcpu: VCPUState
     let serial: Serial16550.State
     let host: LiveGuest.HostState
-    /// The copy of guest memory, page-aligned, `memorySize` bytes.
+    /// The copy of guest memory: a memory file, `memorySize` bytes, mapped
+    /// shared here and copy-on-write into the VMs made from it.
+    let memoryFile: Int32
     let memory: UnsafeMutableRawPointer
 
-    init(of guestMemory: GuestMemory, vcpu: VCPUState, serial: Serial16550.State, host: LiveGuest.HostState) throws {
-        let mapped = mmap(nil, guestMemory.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: guestMemory.size, errno: errno) }
-        memcpy(mapped, guestMemory.base, guestMemory.size)
-        memorySize = guestMemory.size
+    convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, vcpu: VCPUState, serial: Serial16550.State, host: LiveGuest.HostState) throws {
+        try self.init(memorySize: guestMemory.size, kernelDigest: kernelDigest, vcpu: vcpu, serial: serial, host: host)
+        memcpy(memory, guestMemory.base, guestMemory.size)
+    }
+
+    /// A snapshot whose memory is still all zeros, for its contents to be
+    /// filled in (from a guest, or a file).
+    init(memorySize: Int, kernelDigest: UInt64, vcpu: VCPUState, serial: Serial16550.State, host: LiveGuest.HostState) throws {
+        let file = ckvm_memfd("kvmhost-snapshot")
+        guard file >= 0 else { throw KVMError.mmapFailed(bytes: memorySize, errno: errno) }
+        guard ftruncate(file, off_t(memorySize)) == 0 else {
+            let code = errno
+            close(file)
+            throw KVMError.mmapFailed(bytes: memorySize, errno: code)
+        }
+        let mapped = mmap(nil, memorySize, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0)
+        guard let mapped, mapped != MAP_FAILED else {
+            let code = errno
+            close(file)
+            throw KVMError.mmapFailed(bytes: memorySize, errno: code)
+        }
+        self.memorySize = memorySize
+        self.kernelDigest = kernelDigest
+        memoryFile = file
         memory = mapped
         self.vcpu = vcpu
         self.serial = serial
         self.host = host
     }
 
-    deinit { munmap(memory, memorySize) }
+    deinit {
+        munmap(memory, memorySize)
+        close(memoryFile)
+    }
 
     /// The snapshot's copy of guest memory, bounds-checked.
     public func withMemory<R>(at address: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -54,6 +81,7 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     case debuggerAttached
     case vcpu(VCPUStateError)
     case capabilityMissing(String)
+    case differentKernel(snapshot: UInt64, guest: UInt64)
 
     public var description: String {
         switch self {
@@ -64,6 +92,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         case .debuggerAttached: return "a debugger is attached: detach it before taking or restoring a snapshot"
         case .vcpu(let error): return "the vCPU's state: \(error)"
         case .capabilityMissing(let name): return "this KVM lacks \(name), which snapshots need"
+        case .differentKernel(let snapshot, let guest):
+            return "the snapshot is of another kernel (digest \(hex(snapshot))) than this guest's (\(hex(guest)))"
         }
     }
 }

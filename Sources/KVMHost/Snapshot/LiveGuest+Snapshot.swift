@@ -12,7 +12,7 @@ extension LiveGuest {
         do { state = try vcpu!.saveState() } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()
         _ = try vm.takeDirtyPages()
-        let snapshot = try GuestSnapshot(of: memory, vcpu: state, serial: serial.state, host: hostState)
+        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, vcpu: state, serial: serial.state, host: hostState)
         snapshotBaseline = snapshot
         return snapshot
     }
@@ -27,6 +27,9 @@ extension LiveGuest {
         let vm = try snapshotVM()
         guard snapshot.memorySize == memory.size else {
             throw SnapshotError.memorySizeMismatch(snapshot: snapshot.memorySize, guest: memory.size)
+        }
+        guard snapshot.kernelDigest == kernelDigest else {
+            throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: kernelDigest)
         }
         do { try vcpu!.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()
