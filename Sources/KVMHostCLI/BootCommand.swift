@@ -38,7 +38,20 @@ struct BootCommand: ParsableCommand {
                                             valueName: "file.profraw"))
     var coverage: String?
 
+    @Option(name: .long, help: ArgumentHelp("After the ready report, save a snapshot of the guest to FILE, then go on.",
+                                            valueName: "file"))
+    var saveSnapshot: String?
+
+    @Option(name: .long, help: ArgumentHelp("Go on from the snapshot in FILE (saved with --save-snapshot, of the same kernel) "
+                                            + "instead of booting; guest memory is the snapshot's size.", valueName: "file"))
+    var fromSnapshot: String?
+
     func validate() throws {
+        if machine.accel == .tcg && (saveSnapshot != nil || fromSnapshot != nil) {
+            throw ValidationError("snapshots need --accel kvm: QEMU holds the vCPU's state under tcg")
+        }
+        if fromSnapshot != nil && coverage != nil { throw ValidationError("--from-snapshot cannot take --coverage: the counters would start mid-run") }
+        if fromSnapshot != nil && noMonitor { throw ValidationError("--from-snapshot goes on after the ready report; --no-monitor would do nothing") }
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
         // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.
         if machine.accel == .tcg && tracePorts { throw ValidationError("--trace-ports needs --accel kvm: under tcg QEMU answers the ports") }
@@ -51,8 +64,14 @@ struct BootCommand: ParsableCommand {
             let interactive = isatty(STDIN_FILENO) == 1
             let configuration = try machine.configuration()
             let timeout = try machine.watchdog(interactive: interactive)
-            let guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil),
+            let guest: LiveGuest
+            if let fromSnapshot {
+                let snapshot = try SnapshotFile.read(from: fromSnapshot)
+                guest = try LiveGuest(snapshot: snapshot, kernel: machine.kernelImage(memorySize: snapshot.memorySize), configuration: configuration)
+            } else {
+                guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil),
                                       configuration: configuration)
+            }
             if coverage != nil, guest.profileSections == nil { throw CoverageError.notInstrumented }
             let output = ConsoleOutput(stopping: guest.stopHandle)
             console = output
@@ -85,6 +104,11 @@ struct BootCommand: ParsableCommand {
                 guest.consoleInput = PipedInput()
             }
             defer { Terminal.restore() }
+            if let saveSnapshot {
+                _ = try guest.boot(timeout: timeout)
+                try SnapshotFile.write(try guest.snapshot(), to: saveSnapshot)
+                OutputStream.standardError.writeIgnoringErrors("kvmhost: snapshot saved to \(saveSnapshot)\(interactive ? "\r" : "")\n")
+            }
             // A guest of our own reports ready and takes commands; any other
             // kernel simply runs until it stops.
             let calls: [any GuestCall] = noMonitor ? [] : [RunMonitor()]

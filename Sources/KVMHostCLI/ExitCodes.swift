@@ -75,6 +75,12 @@ enum ExitCodes {
         } catch let error as ELFLoadError {
             printError("the kernel image is not loadable: \(error)")
             status = badImage
+        } catch let error as SnapshotFileError {
+            printError("snapshot file: \(error)")
+            status = badImage
+        } catch let error as SnapshotError {
+            printError("snapshot: \(error)")
+            status = badImage
         } catch let error as KernelFileError {
             printError("\(error)")
             status = badImage

@@ -57,6 +57,41 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertEqual(try binary.run(["--accel", "hvf"]).status, 64, "an accelerator kvmhost does not have")
     }
 
+    /// --save-snapshot after the ready report, --from-snapshot instead of a
+    /// boot: the same monitor session gives the same transcript; a damaged
+    /// file is one clear line and the bad-image exit code.
+    func testASessionGoesOnFromASavedSnapshot() throws {
+        try requireKVM()
+        let binary = try KVMHostBinary()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-snapshot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("ready.snapshot").path
+        let session = "run lazy-touch\nmem\nquit\n"
+        let saved = try binary.run(["boot", "--save-snapshot", path], input: session)
+        XCTAssertEqual(saved.status, 0, saved.stderr)
+        XCTAssertEqual(saved.stderr, "kvmhost: snapshot saved to \(path)\n")
+        let resumed = try binary.run(["boot", "--from-snapshot", path], input: session)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(resumed.stderr, "")
+        // The boot's lines came before the snapshot, the rest after it: the
+        // same on both.
+        XCTAssertTrue(saved.stdout.hasSuffix(resumed.stdout), "saved:\n\(saved.stdout)\nresumed:\n\(resumed.stdout)")
+        XCTAssertTrue(saved.stdout.contains("guest kernel: long mode"), saved.stdout)
+        XCTAssertFalse(resumed.stdout.contains("guest kernel: long mode"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.hasPrefix("guest kernel: ready\nkernel monitor:"), resumed.stdout)
+        XCTAssertTrue(resumed.stdout.contains("lazy-touch exited with status 0"), resumed.stdout)
+
+        let cut = directory.appendingPathComponent("cut.snapshot").path
+        try Data(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(100)).write(to: URL(fileURLWithPath: cut))
+        let refused = try binary.run(["boot", "--from-snapshot", cut])
+        XCTAssertEqual(refused.status, 65)
+        XCTAssertTrue(refused.stderr.hasPrefix("kvmhost: snapshot file: the snapshot is cut short in section VCPU:"), refused.stderr)
+        let tcg = try binary.run(["boot", "--accel", "tcg", "--save-snapshot", path])
+        XCTAssertEqual(tcg.status, 64, tcg.stderr)
+        XCTAssertTrue(tcg.stderr.contains("snapshots need --accel kvm"), tcg.stderr)
+    }
+
     func testExitCodesNameEachOutcome() throws {
         try requireKVM()
         let binary = try KVMHostBinary()

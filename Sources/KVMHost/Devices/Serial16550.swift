@@ -91,9 +91,9 @@ public final class Serial16550: PortDevice {
     /// The UART's registers, its unread input and the transcript: what a
     /// snapshot keeps and a restore puts back (the text since is unsaid).
     struct State {
-        fileprivate var transcript: [UInt8]
-        fileprivate var input: ArraySlice<UInt8>
-        fileprivate var registers: (interruptEnable: UInt8, lineControl: UInt8, modemControl: UInt8, scratch: UInt8, divisor: UInt16)
+        var transcript: [UInt8]
+        var input: ArraySlice<UInt8>
+        var registers: (interruptEnable: UInt8, lineControl: UInt8, modemControl: UInt8, scratch: UInt8, divisor: UInt16)
     }
 
     var state: State {

@@ -1,0 +1,381 @@
+import CKVM
+import Foundation
+import GuestProtocol
+
+/// A snapshot on disk, version 1, little-endian:
+///
+///     "KVMHSNAP"  u32 version  u64 memory size  u64 kernel digest
+///     section "VCPU"  the vCPU's state (KVM's structures as KVM lays them out)
+///     section "HOST"  memory map, command channel, exit status, the reports kept
+///                     (program values, page traps, failed expectations)
+///     section "UART"  transcript, unread input, registers
+///     section "MEMP"  a bit a page (set: not all zero), then those pages
+///
+/// A section is its tag, its u64 length and that many bytes. Reading checks
+/// every length against what is there before it takes or allocates
+/// anything: a truncated, corrupt or foreign file is a `SnapshotFileError`.
+public enum SnapshotFile {
+    static let magic = Array("KVMHSNAP".utf8)
+    public static let version: UInt32 = 1
+
+    /// Writes `snapshot` to `path` (through a temporary file beside it, so
+    /// that `path` is either the old file or the whole new one).
+    public static func write(_ snapshot: GuestSnapshot, to path: String) throws {
+        let host = snapshot.host
+        guard host.queued.isEmpty else {
+            throw SnapshotFileError.notSavable("\(host.queued.count) reports the guest sent are not yet taken; "
+                                               + "a snapshot file keeps a guest between calls")
+        }
+        var out = magic
+        out.append(littleEndian: version)
+        out.append(littleEndian: UInt64(snapshot.memorySize))
+        out.append(littleEndian: snapshot.kernelDigest)
+        out.section("VCPU") { section in
+            let vcpu = snapshot.vcpu
+            section.appendRaw(vcpu.mpState)
+            section.appendRaw(vcpu.registers)
+            section.appendRaw(vcpu.specialRegisters)
+            section.append(contentsOf: vcpu.xsave)
+            section.appendRaw(vcpu.extendedControlRegisters)
+            section.appendRaw(vcpu.debugRegisters)
+            section.appendRaw(vcpu.events)
+            section.append(littleEndian: UInt32(VCPUState.msrs.count))
+            for (msr, value) in zip(VCPUState.msrs, vcpu.msrValues) {
+                section.append(littleEndian: msr.index)
+                section.append(littleEndian: value)
+            }
+        }
+        out.section("HOST") { section in
+            section.append(littleEndian: UInt64(host.memoryMap.entries.count))
+            for entry in host.memoryMap.entries {
+                section.append(littleEndian: entry.base)
+                section.append(littleEndian: entry.length)
+                section.append(littleEndian: entry.type)
+            }
+            section.append(host.commandBuffer == nil ? 0 : 1)
+            section.append(littleEndian: host.commandBuffer?.address ?? 0)
+            section.append(littleEndian: host.commandBuffer?.capacity ?? 0)
+            section.append(littleEndian: host.commandSequence)
+            section.append(host.inputEnded ? 1 : 0)
+            section.append(littleEndian: UInt64(host.droppedReports))
+            section.append(host.exitStatus == nil ? 0 : 1)
+            section.append(littleEndian: host.exitStatus ?? 0)
+            section.append(littleEndian: UInt64(host.programReports.count))
+            for value in host.programReports { section.append(littleEndian: value) }
+            section.append(littleEndian: UInt64(host.pageTraps.count))
+            for trap in host.pageTraps { section.appendWords(of: trap) }
+            section.append(littleEndian: UInt64(host.expectationFailures.count))
+            for failure in host.expectationFailures {
+                section.appendText(failure.condition)
+                section.appendText(failure.file)
+                section.append(littleEndian: failure.line)
+                section.append(littleEndian: UInt64(failure.values.count))
+                for value in failure.values { section.append(littleEndian: value) }
+            }
+        }
+        out.section("UART") { section in
+            let serial = snapshot.serial
+            section.append(littleEndian: UInt64(serial.transcript.count))
+            section.append(contentsOf: serial.transcript)
+            section.append(littleEndian: UInt64(serial.input.count))
+            section.append(contentsOf: serial.input)
+            let registers = serial.registers
+            section.append(contentsOf: [registers.interruptEnable, registers.lineControl, registers.modemControl, registers.scratch])
+            section.append(littleEndian: registers.divisor)
+        }
+        // Pages that are all zero are left out: most of a booted guest's.
+        let pages = snapshot.memorySize / 4096
+        var present = PageBitmap(pages: pages)
+        for page in 0..<pages where !isZero(snapshot.memory + page * 4096) {
+            present.insert(pages: UInt64(page)...UInt64(page))
+        }
+        let memoryLength = present.words.count * 8 + present.count * 4096
+        out.append(contentsOf: Array("MEMP".utf8))
+        out.append(littleEndian: UInt64(memoryLength))
+        for word in present.words { out.append(littleEndian: word) }
+
+        let temporary = path + ".partial-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw SnapshotFileError.io("open \(temporary)", errno: errno) }
+        var written = false
+        defer {
+            close(descriptor)
+            if !written { unlink(temporary) }
+        }
+        try out.withUnsafeBytes { try writeAll(descriptor, $0.baseAddress!, $0.count, temporary) }
+        try present.forEachPage { page in try writeAll(descriptor, snapshot.memory + page * 4096, 4096, temporary) }
+        guard fsync(descriptor) == 0 else { throw SnapshotFileError.io("fsync \(temporary)", errno: errno) }
+        guard rename(temporary, path) == 0 else { throw SnapshotFileError.io("rename to \(path)", errno: errno) }
+        written = true
+    }
+
+    /// Reads and checks the snapshot at `path`.
+    public static func read(from path: String) throws -> GuestSnapshot {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw SnapshotFileError.io("read \(path): \(error.localizedDescription)", errno: 0)
+        }
+        return try data.withUnsafeBytes { bytes in try parse(bytes) }
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> GuestSnapshot {
+        var file = SnapshotReader(bytes, section: "file")
+        guard bytes.count >= magic.count, Array(bytes.prefix(magic.count)) == magic else { throw SnapshotFileError.notASnapshot }
+        file.skip(magic.count)
+        let version = try file.u32()
+        guard version == Self.version else { throw SnapshotFileError.unsupportedVersion(version) }
+        let memorySize = try file.u64()
+        guard memorySize % 4096 == 0,
+              (UInt64(VirtualMachine.minimumMemorySize)...UInt64(VirtualMachine.maximumMemorySize)).contains(memorySize) else {
+            throw SnapshotFileError.badValue(section: "file", "memory size \(memorySize) is not a guest size this host builds")
+        }
+        let kernelDigest = try file.u64()
+
+        var vcpuSection = try file.section("VCPU")
+        var vcpu = VCPUState(mpState: try vcpuSection.raw(), registers: try vcpuSection.raw(), specialRegisters: try vcpuSection.raw(),
+                             xsave: try vcpuSection.bytes(Int(ckvm_xsave_size)), extendedControlRegisters: try vcpuSection.raw(),
+                             debugRegisters: try vcpuSection.raw(), msrValues: [], events: try vcpuSection.raw())
+        let msrCount = try vcpuSection.u32()
+        guard msrCount == VCPUState.msrs.count else {
+            throw SnapshotFileError.badValue(section: "VCPU", "\(msrCount) MSRs where this host saves \(VCPUState.msrs.count)")
+        }
+        for msr in VCPUState.msrs {
+            let index = try vcpuSection.u32()
+            guard index == msr.index else { throw SnapshotFileError.badValue(section: "VCPU", "MSR \(hex(UInt64(index))) where \(msr.name) belongs") }
+            vcpu.msrValues.append(try vcpuSection.u64())
+        }
+        try vcpuSection.end()
+
+        var hostSection = try file.section("HOST")
+        let entryCount = try hostSection.count(elementSize: 20)
+        var entries: [MemoryMapEntry] = []
+        for _ in 0..<entryCount {
+            entries.append(MemoryMapEntry(base: try hostSection.u64(), length: try hostSection.u64(), type: try hostSection.u32()))
+        }
+        let hasBuffer = try hostSection.flag()
+        let buffer = (address: try hostSection.u64(), capacity: try hostSection.u64())
+        let commandSequence = try hostSection.u32()
+        let inputEnded = try hostSection.flag()
+        let dropped = try hostSection.u64()
+        guard dropped <= UInt64(Int.max) else { throw SnapshotFileError.badValue(section: "HOST", "\(dropped) dropped reports") }
+        let hasStatus = try hostSection.flag()
+        let status = try hostSection.u32()
+        let reportCount = try hostSection.count(elementSize: 8)
+        var programReports: [UInt64] = []
+        programReports.reserveCapacity(reportCount)
+        for _ in 0..<reportCount { programReports.append(try hostSection.u64()) }
+        // A page trap is at least its three words and the reason's.
+        let trapCount = try hostSection.count(elementSize: 32)
+        var pageTraps: [PageTrapReport] = []
+        for _ in 0..<trapCount { pageTraps.append(try hostSection.wire(PageTrapReport.self)) }
+        let failureCount = try hostSection.count(elementSize: 32)
+        var expectationFailures: [AssertionReport] = []
+        for _ in 0..<failureCount {
+            let condition = try hostSection.text(), file = try hostSection.text(), line = try hostSection.u64()
+            let values = try (0..<hostSection.count(elementSize: 8)).map { _ in try hostSection.u64() }
+            expectationFailures.append(AssertionReport(condition: condition, file: file, line: line, values: values))
+        }
+        try hostSection.end()
+        let host = LiveGuest.HostState(memoryMap: PhysicalMemoryMap(reported: entries), queued: [], commandBuffer: hasBuffer ? buffer : nil,
+                                       commandSequence: commandSequence, inputEnded: inputEnded, pageTraps: pageTraps, programReports: programReports,
+                                       droppedReports: Int(dropped), expectationFailures: expectationFailures, exitStatus: hasStatus ? status : nil)
+
+        var uartSection = try file.section("UART")
+        let transcript = try uartSection.bytes(try uartSection.count(elementSize: 1))
+        let input = try uartSection.bytes(try uartSection.count(elementSize: 1))
+        let registerBytes = try uartSection.bytes(4)
+        let divisor = try uartSection.u16()
+        try uartSection.end()
+        let serial = Serial16550.State(transcript: transcript, input: input[...],
+                                       registers: (registerBytes[0], registerBytes[1], registerBytes[2], registerBytes[3], divisor))
+
+        let snapshot = try GuestSnapshot(memorySize: Int(memorySize), kernelDigest: kernelDigest, vcpu: vcpu, serial: serial, host: host)
+        var memorySection = try file.section("MEMP")
+        let pages = Int(memorySize / 4096)
+        var words: [UInt64] = []
+        for _ in 0..<(pages + 63) / 64 { words.append(try memorySection.u64()) }
+        if pages % 64 != 0, words[words.count - 1] >> UInt64(pages % 64) != 0 {
+            throw SnapshotFileError.badValue(section: "MEMP", "pages marked present beyond the memory's \(pages)")
+        }
+        let present = PageBitmap(pages: pages, words: words)
+        guard memorySection.remaining == present.count * 4096 else {
+            throw SnapshotFileError.badValue(section: "MEMP", "\(present.count) pages marked present, \(memorySection.remaining) bytes of pages")
+        }
+        try present.forEachPage { page in
+            try memorySection.copy(4096, to: snapshot.memory + page * 4096)
+        }
+        try file.end()
+        return snapshot
+    }
+
+    private static func isZero(_ page: UnsafeMutableRawPointer) -> Bool {
+        let words = page.assumingMemoryBound(to: UInt64.self)
+        for index in 0..<512 where words[index] != 0 { return false }
+        return true
+    }
+
+    private static func writeAll(_ descriptor: Int32, _ start: UnsafeRawPointer, _ count: Int, _ path: String) throws {
+        var done = 0
+        while done < count {
+            let result = Glibc.write(descriptor, start + done, count - done)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotFileError.io("write \(path)", errno: errno)
+            }
+            done += result
+        }
+    }
+}
+
+/// A snapshot file that cannot be written or read, and why.
+public enum SnapshotFileError: Error, Equatable, CustomStringConvertible {
+    case notASnapshot
+    case unsupportedVersion(UInt32)
+    case truncated(section: String, needed: Int, available: Int)
+    case unexpectedSection(found: String, expected: String)
+    case badValue(section: String, String)
+    case trailingBytes(section: String, count: Int)
+    case notSavable(String)
+    case io(String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .notASnapshot: return "not a kvmhost snapshot (it does not start with KVMHSNAP)"
+        case .unsupportedVersion(let version):
+            return "a snapshot of format version \(version); this kvmhost reads version \(SnapshotFile.version)"
+        case .truncated(let section, let needed, let available):
+            return "the snapshot is cut short in section \(section): \(needed) bytes needed, \(available) there"
+        case .unexpectedSection(let found, let expected): return "section \(found) where \(expected) belongs"
+        case .badValue(let section, let problem): return "section \(section): \(problem)"
+        case .trailingBytes(let section, let count): return "\(count) bytes after the end of section \(section)"
+        case .notSavable(let why): return "this snapshot cannot go to a file: \(why)"
+        case .io(let what, let code): return code == 0 ? what : "\(what): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// A bounds-checked cursor over a snapshot file's bytes: every read says
+/// how many bytes it needs, and gets a typed error if they are not there.
+struct SnapshotReader {
+    private let bytes: UnsafeRawBufferPointer
+    private var offset = 0
+    let name: String
+
+    init(_ bytes: UnsafeRawBufferPointer, section: String) {
+        self.bytes = bytes
+        name = section
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func skip(_ count: Int) { offset += count }
+
+    private mutating func take(_ count: Int) throws -> UnsafeRawBufferPointer {
+        guard count >= 0, count <= remaining else { throw SnapshotFileError.truncated(section: name, needed: count, available: remaining) }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+    }
+
+    mutating func u16() throws -> UInt16 { UInt16(littleEndian: try take(2).loadUnaligned(as: UInt16.self)) }
+    mutating func u32() throws -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
+    mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
+    mutating func bytes(_ count: Int) throws -> [UInt8] { Array(try take(count)) }
+
+    mutating func flag() throws -> Bool {
+        let value = try bytes(1)[0]
+        guard value <= 1 else { throw SnapshotFileError.badValue(section: name, "a flag of \(value)") }
+        return value == 1
+    }
+
+    /// A u64 count of elements of `elementSize` bytes, refused when the
+    /// section cannot hold that many (before anything is allocated for them).
+    mutating func count(elementSize: Int) throws -> Int {
+        let count = try u64()
+        guard count <= UInt64(remaining / elementSize) else {
+            throw SnapshotFileError.truncated(section: name, needed: Int(clamping: count) &* elementSize, available: remaining)
+        }
+        return Int(count)
+    }
+
+    /// Text: a u64 byte count, then the bytes (UTF-8, repaired if not).
+    mutating func text() throws -> String {
+        String(decoding: try bytes(try count(elementSize: 1)), as: UTF8.self)
+    }
+
+    /// A value in the guest protocol's words (`appendWords(of:)`): a u64
+    /// word count, then the words, decoded by the protocol's own codec.
+    mutating func wire<T: Wire>(_ type: T.Type) throws -> T {
+        let words = try take(try count(elementSize: 8) * 8)
+        var decoder = WireDecoder(words: words)
+        do {
+            let value = try decoder.decode(T.self)
+            try decoder.finish()
+            return value
+        } catch {
+            throw SnapshotFileError.badValue(section: name, "a \(T.self) in malformed words: \(error)")
+        }
+    }
+
+    /// A KVM structure, its bytes as KVM lays it out.
+    mutating func raw<T>() throws -> T {
+        let source = try take(MemoryLayout<T>.size)
+        return withUnsafeTemporaryAllocation(of: T.self, capacity: 1) { buffer in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source.baseAddress!, byteCount: MemoryLayout<T>.size)
+            return buffer[0]
+        }
+    }
+
+    mutating func copy(_ count: Int, to target: UnsafeMutableRawPointer) throws {
+        let source = try take(count)
+        target.copyMemory(from: source.baseAddress!, byteCount: count)
+    }
+
+    /// The next section, which must be `tag`.
+    mutating func section(_ tag: String) throws -> SnapshotReader {
+        let found = String(decoding: try take(4), as: UTF8.self)
+        guard found == tag else { throw SnapshotFileError.unexpectedSection(found: escapingControlCharacters(found), expected: tag) }
+        let length = try u64()
+        guard length <= UInt64(remaining) else { throw SnapshotFileError.truncated(section: tag, needed: Int(clamping: length), available: remaining) }
+        return SnapshotReader(try take(Int(length)), section: tag)
+    }
+
+    func end() throws {
+        guard remaining == 0 else { throw SnapshotFileError.trailingBytes(section: name, count: remaining) }
+    }
+}
+
+private extension Array where Element == UInt8 {
+    mutating func append<T: FixedWidthInteger>(littleEndian value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func appendText(_ text: String) {
+        append(littleEndian: UInt64(text.utf8.count))
+        append(contentsOf: Array(text.utf8))
+    }
+
+    /// `value` in the guest protocol's words, with their count first.
+    mutating func appendWords<T: Wire>(of value: T) {
+        var scratch = [UInt8](repeating: 0, count: recordMaximumSize)
+        let words = scratch.withUnsafeMutableBytes { raw -> Int in
+            var writer = RecordWriter(base: raw.baseAddress!, capacity: raw.count, kind: .command, sequence: 0)
+            writer.encode(value)
+            precondition(writer.complete, "a kept report fits in a record, as it came in one")
+            return (writer.finish() - recordHeaderSize) / 8
+        }
+        append(littleEndian: UInt64(words))
+        append(contentsOf: scratch[recordHeaderSize..<recordHeaderSize + words * 8])
+    }
+
+    mutating func appendRaw<T>(_ value: T) {
+        Swift.withUnsafeBytes(of: value) { append(contentsOf: $0) }
+    }
+
+    mutating func section(_ tag: String, _ body: (inout [UInt8]) -> Void) {
+        var payload: [UInt8] = []
+        body(&payload)
+        append(contentsOf: Array(tag.utf8))
+        append(littleEndian: UInt64(payload.count))
+        append(contentsOf: payload)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import GuestImage
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// Snapshots to a file and back: the guest goes on from the file as from
+/// the snapshot it was written from, and every way a file can be cut short
+/// or be something else is a typed `SnapshotFileError`.
+final class SnapshotFileTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-file-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A booted guest's snapshot, written to a file: the file's bytes.
+    private func savedSnapshot() throws -> (guest: LiveGuest, snapshot: GuestSnapshot, bytes: [UInt8]) {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        _ = try guest.call(AllocateFrames(count: 3))
+        _ = try guest.runProgram("lazy-touch")
+        let snapshot = try guest.snapshot()
+        let path = directory.appendingPathComponent("guest.snapshot").path
+        try SnapshotFile.write(snapshot, to: path)
+        return (guest, snapshot, Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
+    private func read(_ bytes: [UInt8]) throws -> GuestSnapshot {
+        let path = directory.appendingPathComponent("candidate-\(UUID().uuidString)").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try SnapshotFile.read(from: path)
+    }
+
+    private func assertRefused(_ bytes: [UInt8], _ expected: SnapshotFileError, _ message: String = "", line: UInt = #line) {
+        XCTAssertThrowsError(try read(bytes), message, line: line) { XCTAssertEqual($0 as? SnapshotFileError, expected, message, line: line) }
+    }
+
+    func testAGuestGoesOnFromItsFileAsFromItsSnapshot() throws {
+        let (guest, snapshot, bytes) = try savedSnapshot()
+        XCTAssertLessThan(bytes.count, snapshot.memorySize / 8, "pages of zeros are left out")
+        let loaded = try read(bytes)
+        XCTAssertEqual(loaded.memorySize, snapshot.memorySize)
+        XCTAssertEqual(loaded.kernelDigest, snapshot.kernelDigest)
+        XCTAssertEqual(loaded.cpu, snapshot.cpu)
+        for page in 0..<snapshot.memorySize / 4096 {
+            let same = try snapshot.withMemory(at: UInt64(page) * 4096, count: 4096) { a in
+                try loaded.withMemory(at: UInt64(page) * 4096, count: 4096) { b in memcmp(a.baseAddress!, b.baseAddress!, 4096) == 0 }
+            }
+            XCTAssertTrue(same, "page \(page)")
+            if !same { break }
+        }
+        let fromFile = try LiveGuest(snapshot: loaded, kernel: GuestImage.kernel())
+        XCTAssertEqual(fromFile.programReports, [280], "the reports kept travel with the file")
+        XCTAssertEqual(fromFile.serial.text, guest.serial.text)
+        XCTAssertEqual(fromFile.memoryMap, guest.memoryMap)
+        for call in 0..<3 {
+            XCTAssertEqual(try fromFile.call(AllocateFrames(count: 5)), try guest.call(AllocateFrames(count: 5)), "call \(call)")
+        }
+        XCTAssertEqual(try fromFile.runProgram("lazy-touch").reallocations, try guest.runProgram("lazy-touch").reallocations)
+        XCTAssertEqual(try fromFile.shutdown(status: 3), 3)
+    }
+
+    /// Cut at every section boundary and every 256 bytes of the sections
+    /// before memory, and within memory: a typed error naming where, each time.
+    func testEveryTruncationIsATypedError() throws {
+        let (_, _, bytes) = try savedSnapshot()
+        assertRefused([], .notASnapshot)
+        assertRefused(Array(bytes[..<5]), .notASnapshot)
+        assertRefused(Array(bytes[..<10]), .truncated(section: "file", needed: 4, available: 2))
+        let memorySection = try XCTUnwrap(findTag("MEMP", in: bytes))
+        var cuts = Array(stride(from: 12, to: memorySection + 64, by: 256)) + [memorySection, memorySection + 4, memorySection + 12]
+        cuts += [bytes.count - 4096, bytes.count - 1]
+        for cut in cuts {
+            XCTAssertThrowsError(try read(Array(bytes[..<cut])), "cut at \(cut)") { error in
+                guard case .truncated? = error as? SnapshotFileError else { return XCTFail("cut at \(cut): \(error)") }
+            }
+        }
+    }
+
+    func testAForeignOrDamagedFileIsATypedError() throws {
+        let (_, _, bytes) = try savedSnapshot()
+        assertRefused(try GuestImage.kernel(), .notASnapshot, "an ELF")
+        var version = bytes
+        version[8] = 2
+        assertRefused(version, .unsupportedVersion(2))
+        var size = bytes
+        size[12..<20] = [0, 0, 0, 0, 0, 0, 0, 0x10]  // 2^60 bytes of memory
+        assertRefused(size, .badValue(section: "file", "memory size \(UInt64(1) << 60) is not a guest size this host builds"))
+        var tag = bytes
+        let host = try XCTUnwrap(findTag("HOST", in: bytes))
+        tag[host] = UInt8(ascii: "X")
+        assertRefused(tag, .unexpectedSection(found: "XOST", expected: "HOST"))
+        var length = bytes
+        length[host + 4..<host + 12] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]
+        XCTAssertThrowsError(try read(length)) { error in
+            guard case .truncated(section: "HOST", _, _)? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+        }
+        assertRefused(bytes + [0], .trailingBytes(section: "file", count: 1))
+        // One page more marked present than the file holds.
+        let memory = try XCTUnwrap(findTag("MEMP", in: bytes))
+        var bitmap = bytes
+        let words = memory + 12
+        let firstClear = try XCTUnwrap((0..<64).first { bitmap[words] & (1 << $0) == 0 })
+        bitmap[words] |= 1 << firstClear
+        XCTAssertThrowsError(try read(bitmap)) { error in
+            guard case .badValue(section: "MEMP", _)? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testAFileIsWrittenWholeOrNotAtAll() throws {
+        let (_, snapshot, _) = try savedSnapshot()
+        let missing = directory.appendingPathComponent("no-such-directory/guest.snapshot").path
+        XCTAssertThrowsError(try SnapshotFile.write(snapshot, to: missing)) { error in
+            guard case .io? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".partial-") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    private func findTag(_ tag: String, in bytes: [UInt8]) -> Int? {
+        let needle = Array(tag.utf8)
+        return (28..<bytes.count - 4).first { Array(bytes[$0..<$0 + 4]) == needle }
+    }
+}
