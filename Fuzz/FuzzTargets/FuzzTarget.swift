@@ -6,6 +6,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case pageWalkers = "page-walkers"
     case machineArguments = "machine-arguments"
     case remotePackets = "remote-packets"
+    case snapshotFile = "snapshot-file"
 
     /// Runs one input; returns what the target made of it, for replays.
     public func run(_ input: UnsafeRawBufferPointer) -> String {
@@ -15,6 +16,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .pageWalkers: return "\(String(describing: fuzzPageWalkers(input)))"
         case .machineArguments: return "\(fuzzMachineArguments(input)) values parsed"
         case .remotePackets: return "\(fuzzRemotePackets(input)) packets"
+        case .snapshotFile: return "\(String(describing: fuzzSnapshotFile(input)))"
         }
     }
 

@@ -115,10 +115,11 @@ public enum SnapshotFile {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw SnapshotFileError.io("read \(path): \(error.localizedDescription)", errno: 0)
         }
-        return try data.withUnsafeBytes { bytes in try parse(bytes) }
+        return try data.withUnsafeBytes { bytes in try decode(bytes) }
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> GuestSnapshot {
+    /// Checks and decodes a snapshot file's bytes.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> GuestSnapshot {
         var file = SnapshotReader(bytes, section: "file")
         guard bytes.count >= magic.count, Array(bytes.prefix(magic.count)) == magic else { throw SnapshotFileError.notASnapshot }
         file.skip(magic.count)
