@@ -144,7 +144,9 @@ public final class LiveGuest {
 
     /// A new VM that goes on from `snapshot` (of a guest of the same
     /// `kernel`): its memory maps the snapshot's copy-on-write, so pages are
-    /// shared until the guest writes them. The configuration's memory size is
+    /// shared until the guest writes them. It runs without KVM's dirty log
+    /// (and its write faults) until its first snapshot or restore, so its
+    /// first restore copies all of memory. The configuration's memory size is
     /// the snapshot's; the backend is kvm.
     public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         var configuration = configuration
@@ -178,7 +180,6 @@ public final class LiveGuest {
                 vm = try VirtualMachine(kvm: kvm, memorySize: snapshot.memorySize, memory: memory)
                 vcpu = try vm.createVCPU()
                 do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
-                try vm.startDirtyLogging()
             } else {
                 vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
                 try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
@@ -209,7 +210,6 @@ public final class LiveGuest {
         bus.attach(exitPort)
         if let snapshot {
             restoreHostState(snapshot.host, serial: snapshot.serial)
-            snapshotBaseline = snapshot
         }
     }
 

@@ -13,7 +13,8 @@ enum GuestCaseRunner {
         var freeFrames: (before: UInt64, after: UInt64)
     }
 
-    /// Boots a fresh guest on each selected backend and runs case `name`
+    /// Takes a fresh, ready guest on each selected backend (`ReadyGuests`:
+    /// from one snapshot on kvm) and runs case `name`
     /// there; every case must leave the frame allocator as it found it, and
     /// the kernel able to shut down.
     static func run(_ name: String, in testCase: GuestBehaviourTestCase, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -29,8 +30,7 @@ enum GuestCaseRunner {
     }
 
     static func run(_ name: String, on backend: Backend) throws -> Outcome {
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
-        _ = try guest.boot()
+        let guest = try ReadyGuests.guest(on: backend)
         let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
         guard let index = names.firstIndex(of: name) else {
             throw MissingGuestCase(name: name, available: names)

@@ -121,9 +121,13 @@ final class SnapshotTests: XCTestCase {
         let first = try work(copy)
         XCTAssertNil(try firstDifferingPage(original, snapshot), "the copy's writes stay in the copy")
         XCTAssertEqual(try work(original), first)
-        XCTAssertLessThan(try copy.restore(snapshot), copy.memory.size / 4096 / 8, "the copy starts from the snapshot: dirty pages only")
+        // The copy ran without the dirty log: its first restore copies all
+        // of memory, later ones the pages written since.
+        XCTAssertEqual(try copy.restore(snapshot), copy.memory.size / 4096)
         XCTAssertNil(try firstDifferingPage(copy, snapshot))
         XCTAssertEqual(try work(copy), first)
+        XCTAssertLessThan(try copy.restore(snapshot), copy.memory.size / 4096 / 8)
+        XCTAssertNil(try firstDifferingPage(copy, snapshot))
         // Several at once, from one snapshot.
         let more = try (0..<3).map { _ in try LiveGuest(snapshot: snapshot, kernel: kernel) }
         for guest in more { XCTAssertEqual(try work(guest), first) }
