@@ -116,7 +116,10 @@ public final class LiveGuest {
     /// nothing to wake it is a failure; with one, a halt means "waiting for
     /// input", and the host blocks on this source until it has some.
     public var consoleInput: ConsoleInput? {
-        didSet { debugger?.setWake { [weak consoleInput] in consoleInput?.wake() } }
+        didSet {
+            debugger?.setWake { [weak consoleInput] in consoleInput?.wake() }
+            snapshotRequests.input = consoleInput
+        }
     }
     private var inputEnded = false
 
@@ -202,6 +205,7 @@ public final class LiveGuest {
             vcpu = nil
             debugger = nil
         }
+        snapshotRequests = SnapshotRequests(stop: self.vcpu?.stopHandle ?? self.qemu!.stopHandle)
         serial = Serial16550()
         channel = ReportChannelDevice(memory: memory)
         exitPort = ExitPort()
@@ -361,6 +365,7 @@ public final class LiveGuest {
         if let qemu {
             if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
             while true {
+                serveSnapshotRequest()
                 let stop: QEMUMachine.Stop
                 do {
                     stop = try qemu.run(until: deadline)
@@ -379,6 +384,7 @@ public final class LiveGuest {
         if deadline.hasPassed { throw failure(.timeout(deadline.timeout)) }
         return try vcpu.withWatchdog(deadline: deadline) {
             while true {
+                serveSnapshotRequest()
                 let exit = try vcpu.run()
                 if let event = try handle(exit, vcpu, debugger, deadline) { return event }
             }
@@ -543,6 +549,14 @@ public final class LiveGuest {
         exitPort.status = state.exitStatus
         serial.restore(serialState)
     }
+
+    /// Snapshots asked for while the guest runs (the console's Ctrl-A s and
+    /// Ctrl-A r): taken, or rewound to, at the run loop's next stop.
+    public let snapshotRequests: SnapshotRequests
+    /// What became of each request, for the console: one line.
+    public var snapshotReport: ((String) -> Void)?
+    /// The snapshot the console's requests take and rewind to.
+    var consoleSnapshot: GuestSnapshot?
 
     /// The snapshot guest memory matches but for the pages written since
     /// (the dirty log's): the one a restore copies only those pages of.

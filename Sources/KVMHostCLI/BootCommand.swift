@@ -11,7 +11,8 @@ struct BootCommand: ParsableCommand {
         discussion: """
             At a terminal the console is live: keystrokes reach the guest's COM1 and its \
             output appears as it comes. Ctrl-A x quits at once, even while the guest is busy; \
-            Ctrl-A g stops the guest for gdb (the command to attach is printed); Ctrl-A h lists the escapes. With input from a pipe or file, lines are fed to the \
+            Ctrl-A g stops the guest for gdb (the command to attach is printed); Ctrl-A s takes a snapshot \
+            of the guest and Ctrl-A r rewinds it to that snapshot (kvm); Ctrl-A h lists the escapes. With input from a pipe or file, lines are fed to the \
             monitor one at a time and kvmhost exits once the input ends. The console shows \
             text, newlines, tabs, backspace and colour and cursor sequences; other control \
             sequences are shown as ^[ and friends instead of acting on the terminal.
@@ -88,7 +89,8 @@ struct BootCommand: ParsableCommand {
             if interactive {
                 Terminal.enterRawMode()
                 let debugger = guest.debugger
-                guest.consoleInput = TerminalInput(stopping: guest.stopHandle) {
+                guest.snapshotReport = { line in OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(line)\r\n") }
+                guest.consoleInput = TerminalInput(stopping: guest.stopHandle, snapshots: guest.snapshotRequests) {
                     // Ctrl-A g: the stub on a free port, the guest stopped until gdb continues or detaches.
                     do {
                         guard let debugger else { throw DebuggerError.needsKVM }

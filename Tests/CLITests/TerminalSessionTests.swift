@@ -307,6 +307,50 @@ final class TerminalSessionTests: XCTestCase {
         assertSameSettings(before, terminal.settings)
     }
 
+    /// Ctrl-A s snapshots the guest waiting at the prompt; frames allocated
+    /// after it are unallocated again by Ctrl-A r, and the session goes on.
+    func testCtrlASTakesASnapshotAndCtrlARRewindsToIt() throws {
+        try requireKVM()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal)
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type([0x01, UInt8(ascii: "r")])
+        XCTAssertNotNil(terminal.waitFor("kvmhost: no snapshot to rewind to: Ctrl-A s takes one"))
+
+        terminal.type("alloc 3\r")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"), "3 frames more in use")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type([0x01, UInt8(ascii: "s")])
+        XCTAssertNotNil(terminal.waitFor("kvmhost: snapshot taken: Ctrl-A r rewinds to it"))
+
+        terminal.type("alloc 16\r")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15493, used 24,"), "16 frames more after the snapshot")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type([0x01, UInt8(ascii: "r")])
+        XCTAssertNotNil(terminal.waitFor("kvmhost: rewound to the snapshot ("))
+        XCTAssertNotNil(terminal.waitFor("pages copied back); the guest goes on from there"))
+        // The guest is back at the prompt it was waiting at when the snapshot was taken.
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"), "the frames of after the snapshot are free again")
+        // A second rewind goes back to the same snapshot.
+        terminal.type("alloc 2\r")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        terminal.type([0x01, UInt8(ascii: "r")])
+        XCTAssertNotNil(terminal.waitFor("kvmhost: rewound to the snapshot ("))
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"))
+
+        terminal.type([0x01, UInt8(ascii: "x")])
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+
     private func waitUntil(timeout: TimeInterval = 10, _ condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -61,3 +61,27 @@ extension LiveGuest {
         return vm
     }
 }
+
+extension LiveGuest {
+    /// Takes or rewinds to the console's snapshot if one was asked for;
+    /// between two KVM_RUNs, so the vCPU is out of the guest.
+    func serveSnapshotRequest() {
+        guard let request = snapshotRequests.take() else { return }
+        do {
+            switch request {
+            case .take:
+                consoleSnapshot = try snapshot()
+                snapshotReport?("snapshot taken: Ctrl-A r rewinds to it")
+            case .rewind:
+                guard let consoleSnapshot else {
+                    snapshotReport?("no snapshot to rewind to: Ctrl-A s takes one")
+                    return
+                }
+                let pages = try restore(consoleSnapshot)
+                snapshotReport?("rewound to the snapshot (\(pages) pages copied back); the guest goes on from there")
+            }
+        } catch {
+            snapshotReport?("\(error)")
+        }
+    }
+}

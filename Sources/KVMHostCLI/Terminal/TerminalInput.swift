@@ -2,8 +2,9 @@ import Foundation
 import KVMHost
 
 /// Keystrokes from a terminal in raw mode, with QEMU's escapes: Ctrl-A x
-/// quits, Ctrl-A g stops the guest for gdb, Ctrl-A h lists the escapes,
-/// Ctrl-A Ctrl-A sends one Ctrl-A.
+/// quits, Ctrl-A g stops the guest for gdb, Ctrl-A s takes a snapshot and
+/// Ctrl-A r rewinds to it, Ctrl-A h lists the escapes, Ctrl-A Ctrl-A sends
+/// one Ctrl-A.
 ///
 /// A thread of its own reads the terminal all the time, not only when the
 /// guest waits for input: Ctrl-A x stops a guest that is busy or hung in a
@@ -19,9 +20,11 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
     private var woken = false
     private let stop: VCPUStopHandle
     private let debug: @Sendable () -> Void
+    private let snapshots: SnapshotRequests
 
-    init(stopping stop: VCPUStopHandle, debug: @escaping @Sendable () -> Void) {
+    init(stopping stop: VCPUStopHandle, snapshots: SnapshotRequests, debug: @escaping @Sendable () -> Void) {
         self.stop = stop
+        self.snapshots = snapshots
         self.debug = debug
         let reader = Thread { [self] in readTerminal() }
         reader.name = "kvmhost terminal"
@@ -76,9 +79,14 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                         return
                     case UInt8(ascii: "g"), UInt8(ascii: "G"):
                         debug()
+                    case UInt8(ascii: "s"), UInt8(ascii: "S"):
+                        snapshots.request(.take)
+                    case UInt8(ascii: "r"), UInt8(ascii: "R"):
+                        snapshots.request(.rewind)
                     case UInt8(ascii: "h"), UInt8(ascii: "H"):
                         OutputStream.standardError.writeIgnoringErrors(
-                            "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
+                            "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a s  take a snapshot of the guest\r\n"
+                            + "C-a r  rewind the guest to that snapshot\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
                     default: forward.append(byte)
                     }
                 } else if byte == Self.escape {
