@@ -107,6 +107,40 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try work(guest), before)
     }
 
+    /// A hostile guest writes every page of its memory but the one its code
+    /// is on, up to the last byte (a size off any 2 MiB boundary, guard
+    /// pages beyond), and its stack pointer: the restore copies back exactly
+    /// those pages, from KVM's log, and nothing outside memory (an access
+    /// there would crash this process), every round.
+    func testAGuestThatWritesAllOfItsMemoryIsRestoredExactly() throws {
+        try requireKVM()
+        let size: UInt32 = 0x603000
+        let codePage: UInt32 = 0x100000, pattern: UInt32 = 0xA5C3_3C5A, status: UInt32 = 77
+        var code = Code32()
+        code.sendRecord(at: UInt32(HostileRecords.recordAddress))
+        code.fill(from: 0, to: codePage, with: pattern)
+        code.fill(from: codePage + 0x1000, to: size, with: pattern)
+        code.movESP(0xDEAD_BEE0)
+        code.exit(status)
+        var builder = ELFBuilder.guest(code: code.bytes, at: UInt64(codePage))
+        builder.segments.append(.init(physicalAddress: HostileRecords.recordAddress, bytes: HostileRecords.ready()))
+        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: Int(size)))
+        _ = try guest.boot()
+        let snapshot = try guest.snapshot()
+        let pages = Int(size) / 4096
+        for round in 0..<3 {
+            XCTAssertEqual(try guest.runToExit(), status, "round \(round)")
+            for page in [0, Int(codePage) / 4096 - 1, Int(codePage) / 4096 + 1, pages - 1] {
+                let word = try guest.memory.withBytes(at: UInt64(page) * 4096 + 4092, count: 4) { $0.loadUnaligned(as: UInt32.self) }
+                XCTAssertEqual(word, pattern, "round \(round): page \(page) written by the guest")
+            }
+            XCTAssertEqual(try guest.restore(snapshot), pages - 1, "round \(round): every page but the code's")
+            XCTAssertNil(try firstDifferingPage(guest, snapshot), "round \(round)")
+            XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu, "round \(round)")
+            XCTAssertNil(guest.exitStatus, "round \(round)")
+        }
+    }
+
     /// A new VM from a snapshot: the same memory and registers, shared
     /// copy-on-write (neither guest's writes reach the other or the
     /// snapshot), and it goes on as the original did.

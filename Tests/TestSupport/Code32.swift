@@ -10,6 +10,19 @@ public struct Code32 {
     public mutating func movEDX(_ value: UInt32) { bytes += [0xBA] + le32(value) }
     public mutating func movECX(_ value: UInt32) { bytes += [0xB9] + le32(value) }
     public mutating func movESI(_ value: UInt32) { bytes += [0xBE] + le32(value) }
+    public mutating func movEDI(_ value: UInt32) { bytes += [0xBF] + le32(value) }
+    public mutating func movESP(_ value: UInt32) { bytes += [0xBC] + le32(value) }
+
+    /// rep stosd: ECX doublewords of EAX to [EDI] onwards.
+    public mutating func repStosd() { bytes += [0xF3, 0xAB] }
+
+    /// Fills [start, end) with `pattern` (both 4-byte aligned).
+    public mutating func fill(from start: UInt32, to end: UInt32, with pattern: UInt32) {
+        movEDI(start)
+        movECX((end - start) / 4)
+        movEAX(pattern)
+        repStosd()
+    }
 
     /// out dx, al / ax / eax
     public mutating func outDX(size: Int) {
