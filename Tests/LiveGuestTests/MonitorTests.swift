@@ -6,11 +6,11 @@ import XCTest
 
 /// The kernel monitor on the serial console, fed a script of lines.
 final class MonitorTests: GuestBehaviourTestCase {
-    /// Boots a guest, takes `allocating` frames through the channel first
-    /// (the same ones a probe guest took), and runs the monitor on `lines`.
+    /// Takes a fresh, ready guest (`ReadyGuests`), takes `allocating` frames
+    /// through the channel first (the same ones a probe guest took), and
+    /// runs the monitor on `lines`.
     private func runMonitor(_ lines: [String], allocating: UInt64 = 0) throws -> (LiveGuest, String) {
-        let guest = try liveGuest(kernel: GuestImage.kernel())
-        _ = try guest.boot()
+        let (guest, _) = try readyGuest()
         if allocating > 0 { _ = try guest.call(AllocateFrames(count: allocating)) }
         guest.consoleInput = ScriptedConsoleInput(lines: lines)
         let before = guest.serial.text.count

@@ -9,9 +9,9 @@ import XCTest
 /// page-table walker reading guest memory.
 final class PagemapLiveTests: GuestBehaviourTestCase {
 
+    /// A fresh, ready guest: from one snapshot on kvm (`ReadyGuests`).
     private func boot() throws -> (LiveGuest, ReadyReport) {
-        let guest = try liveGuest(kernel: GuestImage.kernel())
-        return (guest, try guest.boot())
+        try readyGuest()
     }
 
     /// The guest's translate and the host's walk must say the same.

@@ -7,10 +7,9 @@ import XCTest
 
 /// Programs at base 0x0 in processes of their own, and the page trap.
 final class ProcessTests: GuestBehaviourTestCase {
+    /// A fresh, ready guest: from one snapshot on kvm (`ReadyGuests`).
     private func boot() throws -> LiveGuest {
-        let guest = try liveGuest(kernel: GuestImage.kernel())
-        _ = try guest.boot()
-        return guest
+        try readyGuest().0
     }
 
     func testProgramReadsItsOwnFirstByteAtAddressZero() throws {

@@ -7,22 +7,46 @@ import KVMHost
 /// boot, since QEMU keeps the vCPU. For tests that start from a ready guest
 /// and do not check the boot itself.
 public enum ReadyGuests {
-    /// One per process, made at the first use: XCTest runs a process's
-    /// tests one at a time.
-    nonisolated(unsafe) private static var ready: GuestSnapshot?
+    /// What a booted guest's memory depends on besides the kernel.
+    private struct Machine: Hashable {
+        var memorySize: Int
+        var memoryHoles: [Range<UInt64>]
+    }
+
+    /// One snapshot per machine and process, made at its first use: XCTest
+    /// runs a process's tests one at a time.
+    nonisolated(unsafe) private static var ready: [Machine: (snapshot: GuestSnapshot, report: ReadyReport)] = [:]
+
+    /// A guest of `configuration` as its boot leaves it, and the ready report
+    /// the boot gave.
+    public static func guest(configuration: LiveGuest.Configuration) throws -> (LiveGuest, ReadyReport) {
+        let kernel = try GuestImage.kernel()
+        guard configuration.backend == .kvm else {
+            let guest = try LiveGuest(kernel: kernel, configuration: configuration)
+            return (guest, try guest.boot())
+        }
+        let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles)
+        if ready[machine] == nil {
+            let booted = try LiveGuest(kernel: kernel, configuration: configuration)
+            let report = try booted.boot()
+            ready[machine] = (try booted.snapshot(), report)
+        }
+        let (snapshot, report) = ready[machine]!
+        return (try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: configuration), report)
+    }
 
     public static func guest(on backend: Backend) throws -> LiveGuest {
-        let kernel = try GuestImage.kernel()
-        guard backend == .kvm else {
-            let guest = try LiveGuest(kernel: kernel, configuration: .init(backend: backend))
-            _ = try guest.boot()
-            return guest
-        }
-        if ready == nil {
-            let booted = try LiveGuest(kernel: kernel)
-            _ = try booted.boot()
-            ready = try booted.snapshot()
-        }
-        return try LiveGuest(snapshot: ready!, kernel: kernel)
+        try guest(configuration: .init(backend: backend)).0
+    }
+}
+
+extension GuestBehaviourTestCase {
+    /// A fresh, ready guest of the built-in kernel on the current backend
+    /// (`ReadyGuests`), and its ready report.
+    public func readyGuest(configuration: LiveGuest.Configuration = .init()) throws -> (LiveGuest, ReadyReport) {
+        guard let backend else { preconditionFailure("readyGuest() outside onEachBackend") }
+        var configuration = configuration
+        configuration.backend = backend
+        return try ReadyGuests.guest(configuration: configuration)
     }
 }
