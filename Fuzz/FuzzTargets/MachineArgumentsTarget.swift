@@ -1,3 +1,4 @@
+import GuestProtocol
 import KVMHost
 import MachineArguments
 
@@ -38,7 +39,10 @@ public func fuzzMachineArguments(_ input: UnsafeRawBufferPointer) -> Int {
         do {
             let map = try PhysicalMemoryMap(memorySize: UInt64(memorySize), holes: ranges)
             precondition(map.entries.count <= PhysicalMemoryMap.maximumEntries, "\(map.entries.count) entries")
-            precondition(map.entries.filter(\.isRAM).count <= PhysicalMemoryMap.maximumUsableRanges, "too many usable ranges")
+            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
+            precondition(map.entries.allSatisfy { entry in
+                [below, above ?? below].contains { $0.lowerBound <= entry.base && entry.end <= $0.upperBound }
+            }, "an entry outside guest RAM")
         } catch {
             _ = error.description
         }

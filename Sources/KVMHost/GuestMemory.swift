@@ -13,14 +13,20 @@ public struct GuestMemoryError: Error, Equatable, CustomStringConvertible {
 }
 
 /// The guest's physical memory: one mapping, guest-physical address 0 at its
-/// start; anonymous for KVM, or a file QEMU maps shared (`init(sharedFile:)`).
+/// start, RAM in one range or two around the 32-bit hole (`GuestRAM`);
+/// anonymous for KVM, or a file QEMU maps shared (`init(sharedFile:ram:)`).
 /// Starts zeroed, as the guest expects. Owns the mapping.
 ///
 /// An inaccessible guard page lies on each side, so that a host read or write
 /// that escaped the bounds checks below would fault at once instead of
 /// quietly touching other host memory.
 public final class GuestMemory {
+    /// Bytes of guest-physical address space the memory spans: the end of
+    /// its highest RAM.
     public let size: Int
+    /// The RAM, lowest first: one range, or two around the 32-bit hole.
+    public let ram: [Range<UInt64>]
+    public var ramBytes: UInt64 { ram.reduce(0) { $0 + ($1.upperBound - $1.lowerBound) } }
     let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
     private static let guardSize = 4096
@@ -28,26 +34,49 @@ public final class GuestMemory {
     /// dirty log sees only the guest's writes, and a restore must undo both.
     private var hostWrites: PageBitmap?
 
-    public init(size: Int) throws {
+    /// One range of RAM, `size` bytes from guest-physical 0.
+    public convenience init(size: Int) throws {
+        try self.init(ram: [0..<UInt64(size)])
+    }
+
+    /// RAM at `ram` (sorted, disjoint, page-aligned ranges): one mapping
+    /// from guest-physical 0 to the end of the last range, with everything
+    /// between the ranges inaccessible like the guard pages. The mapping is
+    /// reserved, not committed: a page uses host memory once it is touched.
+    public init(ram: [Range<UInt64>]) throws {
+        precondition(!ram.isEmpty && zip(ram, ram.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound }, "sorted, disjoint RAM")
+        let size = Int(ram.last!.upperBound)
         let total = size + 2 * Self.guardSize
         let mapped = mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: total, errno: errno) }
-        guard mprotect(mapped + Self.guardSize, size, PROT_READ | PROT_WRITE) == 0 else {
-            let code = errno
-            munmap(mapped, total)
-            throw KVMError.mmapFailed(bytes: size, errno: code)
+        for range in ram where !range.isEmpty {
+            guard mprotect(mapped + Self.guardSize + Int(range.lowerBound), Int(range.upperBound - range.lowerBound),
+                           PROT_READ | PROT_WRITE) == 0 else {
+                let code = errno
+                munmap(mapped, total)
+                throw KVMError.mmapFailed(bytes: size, errno: code)
+            }
         }
         self.size = size
+        self.ram = ram
         mapping = mapped
         base = mapped + Self.guardSize
     }
 
-    /// The first `size` bytes of the open file `descriptor`, mapped shared:
-    /// what QEMU's memory-backend-file with share=on writes, the host sees.
-    public convenience init(sharedFile descriptor: Int32, size: Int) throws {
-        try self.init(size: size)
-        guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
-            throw KVMError.mmapFailed(bytes: size, errno: errno)
+    /// The open file `descriptor` mapped shared, RAM range by range, each
+    /// at the file offset where the one before it ends: QEMU's
+    /// memory-backend-file with share=on lays RAM out so, and what it
+    /// writes, the host sees.
+    public convenience init(sharedFile descriptor: Int32, ram: [Range<UInt64>]) throws {
+        try self.init(ram: ram)
+        var offset = 0
+        for range in ram {
+            let length = Int(range.upperBound - range.lowerBound)
+            guard mmap(base + Int(range.lowerBound), length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, descriptor,
+                       off_t(offset)) != MAP_FAILED else {
+                throw KVMError.mmapFailed(bytes: length, errno: errno)
+            }
+            offset += length
         }
     }
 
@@ -55,7 +84,7 @@ public final class GuestMemory {
     /// mapped private: pages are shared until either side writes one, and
     /// the guest's writes never reach the file.
     convenience init(copyOnWriteOf descriptor: Int32, size: Int) throws {
-        try self.init(size: size)
+        try self.init(size: size)  // snapshots hold RAM in one range only
         guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
             throw KVMError.mmapFailed(bytes: size, errno: errno)
         }
@@ -63,10 +92,12 @@ public final class GuestMemory {
 
     deinit { munmap(mapping, size + 2 * Self.guardSize) }
 
-    /// True when the whole range lies inside guest memory, without overflow.
+    /// True when the whole range lies inside one range of RAM, without
+    /// overflow: nothing reads or writes across the hole.
     public func contains(_ address: UInt64, length: UInt64) -> Bool {
         let (end, overflow) = address.addingReportingOverflow(length)
-        return !overflow && end <= UInt64(size)
+        guard !overflow, end <= UInt64(size) else { return false }
+        return ram.count == 1 || ram.contains { $0.lowerBound <= address && end <= $0.upperBound }
     }
 
     func check(_ address: UInt64, length: UInt64) throws {

@@ -1,7 +1,9 @@
 import CKVM
 import Glibc
+import GuestProtocol
 
-/// One KVM virtual machine with its guest memory in memory slot 0.
+/// One KVM virtual machine with its guest memory, a memory slot for each
+/// range of RAM (`GuestRAM`: slot 0 below the 32-bit hole, slot 1 above it).
 /// Owns the VM file descriptor and the memory mapping; both are released
 /// when the last reference goes (vCPUs keep their VM alive).
 public final class VirtualMachine {
@@ -9,11 +11,10 @@ public final class VirtualMachine {
     let fd: Int32
     public let memory: GuestMemory
 
-    /// The smallest and largest guest memory this host builds. The top stays
-    /// below 3 GiB, where PCs keep their 32-bit device hole.
-    public static let minimumMemorySize = 4 << 20
-    public static let maximumMemorySize = 3 << 30
-    public static let defaultMemorySize = 64 << 20
+    /// The smallest and largest guest RAM this host builds (`GuestRAM`).
+    public static let minimumMemorySize = Int(GuestRAM.minimumBytes)
+    public static let maximumMemorySize = Int(GuestRAM.maximumBytes)
+    public static let defaultMemorySize = Int(GuestRAM.defaultBytes)
 
     public convenience init(kvm: KVM, memorySize: Int = VirtualMachine.defaultMemorySize) throws {
         try self.init(kvm: kvm, memorySize: memorySize, memory: nil)
@@ -23,7 +24,7 @@ public final class VirtualMachine {
     /// fresh zeroed memory when nil.
     init(kvm: KVM, memorySize: Int, memory givenMemory: GuestMemory?) throws {
         guard memorySize >= Self.minimumMemorySize, memorySize <= Self.maximumMemorySize else {
-            throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must lie between 4 MiB and 3 GiB")
+            throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must lie between 4 MiB and \(Self.maximumMemorySize >> 30) GiB")
         }
         guard memorySize % 4096 == 0 else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must be a whole number of 4 KiB pages")
@@ -34,13 +35,12 @@ public final class VirtualMachine {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         do {
-            memory = try givenMemory ?? GuestMemory(size: memorySize)
-            precondition(memory.size == memorySize, "the memory given is the VM's size")
-            var region = kvm_userspace_memory_region(
-                slot: 0, flags: 0, guest_phys_addr: 0,
-                memory_size: UInt64(memorySize), userspace_addr: UInt64(UInt(bitPattern: memory.base)))
-            guard ckvm_ioctl_pointer(fd, ckvm_set_user_memory_region, &region) == 0 else {
-                throw KVMError.ioctlFailed(request: "KVM_SET_USER_MEMORY_REGION", errno: ckvm_errno())
+            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
+            let ram = [below] + (above.map { [$0] } ?? [])
+            memory = try givenMemory ?? GuestMemory(ram: ram)
+            precondition(memory.ram == ram, "the memory given is laid out as the VM's")
+            for (slot, range) in ram.enumerated() {
+                try setSlot(UInt32(slot), range, flags: 0)
             }
         } catch {
             close(fd)
@@ -50,21 +50,27 @@ public final class VirtualMachine {
 
     deinit { close(fd) }
 
+    private func setSlot(_ slot: UInt32, _ range: Range<UInt64>, flags: UInt32) throws {
+        var region = kvm_userspace_memory_region(
+            slot: slot, flags: flags, guest_phys_addr: range.lowerBound, memory_size: range.upperBound - range.lowerBound,
+            userspace_addr: UInt64(UInt(bitPattern: memory.base + Int(range.lowerBound))))
+        guard ckvm_ioctl_pointer(fd, ckvm_set_user_memory_region, &region) == 0 else {
+            let request = flags & ckvm_mem_log_dirty_pages != 0 ? "KVM_SET_USER_MEMORY_REGION (dirty logging)" : "KVM_SET_USER_MEMORY_REGION"
+            throw KVMError.ioctlFailed(request: request, errno: ckvm_errno())
+        }
+    }
+
     /// True once KVM logs the guest's writes to memory (`startDirtyLogging`).
     public private(set) var logsDirtyPages = false
 
     /// Has KVM log every page the guest writes from now on (slot 0 again,
     /// with KVM_MEM_LOG_DIRTY_PAGES), and the host's writes recorded too.
     /// Until a snapshot asks for it, the guest runs without the write
-    /// protection logging costs.
+    /// protection logging costs. Snapshots take RAM in one range only.
     func startDirtyLogging() throws {
         guard !logsDirtyPages else { return }
-        var region = kvm_userspace_memory_region(
-            slot: 0, flags: ckvm_mem_log_dirty_pages, guest_phys_addr: 0,
-            memory_size: UInt64(memory.size), userspace_addr: UInt64(UInt(bitPattern: memory.base)))
-        guard ckvm_ioctl_pointer(fd, ckvm_set_user_memory_region, &region) == 0 else {
-            throw KVMError.ioctlFailed(request: "KVM_SET_USER_MEMORY_REGION (dirty logging)", errno: ckvm_errno())
-        }
+        precondition(memory.ram.count == 1, "one range of RAM")
+        try setSlot(0, memory.ram[0], flags: ckvm_mem_log_dirty_pages)
         memory.trackHostWrites()
         logsDirtyPages = true
     }

@@ -15,7 +15,9 @@ struct MachineOptions: ParsableArguments {
                                            valueName: "kvm|tcg"))
     var accel: Backend = .kvm
 
-    @Option(name: .long, help: ArgumentHelp("Guest memory in MiB, decimal, 4 to 3072 (default 64).", valueName: "MiB"))
+    @Option(name: .long, help: ArgumentHelp("Guest RAM, as QEMU's -m: a whole number with a unit K, M, G or T (MiB if none), "
+                                           + "4M to 256G (default 64). From 3.5G, 3G lie below the 32-bit hole and the rest from 4 GiB.",
+                                           valueName: "size"))
     var memory: String = String(VirtualMachine.defaultMemorySize >> 20)
 
     @Option(name: .long, help: ArgumentHelp("A guest kernel ELF with a PVH entry (default: the built-in guest).", valueName: "path"))

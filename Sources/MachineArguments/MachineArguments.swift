@@ -4,7 +4,8 @@ import GuestProtocol
 /// typed: strictly, with one message per mistake that names the option.
 /// A library of its own so that the fuzz targets run the same parsing.
 public enum MachineArguments {
-    public static let memoryRange = 4...3072
+    /// Guest RAM kvmhost builds, in bytes (`GuestRAM`).
+    public static let memoryRange = GuestRAM.minimumBytes...GuestRAM.maximumBytes
 
     /// Longest timeout that is a number: larger ones do not fit the
     /// watchdog's nanosecond timer. `none` (or `inf`) means no limit.
@@ -13,17 +14,29 @@ public enum MachineArguments {
     /// Reserved ranges kvmhost takes; the guest's memory map holds fewer.
     public static let maximumReserveRanges = 256
 
-    /// `--memory MiB`: a decimal number of MiB within `memoryRange`.
+    /// `--memory SIZE`: a decimal whole number with an optional unit, as
+    /// QEMU's -m takes it: K, M, G or T (also KiB, MB and so on: powers of
+    /// 1024 all), MiB when there is none; within `memoryRange` and a whole
+    /// number of 4 KiB pages.
     public static func memoryBytes(_ text: String) throws(ArgumentError) -> Int {
-        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), text.utf8.count <= 9,
-              let mebibytes = Int(text) else {
-            throw ArgumentError(option: "--memory", value: text, problem: "is not a whole number of MiB")
+        func fail(_ problem: String) -> ArgumentError { ArgumentError(option: "--memory", value: text, problem: problem) }
+        let digits = text.utf8.prefix { (0x30...0x39).contains($0) }
+        let unit = String(decoding: text.utf8.dropFirst(digits.count), as: UTF8.self).lowercased()
+        let shifts: [String: Int] = ["": 20, "k": 10, "m": 20, "g": 30, "t": 40]
+        var unitLetter = unit
+        for suffix in ["ib", "b"] where unitLetter.count == suffix.count + 1 && unitLetter.hasSuffix(suffix) {
+            unitLetter = String(unitLetter.dropLast(suffix.count))
         }
-        guard memoryRange.contains(mebibytes) else {
-            throw ArgumentError(option: "--memory", value: text,
-                                problem: "must lie between \(memoryRange.lowerBound) and \(memoryRange.upperBound) MiB")
+        guard !digits.isEmpty, let shift = shifts[unitLetter] else {
+            throw fail("is not a size: a whole number with an optional unit K, M, G or T (MiB if none), for example 512 or 64G")
         }
-        return mebibytes << 20
+        let limit = "the size must lie between \(memoryRange.lowerBound >> 20) MiB and \(memoryRange.upperBound >> 30) GiB"
+        // More than 20 digits cannot fit; say so before converting.
+        guard digits.count <= 20, let number = UInt64(String(decoding: digits, as: UTF8.self)) else { throw fail(limit) }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: 1 << UInt64(shift))
+        guard !overflow, memoryRange.contains(bytes) else { throw fail(limit) }
+        guard bytes % 4096 == 0 else { throw fail("is not a whole number of 4 KiB pages") }
+        return Int(bytes)
     }
 
     /// `--timeout SECONDS`: a positive decimal number of seconds, at most

@@ -2,8 +2,9 @@
 // the bootstrap tables. All of it lies in PML4 slot 255, supervisor-only:
 //   - the image at its link address: text read+execute, rodata read-only
 //     no-execute, data, bss and the heap read-write no-execute;
-//   - a direct map of all physical memory, read-write no-execute, in 2 MiB
-//     pages where the memory allows.
+//   - a direct map of all RAM the memory map lists, read-write no-execute,
+//     in 2 MiB pages where the memory allows; gaps of 2 MiB or more between
+//     RAM (the 32-bit hole) stay unmapped.
 // Nothing else is mapped: page 0 and all of user space stay empty.
 
 enum KernelAddressSpace {
@@ -14,7 +15,7 @@ enum KernelAddressSpace {
     /// Whether `address` lies in the kernel's region, which calls may not change.
     static func isKernelRegion(_ address: VirtualAddress) -> Bool { address.index(level: 4) == kernelSlot }
 
-    static func build() {
+    static func build(boot: BootInfo) {
         let layout = KernelLayout.current
         guard let created = Pagemap.create(frames: &PhysicalMemory.frames, directMap: layout.direct_map_base) else {
             kernelPanic("out of physical memory", 0, detail: "the kernel's PML4")
@@ -24,7 +25,7 @@ enum KernelAddressSpace {
         mapImage(layout.rodata_start, layout.rodata_end, [.noExecute])
         mapImage(layout.data_start, layout.data_end, [.writable, .noExecute])
         mapImage(layout.heap_start, layout.heap_end, [.writable, .noExecute])
-        mapDirectMap(frameCount: PhysicalMemory.frames.frameCount, base: UInt64(layout.direct_map_base))
+        mapDirectMap(boot.memoryMap, base: UInt64(layout.direct_map_base))
         cpu_write_cr3(UInt(pagemap.root.address))
     }
 
@@ -55,25 +56,62 @@ enum KernelAddressSpace {
         }
     }
 
-    private static func mapDirectMap(frameCount: UInt64, base: UInt64) {
-        let end = frameCount << frameShift
+    /// Maps the RAM of `map`: ranges widened down to a 2 MiB boundary and
+    /// merged where they then meet, each such extent in 2 MiB pages but for
+    /// a last part that ends inside one (4 KiB pages). The ranges are sorted
+    /// first: a firmware map need not be in order.
+    private static func mapDirectMap(_ map: MemoryMapEntries, base: UInt64) {
+        var ram = FrameRangeList(capacity: map.count)
+        for index in 0..<map.count {
+            let entry = map[index]
+            if entry.type == MemoryType.ram { _ = ram.append(FrameRange(covering: entry.base, end: entry.base + entry.length)) }
+        }
+        ram.normalize()
+        guard ram.count > 0 else { return }
+        var extentStart = ram[0].start << frameShift & ~(hugePageSize - 1)
+        var extentEnd = ram[0].end << frameShift
+        var index = 1
+        while index < ram.count {
+            let start = ram[index].start << frameShift & ~(hugePageSize - 1)
+            let end = ram[index].end << frameShift
+            index += 1
+            if start <= extentEnd {
+                extentEnd = max(extentEnd, end)
+            } else {
+                mapExtent(extentStart, extentEnd, base: base)
+                extentStart = start
+                extentEnd = end
+            }
+        }
+        mapExtent(extentStart, extentEnd, base: base)
+    }
+
+    /// `[start, end)`, `start` on a 2 MiB boundary: 2 MiB pages, then 4 KiB
+    /// pages for the part of the last 2 MiB the extent covers.
+    private static func mapExtent(_ start: UInt64, _ end: UInt64, base: UInt64) {
         let hugeEnd = end & ~(hugePageSize - 1)
-        var physical: UInt64 = 0
+        if hugeEnd > start {
+            do {
+                try pagemap.mapHugeRange(HugePage(startingAt: base + start)!, to: HugeFrame(startingAt: start)!,
+                                         count: (hugeEnd - start) / hugePageSize, flags: [.writable, .noExecute],
+                                         frames: &PhysicalMemory.frames)
+                    .ignore()  // not loaded in CR3 yet
+            } catch {
+                kernelPanic("cannot build the direct map", start)
+            }
+        }
+        mapSmall(max(start, hugeEnd), end, base: base)
+    }
+
+    /// The direct map of `[start, end)` in 4 KiB pages.
+    private static func mapSmall(_ start: UInt64, _ end: UInt64, base: UInt64) {
+        guard end > start else { return }
         do {
-            if hugeEnd > 0 {
-                try pagemap.mapHugeRange(HugePage(startingAt: base)!, to: HugeFrame(startingAt: 0)!, count: hugeEnd / hugePageSize,
-                                         flags: [.writable, .noExecute], frames: &PhysicalMemory.frames)
-                    .ignore()  // not loaded in CR3 yet
-                physical = hugeEnd
-            }
-            if physical < end {
-                try pagemap.mapRange(Page(startingAt: base + physical)!, to: Frame(containing: physical),
-                                     count: (end - physical) >> frameShift, flags: [.writable, .noExecute],
-                                     frames: &PhysicalMemory.frames)
-                    .ignore()  // not loaded in CR3 yet
-            }
+            try pagemap.mapRange(Page(startingAt: base + start)!, to: Frame(containing: start), count: (end - start) >> frameShift,
+                                 flags: [.writable, .noExecute], frames: &PhysicalMemory.frames)
+                .ignore()  // not loaded in CR3 yet
         } catch {
-            kernelPanic("cannot build the direct map", physical)
+            kernelPanic("cannot build the direct map", start)
         }
     }
 }

@@ -9,7 +9,7 @@ func kmain(_ startInfoPhysical: UInt) {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }
     PhysicalMemory.start(boot: boot)
-    KernelAddressSpace.build()
+    KernelAddressSpace.build(boot: boot)
     sendReady(boot)
     Console.write("guest kernel: ready\n")
     if ReportChannel.hostAnswers {

@@ -16,6 +16,10 @@ enum PhysicalMemory {
     private(set) static var reservationCount = 0
     private(set) static var bitmapPhysical: UInt64 = 0
     private(set) static var bitmapBytes: UInt64 = 0
+    /// Frames below 1 MiB may hold what firmware wrote (QEMU's SeaBIOS does).
+    static let firstKnownZeroFrame: UInt64 = 0x100000 >> frameShift
+    /// The bootstrap tables' direct map reaches 4 GiB (pvh-entry.S).
+    private static let bootstrapMapFrames: UInt64 = (1 << 32) >> frameShift
 
     /// Builds the allocator: every frame starts used, usable RAM is freed,
     /// then page 0, the bootstrap tables, the kernel image, the boot
@@ -40,17 +44,20 @@ enum PhysicalMemory {
         bitmapBytes = FrameAllocator.storageBytes(frameCount: frameCount)
         let bitmapFrames = (bitmapBytes + frameSize - 1) >> frameShift
         guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: image, startInfo, memoryMap) else {
-            kernelPanic("no usable RAM holds the frame bitmap", bitmapBytes)
+            kernelPanic("no usable RAM between 1 MiB and 4 GiB holds the frame bitmap", bitmapBytes)
         }
         bitmapPhysical = bitmapStart << frameShift
-        frames = FrameAllocator(frameCount: frameCount,
-                                storage: KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self))
+        // One entry a RAM entry: no map is too long for the list.
+        var usable = FrameRangeList(capacity: map.count)
         for index in 0..<map.count {
             let entry = map[index]
-            if entry.type == MemoryType.ram {
-                frames.addUsable(FrameRange(inside: entry.base, end: entry.base + entry.length))
-            }
+            if entry.type == MemoryType.ram { _ = usable.append(FrameRange(inside: entry.base, end: entry.base + entry.length)) }
         }
+        // The bitmap lies above 1 MiB, outside the image and the boot
+        // information: memory nothing wrote, so it holds zeros.
+        frames = FrameAllocator(frameCount: frameCount,
+                                zeroedStorage: KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self),
+                                usable: usable, reservedCapacity: reservationCapacity)
         reserve(ReservationKind.pageZero, FrameRange(start: 0, count: 1))
         reserve(ReservationKind.bootstrapTables, FrameRange(covering: UInt64(layout.boot_tables_physical_start),
                                                             end: UInt64(layout.boot_tables_physical_end)))
@@ -60,7 +67,7 @@ enum PhysicalMemory {
         reserve(ReservationKind.frameBitmap, FrameRange(start: bitmapStart, count: bitmapFrames))
         // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
         // frames are not known to hold zeros.
-        frames.markTouched(FrameRange(start: 0, count: 0x100000 >> frameShift))
+        frames.markTouched(FrameRange(start: 0, count: firstKnownZeroFrame))
         // Hand out known-zero frames first: new page tables then need no
         // zeroing (280 us a page in emulated ring 0).
         frames.startSearch(at: Frame(number: max(image.end, bitmapStart + bitmapFrames)))
@@ -72,8 +79,10 @@ enum PhysicalMemory {
         reservationCount += 1
     }
 
-    /// The lowest run of `count` whole frames of usable RAM that avoids the
-    /// three ranges (passed one by one: an array would cost a heap allocation).
+    /// The lowest run of `count` whole frames of usable RAM from 1 MiB (below
+    /// it firmware may have written) and below 4 GiB (what the bootstrap
+    /// tables map) that avoids the three ranges (passed one by one: an
+    /// array would cost a heap allocation).
     private static func placeBitmap(boot: BootInfo, frames count: UInt64,
                                     avoiding first: FrameRange, _ second: FrameRange, _ third: FrameRange) -> UInt64? {
         let map = boot.memoryMap
@@ -81,7 +90,7 @@ enum PhysicalMemory {
             let entry = map[index]
             guard entry.type == MemoryType.ram else { continue }
             let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
-            var start = max(usable.start, 1)
+            var start = max(usable.start, firstKnownZeroFrame)
             var moved = true
             func skip(_ range: FrameRange) {
                 if range.overlaps(FrameRange(start: start, count: count)) {
@@ -95,7 +104,7 @@ enum PhysicalMemory {
                 skip(second)
                 skip(third)
             }
-            if start + count <= usable.end { return start }
+            if start + count <= min(usable.end, bootstrapMapFrames) { return start }
         }
         return nil
     }

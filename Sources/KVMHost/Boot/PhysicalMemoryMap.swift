@@ -2,7 +2,8 @@ import GuestMemory
 import GuestProtocol
 
 /// The E820-style memory map handed to the guest in hvm_start_info. Every
-/// byte of guest memory is in exactly one entry; whatever is not usable RAM
+/// byte of guest RAM (`GuestRAM`: one range, or two around the 32-bit hole,
+/// which has no entry) is in exactly one entry; whatever is not usable RAM
 /// is marked reserved: page 0, the legacy hole 0xA0000-0xFFFFF, and any hole
 /// the caller asks for.
 public struct PhysicalMemoryMap: Equatable, Sendable {
@@ -13,44 +14,45 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
 
     public private(set) var entries: [Entry]
 
-    /// Usable RAM ranges the guest kernel's frame allocator records: a map
-    /// with more is refused here rather than cut short in the guest.
-    public static let maximumUsableRanges = FrameRangeList.capacity
     /// Entries the PVH boot page holds and the guest's ready report carries back.
     public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyRecord.maximumMemoryMapEntries) }
 
-    /// The map of `memorySize` bytes with `holes` also reserved. Holes must be
-    /// page-aligned, non-empty and inside memory; the map must leave usable
-    /// RAM and fit what the guest can take.
+    /// The map of `memorySize` bytes of RAM with `holes` also reserved. Holes
+    /// must be page-aligned, non-empty and inside RAM; the map must leave
+    /// usable RAM and fit what the guest can take.
     public init(memorySize: UInt64, holes: [Range<UInt64>] = []) throws(MemoryMapError) {
+        let (below, above) = GuestRAM.ranges(bytes: memorySize)
+        let ram = [below] + (above.map { [$0] } ?? [])
         var reserved = [Self.pageZero, Self.legacyHole]
         for hole in holes {
             guard !hole.isEmpty else { throw .emptyHole(hole) }
             guard hole.lowerBound % 4096 == 0, hole.upperBound % 4096 == 0 else { throw .holeNotPageAligned(hole) }
-            guard hole.upperBound <= memorySize else { throw .holeOutsideMemory(hole, memorySize: memorySize) }
+            guard ram.contains(where: { $0.lowerBound <= hole.lowerBound && hole.upperBound <= $0.upperBound }) else {
+                throw .holeOutsideMemory(hole, memorySize: memorySize)
+            }
             reserved.append(hole)
         }
-        // Walk the memory once, cutting at every reserved boundary.
-        var cuts = Set<UInt64>([0, memorySize])
-        for range in reserved {
-            cuts.insert(min(range.lowerBound, memorySize))
-            cuts.insert(min(range.upperBound, memorySize))
-        }
-        let points = cuts.sorted()
+        // Walk each range of RAM once, cutting at every reserved boundary.
         var entries: [Entry] = []
-        for (start, end) in zip(points, points.dropFirst()) where start < end {
-            let isReserved = reserved.contains { $0.lowerBound <= start && end <= $0.upperBound }
-            let type = isReserved ? MemoryType.reserved : MemoryType.ram
-            if let last = entries.last, last.type == type, last.end == start {
-                entries[entries.count - 1].length += end - start
-            } else {
-                entries.append(Entry(base: start, length: end - start, type: type))
+        for range in ram {
+            var cuts = Set<UInt64>([range.lowerBound, range.upperBound])
+            for hole in reserved where hole.overlaps(range) {
+                cuts.insert(max(hole.lowerBound, range.lowerBound))
+                cuts.insert(min(hole.upperBound, range.upperBound))
+            }
+            let points = cuts.sorted()
+            for (start, end) in zip(points, points.dropFirst()) where start < end {
+                let isReserved = reserved.contains { $0.lowerBound <= start && end <= $0.upperBound }
+                let type = isReserved ? MemoryType.reserved : MemoryType.ram
+                if let last = entries.last, last.type == type, last.end == start {
+                    entries[entries.count - 1].length += end - start
+                } else {
+                    entries.append(Entry(base: start, length: end - start, type: type))
+                }
             }
         }
         self.entries = entries
-        let usable = entries.filter(\.isRAM).count
-        guard usable > 0 else { throw .noUsableRAM }
-        guard usable <= Self.maximumUsableRanges else { throw .tooManyUsableRanges(usable, limit: Self.maximumUsableRanges) }
+        guard entries.contains(where: \.isRAM) else { throw .noUsableRAM }
         guard entries.count <= Self.maximumEntries else { throw .tooManyEntries(entries.count, limit: Self.maximumEntries) }
     }
 
@@ -79,7 +81,6 @@ public enum MemoryMapError: Error, Equatable, CustomStringConvertible {
     case holeOutsideMemory(Range<UInt64>, memorySize: UInt64)
     /// The holes leave no usable RAM at all.
     case noUsableRAM
-    case tooManyUsableRanges(Int, limit: Int)
     case tooManyEntries(Int, limit: Int)
     /// A hole covers part of the kernel image, which must load into RAM.
     case holeOverlapsKernel(Range<UInt64>, kernel: Range<UInt64>)
@@ -90,10 +91,10 @@ public enum MemoryMapError: Error, Equatable, CustomStringConvertible {
         case .emptyHole(let hole): return "the reserved range \(range(hole)) is empty"
         case .holeNotPageAligned(let hole): return "the reserved range \(range(hole)) does not start and end on 4 KiB pages"
         case .holeOutsideMemory(let hole, let size):
-            return "the reserved range \(range(hole)) runs past the end of guest memory (\(hex(size)))"
+            let (below, above) = GuestRAM.ranges(bytes: size)
+            let ram = above.map { "RAM at \(range(below)) and \(range($0))" } ?? "RAM at \(range(below))"
+            return "the reserved range \(range(hole)) is not inside guest RAM (\(ram))"
         case .noUsableRAM: return "the reserved ranges leave no usable RAM"
-        case .tooManyUsableRanges(let count, let limit):
-            return "the reserved ranges split RAM into \(count) usable ranges; the guest kernel's frame allocator records \(limit)"
         case .tooManyEntries(let count, let limit):
             return "the memory map would have \(count) entries; the guest takes \(limit)"
         case .holeOverlapsKernel(let hole, let kernel):

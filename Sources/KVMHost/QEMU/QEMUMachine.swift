@@ -87,7 +87,9 @@ final class QEMUMachine {
             guard descriptor >= 0 else { throw QEMUMachineError.memoryFile("open \(memoryPath)", errno: errno) }
             defer { close(descriptor) }
             guard ftruncate(descriptor, off_t(memorySize)) == 0 else { throw QEMUMachineError.memoryFile("ftruncate", errno: errno) }
-            memory = try GuestMemory(sharedFile: descriptor, size: memorySize)
+            // QEMU's pc machine splits RAM as GuestRAM does, and backs it from the file in that order.
+            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
+            memory = try GuestMemory(sharedFile: descriptor, ram: [below] + (above.map { [$0] } ?? []))
             let kernelPath = directory + "/kernel.elf"
             guard FileManager.default.createFile(atPath: kernelPath, contents: Data(kernel)) else {
                 throw QEMUMachineError.memoryFile("write \(kernelPath)", errno: errno)

@@ -1,3 +1,4 @@
+import GuestProtocol
 import CKVM
 import Glibc
 
@@ -82,6 +83,9 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     case vcpu(VCPUStateError)
     case capabilityMissing(String)
     case differentKernel(snapshot: UInt64, guest: UInt64)
+    /// RAM split around the 32-bit hole (3.5 GiB or more): a snapshot copies
+    /// all of RAM, and takes it in one range.
+    case ramAboveTheHole(bytes: UInt64)
 
     public var description: String {
         switch self {
@@ -94,6 +98,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         case .capabilityMissing(let name): return "this KVM lacks \(name), which snapshots need"
         case .differentKernel(let snapshot, let guest):
             return "the snapshot is of another kernel (digest \(hex(snapshot))) than this guest's (\(hex(guest)))"
+        case .ramAboveTheHole(let bytes):
+            return "snapshots take guest RAM in one range below the 32-bit hole: this guest's \(bytes >> 20) MiB lie on both sides of it (take up to \(GuestRAM.splitAtOrAbove >> 20) MiB less 1)"
         }
     }
 }

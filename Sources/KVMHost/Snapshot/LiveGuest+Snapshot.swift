@@ -53,6 +53,7 @@ extension LiveGuest {
 
     private func snapshotVM() throws -> VirtualMachine {
         guard let vm, vcpu != nil else { throw SnapshotError.needsKVM }
+        guard vm.memory.ram.count == 1 else { throw SnapshotError.ramAboveTheHole(bytes: vm.memory.ramBytes) }
         if debugger?.isActive == true { throw SnapshotError.debuggerAttached }
         for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
                                    (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {

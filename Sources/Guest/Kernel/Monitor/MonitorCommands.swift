@@ -13,6 +13,13 @@ enum MonitorCommands {
         Console.writeDecimal(PhysicalMemory.frames.usedFrames)
         Console.write(", reserved ")
         Console.writeDecimal(PhysicalMemory.frames.reservedFrames)
+        Console.write("\nusable RAM: ")
+        Console.writeDecimal(PhysicalMemory.frames.usableFrames)
+        Console.write(" frames in ")
+        Console.writeDecimal(UInt64(PhysicalMemory.frames.usableRangeCount))
+        Console.write(" ranges, ")
+        Console.writeDecimal(PhysicalMemory.frames.usableFrames(from: (1 << 32) >> frameShift))
+        Console.write(" of them above 4 GiB")
         Console.write("\nreserved at boot:\n")
         for index in 0..<PhysicalMemory.reservationCount {
             let reservation = PhysicalMemory.reservations[index]
