@@ -118,6 +118,23 @@ public final class GuestMemory {
         return try body(UnsafeMutableRawBufferPointer(start: base + Int(address), count: count))
     }
 
+    /// Bytes of the RAM range `range` resident in host memory (mincore):
+    /// the pages the guest or the host touched.
+    public func residentBytes(in range: Range<UInt64>) throws -> Int {
+        try check(range.lowerBound, length: UInt64(range.count))
+        let chunk = 1 << 30
+        var vector = [UInt8](repeating: 0, count: chunk / 4096)
+        var resident = 0
+        var offset = Int(range.lowerBound)
+        while offset < Int(range.upperBound) {
+            let length = min(chunk, Int(range.upperBound) - offset)
+            guard mincore(base + offset, length, &vector) == 0 else { throw KVMError.mmapFailed(bytes: length, errno: errno) }
+            resident += vector.prefix(length / 4096).reduce(0) { $0 + Int($1 & 1) } * 4096
+            offset += length
+        }
+        return resident
+    }
+
     /// Starts (or restarts, emptied) the record of pages the host writes.
     func trackHostWrites() {
         hostWrites = PageBitmap(pages: size / 4096)

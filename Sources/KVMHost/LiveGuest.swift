@@ -17,7 +17,14 @@ public final class LiveGuest {
     public struct Configuration: Sendable {
         /// KVM, or QEMU TCG: the same guest, the same calls and reports.
         public var backend: Backend
+        /// Bytes of RAM. Laid out as QEMU's pc machine does (`GuestRAM`),
+        /// unless `ram` says where it lies.
         public var memorySize: Int
+        /// RAM at these guest-physical ranges instead (kvm only): sorted,
+        /// disjoint, page-aligned, the first from 0, `memorySize` bytes in
+        /// all, at most `GuestRAM.maximumRanges`. A machine as fragmented as
+        /// real ones are, with RAM above 4 GiB in a small guest.
+        public var ram: [Range<UInt64>]?
         /// Extra ranges of guest memory marked reserved in the memory map.
         public var memoryHoles: [Range<UInt64>]
         public var kvmPath: String
@@ -31,9 +38,45 @@ public final class LiveGuest {
                     kvmPath: String = "/dev/kvm", reportLimit: Int = 1 << 20) {
             self.backend = backend
             self.memorySize = memorySize
+            self.ram = nil
             self.memoryHoles = memoryHoles
             self.kvmPath = kvmPath
             self.reportLimit = reportLimit
+        }
+
+        /// RAM at `ram`, `memorySize` its total.
+        public init(backend: Backend = .kvm, ram: [Range<UInt64>], memoryHoles: [Range<UInt64>] = [], kvmPath: String = "/dev/kvm",
+                    reportLimit: Int = 1 << 20) {
+            self.init(backend: backend, memorySize: Int(truncatingIfNeeded: ram.reduce(0) { $0 &+ ($1.upperBound &- $1.lowerBound) }),
+                      memoryHoles: memoryHoles, kvmPath: kvmPath, reportLimit: reportLimit)
+            self.ram = ram
+        }
+
+        /// Where the RAM lies: `ram`, or QEMU pc's layout of `memorySize`.
+        public var ramRanges: [Range<UInt64>] {
+            if let ram { return ram }
+            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
+            return [below] + (above.map { [$0] } ?? [])
+        }
+
+        private static func validate(ram: [Range<UInt64>], memorySize: Int) throws(ConfigurationError) {
+            func refuse(_ problem: String) -> ConfigurationError { .ramLayout(problem) }
+            guard !ram.isEmpty, ram.count <= GuestRAM.maximumRanges else {
+                throw refuse("it must have 1 to \(GuestRAM.maximumRanges) ranges, not \(ram.count)")
+            }
+            guard ram[0].lowerBound == 0 else { throw refuse("the first range must start at 0, where the boot information goes") }
+            var total: UInt64 = 0
+            for (index, range) in ram.enumerated() {
+                let name = "range \(index) [\(hex(range.lowerBound)), \(hex(range.upperBound)))"
+                guard !range.isEmpty else { throw refuse("\(name) is empty") }
+                guard range.lowerBound % 4096 == 0, range.upperBound % 4096 == 0 else { throw refuse("\(name) does not start and end on 4 KiB pages") }
+                guard range.upperBound <= GuestRAM.maximumEnd else { throw refuse("\(name) ends above \(hex(GuestRAM.maximumEnd))") }
+                if index > 0 {
+                    guard ram[index - 1].upperBound <= range.lowerBound else { throw refuse("\(name) is not above the range before it") }
+                }
+                total += range.upperBound - range.lowerBound
+            }
+            guard total == UInt64(memorySize) else { throw refuse("its ranges hold \(total) bytes, memorySize says \(memorySize)") }
         }
 
         /// Every value checked, in one place, before anything is built from
@@ -45,6 +88,10 @@ public final class LiveGuest {
             }
             guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
+            if let ram {
+                guard backend == .kvm else { throw .ramLayoutNeedsKVM }
+                try Self.validate(ram: ram, memorySize: memorySize)
+            }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
             guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }
@@ -58,6 +105,9 @@ public final class LiveGuest {
         case reportLimitOutOfRange(Int)
         case memoryHolesNeedKVM
         case memorySizeNotWholeMiB(bytes: Int)
+        /// `ram` is not a layout this host builds: why.
+        case ramLayout(String)
+        case ramLayoutNeedsKVM
 
         public var description: String {
             switch self {
@@ -72,6 +122,10 @@ public final class LiveGuest {
                 return "memory holes need the kvm backend: under tcg, QEMU's pc machine lays out the memory map itself"
             case .memorySizeNotWholeMiB(let bytes):
                 return "guest memory of \(bytes) bytes is not a whole number of MiB, as QEMU (the tcg backend) takes it"
+            case .ramLayout(let problem):
+                return "the RAM layout cannot be built: \(problem)"
+            case .ramLayoutNeedsKVM:
+                return "a RAM layout needs the kvm backend: under tcg, QEMU's pc machine lays out RAM itself"
             }
         }
     }
@@ -167,7 +221,7 @@ public final class LiveGuest {
         profileSections = try ProfileSections(image: image)
         switch configuration.backend {
         case .kvm:
-            memoryMap = try PhysicalMemoryMap(memorySize: UInt64(configuration.memorySize), holes: configuration.memoryHoles)
+            memoryMap = try PhysicalMemoryMap(ram: configuration.ramRanges, holes: configuration.memoryHoles)
             for hole in configuration.memoryHoles {
                 if let segment = image.segments.first(where: { $0.physicalRange.overlaps(hole) }) {
                     throw MemoryMapError.holeOverlapsKernel(hole, kernel: segment.physicalRange)
@@ -180,11 +234,11 @@ public final class LiveGuest {
                 let digest = KernelDigest.of(kernel)
                 guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
                 let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, size: snapshot.memorySize)
-                vm = try VirtualMachine(kvm: kvm, memorySize: snapshot.memorySize, memory: memory)
+                vm = try VirtualMachine(kvm: kvm, ram: [0..<UInt64(snapshot.memorySize)], memory: memory)
                 vcpu = try vm.createVCPU()
                 do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
             } else {
-                vm = try VirtualMachine(kvm: kvm, memorySize: configuration.memorySize)
+                vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil)
                 try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
                 try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
                 vcpu = try vm.createVCPU()

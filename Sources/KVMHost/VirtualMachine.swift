@@ -16,27 +16,28 @@ public final class VirtualMachine {
     public static let maximumMemorySize = Int(GuestRAM.maximumBytes)
     public static let defaultMemorySize = Int(GuestRAM.defaultBytes)
 
+    /// A VM of `memorySize` bytes of RAM, laid out as QEMU's pc machine does.
     public convenience init(kvm: KVM, memorySize: Int = VirtualMachine.defaultMemorySize) throws {
-        try self.init(kvm: kvm, memorySize: memorySize, memory: nil)
-    }
-
-    /// A VM whose guest memory is `memory` (a snapshot's, copy-on-write), or
-    /// fresh zeroed memory when nil.
-    init(kvm: KVM, memorySize: Int, memory givenMemory: GuestMemory?) throws {
         guard memorySize >= Self.minimumMemorySize, memorySize <= Self.maximumMemorySize else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must lie between 4 MiB and \(Self.maximumMemorySize >> 30) GiB")
         }
         guard memorySize % 4096 == 0 else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must be a whole number of 4 KiB pages")
         }
+        let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
+        try self.init(kvm: kvm, ram: [below] + (above.map { [$0] } ?? []), memory: nil)
+    }
+
+    /// A VM with RAM at `ram` (checked by the caller: sorted, disjoint,
+    /// page-aligned), a memory slot each, its memory `memory` (a
+    /// snapshot's, copy-on-write) or fresh zeroed memory when nil.
+    init(kvm: KVM, ram: [Range<UInt64>], memory givenMemory: GuestMemory?) throws {
         self.kvm = kvm
         let fd = ckvm_ioctl_int(kvm.fd, ckvm_create_vm, 0)
         guard fd >= 0 else { throw KVMError.ioctlFailed(request: "KVM_CREATE_VM", errno: ckvm_errno()) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         do {
-            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
-            let ram = [below] + (above.map { [$0] } ?? [])
             memory = try givenMemory ?? GuestMemory(ram: ram)
             precondition(memory.ram == ram, "the memory given is laid out as the VM's")
             for (slot, range) in ram.enumerated() {

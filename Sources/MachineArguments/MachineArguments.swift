@@ -30,7 +30,7 @@ public enum MachineArguments {
         guard !digits.isEmpty, let shift = shifts[unitLetter] else {
             throw fail("is not a size: a whole number with an optional unit K, M, G or T (MiB if none), for example 512 or 64G")
         }
-        let limit = "the size must lie between \(memoryRange.lowerBound >> 20) MiB and \(memoryRange.upperBound >> 30) GiB"
+        let limit = "must lie between \(memoryRange.lowerBound >> 20) MiB and \(memoryRange.upperBound >> 30) GiB"
         // More than 20 digits cannot fit; say so before converting.
         guard digits.count <= 20, let number = UInt64(String(decoding: digits, as: UTF8.self)) else { throw fail(limit) }
         let (bytes, overflow) = number.multipliedReportingOverflow(by: 1 << UInt64(shift))

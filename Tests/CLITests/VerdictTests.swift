@@ -165,12 +165,16 @@ final class VerdictTests: XCTestCase {
             (["--reserve", "0x1000"], "kvmhost: --reserve '0x1000' is not START-END, for example 0x800000-0xa00000\n"),
             (["--reserve", "1000-2000-3000"], "kvmhost: --reserve '1000-2000-3000' is not START-END, for example 0x800000-0xa00000\n"),
             (["--reserve", "0-10000000000000000"], "kvmhost: --reserve '0-10000000000000000' END '10000000000000000' does not fit 64 bits\n"),
-            (["--memory=-1"], "kvmhost: --memory '-1' is not a whole number of MiB\n"),
-            (["--memory", "99999999999999999999"], "kvmhost: --memory '99999999999999999999' is not a whole number of MiB\n"),
-            (["--memory", "3073"], "kvmhost: --memory '3073' must lie between 4 and 3072 MiB\n"),
+            (["--memory=-1"], "kvmhost: --memory '-1' is not a size: a whole number with an optional unit K, M, G or T (MiB if none), for example 512 or 64G\n"),
+            (["--memory", "1.5G"], "kvmhost: --memory '1.5G' is not a size: a whole number with an optional unit K, M, G or T (MiB if none), for example 512 or 64G\n"),
+            (["--memory", "64Q"], "kvmhost: --memory '64Q' is not a size: a whole number with an optional unit K, M, G or T (MiB if none), for example 512 or 64G\n"),
+            (["--memory", "99999999999999999999"], "kvmhost: --memory '99999999999999999999' must lie between 4 MiB and 256 GiB\n"),
+            (["--memory", "18446744073709551615T"], "kvmhost: --memory '18446744073709551615T' must lie between 4 MiB and 256 GiB\n"),
+            (["--memory", "257G"], "kvmhost: --memory '257G' must lie between 4 MiB and 256 GiB\n"),
+            (["--memory", "4098K"], "kvmhost: --memory '4098K' is not a whole number of 4 KiB pages\n"),
             (["--reserve", "1001-2000"], "kvmhost: --reserve: the reserved range [0x1001, 0x2000) does not start and end on 4 KiB pages\n"),
             (["--memory", "16", "--reserve", "0x800000-0x2000000"],
-             "kvmhost: --reserve: the reserved range [0x800000, 0x2000000) runs past the end of guest memory (0x1000000)\n"),
+             "kvmhost: --reserve: the reserved range [0x800000, 0x2000000) is not inside one range of guest RAM (16 MiB)\n"),
             (Array(repeating: ["--reserve", "0x200000-0x201000"], count: 257).flatMap { $0 },
              "kvmhost: --reserve '(257 ranges)' is given more than 256 times\n"),
         ]
@@ -191,15 +195,14 @@ final class VerdictTests: XCTestCase {
         let allRAM = try binary.run(["--reserve", "0-4000000"])
         XCTAssertEqual(allRAM.stderr, "kvmhost: --reserve: the reserved ranges leave no usable RAM\n")
         XCTAssertEqual(allRAM.status, 64)
-        // 63 one-page holes above the kernel split RAM into 65 usable ranges.
+        // 63 one-page holes above the kernel make a map of 130 entries.
         let holes = (0..<63).flatMap { index -> [String] in
             let start = 0x1000000 + index * 0x10000
             return ["--reserve", String(start, radix: 16) + "-" + String(start + 0x1000, radix: 16)]
         }
         let tooMany = try binary.run(holes)
         XCTAssertEqual(tooMany.status, 64)
-        XCTAssertEqual(tooMany.stderr, "kvmhost: --reserve: the reserved ranges split RAM into 65 usable ranges; "
-                       + "the guest kernel's frame allocator records 64\n")
+        XCTAssertEqual(tooMany.stderr, "kvmhost: --reserve: the memory map would have 130 entries; the guest takes 128\n")
         // One hole fewer fits, and the guest boots with all of it.
         let fits = try binary.run(Array(holes.dropLast(2)), input: "mem\n")
         XCTAssertEqual(fits.status, 0, fits.stderr)

@@ -56,24 +56,25 @@ final class PhysicalMemoryMapTests: XCTestCase {
         }
     }
 
-    /// No silent limits: a map the guest's frame allocator cannot record
-    /// whole is refused before boot, at exactly one range past the limit.
+    /// No silent limits: a map longer than the boot page and the ready
+    /// report carry is refused before boot, at exactly one hole past the limit.
     func testMapsTheGuestCannotTakeAreRefused() throws {
         let size: UInt64 = 64 << 20
-        // Holes of one page every 64 KiB from 2 MiB: each adds one usable range.
+        // Holes of one page every 64 KiB from 2 MiB: each adds two entries.
         func holes(_ count: Int) -> [Range<UInt64>] {
             (0..<count).map { index in
                 let start = 0x200000 + UInt64(index) * 0x10000
                 return start..<(start + 0x1000)
             }
         }
-        // Usable: [0x1000, 0xA0000), [0x100000, first hole), one after each hole.
-        let limit = PhysicalMemoryMap.maximumUsableRanges
-        XCTAssertEqual(limit, 64, "the guest's FrameRangeList capacity")
-        let fits = try PhysicalMemoryMap(memorySize: size, holes: holes(limit - 2))
-        XCTAssertEqual(fits.entries.filter(\.isRAM).count, limit)
-        XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: size, holes: holes(limit - 1))) {
-            XCTAssertEqual($0 as? MemoryMapError, .tooManyUsableRanges(limit + 1, limit: limit))
+        // Page zero, [0x1000, 0xA0000), the legacy hole, [0x100000, ...): 4 entries.
+        let limit = PhysicalMemoryMap.maximumEntries
+        XCTAssertEqual(limit, 128, "the ready record's memory map")
+        let fits = try PhysicalMemoryMap(memorySize: size, holes: holes((limit - 4) / 2))
+        XCTAssertEqual(fits.entries.count, limit)
+        XCTAssertEqual(fits.entries.filter(\.isRAM).count, limit / 2)
+        XCTAssertThrowsError(try PhysicalMemoryMap(memorySize: size, holes: holes((limit - 4) / 2 + 1))) {
+            XCTAssertEqual($0 as? MemoryMapError, .tooManyEntries(limit + 2, limit: limit))
         }
     }
 }

@@ -133,10 +133,12 @@ final class MonitorTests: GuestBehaviourTestCase {
             // mem, against the statistics the kernel keeps (3 frames later).
             let mem = try XCTUnwrap(lines.firstIndex(of: "monitor> mem"))
             XCTAssertEqual(lines[mem + 1], "frames: total \(stats.total), free \(stats.free + 3), used \(stats.used - 3), reserved \(stats.reserved)")
-            XCTAssertEqual(lines[mem + 2], "reserved at boot:")
+            XCTAssertEqual(lines[mem + 2], "usable RAM: \(stats.usable) frames in \(guest.memoryMap.usableRanges.count) ranges, "
+                           + "\(guest.memoryMap.usableFrames(from: 1 << 32)) of them above 4 GiB")
+            XCTAssertEqual(lines[mem + 3], "reserved at boot:")
             let reservations = stats.reservations.map { "  \(hex16($0.start))-\(hex16($0.end)) \($0.kind.name)" }
-            XCTAssertEqual(Array(lines[(mem + 3)...].prefix(reservations.count)), reservations)
-            lines.replaceSubrange((mem + 1)..<(mem + 3 + reservations.count), with: ["(the kernel's frame statistics)"])
+            XCTAssertEqual(Array(lines[(mem + 4)...].prefix(reservations.count)), reservations)
+            lines.replaceSubrange((mem + 1)..<(mem + 4 + reservations.count), with: ["(the kernel's frame statistics)"])
             transcripts.append((backend, named(lines.joined(separator: "\n"))))
         }
         guard let (first, reference) = transcripts.first, transcripts.count > 1 else {

@@ -19,6 +19,11 @@ public enum GuestRAM {
     public static let belowHoleWhenSplit: UInt64 = 0xC000_0000
     public static let aboveHoleStart: UInt64 = 1 << 32
 
+    /// The highest end of RAM: that of the most RAM, split.
+    public static let maximumEnd: UInt64 = aboveHoleStart + maximumBytes - belowHoleWhenSplit
+    /// Ranges of RAM a machine laid out by hand may have (a KVM memory slot each).
+    public static let maximumRanges = 32
+
     /// RAM of `bytes` as ranges of guest-physical addresses, lowest first.
     public static func ranges(bytes: UInt64) -> (below: Range<UInt64>, above: Range<UInt64>?) {
         guard bytes >= splitAtOrAbove else { return (0..<bytes, nil) }

@@ -17,12 +17,18 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     /// Entries the PVH boot page holds and the guest's ready report carries back.
     public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyRecord.maximumMemoryMapEntries) }
 
-    /// The map of `memorySize` bytes of RAM with `holes` also reserved. Holes
-    /// must be page-aligned, non-empty and inside RAM; the map must leave
-    /// usable RAM and fit what the guest can take.
+    /// The map of `memorySize` bytes of RAM laid out as QEMU's pc machine
+    /// does (`GuestRAM`), with `holes` also reserved.
     public init(memorySize: UInt64, holes: [Range<UInt64>] = []) throws(MemoryMapError) {
         let (below, above) = GuestRAM.ranges(bytes: memorySize)
-        let ram = [below] + (above.map { [$0] } ?? [])
+        try self.init(ram: [below] + (above.map { [$0] } ?? []), holes: holes)
+    }
+
+    /// The map of RAM at `ram` (sorted, disjoint) with `holes` also
+    /// reserved. Holes must be page-aligned, non-empty and inside one range
+    /// of RAM; the map must leave usable RAM and fit what the guest can take.
+    public init(ram: [Range<UInt64>], holes: [Range<UInt64>] = []) throws(MemoryMapError) {
+        let memorySize = ram.reduce(0) { $0 &+ ($1.upperBound &- $1.lowerBound) }
         var reserved = [Self.pageZero, Self.legacyHole]
         for hole in holes {
             guard !hole.isEmpty else { throw .emptyHole(hole) }
@@ -63,6 +69,29 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
         self.entries = entries
     }
 
+    /// The whole 4 KiB frames inside RAM entries, sorted, with ranges that
+    /// touch or overlap merged: what the guest's frame allocator records.
+    public var usableRanges: [Range<UInt64>] {
+        var ranges: [Range<UInt64>] = []
+        for entry in entries.filter(\.isRAM).sorted(by: { $0.base < $1.base }) {
+            let start = (entry.base + 4095) & ~4095, end = entry.end & ~4095
+            guard start < end else { continue }
+            if let last = ranges.last, start <= last.upperBound {
+                ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, end)
+            } else {
+                ranges.append(start..<end)
+            }
+        }
+        return ranges
+    }
+
+    /// Usable frames (`usableRanges`) at or above `address`.
+    public func usableFrames(from address: UInt64 = 0) -> UInt64 {
+        usableRanges.reduce(0) { count, range in
+            range.upperBound > address ? count + (range.upperBound - max(range.lowerBound, address)) / 4096 : count
+        }
+    }
+
     public var usableBytes: UInt64 {
         entries.filter(\.isRAM).reduce(0) { $0 + $1.length }
     }
@@ -91,9 +120,7 @@ public enum MemoryMapError: Error, Equatable, CustomStringConvertible {
         case .emptyHole(let hole): return "the reserved range \(range(hole)) is empty"
         case .holeNotPageAligned(let hole): return "the reserved range \(range(hole)) does not start and end on 4 KiB pages"
         case .holeOutsideMemory(let hole, let size):
-            let (below, above) = GuestRAM.ranges(bytes: size)
-            let ram = above.map { "RAM at \(range(below)) and \(range($0))" } ?? "RAM at \(range(below))"
-            return "the reserved range \(range(hole)) is not inside guest RAM (\(ram))"
+            return "the reserved range \(range(hole)) is not inside one range of guest RAM (\(size >> 20) MiB)"
         case .noUsableRAM: return "the reserved ranges leave no usable RAM"
         case .tooManyEntries(let count, let limit):
             return "the memory map would have \(count) entries; the guest takes \(limit)"
