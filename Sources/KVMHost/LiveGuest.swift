@@ -83,15 +83,15 @@ public final class LiveGuest {
         /// them: `LiveGuest.init` calls it, so a value set after `init` is
         /// checked too.
         public func validate() throws(ConfigurationError) {
+            if let ram {
+                guard backend == .kvm else { throw .ramLayoutNeedsKVM }
+                try Self.validate(ram: ram, memorySize: memorySize)
+            }
             guard (VirtualMachine.minimumMemorySize...VirtualMachine.maximumMemorySize).contains(memorySize) else {
                 throw .memorySizeOutOfRange(bytes: memorySize)
             }
             guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
-            if let ram {
-                guard backend == .kvm else { throw .ramLayoutNeedsKVM }
-                try Self.validate(ram: ram, memorySize: memorySize)
-            }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
             guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }

@@ -70,6 +70,74 @@ final class RAMLayoutTests: GuestBehaviourTestCase {
         }
     }
 
+    /// A fragmented machine from `random`: RAM from 0 holding the kernel,
+    /// then pieces of 1 page to 4 MiB with gaps between (some tiny, some far
+    /// above 4 GiB), and reserved pieces inside RAM away from the kernel.
+    private func fragmentedMachine(_ random: inout SplitMix64) -> (ram: [Range<UInt64>], holes: [Range<UInt64>]) {
+        let page: UInt64 = 4096
+        var ram: [Range<UInt64>] = [0..<(UInt64.random(in: 2048...4096, using: &random) * page)]  // 8 to 16 MiB
+        var cursor = ram[0].upperBound
+        for _ in 0..<Int.random(in: 3...10, using: &random) {
+            let gap = [page, 16 * page, 0x20_0000, 0x4000_0000].randomElement(using: &random)! * UInt64.random(in: 1...3, using: &random)
+            cursor += gap
+            if Bool.random(using: &random), cursor < 1 << 32 { cursor = (1 << 32) + UInt64.random(in: 0...64, using: &random) * 0x10_0000 }
+            let length = [1, 3, 64, 512, 1024].randomElement(using: &random)! * page
+            ram.append(cursor..<(cursor + length))
+            cursor += length
+        }
+        var holes: [Range<UInt64>] = []
+        for range in ram where range.count >= 8 * Int(page) {
+            for _ in 0..<Int.random(in: 0...3, using: &random) {
+                // Clear of the boot page, the kernel image and its bitmap.
+                let low = max(range.lowerBound, range.lowerBound == 0 ? 0x60_0000 : 0)
+                guard low + 2 * page < range.upperBound else { continue }
+                let start = UInt64.random(in: (low / page)...((range.upperBound - 2 * page) / page), using: &random) * page
+                let hole = start..<min(start + UInt64.random(in: 1...4, using: &random) * page, range.upperBound)
+                if !holes.contains(where: { $0.overlaps(hole) || $0.upperBound == hole.lowerBound || hole.upperBound == $0.lowerBound }) {
+                    holes.append(hole)
+                }
+            }
+        }
+        return (ram, holes.sorted { $0.lowerBound < $1.lowerBound })
+    }
+
+    /// Random fragmented maps from a seed (KVMHOST_TEST_SEED replays one):
+    /// the kernel hands out every usable frame exactly once, each marked by
+    /// writing it through the direct map, and never a reserved one, checked
+    /// by reading every range of RAM against the map the host wrote.
+    func testFragmentedMapsHandOutEveryUsableFrameOnce() throws {
+        try requireKVM()
+        var random = SplitMix64(state: seed)
+        for round in 0..<8 {
+            let (ram, holes) = fragmentedMachine(&random)
+            let context = "round \(round) (seed \(seed)): RAM \(ram.map { "[\(hex($0.lowerBound)), \(hex($0.upperBound)))" }), holes \(holes.count)"
+            let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: ram, memoryHoles: holes))
+            let ready = try guest.boot()
+            XCTAssertEqual(ready.droppedMemoryRanges, 0, context)
+            let before = try guest.call(ReadFrameStatistics())
+            let usable = Set(guest.memoryMap.usableRanges.flatMap { stride(from: $0.lowerBound, to: $0.upperBound, by: 4096) })
+            XCTAssertEqual(before.usable, UInt64(usable.count), context)
+            let exhausted = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+            XCTAssertEqual(exhausted.count, before.free, context)
+            var marked: [UInt64] = []
+            for range in ram {
+                for address in stride(from: range.lowerBound, to: range.upperBound, by: 4096)
+                where try guest.memory.load(UInt64.self, at: address) == ExhaustFrames.marker ^ address {
+                    marked.append(address)
+                }
+            }
+            XCTAssertEqual(UInt64(marked.count), exhausted.count, "each frame handed out once: \(context)")
+            let bad = marked.filter { address in
+                !usable.contains(address) || holes.contains { $0.contains(address) } || before.reservations.contains { $0.range.contains(address) }
+            }
+            XCTAssertEqual(bad.map { hex($0) }, [], "frames handed out that are not usable RAM: \(context)")
+            // What was not handed out is exactly what the kernel holds.
+            let taken = before.reservations.reduce(0) { $0 + $1.framesTaken }
+            XCTAssertEqual(UInt64(usable.count) - UInt64(marked.count), taken + before.kernelPageTables, context)
+            XCTAssertTrue(marked.contains { $0 >= 1 << 32 } == ram.contains { $0.upperBound > 1 << 32 }, "frames above 4 GiB: \(context)")
+        }
+    }
+
     /// The host's resident bytes of `memory`: pages of its mapping in RAM.
     private func residentBytes(of memory: GuestMemory) throws -> Int {
         var total = 0
