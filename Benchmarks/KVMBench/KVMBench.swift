@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots
+        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes"
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -43,6 +43,7 @@ struct KVMBench: ParsableCommand {
             case .coverage: rows += try coverageSlowdown(runs: runs)
             case .backends: rows += try backendComparison(runs: min(runs, 10))
             case .snapshots: rows += try snapshotCosts(runs: runs)
+            case .memorySizes: rows += try memorySizes(runs: min(runs, 5))
             }
         }
         printTable(rows)

@@ -26,6 +26,15 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertFalse(quit.stdout.contains("frames: total"), "nothing runs after quit")
     }
 
+    /// `--memory 64G`: about 16.7M usable frames, most of them above 4 GiB.
+    func testASixtyFourGiBGuestShowsItsFramesAboveTheHole() throws {
+        try requireKVM()
+        let result = try KVMHostBinary().run(["--memory", "64G"], input: "mem\nquit\n")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("frames: total 17039360, free "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("usable RAM: 16777119 frames in 3 ranges, 15990784 of them above 4 GiB"), result.stdout)
+    }
+
     /// The same piped session gives the same output on either accelerator.
     func testTheSameSessionOnBothAccelerators() throws {
         for backend in Backend.allCases {

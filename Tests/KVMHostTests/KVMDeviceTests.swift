@@ -39,7 +39,7 @@ final class KVMDeviceTests: XCTestCase {
     func testImpossibleMemorySizesAreRefused() throws {
         try requireKVM()
         let kvm = try KVM()
-        for size in [0, 1 << 20, (64 << 20) + 1, 4 << 30] {
+        for size in [0, 1 << 20, (64 << 20) + 1, (256 << 30) + 4096, Int.max] {
             XCTAssertThrowsError(try VirtualMachine(kvm: kvm, memorySize: size)) { error in
                 guard case .invalidMemorySize(let bytes, _)? = error as? KVMError else { return XCTFail("\(error)") }
                 XCTAssertEqual(bytes, size)
