@@ -177,12 +177,21 @@ final class QEMUMachine {
             try link.write([linkAcknowledge])
         }
         while true {
+            if let status = exitSeen {
+                // COM1's bytes, written before the exit, come first: they
+                // travel on another socket and may still be in it.
+                if let bytes = try consolePending() { return .console(bytes) }
+                exitSeen = nil
+                return .exit(status: status)
+            }
             if let (frame, value) = try frames.next() {
                 switch frame {
                 case .record:
                     acknowledgeOwed = true
                     return .record(address: value)
-                case .exit: return .exit(status: value)
+                case .exit:
+                    exitSeen = value
+                    continue
                 case .wantsInput:
                     // Only once the guest has read all it was sent does it wait.
                     if value == consoleBytesSent { return .wantsInput }
@@ -224,6 +233,17 @@ final class QEMUMachine {
                 }
             }
         }
+    }
+
+    /// The guest's exit status, held back until COM1 has nothing pending.
+    private var exitSeen: UInt32?
+
+    /// Console bytes already waiting on COM1's socket, without waiting.
+    private func consolePending() throws -> [UInt8]? {
+        var entry = pollfd(fd: console.descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, 0) > 0, entry.revents & Int16(POLLIN) != 0 else { return nil }
+        let bytes = try console.read()
+        return bytes.isEmpty ? nil : bytes
     }
 
     /// QEMU went away: take what it wrote on the link before it did, then its status.
