@@ -55,8 +55,7 @@ public final class LiveGuest {
         /// Where the RAM lies: `ram`, or QEMU pc's layout of `memorySize`.
         public var ramRanges: [Range<UInt64>] {
             if let ram { return ram }
-            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
-            return [below] + (above.map { [$0] } ?? [])
+            return GuestRAM.rangeList(bytes: UInt64(memorySize))
         }
 
         private static func validate(ram: [Range<UInt64>], memorySize: Int) throws(ConfigurationError) {

@@ -24,8 +24,7 @@ public final class VirtualMachine {
         guard memorySize % 4096 == 0 else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must be a whole number of 4 KiB pages")
         }
-        let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
-        try self.init(kvm: kvm, ram: [below] + (above.map { [$0] } ?? []), memory: nil)
+        try self.init(kvm: kvm, ram: GuestRAM.rangeList(bytes: UInt64(memorySize)), memory: nil)
     }
 
     /// A VM with RAM at `ram` (checked by the caller: sorted, disjoint,

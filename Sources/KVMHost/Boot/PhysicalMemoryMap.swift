@@ -20,8 +20,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     /// The map of `memorySize` bytes of RAM laid out as QEMU's pc machine
     /// does (`GuestRAM`), with `holes` also reserved.
     public init(memorySize: UInt64, holes: [Range<UInt64>] = []) throws(MemoryMapError) {
-        let (below, above) = GuestRAM.ranges(bytes: memorySize)
-        try self.init(ram: [below] + (above.map { [$0] } ?? []), holes: holes)
+        try self.init(ram: GuestRAM.rangeList(bytes: memorySize), holes: holes)
     }
 
     /// The map of RAM at `ram` (sorted, disjoint) with `holes` also

@@ -88,8 +88,7 @@ final class QEMUMachine {
             defer { close(descriptor) }
             guard ftruncate(descriptor, off_t(memorySize)) == 0 else { throw QEMUMachineError.memoryFile("ftruncate", errno: errno) }
             // QEMU's pc machine splits RAM as GuestRAM does, and backs it from the file in that order.
-            let (below, above) = GuestRAM.ranges(bytes: UInt64(memorySize))
-            memory = try GuestMemory(sharedFile: descriptor, ram: [below] + (above.map { [$0] } ?? []))
+            memory = try GuestMemory(sharedFile: descriptor, ram: GuestRAM.rangeList(bytes: UInt64(memorySize)))
             let kernelPath = directory + "/kernel.elf"
             guard FileManager.default.createFile(atPath: kernelPath, contents: Data(kernel)) else {
                 throw QEMUMachineError.memoryFile("write \(kernelPath)", errno: errno)
