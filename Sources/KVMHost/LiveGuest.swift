@@ -27,6 +27,9 @@ public final class LiveGuest {
         public var ram: [Range<UInt64>]?
         /// Extra ranges of guest memory marked reserved in the memory map.
         public var memoryHoles: [Range<UInt64>]
+        /// CPU features given and taken away against the backend's CPU (KVM's
+        /// supported CPUID, QEMU's qemu64): `--cpu +smep,-nx`.
+        public var cpu = CPUSelection()
         public var kvmPath: String
         /// Page-trap and program reports kept, at least, of each (see
         /// `pageTraps`): 1 to `maximumReportLimit`.
@@ -91,6 +94,7 @@ public final class LiveGuest {
             }
             guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
+            do { try cpu.validate() } catch { throw .cpu(error) }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
             guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }
@@ -107,6 +111,7 @@ public final class LiveGuest {
         /// `ram` is not a layout this host builds: why.
         case ramLayout(String)
         case ramLayoutNeedsKVM
+        case cpu(CPUFeatureError)
 
         public var description: String {
             switch self {
@@ -123,6 +128,8 @@ public final class LiveGuest {
                 return "guest memory of \(bytes) bytes is not a whole number of MiB, as QEMU (the tcg backend) takes it"
             case .ramLayout(let problem):
                 return "the RAM layout cannot be built: \(problem)"
+            case .cpu(let error):
+                return "the CPU cannot be built: \(error)"
             case .ramLayoutNeedsKVM:
                 return "a RAM layout needs the kvm backend: under tcg, QEMU's pc machine lays out RAM itself"
             }
@@ -234,13 +241,13 @@ public final class LiveGuest {
                 guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
                 let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, size: snapshot.memorySize)
                 vm = try VirtualMachine(kvm: kvm, ram: [0..<UInt64(snapshot.memorySize)], memory: memory)
-                vcpu = try vm.createVCPU()
+                vcpu = try vm.createVCPU(cpu: configuration.cpu)
                 do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
             } else {
                 vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil)
                 try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
                 try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
-                vcpu = try vm.createVCPU()
+                vcpu = try vm.createVCPU(cpu: configuration.cpu)
                 try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
             }
             self.vm = vm
@@ -250,7 +257,7 @@ public final class LiveGuest {
             debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
         case .tcg:
             // QEMU loads the image and writes the start info itself.
-            let qemu = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: nil)
+            let qemu = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: configuration.cpu.qemuModel())
             memoryMap = PhysicalMemoryMap(reported: [])
             memory = qemu.memory
             self.qemu = qemu

@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import GuestProtocol
 
 /// One virtual CPU: its file descriptor and the kvm_run area it shares with
 /// the kernel. Runs on whichever thread calls `run`, one call at a time.
@@ -12,7 +13,9 @@ public final class VCPU {
     /// Stops this vCPU from any thread; see `stopHandle`.
     public let stopHandle: VCPUStopHandle
 
-    init(vm: VirtualMachine, id: Int) throws {
+    /// vCPU `id` of `vm`, its CPUID KVM's supported one edited by `cpu`.
+    init(vm: VirtualMachine, id: Int, cpu: CPUSelection) throws {
+        let edits = try cpu.kvmEdits(kvmDescriptor: vm.kvm.fd)
         self.vm = vm
         self.id = id
         let fd = ckvm_ioctl_int(vm.fd, ckvm_create_vcpu, UInt(id))
@@ -34,8 +37,9 @@ public final class VCPU {
             throw KVMError.mmapFailed(bytes: size, errno: ENOMEM)
         }
         stopHandle = VCPUStopHandle(stop)
-        // The guest sees the CPU features this KVM can virtualize, no more.
-        guard ckvm_set_supported_cpuid(vm.kvm.fd, fd) == 0 else {
+        // The guest sees the CPU features this KVM can virtualize, no more,
+        // less those `cpu` takes away.
+        guard ckvm_set_edited_cpuid(vm.kvm.fd, fd, edits, UInt32(edits.count)) == 0 else {
             let code = ckvm_errno()
             munmap(mapped, size)
             close(fd)

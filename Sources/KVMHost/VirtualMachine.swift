@@ -89,7 +89,9 @@ public final class VirtualMachine {
         return dirty
     }
 
-    public func createVCPU(id: Int = 0) throws -> VCPU {
-        try VCPU(vm: self, id: id)
+    /// A vCPU with the CPU features KVM supports, `cpu` given and taken away
+    /// (`CPUFeatureError` for one KVM does not support).
+    public func createVCPU(id: Int = 0, cpu: CPUSelection = CPUSelection()) throws -> VCPU {
+        try VCPU(vm: self, id: id, cpu: cpu)
     }
 }

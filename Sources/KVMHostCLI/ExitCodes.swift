@@ -72,6 +72,9 @@ enum ExitCodes {
         } catch let error as MemoryMapError {
             printError("--reserve: \(error)")
             status = badArguments
+        } catch let error as CPUFeatureError {
+            printError("--cpu: \(error)")
+            status = badArguments
         } catch let error as ELFLoadError {
             printError("the kernel image is not loadable: \(error)")
             status = badImage

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import GuestProtocol
 import KVMHost
 import MachineArguments
 
@@ -20,6 +21,12 @@ struct MachineOptions: ParsableArguments {
                                            valueName: "size"))
     var memory: String = String(VirtualMachine.defaultMemorySize >> 20)
 
+    @Option(name: .long, help: ArgumentHelp("CPU features to give (+) and take away (-), as QEMU's -cpu spells them, "
+                                           + "for example +smep,+smap or -nx: lm, nx, pdpe1gb, smep, smap, pcid. A feature the "
+                                           + "backend cannot give is refused (this KVM has no pdpe1gb, smep, smap or pcid; QEMU TCG no pcid).",
+                                           valueName: "features"))
+    var cpu: String?
+
     @Option(name: .long, help: ArgumentHelp("A guest kernel ELF with a PVH entry (default: the built-in guest).", valueName: "path"))
     var kernel: String?
 
@@ -33,8 +40,10 @@ struct MachineOptions: ParsableArguments {
     var timeout: String?
 
     func configuration() throws -> LiveGuest.Configuration {
-        LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory),
-                                memoryHoles: try MachineArguments.reservedRanges(reserve))
+        var configuration = LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory),
+                                                    memoryHoles: try MachineArguments.reservedRanges(reserve))
+        if let cpu { configuration.cpu = try MachineArguments.cpuFeatures(cpu) }
+        return configuration
     }
 
     /// The kernel image, read once, and refused before reading when it is

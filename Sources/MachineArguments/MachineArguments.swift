@@ -39,6 +39,28 @@ public enum MachineArguments {
         return Int(bytes)
     }
 
+    /// `--cpu +FEATURE,-FEATURE,...`: QEMU's spelling, each name one of
+    /// `CPUFeature` with `+` (give it) or `-` (take it away), each at most once.
+    public static func cpuFeatures(_ text: String) throws(ArgumentError) -> CPUSelection {
+        func fail(_ problem: String) -> ArgumentError { ArgumentError(option: "--cpu", value: text, problem: problem) }
+        let names = CPUFeature.allCases.map { "\($0.name)" }
+        guard text.utf8.count <= 256 else { throw fail("is longer than 256 characters") }
+        var selection = CPUSelection()
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let sign = item.first, sign == "+" || sign == "-" else {
+                throw fail("'\(item)' is not +FEATURE or -FEATURE (features: \(names.joined(separator: ", ")))")
+            }
+            guard let feature = CPUFeature.allCases.first(where: { "\($0.name)" == item.dropFirst() }) else {
+                throw fail("'\(item.dropFirst())' is not a feature kvmhost sets (features: \(names.joined(separator: ", ")))")
+            }
+            guard !selection.enabled.contains(feature) && !selection.disabled.contains(feature) else {
+                throw fail("names \(feature.name) more than once")
+            }
+            if sign == "+" { selection.enabled.append(feature) } else { selection.disabled.append(feature) }
+        }
+        return selection
+    }
+
     /// `--timeout SECONDS`: a positive decimal number of seconds, at most
     /// `maximumTimeoutSeconds`, or `none`/`inf` for no limit (nil).
     public static func timeout(_ text: String) throws(ArgumentError) -> Duration? {

@@ -52,6 +52,23 @@ int ckvm_errno(void);
 // KVM_SET_CPUID2. Returns 0, or -1 with errno set.
 int ckvm_set_supported_cpuid(int kvm_fd, int vcpu_fd);
 
+/// One CPUID bit: leaf, subleaf, register (0 EAX, 1 EBX, 2 ECX, 3 EDX), bit.
+struct ckvm_cpuid_bit {
+    uint32_t leaf;
+    uint32_t subleaf;
+    uint32_t reg;
+    uint32_t bit;
+    uint32_t value;
+};
+
+/// 1 when KVM_GET_SUPPORTED_CPUID has the bit set, 0 when not (or the leaf
+/// is missing), -1 with errno when KVM cannot say.
+int ckvm_supported_cpuid_bit(int kvm_fd, uint32_t leaf, uint32_t subleaf, uint32_t reg, uint32_t bit);
+
+/// KVM_SET_CPUID2 with the supported CPUID, each of `edits` set to its
+/// value first (a bit in a missing leaf is left alone).
+int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *edits, uint32_t count);
+
 // ---- snapshots ---------------------------------------------------------------
 // The legacy 4 KiB XSAVE area (struct kvm_xsave's region), as bytes.
 enum { ckvm_xsave_size = 4096 };

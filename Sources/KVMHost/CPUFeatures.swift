@@ -1,0 +1,71 @@
+import CKVM
+import GuestProtocol
+
+/// A CPU the backend cannot give the guest, and why.
+public enum CPUFeatureError: Error, Equatable, CustomStringConvertible {
+    case unsupported(CPUFeature, backend: Backend, reason: String)
+    case namedTwice(CPUFeature)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let feature, let backend, let reason):
+            return "the \(backend) backend cannot give the guest \(feature.name): \(reason)"
+        case .namedTwice(let feature):
+            return "\(feature.name) is both given and taken away"
+        }
+    }
+}
+
+extension CPUSelection {
+    /// QEMU TCG 7.2's x86 emulation: it has no PCID (QEMU says "TCG
+    /// doesn't support requested feature").
+    static let tcgFeatures: [CPUFeature] = [.lm, .nx, .pdpe1gb, .smep, .smap]
+
+    func validate() throws(CPUFeatureError) {
+        if let twice = enabled.first(where: disabled.contains) { throw .namedTwice(twice) }
+    }
+
+    /// The edits to KVM's supported CPUID, once KVM is known to have every
+    /// feature to give: it cannot virtualize what it does not support.
+    func kvmEdits(kvmDescriptor: Int32) throws -> [ckvm_cpuid_bit] {
+        try validate()
+        for feature in enabled {
+            let supported = ckvm_supported_cpuid_bit(kvmDescriptor, feature.leaf, feature.subleaf, feature.register.index, feature.bit)
+            if supported < 0 { throw KVMError.ioctlFailed(request: "KVM_GET_SUPPORTED_CPUID", errno: ckvm_errno()) }
+            if supported == 0 {
+                throw CPUFeatureError.unsupported(feature, backend: .kvm, reason: "this KVM's KVM_GET_SUPPORTED_CPUID does not have it "
+                                                  + "(CPUID \(hex(UInt64(feature.leaf))) \(feature.register) bit \(feature.bit))")
+            }
+        }
+        return enabled.map { $0.edit(value: 1) } + disabled.map { $0.edit(value: 0) }
+    }
+
+    /// QEMU's -cpu value: its qemu64 model with the features given and taken
+    /// away, `enforce`d (QEMU stops rather than drop one); nil for its default.
+    func qemuModel() throws(CPUFeatureError) -> String? {
+        try validate()
+        if let missing = enabled.first(where: { !Self.tcgFeatures.contains($0) }) {
+            throw .unsupported(missing, backend: .tcg, reason: "QEMU TCG does not emulate it")
+        }
+        guard !isDefault else { return nil }
+        let features = enabled.map { "+\($0.name)" } + disabled.map { "-\($0.name)" }
+        return (["qemu64"] + features + ["enforce"]).joined(separator: ",")
+    }
+}
+
+extension CPUFeature {
+    func edit(value: UInt32) -> ckvm_cpuid_bit {
+        ckvm_cpuid_bit(leaf: leaf, subleaf: subleaf, reg: register.index, bit: bit, value: value)
+    }
+}
+
+extension CPUFeature.Register {
+    var index: UInt32 {
+        switch self {
+        case .eax: return 0
+        case .ebx: return 1
+        case .ecx: return 2
+        case .edx: return 3
+        }
+    }
+}
