@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol", "MachineArguments"], path: "Fuzz/FuzzTargets"),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Fuzz"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
-        .target(name: "TestSupport", dependencies: ["KVMHost"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["KVMHost", "GuestProtocol", "GuestMemory"], path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.

@@ -53,6 +53,13 @@ extension CPUSelection {
     }
 }
 
+extension CPUSelection: CustomStringConvertible {
+    /// As --cpu takes it.
+    public var description: String {
+        isDefault ? "the default CPU" : (enabled.map { "+\($0.name)" } + disabled.map { "-\($0.name)" }).joined(separator: ",")
+    }
+}
+
 extension CPUFeature {
     func edit(value: UInt32) -> ckvm_cpuid_bit {
         ckvm_cpuid_bit(leaf: leaf, subleaf: subleaf, reg: register.index, bit: bit, value: value)

@@ -127,7 +127,7 @@ final class GuestFailureTests: GuestBehaviourTestCase {
     /// failure carries the line that names it, as the entry wrote it on COM1.
     func testAMissingCPUFeatureIsNamedByTheKernelsLine() throws {
         try onEachBackend { backend in
-            let line = "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute"
+            let line = "guest kernel: the CPU has no PAE (CPUID 1 EDX bit 6 pae); long mode needs it"
             let text = Array("some earlier output\n\(line)\n".utf8)
             var code = Code32()
             code.movESI(0x200000)

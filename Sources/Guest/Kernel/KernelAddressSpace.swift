@@ -9,6 +9,8 @@
 
 enum KernelAddressSpace {
     static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
+    /// Whether the direct map is in 1 GiB pages.
+    private(set) static var gigabyteDirectMap = false
     /// The PML4 slot every kernel mapping lives in.
     static let kernelSlot = 255
 

@@ -8,6 +8,7 @@ func kmain(_ startInfoPhysical: UInt) {
     guard let boot = BootInfo(startInfoPhysical: UInt64(startInfoPhysical)) else {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }
+    CPUModes.start()
     PhysicalMemory.start(boot: boot)
     KernelAddressSpace.build(boot: boot)
     sendReady(boot)

@@ -44,6 +44,14 @@ static inline unsigned long cpu_read_msr(unsigned int msr) {
     return ((unsigned long)high << 32) | low;
 }
 
+// CPUID leaf `leaf`, subleaf `subleaf`: registers[0..3] = EAX, EBX, ECX, EDX.
+static inline void cpu_cpuid(unsigned int leaf, unsigned int subleaf, unsigned int registers[4]) {
+    __asm__ volatile("cpuid" : "=a"(registers[0]), "=b"(registers[1]), "=c"(registers[2]), "=d"(registers[3])
+                     : "a"(leaf), "c"(subleaf));
+}
+
+static inline void cpu_write_cr4(unsigned long v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
+
 // One halt: under KVMHost the host resumes the vCPU when it has input for it.
 static inline void cpu_halt_once(void) { __asm__ volatile("hlt" : : : "memory"); }
 static inline void cpu_pause(void) { __asm__ volatile("pause"); }

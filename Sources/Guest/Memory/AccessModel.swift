@@ -17,6 +17,31 @@ public enum PageFaultError {
     public static let instructionFetch: UInt64 = 1 << 4
 }
 
+/// The CPU's paging modes the model depends on.
+public struct MMUModes: Equatable, Sendable {
+    /// EFER.NXE: bit 63 means no-execute. Off (a CPU without NX), bit 63 is
+    /// reserved: a present entry with it set faults with RSVD, and the
+    /// error code has no instruction-fetch bit (it needs NXE or SMEP).
+    public var noExecute: Bool
+
+    public init(noExecute: Bool = true) {
+        self.noExecute = noExecute
+    }
+
+    /// The fault an entry on the walk raises before any permission is
+    /// checked: not present (nil code bits added), or a reserved bit.
+    func walkFault(_ entry: PageTableFlags, code: UInt64) -> UInt64? {
+        guard entry.contains(.present) else { return code }
+        if !noExecute && entry.contains(.noExecute) { return code | PageFaultError.protection | PageFaultError.reservedBit }
+        return nil
+    }
+
+    /// The error-code bits of the access itself.
+    func accessBits(_ access: AccessKind) -> UInt64 {
+        access == .write ? PageFaultError.write : access == .fetch && noExecute ? PageFaultError.instructionFetch : 0
+    }
+}
+
 /// One combination: present, writable and no-execute on the leaf and on its
 /// parent (the PD entry), an access, and CR0.WP. 2^3 x 2^3 x 3 x 2 = 384.
 public struct AccessCheck: Equatable, Sendable {
@@ -45,12 +70,14 @@ public struct AccessCheck: Equatable, Sendable {
     }
 
     /// The error code of the page fault a supervisor access raises, or nil
-    /// when the access is allowed. CR4.SMEP and SMAP are off, EFER.NXE is on.
-    public var predictedFault: UInt64? {
-        var code: UInt64 = 0
-        if access == .write { code |= PageFaultError.write }
-        if access == .fetch { code |= PageFaultError.instructionFetch }
-        guard parent.contains(.present), leaf.contains(.present) else { return code }
+    /// when the access is allowed, with CR4.SMEP and SMAP off and EFER.NXE on.
+    public var predictedFault: UInt64? { predictedFault(MMUModes()) }
+
+    /// The same under `modes`.
+    public func predictedFault(_ modes: MMUModes) -> UInt64? {
+        let code = modes.accessBits(access)
+        // The walk meets the parent (PD entry) first, then the leaf.
+        if let fault = modes.walkFault(parent, code: code) ?? modes.walkFault(leaf, code: code) { return fault }
         switch access {
         case .read:
             return nil
@@ -58,7 +85,7 @@ public struct AccessCheck: Equatable, Sendable {
             let writable = leaf.contains(.writable) && parent.contains(.writable)
             return writable || !writeProtect ? nil : code | PageFaultError.protection
         case .fetch:
-            let executable = !leaf.contains(.noExecute) && !parent.contains(.noExecute)
+            let executable = !modes.noExecute || (!leaf.contains(.noExecute) && !parent.contains(.noExecute))
             return executable ? nil : code | PageFaultError.protection
         }
     }
@@ -91,18 +118,19 @@ public struct UserAccessCheck: Equatable, Sendable {
     }
 
     /// The error code of the page fault a ring-3 access raises, or nil when
-    /// it is allowed. SMEP and SMAP are off, EFER.NXE is on.
-    public var predictedFault: UInt64? {
-        var code = PageFaultError.user
-        if access == .write { code |= PageFaultError.write }
-        if access == .fetch { code |= PageFaultError.instructionFetch }
-        guard parent.contains(.present), leaf.contains(.present) else { return code }
+    /// it is allowed, with SMEP and SMAP off and EFER.NXE on.
+    public var predictedFault: UInt64? { predictedFault(MMUModes()) }
+
+    /// The same under `modes`.
+    public func predictedFault(_ modes: MMUModes) -> UInt64? {
+        let code = PageFaultError.user | modes.accessBits(access)
+        if let fault = modes.walkFault(parent, code: code) ?? modes.walkFault(leaf, code: code) { return fault }
         let protection = code | PageFaultError.protection
         guard leaf.contains(.user), parent.contains(.user) else { return protection }
         switch access {
         case .read: return nil
         case .write: return leaf.contains(.writable) && parent.contains(.writable) ? nil : protection
-        case .fetch: return leaf.contains(.noExecute) || parent.contains(.noExecute) ? protection : nil
+        case .fetch: return modes.noExecute && (leaf.contains(.noExecute) || parent.contains(.noExecute)) ? protection : nil
         }
     }
 }

@@ -45,7 +45,13 @@ public struct PageTableEntry: Equatable, Sendable {
 
     public init(raw: UInt64) { self.raw = raw }
 
+    /// False on a CPU without NX (EFER.NXE off), where bit 63 is reserved:
+    /// entries are then made without it, so nothing is no-execute. The
+    /// kernel sets it once at boot, before its first mapping.
+    nonisolated(unsafe) public static var noExecuteAvailable = true
+
     public init(address: UInt64, flags: PageTableFlags) {
+        let flags = Self.noExecuteAvailable ? flags : flags.subtracting(.noExecute)
         raw = (address & Self.addressMask) | flags.rawValue
     }
 

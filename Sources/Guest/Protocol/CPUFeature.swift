@@ -18,6 +18,18 @@ public enum CPUFeature: CaseIterable, Sendable {
         }
     }
 
+    /// Its bit in a set of features on the wire (`ReadCPU`).
+    public var maskBit: UInt64 {
+        switch self {
+        case .lm: return 1 << 0
+        case .nx: return 1 << 1
+        case .pdpe1gb: return 1 << 2
+        case .smep: return 1 << 3
+        case .smap: return 1 << 4
+        case .pcid: return 1 << 5
+        }
+    }
+
     public enum Register: Sendable { case eax, ebx, ecx, edx }
 
     /// Where CPUID reports it: leaf, subleaf, register, bit.

@@ -54,6 +54,7 @@ public enum CallCode: UInt64, CaseIterable, Sendable {
     case readMemory = 32
     case listGuestTests = 33
     case runGuestTest = 34
+    case readCPU = 35
 }
 
 /// Something to do with a call's type, whichever call a code names.
@@ -102,6 +103,7 @@ extension CallCode {
         case .runProgramSkippingFaults: visitor.visit(RunProgramSkippingFaults.self)
         case .listGuestTests: visitor.visit(ListGuestTests.self)
         case .runGuestTest: visitor.visit(RunGuestTest.self)
+        case .readCPU: visitor.visit(ReadCPU.self)
         }
     }
 }

@@ -46,8 +46,11 @@ pvh_start32:
     cpuid
     bt $29, %edx                        // long mode
     jnc 1f
-    bt $20, %edx                        // NX: EFER.NXE, and no-execute pages
-    jnc 2f
+    // NX is optional: without it EFER.NXE stays off, bit 63 of an entry is
+    // reserved, and the kernel maps nothing no-execute (PageTableEntry).
+    xor %edi, %edi
+    bt $20, %edx
+    adc $0, %edi                        // EDI = 1 with NX
     mov $1, %eax
     cpuid
     bt $6, %edx                         // PAE: CR4.PAE, 64-bit entries
@@ -58,8 +61,6 @@ pvh_start32:
     jnc 5f
     jmp 7f
 1:  mov $cpu_no_long_mode, %esi
-    jmp 6f
-2:  mov $cpu_no_nx, %esi
     jmp 6f
 3:  mov $cpu_no_pae, %esi
     jmp 6f
@@ -85,8 +86,11 @@ pvh_start32:
     mov %eax, %cr3
     mov $EFER_MSR, %ecx
     rdmsr
-    or $(EFER_LME | EFER_NXE), %eax
-    wrmsr
+    or $EFER_LME, %eax
+    test %edi, %edi
+    jz 10f
+    or $EFER_NXE, %eax
+10: wrmsr
     mov %cr0, %eax
     or $CR0_PE_WP_PG, %eax
     mov %eax, %cr0
@@ -101,7 +105,6 @@ boot_long_mode:
 // ---- bootstrap GDT and page tables (physical) ----------------------------
     .section .boot.data, "aw"
 cpu_no_long_mode: .asciz "guest kernel: the CPU has no long mode (CPUID 0x80000001 EDX bit 29 lm); the kernel runs in long mode only\n"
-cpu_no_nx:        .asciz "guest kernel: the CPU has no NX (CPUID 0x80000001 EDX bit 20 nx); the kernel maps its data no-execute\n"
 cpu_no_pae:       .asciz "guest kernel: the CPU has no PAE (CPUID 1 EDX bit 6 pae); long mode needs it\n"
 cpu_no_msr:       .asciz "guest kernel: the CPU has no MSRs (CPUID 1 EDX bit 5 msr); EFER is one\n"
 cpu_no_tsc:       .asciz "guest kernel: the CPU has no time-stamp counter (CPUID 1 EDX bit 4 tsc); processes are timed with it\n"

@@ -116,3 +116,37 @@ public struct RunMonitor: GuestCall, Equatable, Sendable {
     public init(from decoder: inout WireDecoder) throws(WireError) {}
     public func encode(to encoder: inout WireEncoder) {}
 }
+
+/// What the kernel found in CPUID and which paging modes it turned on.
+public struct ReadCPU: GuestCall, Equatable, Sendable {
+    public struct Reply: Wire, Equatable, Sendable {
+        /// `CPUFeature.maskBit` of each feature CPUID reports.
+        public var features: UInt64
+        /// EFER.NXE, CR4.SMEP and CR4.SMAP as the kernel runs.
+        public var noExecute: Bool
+        public var smep: Bool
+        public var smap: Bool
+        /// The direct map is in 1 GiB pages (with pdpe1gb), not 2 MiB ones.
+        public var gigabyteDirectMap: Bool
+
+        public init(features: UInt64, noExecute: Bool, smep: Bool, smap: Bool, gigabyteDirectMap: Bool) {
+            self.features = features; self.noExecute = noExecute; self.smep = smep; self.smap = smap
+            self.gigabyteDirectMap = gigabyteDirectMap
+        }
+        public init(from decoder: inout WireDecoder) throws(WireError) {
+            features = try decoder.word(in: 0...0x3F)
+            noExecute = try decoder.decode(); smep = try decoder.decode(); smap = try decoder.decode()
+            gigabyteDirectMap = try decoder.decode()
+        }
+        public func encode(to encoder: inout WireEncoder) {
+            encoder.word(features)
+            encoder.encode(noExecute); encoder.encode(smep); encoder.encode(smap); encoder.encode(gigabyteDirectMap)
+        }
+
+        public func has(_ feature: CPUFeature) -> Bool { features & feature.maskBit != 0 }
+    }
+    public static let code = CallCode.readCPU
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}

@@ -1,0 +1,53 @@
+// What the CPU has (CPUID, through CPUFeature's bits) and the paging modes
+// the kernel turns on from it at boot: without NX nothing is mapped
+// no-execute (bit 63 would be a reserved bit).
+
+enum CPUModes {
+    private static let eferMSR: UInt32 = 0xC000_0080
+    private static let eferNoExecute: UInt = 1 << 11
+    private static let cr4SMEP: UInt = 1 << 20
+    private static let cr4SMAP: UInt = 1 << 21
+
+    static func has(_ feature: CPUFeature) -> Bool {
+        var registers: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        let extended = feature.leaf >= 0x8000_0000
+        let top: UInt32 = withUnsafeMutablePointer(to: &registers) { pointer in
+            pointer.withMemoryRebound(to: UInt32.self, capacity: 4) { cpu_cpuid(extended ? 0x8000_0000 : 0, 0, $0); return $0[0] }
+        }
+        guard feature.leaf <= top else { return false }
+        let value: UInt32 = withUnsafeMutablePointer(to: &registers) { pointer in
+            pointer.withMemoryRebound(to: UInt32.self, capacity: 4) { words in
+                cpu_cpuid(feature.leaf, feature.subleaf, words)
+                switch feature.register {
+                case .eax: return words[0]
+                case .ebx: return words[1]
+                case .ecx: return words[2]
+                case .edx: return words[3]
+                }
+            }
+        }
+        return value >> feature.bit & 1 != 0
+    }
+
+    static var noExecute: Bool { UInt(cpu_read_msr(eferMSR)) & eferNoExecute != 0 }
+    static var smep: Bool { cpu_read_cr4() & cr4SMEP != 0 }
+    static var smap: Bool { cpu_read_cr4() & cr4SMAP != 0 }
+
+    /// Before the first mapping: the entries the Pagemap makes follow EFER.NXE.
+    static func start() {
+        PageTableEntry.noExecuteAvailable = noExecute
+    }
+
+    static var features: UInt64 {
+        var mask: UInt64 = 0
+        for feature in CPUFeature.allCases where has(feature) { mask |= feature.maskBit }
+        return mask
+    }
+}
+
+extension ReadCPU {
+    public func perform() throws(CallError) -> Reply {
+        Reply(features: CPUModes.features, noExecute: CPUModes.noExecute, smep: CPUModes.smep, smap: CPUModes.smap,
+              gigabyteDirectMap: KernelAddressSpace.gigabyteDirectMap)
+    }
+}
