@@ -337,6 +337,7 @@ final class TerminalSessionTests: XCTestCase {
         // The guest is back at the prompt it was waiting at when the snapshot was taken.
         terminal.type("mem\r")
         XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"), "the frames of after the snapshot are free again")
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
         // A second rewind goes back to the same snapshot.
         terminal.type("alloc 2\r")
         XCTAssertNotNil(terminal.waitFor("monitor> "))
@@ -344,6 +345,13 @@ final class TerminalSessionTests: XCTestCase {
         XCTAssertNotNil(terminal.waitFor("kvmhost: rewound to the snapshot ("))
         terminal.type("mem\r")
         XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"))
+        XCTAssertNotNil(terminal.waitFor("monitor> "))
+        // Keys typed just before Ctrl-A r, in one write, are dropped with the
+        // timeline the rewind discards, whether or not the guest read them.
+        terminal.type(Array("alloc 5\r".utf8) + [0x01, UInt8(ascii: "r")])
+        XCTAssertNotNil(terminal.waitFor("kvmhost: rewound to the snapshot ("))
+        terminal.type("mem\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384, free 15509, used 8,"), "alloc 5 is not carried past the rewind")
 
         terminal.type([0x01, UInt8(ascii: "x")])
         waitForExit(process)

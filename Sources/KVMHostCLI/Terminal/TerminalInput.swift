@@ -78,10 +78,16 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                         stop.requestStop()
                         return
                     case UInt8(ascii: "g"), UInt8(ascii: "G"):
+                        deliver(&forward)
                         debug()
                     case UInt8(ascii: "s"), UInt8(ascii: "S"):
+                        deliver(&forward)
                         snapshots.request(.take)
                     case UInt8(ascii: "r"), UInt8(ascii: "R"):
+                        // Keys typed before the rewind belong to the timeline it
+                        // discards, as does what the guest had not read yet.
+                        forward.removeAll()
+                        update { $0.pending.removeAll() }
                         snapshots.request(.rewind)
                     case UInt8(ascii: "h"), UInt8(ascii: "H"):
                         OutputStream.standardError.writeIgnoringErrors(
@@ -95,8 +101,16 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                     forward.append(byte)
                 }
             }
-            if !forward.isEmpty { update { $0.pending += forward } }
+            deliver(&forward)
         }
+    }
+
+    /// Hands keys to the guest in the order typed, before an escape acts.
+    private func deliver(_ forward: inout [UInt8]) {
+        guard !forward.isEmpty else { return }
+        let keys = forward
+        forward.removeAll()
+        update { $0.pending += keys }
     }
 
     private func update(_ change: (TerminalInput) -> Void) {
