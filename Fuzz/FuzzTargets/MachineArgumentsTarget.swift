@@ -14,7 +14,7 @@ public func fuzzMachineArguments(_ input: UnsafeRawBufferPointer) -> Int {
     var parsed = 0
     var memorySize: Int?
     if let memory = fields.first, let bytes = try? MachineArguments.memoryBytes(memory) {
-        precondition(bytes >= 4 << 20 && bytes <= 3 << 30 && bytes % 4096 == 0, "memory \(bytes)")
+        precondition(MachineArguments.memoryRange.contains(UInt64(bytes)) && bytes % 4096 == 0, "memory \(bytes)")
         memorySize = bytes
         parsed += 1
     }

@@ -68,6 +68,7 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertEqual(parsed["largest"], 5)
         XCTAssertEqual(parsed["bad-values"], 0)
         XCTAssertEqual(parsed["hole-over-everything"], 3)
+        XCTAssertEqual(parsed["memory-above-3GiB"], 2, "64 GiB split around the hole, and a timeout")
     }
 
     func testRemotePacketInputs() throws {
