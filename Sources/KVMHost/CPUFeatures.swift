@@ -5,6 +5,9 @@ import GuestProtocol
 public enum CPUFeatureError: Error, Equatable, CustomStringConvertible {
     case unsupported(CPUFeature, backend: Backend, reason: String)
     case namedTwice(CPUFeature)
+    /// The guest's CPUID disagrees with the selection after all: the
+    /// backend set it, the CPU answered otherwise.
+    case notHonoured(CPUFeature, backend: Backend, guestHasIt: Bool)
 
     public var description: String {
         switch self {
@@ -12,6 +15,10 @@ public enum CPUFeatureError: Error, Equatable, CustomStringConvertible {
             return "the \(backend) backend cannot give the guest \(feature.name): \(reason)"
         case .namedTwice(let feature):
             return "\(feature.name) is both given and taken away"
+        case .notHonoured(let feature, let backend, let guestHasIt):
+            return "the \(backend) backend " + (guestHasIt ? "could not take \(feature.name) away: the guest's CPUID still has it"
+                                                           : "could not give the guest \(feature.name): the guest's CPUID lacks it")
+                + " (CPUID \(hex(UInt64(feature.leaf))) \(feature.register) bit \(feature.bit))"
         }
     }
 }
@@ -38,6 +45,15 @@ extension CPUSelection {
             }
         }
         return enabled.map { $0.edit(value: 1) } + disabled.map { $0.edit(value: 0) }
+    }
+
+    /// The first named feature the guest's CPUID (`ReadCPU.Reply.features`)
+    /// does not agree with. This KVM, for one, answers CPUID leaf 7 with the
+    /// host's SMEP and SMAP whatever KVM_SET_CPUID2 was given.
+    func disagreement(withGuestFeatures features: UInt64) -> (feature: CPUFeature, guestHasIt: Bool)? {
+        if let missing = enabled.first(where: { features & $0.maskBit == 0 }) { return (missing, false) }
+        if let kept = disabled.first(where: { features & $0.maskBit != 0 }) { return (kept, true) }
+        return nil
     }
 
     /// QEMU's -cpu value: its qemu64 model with the features given and taken

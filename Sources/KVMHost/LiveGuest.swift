@@ -317,9 +317,21 @@ public final class LiveGuest {
         case .report(.ready(let ready)):
             if ready.droppedMemoryRanges > 0 { throw failure(.memoryMapNotTaken(droppedRanges: ready.droppedMemoryRanges)) }
             if qemu != nil { memoryMap = PhysicalMemoryMap(reported: ready.memoryMap.entries) }
+            try checkCPU(deadline)
             return ready
         case .report(let other): throw failure(.unexpectedReport("\(other) before the ready report"))
         case .exited(let status): throw failure(.exited(status: status))
+        }
+    }
+
+    /// A CPU selection holds only if the guest's CPUID shows it: a feature
+    /// the backend could not give or take away fails the boot by name
+    /// rather than run checks under a CPU nobody asked for.
+    private func checkCPU(_ deadline: Deadline) throws {
+        guard !configuration.cpu.isDefault else { return }
+        let features = try call(ReadCPU(), deadline: deadline).features
+        if let (feature, guestHasIt) = configuration.cpu.disagreement(withGuestFeatures: features) {
+            throw CPUFeatureError.notHonoured(feature, backend: backend, guestHasIt: guestHasIt)
         }
     }
 
@@ -365,9 +377,14 @@ public final class LiveGuest {
     public func runToExit(calls: [any GuestCall] = [], timeout: Duration = LiveGuest.defaultTimeout) throws -> UInt32 {
         let deadline = Deadline(after: timeout)
         var remaining = calls[...]
+        var checkCPUFirst = false
         while true {
             switch try nextEvent(deadline) {
             case .exited(let status): return status
+            case .report(.ready): checkCPUFirst = !configuration.cpu.isDefault
+            case .report(.awaitCommand) where checkCPUFirst:
+                checkCPUFirst = false
+                try checkCPU(deadline)
             case .report(.awaitCommand):
                 let next: any GuestCall = remaining.popFirst() ?? Shutdown(status: ExitStatus.success)
                 try send(next, deadline)

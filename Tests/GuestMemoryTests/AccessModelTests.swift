@@ -2,9 +2,11 @@ import GuestMemory
 import XCTest
 
 final class AccessModelTests: XCTestCase {
-    private func check(leaf: PageTableFlags, parent: PageTableFlags, _ access: AccessKind, writeProtect: Bool) -> AccessCheck {
+    private func check(leaf: PageTableFlags, parent: PageTableFlags, _ access: AccessKind, writeProtect: Bool,
+                       alignmentCheck: Bool = false) -> AccessCheck {
         let found = (0..<AccessCheck.count).map(AccessCheck.init(index:)).first {
             $0.leaf == leaf && $0.parent == parent && $0.access == access && $0.writeProtect == writeProtect
+                && $0.alignmentCheckFlag == alignmentCheck
         }
         return found!
     }
@@ -33,6 +35,52 @@ final class AccessModelTests: XCTestCase {
         XCTAssertEqual(check(leaf: writable, parent: [.writable], .write, writeProtect: false).predictedFault, 2)
         XCTAssertEqual(check(leaf: [], parent: [], .fetch, writeProtect: true).predictedFault, 0x10)
         XCTAssertNil(check(leaf: [.present, .noExecute], parent: [.present, .noExecute], .read, writeProtect: true).predictedFault)
+    }
+
+    func testSMEPAndSMAPOverUserPages() {
+        let user: PageTableFlags = [.present, .user]
+        let userWritable: PageTableFlags = [.present, .user, .writable]
+        let both = MMUModes(noExecute: true, smep: true, smap: true)
+        // Without SMEP and SMAP ring 0 reaches user pages as its own.
+        XCTAssertNil(check(leaf: user, parent: userWritable, .read, writeProtect: true).predictedFault(MMUModes()))
+        XCTAssertNil(check(leaf: user, parent: userWritable, .fetch, writeProtect: true).predictedFault(MMUModes()))
+        // SMAP: a read or write of a user page faults with protection, unless EFLAGS.AC.
+        XCTAssertEqual(check(leaf: user, parent: userWritable, .read, writeProtect: true).predictedFault(both), 0x1)
+        XCTAssertEqual(check(leaf: userWritable, parent: userWritable, .write, writeProtect: false).predictedFault(both), 0x3)
+        XCTAssertNil(check(leaf: user, parent: userWritable, .read, writeProtect: true, alignmentCheck: true).predictedFault(both))
+        // With AC the write is back under CR0.WP's rules.
+        XCTAssertEqual(check(leaf: user, parent: userWritable, .write, writeProtect: true, alignmentCheck: true).predictedFault(both), 0x3)
+        XCTAssertNil(check(leaf: user, parent: userWritable, .write, writeProtect: false, alignmentCheck: true).predictedFault(both))
+        // SMEP: a fetch from a user page faults, AC or not; a supervisor parent makes it a supervisor page.
+        XCTAssertEqual(check(leaf: user, parent: userWritable, .fetch, writeProtect: true, alignmentCheck: true).predictedFault(both), 0x11)
+        XCTAssertNil(check(leaf: user, parent: [.present, .writable], .fetch, writeProtect: true).predictedFault(both))
+        XCTAssertNil(check(leaf: user, parent: [.present, .writable], .read, writeProtect: true).predictedFault(both))
+        // SMEP alone gives the fetch bit even with NXE off.
+        let smepOnly = MMUModes(noExecute: false, smep: true, smap: false)
+        XCTAssertEqual(check(leaf: user, parent: userWritable, .fetch, writeProtect: false).predictedFault(smepOnly), 0x11)
+        XCTAssertEqual(check(leaf: [.user], parent: userWritable, .fetch, writeProtect: false).predictedFault(smepOnly), 0x10)
+        XCTAssertEqual(check(leaf: [.user], parent: userWritable, .fetch, writeProtect: false).predictedFault(MMUModes(noExecute: false)), 0)
+    }
+
+    func testAccessedAndDirtyBits() {
+        let allowed = AccessedDirty(leafAccessed: true, leafDirty: false, parentAccessed: true, parentDirty: false)
+        XCTAssertTrue(allowed.isAllowed(after: .read, faulted: false))
+        XCTAssertTrue(allowed.isAllowed(after: .fetch, faulted: false))
+        XCTAssertFalse(allowed.isAllowed(after: .write, faulted: false), "a write sets the leaf's dirty bit")
+        var written = allowed
+        written.leafDirty = true
+        XCTAssertTrue(written.isAllowed(after: .write, faulted: false))
+        XCTAssertFalse(written.isAllowed(after: .read, faulted: false), "a read does not")
+        let untouched = AccessedDirty(byte: 0)
+        XCTAssertFalse(untouched.isAllowed(after: .read, faulted: false), "an access allowed sets accessed")
+        XCTAssertTrue(untouched.isAllowed(after: .write, faulted: true))
+        XCTAssertTrue(AccessedDirty(byte: 4).isAllowed(after: .write, faulted: true), "the parent's accessed bit on a fault is the CPU's choice")
+        XCTAssertFalse(AccessedDirty(byte: 1).isAllowed(after: .read, faulted: true), "a fault leaves the leaf as it was")
+        XCTAssertFalse(AccessedDirty(byte: 8 | 5).isAllowed(after: .read, faulted: false), "a PD entry's dirty bit is never set")
+        for byte in 0..<16 as Range<UInt8> { XCTAssertEqual(AccessedDirty(byte: byte).byte, byte) }
+        let outcome = AccessOutcome(fault: 0x15, bits: written)
+        XCTAssertEqual(AccessOutcome(outcome.bytes.0, outcome.bytes.1), outcome)
+        XCTAssertEqual(AccessOutcome(0, 0).fault, nil)
     }
 }
 

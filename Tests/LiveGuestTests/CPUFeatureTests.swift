@@ -54,7 +54,28 @@ final class CPUFeatureTests: GuestBehaviourTestCase {
             _ = try guest.boot()
             let cpu = try guest.call(ReadCPU())
             XCTAssertTrue(cpu.has(.lm) && cpu.has(.nx) && cpu.noExecute)
-            XCTAssertFalse(cpu.smep || cpu.smap, "not asked for")
+            // SMEP and SMAP exactly where CPUID shows them (this KVM shows
+            // the host's; QEMU's default model has neither).
+            XCTAssertEqual(cpu.smep, cpu.has(.smep))
+            XCTAssertEqual(cpu.smap, cpu.has(.smap))
+        }
+    }
+
+    /// A feature taken away must be gone from the guest's CPUID, or the boot
+    /// fails naming it: this KVM answers CPUID leaf 7 with the host's SMEP
+    /// and SMAP whatever KVM_SET_CPUID2 says, and a check run "without
+    /// SMEP" there would run with it.
+    func testAFeatureTheGuestStillSeesFailsTheBoot() throws {
+        try onEachBackend { backend in
+            let guest = try guest(CPUSelection(disabled: [.smep, .smap]))
+            do {
+                _ = try guest.boot()
+                let cpu = try guest.call(ReadCPU())
+                XCTAssertFalse(cpu.has(.smep) || cpu.has(.smap) || cpu.smep || cpu.smap, "taken away and booted: \(cpu)")
+            } catch let error as CPUFeatureError {
+                XCTAssertEqual(error, .notHonoured(.smep, backend: backend, guestHasIt: true))
+                XCTAssertTrue(error.description.contains("could not take smep away: the guest's CPUID still has it"), error.description)
+            }
         }
     }
 

@@ -166,18 +166,17 @@ final class UserAccessCheckLiveTests: GuestBehaviourTestCase {
                 configuration.cpu = cpu
                 let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: configuration)
                 _ = try guest.boot()
-                let model = MMUModes(noExecute: try guest.call(ReadCPU()).noExecute)
+                let model = try guest.call(ReadCPU()).mmuModes
                 let before = try guest.call(ReadFrameStatistics()).free
-                let results = try guest.call(RunUserAccessChecks(), timeout: .seconds(120)).bytes
-                XCTAssertEqual(results.count, UserAccessCheck.count)
-                var faults = 0
-                for (index, byte) in results.enumerated() where index < UserAccessCheck.count {
-                    let check = UserAccessCheck(index: index)
-                    let mmu: UInt64? = byte & 0x80 != 0 ? UInt64(byte & 0x1F) : nil
-                    XCTAssertEqual(mmu, MMUQuirks.expectedFault(check.predictedFault(model), on: backend),
-                                   "\(cpu): leaf \(check.leaf.rawValue) parent \(check.parent.rawValue) \(check.access)")
-                    if mmu != nil { faults += 1 }
-                }
+                let run = AccessCheckRun(
+                    total: UserAccessCheck.count,
+                    call: { try guest.call(RunUserAccessChecks(first: $0, count: $1), timeout: .seconds(120)) },
+                    predict: { index in
+                        let check = UserAccessCheck(index: index)
+                        return (MMUQuirks.expectedFault(check.predictedFault(model), on: backend), check.access,
+                                "leaf \(check.leaf) parent \(check.parent) \(check.access) from ring 3")
+                    })
+                let faults = try run.compare(context: "\(backend) \(cpu)")
                 XCTAssertGreaterThan(faults, 600, "most combinations fault from ring 3: \(cpu)")
                 XCTAssertLessThan(faults, UserAccessCheck.count, "and some do not: \(cpu)")
                 XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "the scratch process left nothing behind")

@@ -1,9 +1,11 @@
-// Kernel-mode access checks against the real MMU. A scratch page in the
-// kernel region gets each combination of present, writable and no-execute on
-// its leaf and its PD entry; CR0.WP is set or cleared; then one probe reads,
-// writes or fetches it. A fault is caught by the page-fault path (the probe
-// is armed) and recorded with its error code, so the host can compare what
-// the MMU did with what `AccessCheck.predictedFault` says.
+// Kernel-mode access checks against the real MMU, in the manner of
+// kvm-unit-tests' x86/access.c: in the scratch space, the target's leaf and
+// PD entry get each combination of present, writable, no-execute and user;
+// CR0.WP and EFLAGS.AC are set or cleared; then one probe reads, writes or
+// fetches it. A fault is caught by the page-fault path (the probe is armed)
+// and recorded with its error code, and the accessed and dirty bits are
+// read back, so the host can compare what the MMU did with what
+// `AccessCheck.predictedFault` and `AccessedDirty` say.
 
 enum AccessProbe {
     /// The address a probe is about to touch; 0 when no probe is armed.
@@ -34,63 +36,28 @@ enum AccessProbe {
 }
 
 enum AccessChecks {
-    /// PML4 255, PDPT 509: a corner of the kernel region nothing else uses.
-    static let scratch: UInt64 = 0x0000_7FFF_4000_0000
-
-    /// Sets the scratch page's PD and PT entries, then drops every cached
-    /// translation: a changed parent entry needs more than an invlpg.
-    private static func setFlags(parent: PageTableFlags, leaf: PageTableFlags, of address: VirtualAddress) {
-        guard let parentFlush = KernelAddressSpace.pagemap.setFlags(parent, level: 2, of: address),
-              let leafFlush = KernelAddressSpace.pagemap.setFlags(leaf, level: 1, of: address) else {
-            kernelPanic("access checks: the scratch page's tables are gone", address.raw)
-        }
-        leafFlush.ignore()  // covered by the reload below
-        parentFlush.flushAll { cpu_write_cr3(cpu_read_cr3()) }
-    }
-
-    /// Runs every combination; one byte each: 0x80 | error code when the
-    /// access faulted, 0 when it did not.
-    static func run() throws(CallError) -> WireBytes {
-        guard let frame = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
-        KernelLayout.directMap(frame.address).storeBytes(of: 0xC3, as: UInt8.self)  // ret
-        let page = Page(startingAt: scratch)!
-        let address = VirtualAddress(scratch)!
-        do {
-            try KernelAddressSpace.pagemap.map(page, to: frame, flags: [.writable], frames: &PhysicalMemory.frames)
-                .flush { cpu_invlpg(UInt($0)) }
-        } catch {
-            PhysicalMemory.free(frame)
-            throw .map(error)
-        }
+    static func run(first: UInt64, count: UInt64) throws(CallError) -> AccessCheckResults {
+        let range = try AccessCheckSpace.range(first: first, count: count, total: AccessCheck.count)
+        var space = try AccessCheckSpace()
+        defer { space.tearDown() }
         let cr0 = cpu_read_cr0()
-        let cr3 = cpu_read_cr3()
         let writeProtect: UInt = 1 << 16
-        var results = [UInt8](repeating: 0, count: AccessCheck.count)
-        do {
-            for index in 0..<AccessCheck.count {
-                let check = AccessCheck(index: index)
-                setFlags(parent: check.parent, leaf: check.leaf, of: address)
-                cpu_write_cr0(check.writeProtect ? cr0 | writeProtect : cr0 & ~writeProtect)
-                AccessProbe.faulted = false
-                AccessProbe.target = scratch
-                switch check.access {
-                case .read: _ = probe_read(UInt(scratch))
-                case .write: _ = probe_write(UInt(scratch))
-                case .fetch: _ = probe_fetch(UInt(scratch))
-                }
-                AccessProbe.target = 0
-                cpu_write_cr0(cr0)
-                results[index] = AccessProbe.faulted ? 0x80 | UInt8(truncatingIfNeeded: AccessProbe.errorCode & 0x1F) : 0
+        return space.outcomes(of: range) { index in
+            let check = AccessCheck(index: index)
+            space.set(parent: check.parent, leaf: check.leaf)
+            cpu_write_cr0(check.writeProtect ? cr0 | writeProtect : cr0 & ~writeProtect)
+            AccessProbe.faulted = false
+            AccessProbe.target = AccessCheckSpace.target
+            cpu_set_alignment_check(check.alignmentCheckFlag ? 1 : 0)
+            switch check.access {
+            case .read: _ = probe_read(UInt(AccessCheckSpace.target))
+            case .write: _ = probe_write(UInt(AccessCheckSpace.target))
+            case .fetch: _ = probe_fetch(UInt(AccessCheckSpace.target))
             }
+            cpu_set_alignment_check(0)
+            AccessProbe.target = 0
+            cpu_write_cr0(cr0)
+            return AccessProbe.faulted ? AccessProbe.errorCode : nil
         }
-        // Leave the scratch page as the Pagemap expects it, then take it away.
-        setFlags(parent: [.present, .writable], leaf: [.present, .writable], of: address)
-        do throws(UnmapError) {
-            try KernelAddressSpace.pagemap.unmap(page, frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
-        } catch {
-            kernelPanic("access checks: the scratch page cannot be unmapped", scratch)
-        }
-        PhysicalMemory.free(frame)
-        return WireBytes(results)
     }
 }

@@ -33,9 +33,18 @@ enum CPUModes {
     static var smep: Bool { cpu_read_cr4() & cr4SMEP != 0 }
     static var smap: Bool { cpu_read_cr4() & cr4SMAP != 0 }
 
-    /// Before the first mapping: the entries the Pagemap makes follow EFER.NXE.
+    /// Before the first mapping: the entries the Pagemap makes follow
+    /// EFER.NXE; SMEP and SMAP on where CPUID has them. The kernel reaches
+    /// user memory only through the direct map after a walk of the process's
+    /// tables (UserTraps.userByte, the loader's copy), never through a user
+    /// address, so SMAP needs no stac/clac around it; the trap entry clears
+    /// EFLAGS.AC that ring 3 may have set.
     static func start() {
         PageTableEntry.noExecuteAvailable = noExecute
+        var cr4 = cpu_read_cr4()
+        if has(.smep) { cr4 |= cr4SMEP }
+        if has(.smap) { cr4 |= cr4SMAP }
+        cpu_write_cr4(cr4)
     }
 
     static var features: UInt64 {

@@ -51,6 +51,14 @@ static inline void cpu_cpuid(unsigned int leaf, unsigned int subleaf, unsigned i
 }
 
 static inline void cpu_write_cr4(unsigned long v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
+// EFLAGS.AC through pushf/popf, which every x86-64 CPU has (stac and clac
+// are #UD without SMAP): under CR4.SMAP it lets ring 0 reach user pages.
+static inline void cpu_set_alignment_check(int on) {
+    unsigned long flags;
+    __asm__ volatile("pushfq; pop %0" : "=r"(flags));
+    flags = on ? flags | (1ul << 18) : flags & ~(1ul << 18);
+    __asm__ volatile("push %0; popfq" : : "r"(flags) : "memory", "cc");
+}
 
 // One halt: under KVMHost the host resumes the vCPU when it has input for it.
 static inline void cpu_halt_once(void) { __asm__ volatile("hlt" : : : "memory"); }

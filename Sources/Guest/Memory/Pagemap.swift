@@ -375,6 +375,17 @@ public struct Pagemap {
         return TLBFlush(page: address.raw & ~(pageSize - 1))
     }
 
+    /// The raw entry at `level` on the way to `address`, reached as
+    /// `setFlags` reaches it (through entries an experiment made not
+    /// present); nil where it cannot be reached.
+    public func rawEntry(level: Int, of address: VirtualAddress) -> UInt64? {
+        let slot = walk(address, to: level) { slot, _ in
+            let entry = PageTableEntry(raw: slot.pointee)
+            return entry.address != 0 && !entry.isHuge
+        }
+        return slot?.pointee
+    }
+
     // MARK: - Walking with creation
 
     private struct Slot {

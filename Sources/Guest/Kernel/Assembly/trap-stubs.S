@@ -85,6 +85,11 @@ trap_common:
     push %r15
     mov %rsp, %rdi
     cld
+    // Ring 3 may have set EFLAGS.AC, and the CPU keeps it across the trap:
+    // clear it, so that SMAP holds in the kernel (iretq restores the user's).
+    pushfq
+    andl $~0x40000, (%rsp)
+    popfq
     call kernel_trap
     pop %r15
     pop %r14

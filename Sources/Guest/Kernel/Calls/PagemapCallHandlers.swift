@@ -80,11 +80,11 @@ extension ReadPagemapCounts {
 }
 
 extension RunAccessChecks {
-    public func perform() throws(CallError) -> WireBytes { try AccessChecks.run() }
+    public func perform() throws(CallError) -> AccessCheckResults { try AccessChecks.run(first: first, count: count) }
 }
 
 extension RunUserAccessChecks {
-    public func perform() throws(CallError) -> WireBytes { try UserAccessChecks.run() }
+    public func perform() throws(CallError) -> AccessCheckResults { try UserAccessChecks.run(first: first, count: count) }
 }
 
 extension ReadMemory {

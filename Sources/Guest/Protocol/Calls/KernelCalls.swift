@@ -1,3 +1,7 @@
+#if canImport(GuestMemory)
+import GuestMemory
+#endif
+
 // Calls about the kernel itself: the channel, failures on purpose, the heap.
 
 /// Replies with `values` unchanged: a round trip through the channel.
@@ -144,6 +148,9 @@ public struct ReadCPU: GuestCall, Equatable, Sendable {
         }
 
         public func has(_ feature: CPUFeature) -> Bool { features & feature.maskBit != 0 }
+
+        /// The modes the access model predicts with.
+        public var mmuModes: MMUModes { MMUModes(noExecute: noExecute, smep: smep, smap: smap) }
     }
     public static let code = CallCode.readCPU
     public init() {}

@@ -104,25 +104,62 @@ public struct ReadPagemapCounts: GuestCall, Equatable, Sendable {
     public func encode(to encoder: inout WireEncoder) {}
 }
 
-/// Runs every kernel-mode access combination (`AccessCheck.all`). Replies one
-/// byte each: bit 7 set when the access faulted, the low 5 bits its error code.
+/// Runs kernel-mode access combinations `first ..< first + count` (at most
+/// `limit` a call, of `AccessCheck.count`).
 public struct RunAccessChecks: GuestCall, Equatable, Sendable {
-    public typealias Reply = WireBytes
+    public typealias Reply = AccessCheckResults
     public static let code = CallCode.runAccessChecks
-    public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
+    /// What one reply holds: two bytes a combination in a record of 4 KiB.
+    public static let limit: UInt64 = 1024
+    public var first: UInt64
+    public var count: UInt64
+    public init(first: UInt64, count: UInt64) { self.first = first; self.count = count }
+    public init(from decoder: inout WireDecoder) throws(WireError) { first = try decoder.word(); count = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(first); encoder.word(count) }
 }
 
-/// Runs every user-mode access combination (`UserAccessCheck.all`); replies
-/// as `RunAccessChecks` does.
+/// Runs user-mode access combinations `first ..< first + count` (at most
+/// `RunAccessChecks.limit` a call, of `UserAccessCheck.count`).
 public struct RunUserAccessChecks: GuestCall, Equatable, Sendable {
-    public typealias Reply = WireBytes
+    public typealias Reply = AccessCheckResults
     public static let code = CallCode.runUserAccessChecks
-    public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
+    public var first: UInt64
+    public var count: UInt64
+    public init(first: UInt64, count: UInt64) { self.first = first; self.count = count }
+    public init(from decoder: inout WireDecoder) throws(WireError) { first = try decoder.word(); count = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(first); encoder.word(count) }
 }
+
+/// The page both access checks run against, in their scratch space: in the
+/// lower half, its own PD entry, with user and writable above it.
+public enum AccessCheckTarget {
+    public static let address: UInt64 = 0x4000_0000
+}
+
+/// What the access checks observed: `AccessOutcome.wireBytes` bytes a
+/// combination, and the kernel's walk of the target right after the last
+/// combination's access, before anything was put back (so a disagreement
+/// can be shown with the entries the MMU saw).
+public struct AccessCheckResults: Wire {
+    public var outcomes: WireBytes
+    public var lastWalk: PageWalkEntries
+    public init(outcomes: WireBytes, lastWalk: PageWalkEntries) { self.outcomes = outcomes; self.lastWalk = lastWalk }
+    public init(from decoder: inout WireDecoder) throws(WireError) { outcomes = try decoder.decode(); lastWalk = try decoder.decode() }
+    public func encode(to encoder: inout WireEncoder) { encoder.encode(outcomes); encoder.encode(lastWalk) }
+}
+
+#if !GUEST_KERNEL
+extension AccessCheckResults: Equatable, Sendable {
+    /// Outcome `index` of this reply's combinations.
+    public func outcome(_ index: Int) -> AccessOutcome? {
+        let offset = index * AccessOutcome.wireBytes
+        guard index >= 0, offset + 1 < outcomes.bytes.count else { return nil }
+        return AccessOutcome(outcomes.bytes[offset], outcomes.bytes[offset + 1])
+    }
+
+    public var count: Int { outcomes.bytes.count / AccessOutcome.wireBytes }
+}
+#endif
 
 /// Reads `count` bytes (at most `limit`) at `virtual` as the kernel sees
 /// them, through its own page tables: what a load there would return.
