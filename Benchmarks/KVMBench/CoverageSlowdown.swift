@@ -4,7 +4,7 @@ import KVMHost
 /// What coverage instrumentation costs: guest-coverage.elf against guest.elf,
 /// interleaved run by run, for a boot to the ready report, a demand-paging
 /// program (touch-bench: 256 demand faults, run through the whole process
-/// life cycle) and the kernel-mode access checks (384 combinations against
+/// life cycle) and the kernel-mode access checks (a chunk of combinations against
 /// the MMU). Every counter the instrumented kernel bumps is a memory-operand
 /// instruction that this machine's KVM emulates in ring 0.
 func coverageSlowdown(runs: Int) throws -> [Row] {
