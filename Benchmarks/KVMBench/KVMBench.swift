@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes"
+        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes", memoryBackings = "memory-backings"
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +23,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage, .backends, .snapshots]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage, .backends, .snapshots, .memorySizes, .memoryBackings]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -44,6 +44,7 @@ struct KVMBench: ParsableCommand {
             case .backends: rows += try backendComparison(runs: min(runs, 10))
             case .snapshots: rows += try snapshotCosts(runs: runs)
             case .memorySizes: rows += try memorySizes(runs: min(runs, 5))
+            case .memoryBackings: rows += try memoryBackings(runs: 5)
             }
         }
         printTable(rows)

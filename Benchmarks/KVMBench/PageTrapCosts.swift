@@ -11,7 +11,33 @@ import KVMHost
 /// of an empty program. Cycles become microseconds by the host's wall-clock
 /// time of the int3 program.
 func pageTrapCosts(runs: Int) throws -> [Row] {
-    let guest = try LiveGuest(kernel: GuestImage.kernel())
+    let figures = try measurePageTrap(runs: runs)
+    let baseline = "int3 round trip " + formatTime(figures.roundTrip)
+    func row(_ name: String, _ cost: Double, limit: Double? = nil) -> Row {
+        Row(measurement: name + " (median of \(runs) x 256)", figure: formatTime(cost),
+            baseline: baseline, ratio: times(cost / figures.roundTrip) + " the round trip",
+            target: limit.map { "<= \(Int($0))x the round trip" } ?? "", met: limit.map { cost / figures.roundTrip <= $0 })
+    }
+    return [
+        row("demand fault, known-zero frame", figures.knownZero, limit: 2),
+        row("demand fault, frame needing zeroing", figures.needsZeroing),
+        row("empty page fault, Swift trap path", figures.emptyFault),
+    ]
+}
+
+/// The page trap's costs in nanoseconds, each per operation.
+struct PageTrapFigures {
+    var roundTrip: Double
+    /// A frame never handed out since boot: nor touched on the host.
+    var knownZero: Double
+    var needsZeroing: Double
+    var emptyFault: Double
+}
+
+func measurePageTrap(runs: Int, backing: MemoryBacking = .anonymous) throws -> PageTrapFigures {
+    var configuration = LiveGuest.Configuration()
+    configuration.memoryBacking = backing
+    let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: configuration)
     _ = try guest.boot()
     let names = try guest.programNames()
     let operations = 256.0
@@ -59,16 +85,6 @@ func pageTrapCosts(runs: Int) throws -> [Row] {
     let roundTrip = perOperation(breakpoints)
     // The int3 program's wall time, less the empty program's, is 256 round trips.
     let nanosecondsPerCycle = (median(breakpointWall) - median(emptyWall)) / operations / roundTrip
-    let baseline = "int3 round trip " + formatTime(roundTrip * nanosecondsPerCycle)
-    func row(_ name: String, _ values: [Double], limit: Double? = nil) -> Row {
-        let cost = perOperation(values)
-        return Row(measurement: name + " (median of \(runs) x 256)", figure: formatTime(cost * nanosecondsPerCycle),
-                   baseline: baseline, ratio: times(cost / roundTrip) + " the round trip",
-                   target: limit.map { "<= \(Int($0))x the round trip" } ?? "", met: limit.map { cost / roundTrip <= $0 })
-    }
-    return [
-        row("demand fault, known-zero frame", knownZero, limit: 2),
-        row("demand fault, frame needing zeroing", dirty),
-        row("empty page fault, Swift trap path", nullFaults),
-    ]
+    return PageTrapFigures(roundTrip: roundTrip * nanosecondsPerCycle, knownZero: perOperation(knownZero) * nanosecondsPerCycle,
+                           needsZeroing: perOperation(dirty) * nanosecondsPerCycle, emptyFault: perOperation(nullFaults) * nanosecondsPerCycle)
 }

@@ -29,6 +29,7 @@ public final class GuestMemory {
     public var ramBytes: UInt64 { ram.reduce(0) { $0 + ($1.upperBound - $1.lowerBound) } }
     let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
+    private let mappingSize: Int
     private static let guardSize = 4096
     /// Pages the host wrote since tracking began (`trackHostWrites`): KVM's
     /// dirty log sees only the guest's writes, and a restore must undo both.
@@ -43,24 +44,37 @@ public final class GuestMemory {
     /// from guest-physical 0 to the end of the last range, with everything
     /// between the ranges inaccessible like the guard pages. The mapping is
     /// reserved, not committed: a page uses host memory once it is touched.
-    public init(ram: [Range<UInt64>]) throws {
+    public init(ram: [Range<UInt64>], backing: MemoryBacking = .anonymous) throws {
+        try backing.check(ram: ram)
         precondition(!ram.isEmpty && zip(ram, ram.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound }, "sorted, disjoint RAM")
         let size = Int(ram.last!.upperBound)
-        let total = size + 2 * Self.guardSize
+        // Guest-physical 0 on a 2 MiB boundary, so that a huge page on the
+        // host backs a 2 MiB-aligned piece of the guest's memory.
+        let total = size + 2 * Self.guardSize + MemoryBacking.hugePageSize
         let mapped = mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapped, mapped != MAP_FAILED else { throw KVMError.mmapFailed(bytes: total, errno: errno) }
+        let alignment = UInt(MemoryBacking.hugePageSize)
+        let base = mapped + Int((UInt(bitPattern: mapped + Self.guardSize) + alignment - 1) / alignment * alignment
+                                - UInt(bitPattern: mapped))
         for range in ram where !range.isEmpty {
-            guard mprotect(mapped + Self.guardSize + Int(range.lowerBound), Int(range.upperBound - range.lowerBound),
+            guard mprotect(base + Int(range.lowerBound), Int(range.upperBound - range.lowerBound),
                            PROT_READ | PROT_WRITE) == 0 else {
                 let code = errno
                 munmap(mapped, total)
                 throw KVMError.mmapFailed(bytes: size, errno: code)
             }
+            do {
+                try backing.apply(to: base + Int(range.lowerBound), length: Int(range.upperBound - range.lowerBound))
+            } catch {
+                munmap(mapped, total)
+                throw error
+            }
         }
         self.size = size
         self.ram = ram
         mapping = mapped
-        base = mapped + Self.guardSize
+        mappingSize = total
+        self.base = base
     }
 
     /// The open file `descriptor` mapped shared, RAM range by range, each
@@ -90,7 +104,7 @@ public final class GuestMemory {
         }
     }
 
-    deinit { munmap(mapping, size + 2 * Self.guardSize) }
+    deinit { munmap(mapping, mappingSize) }
 
     /// True when the whole range lies inside one range of RAM, without
     /// overflow: nothing reads or writes across the hole.
@@ -133,6 +147,28 @@ public final class GuestMemory {
             offset += length
         }
         return resident
+    }
+
+    /// Bytes of guest RAM the host backs with huge pages now, from
+    /// /proc/self/smaps: transparent ones (AnonHugePages) and hugetlb ones
+    /// (Private_Hugetlb). What shows the backing took.
+    public func hostHugePageBytes() throws -> Int {
+        guard let smaps = fopen("/proc/self/smaps", "r") else { throw KVMError.mmapFailed(bytes: size, errno: errno) }
+        defer { fclose(smaps) }
+        let start = UInt(bitPattern: base), end = start + UInt(size)
+        var inside = false
+        var kibibytes = 0
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, Int32(line.count), smaps) != nil {
+            let text = String(cString: line)
+            if let dash = text.firstIndex(of: "-"), let low = UInt(text[..<dash], radix: 16),
+               let space = text[dash...].firstIndex(of: " "), let high = UInt(text[text.index(after: dash)..<space], radix: 16) {
+                inside = low >= start && high <= end
+            } else if inside, text.hasPrefix("AnonHugePages:") || text.hasPrefix("Private_Hugetlb:") {
+                kibibytes += Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+            }
+        }
+        return kibibytes * 1024
     }
 
     /// Starts (or restarts, emptied) the record of pages the host writes.

@@ -30,6 +30,9 @@ public final class LiveGuest {
         /// CPU features given and taken away against the backend's CPU (KVM's
         /// supported CPUID, QEMU's qemu64): `--cpu +smep,-nx`.
         public var cpu = CPUSelection()
+        /// What backs guest RAM on the host (kvm only): ordinary pages,
+        /// transparent huge pages, or the hugetlb pool.
+        public var memoryBacking = MemoryBacking.anonymous
         public var kvmPath: String
         /// Page-trap and program reports kept, at least, of each (see
         /// `pageTraps`): 1 to `maximumReportLimit`.
@@ -98,6 +101,7 @@ public final class LiveGuest {
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
             guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }
+            guard backend == .kvm || memoryBacking == .anonymous else { throw .memoryBacking(.needsKVM(memoryBacking)) }
         }
     }
 
@@ -112,6 +116,7 @@ public final class LiveGuest {
         case ramLayout(String)
         case ramLayoutNeedsKVM
         case cpu(CPUFeatureError)
+        case memoryBacking(MemoryBackingError)
 
         public var description: String {
             switch self {
@@ -130,6 +135,8 @@ public final class LiveGuest {
                 return "the RAM layout cannot be built: \(problem)"
             case .cpu(let error):
                 return "the CPU cannot be built: \(error)"
+            case .memoryBacking(let error):
+                return "guest RAM cannot be backed so: \(error)"
             case .ramLayoutNeedsKVM:
                 return "a RAM layout needs the kvm backend: under tcg, QEMU's pc machine lays out RAM itself"
             }
@@ -214,6 +221,8 @@ public final class LiveGuest {
     public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         var configuration = configuration
         guard configuration.backend == .kvm else { throw SnapshotError.needsKVM }
+        // The snapshot's memory file backs it, copy-on-write.
+        guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
         configuration.memorySize = snapshot.memorySize
         try self.init(kernel: kernel, configuration: configuration, from: snapshot)
     }
@@ -244,7 +253,7 @@ public final class LiveGuest {
                 vcpu = try vm.createVCPU(cpu: configuration.cpu)
                 do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
             } else {
-                vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil)
+                vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil, backing: configuration.memoryBacking)
                 try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
                 try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
                 vcpu = try vm.createVCPU(cpu: configuration.cpu)

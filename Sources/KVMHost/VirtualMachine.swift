@@ -29,15 +29,16 @@ public final class VirtualMachine {
 
     /// A VM with RAM at `ram` (checked by the caller: sorted, disjoint,
     /// page-aligned), a memory slot each, its memory `memory` (a
-    /// snapshot's, copy-on-write) or fresh zeroed memory when nil.
-    init(kvm: KVM, ram: [Range<UInt64>], memory givenMemory: GuestMemory?) throws {
+    /// snapshot's, copy-on-write) or fresh zeroed memory backed as
+    /// `backing` says when nil.
+    init(kvm: KVM, ram: [Range<UInt64>], memory givenMemory: GuestMemory?, backing: MemoryBacking = .anonymous) throws {
         self.kvm = kvm
         let fd = ckvm_ioctl_int(kvm.fd, ckvm_create_vm, 0)
         guard fd >= 0 else { throw KVMError.ioctlFailed(request: "KVM_CREATE_VM", errno: ckvm_errno()) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         do {
-            memory = try givenMemory ?? GuestMemory(ram: ram)
+            memory = try givenMemory ?? GuestMemory(ram: ram, backing: backing)
             precondition(memory.ram == ram, "the memory given is laid out as the VM's")
             for (slot, range) in ram.enumerated() {
                 try setSlot(UInt32(slot), range, flags: 0)

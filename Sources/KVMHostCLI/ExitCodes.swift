@@ -75,6 +75,9 @@ enum ExitCodes {
         } catch let error as CPUFeatureError {
             printError("--cpu: \(error)")
             status = badArguments
+        } catch let error as MemoryBackingError {
+            printError("--memory-backing: \(error)")
+            status = badArguments
         } catch let error as ELFLoadError {
             printError("the kernel image is not loadable: \(error)")
             status = badImage

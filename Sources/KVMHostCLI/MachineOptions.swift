@@ -9,6 +9,7 @@ import MachineArguments
 /// text and parsed by `MachineArguments`, strictly, so that a bad value is
 /// one line on stderr naming the option (exit status 64).
 extension Backend: ExpressibleByArgument {}
+extension MemoryBacking: ExpressibleByArgument {}
 
 struct MachineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("What runs the guest, as QEMU's -accel: kvm (this machine's /dev/kvm) or tcg "
@@ -23,9 +24,15 @@ struct MachineOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("CPU features to give (+) and take away (-), as QEMU's -cpu spells them, "
                                            + "for example +smep,+smap or -nx: lm, nx, pdpe1gb, smep, smap, pcid. A feature the "
-                                           + "backend cannot give is refused (this KVM has no pdpe1gb, smep, smap or pcid; QEMU TCG no pcid).",
+                                           + "backend cannot give is refused (this KVM has no pdpe1gb, smep, smap or pcid; QEMU TCG no pcid), and so is one "
+                                           + "the guest's CPUID then disagrees with (this KVM shows the host's smep and smap).",
                                            valueName: "features"))
     var cpu: String?
+
+    @Option(name: .long, help: ArgumentHelp("What backs guest RAM on the host (kvm only): anonymous (ordinary pages), thp "
+                                           + "(transparent huge pages, madvise) or hugetlb (2 MiB pages from /proc/sys/vm/nr_hugepages' pool).",
+                                           valueName: "anonymous|thp|hugetlb"))
+    var memoryBacking: MemoryBacking = .anonymous
 
     @Option(name: .long, help: ArgumentHelp("A guest kernel ELF with a PVH entry (default: the built-in guest).", valueName: "path"))
     var kernel: String?
@@ -43,6 +50,7 @@ struct MachineOptions: ParsableArguments {
         var configuration = LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory),
                                                     memoryHoles: try MachineArguments.reservedRanges(reserve))
         if let cpu { configuration.cpu = try MachineArguments.cpuFeatures(cpu) }
+        configuration.memoryBacking = memoryBacking
         return configuration
     }
 

@@ -86,6 +86,9 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     /// RAM split around the 32-bit hole (3.5 GiB or more): a snapshot copies
     /// all of RAM, and takes it in one range.
     case ramAboveTheHole(bytes: UInt64)
+    /// A new VM from a snapshot maps the snapshot's memory copy-on-write: it
+    /// takes no other backing.
+    case backedByItsFile(MemoryBacking)
 
     public var description: String {
         switch self {
@@ -100,6 +103,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
             return "the snapshot is of another kernel (digest \(hex(snapshot))) than this guest's (\(hex(guest)))"
         case .ramAboveTheHole(let bytes):
             return "snapshots take guest RAM in one range below the 32-bit hole: this guest's \(bytes >> 20) MiB lie on both sides of it (take up to \(GuestRAM.splitAtOrAbove >> 20) MiB less 1)"
+        case .backedByItsFile(let backing):
+            return "a guest from a snapshot is backed by the snapshot's memory, copy-on-write: it cannot take the \(backing.rawValue) backing"
         }
     }
 }
