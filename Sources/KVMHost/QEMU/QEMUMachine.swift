@@ -178,8 +178,9 @@ final class QEMUMachine {
         while true {
             if let status = exitSeen {
                 // COM1's bytes, written before the exit, come first: they
-                // travel on another socket and may still be in it.
-                if let bytes = try consolePending() { return .console(bytes) }
+                // travel on another socket and may not have reached it yet.
+                // QEMU ends at the exit, so COM1's end of file says all is in.
+                if let bytes = try consoleUntilItEnds(deadline) { return .console(bytes) }
                 exitSeen = nil
                 return .exit(status: status)
             }
@@ -196,7 +197,11 @@ final class QEMUMachine {
                     if value == consoleBytesSent { return .wantsInput }
                 }
             }
-            if ended { return .ended(exitCode: process.terminationStatus) }
+            if ended {
+                // Its last console bytes (the entry's line) may follow the link's end.
+                if let bytes = try consoleUntilItEnds(deadline) { return .console(bytes) }
+                return .ended(exitCode: process.terminationStatus)
+            }
             if stopHandle.isRequested || deadline.hasPassed {
                 if !ended, (try? qmp.execute("stop")) != nil { paused = true }
                 return .interrupted
@@ -218,7 +223,12 @@ final class QEMUMachine {
             }
             if entries[1].revents != 0 {
                 let bytes = try console.read()
-                if bytes.isEmpty { try end() } else { return .console(bytes) }
+                if bytes.isEmpty {
+                    consoleEnded = true
+                    try end()
+                } else {
+                    return .console(bytes)
+                }
                 continue
             }
             if entries[2].revents != 0 {
@@ -237,11 +247,21 @@ final class QEMUMachine {
     /// The guest's exit status, held back until COM1 has nothing pending.
     private var exitSeen: UInt32?
 
-    /// Console bytes already waiting on COM1's socket, without waiting.
-    private func consolePending() throws -> [UInt8]? {
+    /// Whether COM1's socket has been read to its end.
+    private var consoleEnded = false
+
+    /// Console bytes still to come on COM1's socket once the guest exited
+    /// or QEMU ended:
+    /// nil at its end of file, or when QEMU has not closed it within a
+    /// second (or by the deadline).
+    private func consoleUntilItEnds(_ deadline: Deadline) throws -> [UInt8]? {
+        guard !consoleEnded else { return nil }
+        var wait: Int32 = 1000
+        if let left = deadline.remaining { wait = min(wait, Int32(max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))) }
         var entry = pollfd(fd: console.descriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&entry, 1, 0) > 0, entry.revents & Int16(POLLIN) != 0 else { return nil }
+        guard poll(&entry, 1, wait) > 0, entry.revents != 0 else { return nil }
         let bytes = try console.read()
+        if bytes.isEmpty { consoleEnded = true }
         return bytes.isEmpty ? nil : bytes
     }
 

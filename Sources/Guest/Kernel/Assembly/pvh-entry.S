@@ -67,7 +67,11 @@ pvh_start32:
 4:  mov $cpu_no_msr, %esi
     jmp 6f
 5:  mov $cpu_no_tsc, %esi
-6:  mov $COM1, %dx                      // the line, a byte at a time
+6:  mov $COM1 + 5, %dx                  // the line, a byte at a time, each once
+11: inb %dx, %al                        // the UART's holding register is empty (LSR
+    test $0x20, %al                     // THRE): QEMU drops a byte written over one
+    jz 11b                              // it has not sent yet
+    mov $COM1, %dx
     lodsb
     test %al, %al
     jz 8f
