@@ -22,6 +22,14 @@ final class MemoryBackingTests: XCTestCase {
         return guest
     }
 
+    /// Whole 2 MiB host pages back at least what the guest touched, and no more than its 64 MiB.
+    private func assertHugePagesBackTheTouchedRAM(of guest: LiveGuest, line: UInt = #line) throws {
+        let huge = try guest.memory.hostHugePageBytes()
+        XCTAssertGreaterThanOrEqual(huge, 2 << 20, "at least the touched 2 MiB pieces are huge pages", line: line)
+        XCTAssertEqual(huge % (2 << 20), 0, line: line)
+        XCTAssertLessThanOrEqual(huge, 64 << 20, line: line)
+    }
+
     func testAnonymousMemoryHasNoHugePages() throws {
         try requireKVM()
         let guest = try guestDemandPages(.anonymous)
@@ -34,11 +42,7 @@ final class MemoryBackingTests: XCTestCase {
         guard !setting.contains("[never]"), setting != "absent" else {
             throw XCTSkip("transparent huge pages are off on this host (/sys/kernel/mm/transparent_hugepage/enabled: \(setting))")
         }
-        let guest = try guestDemandPages(.transparentHugePages)
-        let huge = try guest.memory.hostHugePageBytes()
-        XCTAssertGreaterThanOrEqual(huge, 2 << 20, "at least the touched 2 MiB pieces are huge pages")
-        XCTAssertEqual(huge % (2 << 20), 0)
-        XCTAssertLessThanOrEqual(huge, 64 << 20)
+        try assertHugePagesBackTheTouchedRAM(of: guestDemandPages(.transparentHugePages))
     }
 
     func testHugetlbPagesBackAllOfRAM() throws {
@@ -48,11 +52,7 @@ final class MemoryBackingTests: XCTestCase {
             throw XCTSkip("hugetlb: 32 free 2 MiB huge pages needed, /proc/meminfo HugePages_Free is \(free) "
                           + "(.ci/run reserves them through /proc/sys/vm/nr_hugepages)")
         }
-        let guest = try guestDemandPages(.hugetlb)
-        let huge = try guest.memory.hostHugePageBytes()
-        XCTAssertGreaterThanOrEqual(huge, 2 << 20, "what was touched lies in hugetlb pages")
-        XCTAssertEqual(huge % (2 << 20), 0)
-        XCTAssertLessThanOrEqual(huge, 64 << 20)
+        try assertHugePagesBackTheTouchedRAM(of: guestDemandPages(.hugetlb))
     }
 
     /// More huge pages than the pool holds: refused before anything is mapped, with both counts.
