@@ -322,6 +322,51 @@ final class PagemapTests: XCTestCase {
         XCTAssertEqual(pagemap.tablesFreed, pagemap.tablesCreated)
     }
 
+    /// 1 GiB pages (a PDPT entry with the huge flag): translated at any
+    /// offset, found at level 3, refused below, and unmapped with their PDPT.
+    func testGigabytePagesMapTranslateAndUnmap() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 8)
+        var pagemap = memory.makePagemap()
+        let start: UInt64 = 0x0000_0080_0000_0000
+        let freeAtStart = memory.harness.allocator.freeFrames
+        var flushed: [UInt64] = []
+        try pagemap.mapGigabyteRange(GigabytePage(startingAt: start)!, to: GigabyteFrame(startingAt: 3 << 30)!, count: 2,
+                                     flags: [.writable, .noExecute], frames: &memory.harness.allocator)
+            .flush { flushed.append($0) }
+        XCTAssertEqual(flushed, [start, start + (1 << 30)])
+        XCTAssertEqual(pagemap.tablesCreated, 1, "a PDPT, and nothing below it")
+        let inside = start + (1 << 30) + 0x1234_5678
+        let translation = pagemap.translate(address(inside))
+        XCTAssertEqual(translation?.physical, (4 << 30) + 0x1234_5678)
+        XCTAssertEqual(translation?.flags, [.present, .writable, .noExecute])
+        XCTAssertEqual(translation?.pageSize, 1 << 30)
+        guard case .present(let entry, 3) = pagemap.locatePage(address(inside)) else {
+            return XCTFail("\(pagemap.locatePage(address(inside)))")
+        }
+        XCTAssertTrue(entry.isHuge)
+        XCTAssertEqual(pagemap.entries(on: address(inside)).count, 2, "the PML4 entry and the 1 GiB leaf")
+        XCTAssertThrowsError(try pagemap.map(page(inside & ~0xFFF), to: Frame(number: 5), flags: [], frames: &memory.harness.allocator).done()) {
+            XCTAssertEqual($0 as? MapError, .parentIsHugePage(level: 3))
+        }
+        XCTAssertThrowsError(try pagemap.unmap(page(inside & ~0xFFF), frames: &memory.harness.allocator).done()) {
+            XCTAssertEqual($0 as? UnmapError, .parentIsHugePage(level: 3))
+        }
+        XCTAssertThrowsError(try pagemap.mapGigabyteRange(GigabytePage(startingAt: start + (1 << 30))!, to: GigabyteFrame(startingAt: 0)!,
+                                                          count: 1, flags: [], frames: &memory.harness.allocator).ignore()) {
+            XCTAssertEqual($0 as? MapError, .alreadyMapped(page: start + (1 << 30), frame: Frame(containing: 4 << 30)))
+        }
+        XCTAssertNil(GigabytePage(startingAt: start + (2 << 20)), "a 1 GiB page starts on a 1 GiB boundary")
+        XCTAssertNil(GigabyteFrame(startingAt: 2 << 20))
+        let first = try pagemap.unmapGigabyte(GigabytePage(startingAt: start)!, frames: &memory.harness.allocator)
+        XCTAssertEqual(first.unmappedFrame, Frame(containing: 3 << 30))
+        first.ignore()
+        XCTAssertEqual(pagemap.tablesFreed, 0, "the PDPT still maps the second page")
+        _ = try pagemap.unmapGigabyte(GigabytePage(startingAt: start + (1 << 30))!, frames: &memory.harness.allocator).done()
+        XCTAssertEqual(pagemap.tablesFreed, 1)
+        XCTAssertNil(pagemap.translate(address(inside)))
+        XCTAssertEqual(memory.harness.allocator.freeFrames, freeAtStart)
+    }
+
     /// Every table the Pagemap built is found, the root too; a mapped page's
     /// frame and an unrelated frame are not tables.
     func testHoldsTableFindsEveryTableAndNothingElse() throws {

@@ -47,6 +47,42 @@ final class CPUFeatureTests: GuestBehaviourTestCase {
         }
     }
 
+    /// With pdpe1gb the direct map takes a 1 GiB page for each whole GiB of
+    /// RAM and 2 MiB pages for the rest; without, 2 MiB pages throughout.
+    /// The kernel's own translation agrees with the host's walk, and the
+    /// memory manager works over it. (This KVM has no pdpe1gb to give.)
+    func testTheDirectMapTakesGigabytePagesWhereCPUIDHasThem() throws {
+        try onEachBackend { backend in
+            for cpu in [CPUSelection(), CPUSelection(enabled: [.pdpe1gb])] {
+                var configuration = LiveGuest.Configuration(memorySize: 2 << 30)
+                configuration.cpu = cpu
+                let guest: LiveGuest
+                do {
+                    guest = try liveGuest(kernel: GuestImage.kernel(), configuration: configuration)
+                } catch let error as CPUFeatureError where backend == .kvm {
+                    guard case .unsupported(.pdpe1gb, .kvm, _) = error else { throw error }
+                    continue
+                }
+                let ready = try guest.boot()
+                let info = try guest.call(ReadCPU())
+                XCTAssertEqual(info.has(.pdpe1gb), !cpu.enabled.isEmpty, "\(cpu)")
+                XCTAssertEqual(info.gigabyteDirectMap, info.has(.pdpe1gb), "\(cpu)")
+                let firstGiB: UInt64 = info.has(.pdpe1gb) ? 1 << 30 : 2 << 20
+                let readWrite = PageWalk.Access(writable: true, user: false, executable: false)
+                for (physical, pageSize) in [(0x1234_5678 as UInt64, firstGiB), ((1 << 30) + 0x1234_5678, 2 << 20)] {
+                    let virtual = ready.directMapBase + physical
+                    XCTAssertEqual(try guest.walk(virtual, cr3: ready.pageTableRoot).outcome,
+                                   .mapped(physical: physical, pageSize: pageSize, access: readWrite), "\(cpu)")
+                    XCTAssertEqual(try guest.call(Translate(virtual: virtual)),
+                                   .mapped(physical: physical, flags: [.present, .writable, .noExecute], pageSize: pageSize), "\(cpu)")
+                }
+                let frame = try guest.call(MapPage(virtual: 0x4000_0000, frame: .allocate, flags: [.writable]))
+                XCTAssertEqual(try guest.call(ReadMemory(virtual: ready.directMapBase + frame, count: 8)).bytes, [UInt8](repeating: 0, count: 8))
+                XCTAssertEqual(try guest.runProgram("lazy-touch").outcome, .exited(status: 0), "\(cpu)")
+            }
+        }
+    }
+
     /// The default CPU of each backend, as the kernel finds it: NX, long mode.
     func testTheDefaultCPUHasWhatTheKernelUses() throws {
         try onEachBackend { _ in

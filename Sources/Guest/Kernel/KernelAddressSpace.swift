@@ -3,13 +3,15 @@
 //   - the image at its link address: text read+execute, rodata read-only
 //     no-execute, data, bss and the heap read-write no-execute;
 //   - a direct map of all RAM the memory map lists, read-write no-execute,
-//     in 2 MiB pages where the memory allows; gaps of 2 MiB or more between
+//     in 1 GiB pages where CPUID has pdpe1gb and a whole aligned GiB is RAM,
+//     2 MiB pages where the memory allows; gaps of 2 MiB or more between
 //     RAM (the 32-bit hole) stay unmapped.
 // Nothing else is mapped: page 0 and all of user space stay empty.
 
 enum KernelAddressSpace {
     static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
-    /// Whether the direct map is in 1 GiB pages.
+    /// Whether the direct map takes 1 GiB pages (CPUID's pdpe1gb) wherever
+    /// a whole aligned GiB of it is RAM.
     private(set) static var gigabyteDirectMap = false
     /// The PML4 slot every kernel mapping lives in.
     static let kernelSlot = 255
@@ -27,6 +29,7 @@ enum KernelAddressSpace {
         mapImage(layout.rodata_start, layout.rodata_end, [.noExecute])
         mapImage(layout.data_start, layout.data_end, [.writable, .noExecute])
         mapImage(layout.heap_start, layout.heap_end, [.writable, .noExecute])
+        gigabyteDirectMap = CPUModes.has(.pdpe1gb)
         mapDirectMap(boot.memoryMap, base: UInt64(layout.direct_map_base))
         cpu_write_cr3(UInt(pagemap.root.address))
     }
@@ -88,9 +91,29 @@ enum KernelAddressSpace {
         mapExtent(extentStart, extentEnd, base: base)
     }
 
+    /// `[start, end)`, `start` on a 2 MiB boundary: 1 GiB pages for the
+    /// whole aligned GiBs inside it when the CPU has them (one entry for
+    /// 262,144 pages: a 64 GiB direct map is 64 entries), 2 MiB pages around
+    /// them.
+    private static func mapExtent(_ start: UInt64, _ end: UInt64, base: UInt64) {
+        let gigabytesStart = (start + gigabytePageSize - 1) & ~(gigabytePageSize - 1)
+        let gigabytesEnd = end & ~(gigabytePageSize - 1)
+        guard gigabyteDirectMap, gigabytesEnd > gigabytesStart else { return mapInHugePages(start, end, base: base) }
+        mapInHugePages(start, gigabytesStart, base: base)
+        do {
+            try pagemap.mapGigabyteRange(GigabytePage(startingAt: base + gigabytesStart)!, to: GigabyteFrame(startingAt: gigabytesStart)!,
+                                         count: (gigabytesEnd - gigabytesStart) / gigabytePageSize, flags: [.writable, .noExecute],
+                                         frames: &PhysicalMemory.frames)
+                .ignore()  // not loaded in CR3 yet
+        } catch {
+            kernelPanic("cannot build the direct map", gigabytesStart)
+        }
+        mapInHugePages(gigabytesEnd, end, base: base)
+    }
+
     /// `[start, end)`, `start` on a 2 MiB boundary: 2 MiB pages, then 4 KiB
     /// pages for the part of the last 2 MiB the extent covers.
-    private static func mapExtent(_ start: UInt64, _ end: UInt64, base: UInt64) {
+    private static func mapInHugePages(_ start: UInt64, _ end: UInt64, base: UInt64) {
         let hugeEnd = end & ~(hugePageSize - 1)
         if hugeEnd > start {
             do {

@@ -3,6 +3,8 @@
 
 public let pageSize: UInt64 = 4096
 public let hugePageSize: UInt64 = 2 << 20
+/// What one PDPT entry with the huge flag maps (CPUID's pdpe1gb).
+public let gigabytePageSize: UInt64 = 1 << 30
 public let entriesPerTable = 512
 
 public struct VirtualAddress: Equatable, Comparable, Sendable {
@@ -54,6 +56,17 @@ public struct HugePage: Equatable, Sendable {
     /// Nil unless `raw` is canonical and a multiple of 2 MiB.
     public init?(startingAt raw: UInt64) {
         guard raw % hugePageSize == 0, let address = VirtualAddress(raw) else { return nil }
+        start = address
+    }
+}
+
+/// One 1 GiB virtual page: a PDPT entry with the huge flag maps it.
+public struct GigabytePage: Equatable, Sendable {
+    public let start: VirtualAddress
+
+    /// Nil unless `raw` is canonical and a multiple of 1 GiB.
+    public init?(startingAt raw: UInt64) {
+        guard raw % gigabytePageSize == 0, let address = VirtualAddress(raw) else { return nil }
         start = address
     }
 }

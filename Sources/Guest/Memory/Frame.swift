@@ -35,6 +35,17 @@ public struct HugeFrame: Equatable, Sendable {
     public var first: Frame { Frame(containing: address) }
 }
 
+/// 1 GiB of physical memory starting at a multiple of 1 GiB: what a 1 GiB page maps.
+public struct GigabyteFrame: Equatable, Sendable {
+    public let address: UInt64
+
+    /// Nil unless `address` is a multiple of 1 GiB.
+    public init?(startingAt address: UInt64) {
+        guard address % gigabytePageSize == 0 else { return nil }
+        self.address = address
+    }
+}
+
 /// Frames `start ..< start + count`.
 public struct FrameRange: Equatable, Sendable {
     public let start: UInt64

@@ -211,7 +211,18 @@ public struct Pagemap {
         return TLBRangeFlush(first: page.start.raw, count: count, stride: hugePageSize)
     }
 
-    /// The leaves of `count` consecutive pages at `level` (1: 4 KiB, 2: 2 MiB)
+    /// Maps `count` 1 GiB pages from `page` to physical memory from `frame`
+    /// on, filling each PDPT in one pass: the direct map where CPUID has
+    /// pdpe1gb (the caller's check: without it the huge flag in a PDPT entry
+    /// is a reserved bit).
+    public mutating func mapGigabyteRange(_ page: GigabytePage, to frame: GigabyteFrame, count: UInt64, flags: PageTableFlags,
+                                          frames: inout FrameAllocator) throws(MapError) -> TLBRangeFlush {
+        try mapRun(page.start, level: 3, physical: frame.address, count: count,
+                   entryFlags: flags.union([.present, .huge]), granting: flags, frames: &frames)
+        return TLBRangeFlush(first: page.start.raw, count: count, stride: gigabytePageSize)
+    }
+
+    /// The leaves of `count` consecutive pages at `level` (1: 4 KiB, 2: 2 MiB, 3: 1 GiB)
     /// from `start`, each table's run in one tight loop: at boot every
     /// instruction is emulated, and the image and the direct map are mapped
     /// this way (measured: the direct map's loop went from 18 to 4 emulated
@@ -220,7 +231,7 @@ public struct Pagemap {
     private mutating func mapRun(_ start: VirtualAddress, level: Int, physical: UInt64, count: UInt64,
                                  entryFlags: PageTableFlags, granting flags: PageTableFlags,
                                  frames: inout FrameAllocator) throws(MapError) {
-        let stride: UInt64 = level == 1 ? pageSize : hugePageSize
+        let stride: UInt64 = level == 1 ? pageSize : level == 2 ? hugePageSize : gigabytePageSize
         var entry = PageTableEntry(address: physical, flags: entryFlags).raw
         var done: UInt64 = 0
         while done < count {
@@ -299,8 +310,15 @@ public struct Pagemap {
         try unmapLeaf(page.start, level: 2, frames: &frames)
     }
 
+    /// Unmaps the 1 GiB page `mapGigabyteRange` mapped at `page`. The flush
+    /// carries its first frame; the memory stays the caller's. A PDPT left
+    /// empty is freed.
+    public mutating func unmapGigabyte(_ page: GigabytePage, frames: inout FrameAllocator) throws(UnmapError) -> TLBFlush {
+        try unmapLeaf(page.start, level: 3, frames: &frames)
+    }
+
     /// Clears the leaf at `leafLevel` (1: a 4 KiB entry, present or lazy;
-    /// 2: a huge entry) and frees each table above it that empties. Inlined
+    /// 2 or 3: a huge entry) and frees each table above it that empties. Inlined
     /// so that each caller's level is a constant: in the guest, where ring 0
     /// is emulated, every instruction of unmap counts (measured: 153 us a
     /// page not inlined, 129 us inlined).
