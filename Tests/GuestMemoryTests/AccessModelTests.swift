@@ -37,6 +37,45 @@ final class AccessModelTests: XCTestCase {
         XCTAssertNil(check(leaf: [.present, .noExecute], parent: [.present, .noExecute], .read, writeProtect: true).predictedFault)
     }
 
+    private func hugeLeaf(level: Int, _ leaf: PageTableFlags, _ reserved: ReservedLeafBit, _ access: AccessKind,
+                          writeProtect: Bool = true) -> HugeLeafCheck {
+        (0..<HugeLeafCheck.count).map(HugeLeafCheck.init(index:)).first {
+            $0.level == level && $0.leaf == leaf && $0.reserved == reserved && $0.access == access && $0.writeProtect == writeProtect
+        }!
+    }
+
+    func testEveryHugeLeafCombinationOnce() {
+        let all = (0..<HugeLeafCheck.count).map(HugeLeafCheck.init(index:))
+        XCTAssertEqual(Set(all.map { "\($0)" }).count, HugeLeafCheck.count)
+        XCTAssertEqual(all.filter { $0.level == 3 }.count, HugeLeafCheck.count / 2)
+    }
+
+    /// RSVD (0x8 with P) for each reserved bit of a present huge leaf, the
+    /// huge flag of a PDPT entry without pdpe1gb among them; the entry
+    /// carries the bit and keeps the leaf's alignment.
+    func testHugeLeavesAndTheirReservedBits() {
+        let readWrite: PageTableFlags = [.present, .writable]
+        let modes = MMUModes(noExecute: true, smep: false, smap: false, gigabytePages: true, physicalAddressBits: 40)
+        XCTAssertNil(hugeLeaf(level: 2, readWrite, .none, .write).predictedFault(modes))
+        XCTAssertNil(hugeLeaf(level: 3, readWrite, .none, .write).predictedFault(modes))
+        XCTAssertEqual(hugeLeaf(level: 2, readWrite, .belowAlignment, .write).predictedFault(modes), 0xB)
+        XCTAssertEqual(hugeLeaf(level: 3, readWrite, .abovePhysicalAddress, .fetch).predictedFault(modes), 0x19)
+        XCTAssertEqual(hugeLeaf(level: 3, [.writable], .abovePhysicalAddress, .read).predictedFault(modes), 0, "not present comes first")
+        XCTAssertEqual(hugeLeaf(level: 2, [.present], .none, .write).predictedFault(modes), 0x3, "CR0.WP over a read-only leaf")
+        XCTAssertEqual(hugeLeaf(level: 3, [.present, .noExecute], .none, .fetch).predictedFault(modes), 0x11)
+        var noGigabytes = modes
+        noGigabytes.gigabytePages = false
+        XCTAssertEqual(hugeLeaf(level: 3, readWrite, .none, .read).predictedFault(noGigabytes), 0x9)
+        XCTAssertNil(hugeLeaf(level: 2, readWrite, .none, .read).predictedFault(noGigabytes))
+        var wide = modes
+        wide.physicalAddressBits = 52
+        XCTAssertNil(hugeLeaf(level: 2, readWrite, .abovePhysicalAddress, .read).predictedFault(wide), "no address bit is missing")
+        let oneGiB = hugeLeaf(level: 3, readWrite, .belowAlignment, .read)
+        XCTAssertEqual(oneGiB.entry(around: (5 << 30) + 0x1234_5000, modes), (5 << 30) | 0x2083)
+        XCTAssertEqual(hugeLeaf(level: 2, readWrite, .abovePhysicalAddress, .read).entry(around: 0x345_6000, modes),
+                       (1 << 40) | 0x340_0000 | 0x83)
+    }
+
     func testSMEPAndSMAPOverUserPages() {
         let user: PageTableFlags = [.present, .user]
         let userWritable: PageTableFlags = [.present, .user, .writable]

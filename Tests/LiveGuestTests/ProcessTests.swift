@@ -161,13 +161,7 @@ final class ProcessTests: GuestBehaviourTestCase {
 final class UserAccessCheckLiveTests: GuestBehaviourTestCase {
     func testTheMMUDoesWhatTheModelPredictsFromRing3() throws {
         try onEachBackend { backend in
-            for cpu in CPUVariants.all(on: backend) {
-                var configuration = LiveGuest.Configuration(backend: backend)
-                configuration.cpu = cpu
-                let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: configuration)
-                _ = try guest.boot()
-                let model = try guest.call(ReadCPU()).mmuModes
-                let before = try guest.call(ReadFrameStatistics()).free
+            try CPUVariants.forEach(on: backend) { guest, model, cpu in
                 let run = AccessCheckRun(
                     total: UserAccessCheck.count,
                     call: { try guest.call(RunUserAccessChecks(first: $0, count: $1), timeout: .seconds(120)) },
@@ -179,8 +173,6 @@ final class UserAccessCheckLiveTests: GuestBehaviourTestCase {
                 let faults = try run.compare(context: "\(backend) \(cpu)")
                 XCTAssertGreaterThan(faults, 600, "most combinations fault from ring 3: \(cpu)")
                 XCTAssertLessThan(faults, UserAccessCheck.count, "and some do not: \(cpu)")
-                XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "the scratch process left nothing behind")
-                XCTAssertEqual(try guest.runProgram("hello").outcome, .exited(status: 7))
             }
         }
     }

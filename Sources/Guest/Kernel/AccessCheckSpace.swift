@@ -1,9 +1,12 @@
-// The scratch address space both access checks run in: the kernel's slot
+// The scratch address space the access checks run in: the kernel's slot
 // shared in, a page of ring-3 code, a stack, and the target page whose leaf
 // and PD entry each combination sets. The target lies in the lower half,
-// 1 GiB from the code, so its PD entry is its own; the PML4 and PDPT
-// entries above it grant user and writable (the Pagemap widens parents for
-// a user page), so the leaf and its parent decide every access.
+// 1 GiB from the code, so its PD and PDPT entries are its own; the PML4
+// and PDPT entries above it grant user and writable (the Pagemap widens
+// parents for a user page), so the leaf and its parent decide every
+// access. The huge-leaf checks put a 2 MiB leaf in place of the target's
+// PD entry, or a 1 GiB leaf in place of its PDPT entry, mapping the
+// aligned memory around the target's frame, and probe that frame.
 
 struct AccessCheckSpace {
     static let codePage: UInt64 = 0x1000
@@ -13,7 +16,11 @@ struct AccessCheckSpace {
 
     private(set) var pagemap: Pagemap
     let code: Frame
+    /// The frame the target page maps; its first byte is `ret`.
+    let targetFrame: Frame
     private var taken: [Frame] = []
+    /// The target's PDPT and PD entries as built, which a huge leaf displaces.
+    private var tableEntries: (pdpt: UInt64, pd: UInt64) = (0, 0)
 
     /// Maps the three pages; the target holds `ret`, for fetches.
     init() throws(CallError) {
@@ -25,12 +32,14 @@ struct AccessCheckSpace {
         for _ in 0..<3 {
             guard let frame = PhysicalMemory.frames.allocate() else {
                 code = Frame(containing: 0)
+                targetFrame = code
                 tearDown()
                 throw .outOfFrames
             }
             taken.append(frame)
         }
         code = taken[0]
+        targetFrame = taken[2]
         let stack = taken[1], page = taken[2]
         KernelLayout.directMap(stack.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
         KernelLayout.directMap(page.address).storeBytes(of: 0xC3, as: UInt8.self)  // ret
@@ -43,6 +52,34 @@ struct AccessCheckSpace {
         } catch {
             tearDown()
             throw .map(error)
+        }
+        tableEntries = (self.pagemap.rawEntry(level: 3, of: Self.targetAddress) ?? 0,
+                        self.pagemap.rawEntry(level: 2, of: Self.targetAddress) ?? 0)
+    }
+
+    /// Where a huge leaf of `size` bytes at the target maps the target's
+    /// frame: the target is 1 GiB-aligned, the leaf maps the aligned memory
+    /// around the frame, so the frame lies at the same offset from the target.
+    func hugeLeafAddress(size: UInt64) -> UInt64 { Self.target + (targetFrame.address & (size - 1)) }
+
+    /// Puts `raw`, a huge leaf, in place of the target's PD entry (level 2)
+    /// or PDPT entry (level 3), the entry above it granting everything with
+    /// its accessed bit clear, then reloads CR3.
+    func setHugeLeaf(_ raw: UInt64, level: Int) {
+        putTablesBack()
+        guard pagemap.replaceEntry(level: level, of: Self.targetAddress, with: raw) != nil,
+              let parentFlush = pagemap.setFlags([.present, .writable, .user], level: level + 1, of: Self.targetAddress) else {
+            kernelPanic("access checks: the target page's tables are gone", Self.target)
+        }
+        parentFlush.flushAll { cpu_write_cr3(UInt(pagemap.root.address)) }
+    }
+
+    /// The target's PDPT and PD entries as built, in that order (the PD
+    /// entry cannot be reached under a 1 GiB leaf).
+    func putTablesBack() {
+        guard pagemap.replaceEntry(level: 3, of: Self.targetAddress, with: tableEntries.pdpt) != nil,
+              pagemap.replaceEntry(level: 2, of: Self.targetAddress, with: tableEntries.pd) != nil else {
+            kernelPanic("access checks: the target page's tables are gone", Self.target)
         }
     }
 
@@ -58,22 +95,25 @@ struct AccessCheckSpace {
         parentFlush.flushAll { cpu_write_cr3(UInt(pagemap.root.address)) }
     }
 
-    /// The accessed and dirty bits the MMU left in the target's PT and PD entries.
-    func accessedDirty() -> AccessedDirty {
-        let leaf = pagemap.rawEntry(level: 1, of: Self.targetAddress) ?? 0
-        let parent = pagemap.rawEntry(level: 2, of: Self.targetAddress) ?? 0
+    /// The accessed and dirty bits the MMU left in the target's leaf at
+    /// `leafLevel` (1: the PT entry) and the entry above it.
+    func accessedDirty(leafLevel: Int) -> AccessedDirty {
+        let leaf = pagemap.rawEntry(level: leafLevel, of: Self.targetAddress) ?? 0
+        let parent = pagemap.rawEntry(level: leafLevel + 1, of: Self.targetAddress) ?? 0
         return AccessedDirty(leaf: PageTableFlags(rawValue: leaf), parent: PageTableFlags(rawValue: parent))
     }
 
     /// Each combination of `range` in turn: `probe` sets the entries, makes
-    /// the access and gives its fault's error code (nil: none); then the
-    /// accessed and dirty bits are read back. The reply ends with the walk of
-    /// the target as the last combination left it.
-    func outcomes(of range: Range<Int>, probe: (Int) -> UInt64?) -> AccessCheckResults {
+    /// the access and gives its fault's error code (nil: none) and the level
+    /// of the leaf it set; then the accessed and dirty bits are read back.
+    /// The reply ends with the walk of the target as the last combination
+    /// left it.
+    func outcomes(of range: Range<Int>, probe: (Int) -> (fault: UInt64?, leafLevel: Int)) -> AccessCheckResults {
         var outcomes: [UInt8] = []
         outcomes.reserveCapacity(range.count * AccessOutcome.wireBytes)
         for index in range {
-            let outcome = AccessOutcome(fault: probe(index), bits: accessedDirty())
+            let observed = probe(index)
+            let outcome = AccessOutcome(fault: observed.fault, bits: accessedDirty(leafLevel: observed.leafLevel))
             outcomes.append(outcome.bytes.0)
             outcomes.append(outcome.bytes.1)
         }

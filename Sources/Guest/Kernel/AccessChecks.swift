@@ -33,6 +33,26 @@ enum AccessProbe {
         errorCode = UInt64(frame.pointee.error_code)
         return true
     }
+
+    /// One access to `address` from ring 0 under CR0.WP and EFLAGS.AC as
+    /// given: its fault's error code, nil when it was allowed.
+    static func touch(_ address: UInt64, _ access: AccessKind, writeProtect: Bool, alignmentCheckFlag: Bool) -> UInt64? {
+        let cr0 = cpu_read_cr0()
+        let wp: UInt = 1 << 16
+        cpu_write_cr0(writeProtect ? cr0 | wp : cr0 & ~wp)
+        faulted = false
+        target = address
+        cpu_set_alignment_check(alignmentCheckFlag ? 1 : 0)
+        switch access {
+        case .read: _ = probe_read(UInt(address))
+        case .write: _ = probe_write(UInt(address))
+        case .fetch: _ = probe_fetch(UInt(address))
+        }
+        cpu_set_alignment_check(0)
+        target = 0
+        cpu_write_cr0(cr0)
+        return faulted ? errorCode : nil
+    }
 }
 
 enum AccessChecks {
@@ -40,24 +60,11 @@ enum AccessChecks {
         let range = try AccessCheckSpace.range(first: first, count: count, total: AccessCheck.count)
         var space = try AccessCheckSpace()
         defer { space.tearDown() }
-        let cr0 = cpu_read_cr0()
-        let writeProtect: UInt = 1 << 16
         return space.outcomes(of: range) { index in
             let check = AccessCheck(index: index)
             space.set(parent: check.parent, leaf: check.leaf)
-            cpu_write_cr0(check.writeProtect ? cr0 | writeProtect : cr0 & ~writeProtect)
-            AccessProbe.faulted = false
-            AccessProbe.target = AccessCheckSpace.target
-            cpu_set_alignment_check(check.alignmentCheckFlag ? 1 : 0)
-            switch check.access {
-            case .read: _ = probe_read(UInt(AccessCheckSpace.target))
-            case .write: _ = probe_write(UInt(AccessCheckSpace.target))
-            case .fetch: _ = probe_fetch(UInt(AccessCheckSpace.target))
-            }
-            cpu_set_alignment_check(0)
-            AccessProbe.target = 0
-            cpu_write_cr0(cr0)
-            return AccessProbe.faulted ? AccessProbe.errorCode : nil
+            return (AccessProbe.touch(AccessCheckSpace.target, check.access, writeProtect: check.writeProtect,
+                                      alignmentCheckFlag: check.alignmentCheckFlag), 1)
         }
     }
 }

@@ -29,6 +29,20 @@ enum CPUModes {
         return value >> feature.bit & 1 != 0
     }
 
+    /// MAXPHYADDR: CPUID 0x80000008 EAX[7:0], 36 where the leaf is missing
+    /// (the SDM's default), kept within what an entry can hold.
+    static var physicalAddressBits: UInt64 {
+        var registers: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+        return withUnsafeMutablePointer(to: &registers) { pointer in
+            pointer.withMemoryRebound(to: UInt32.self, capacity: 4) { words in
+                cpu_cpuid(0x8000_0000, 0, words)
+                guard words[0] >= 0x8000_0008 else { return 36 }
+                cpu_cpuid(0x8000_0008, 0, words)
+                return min(max(UInt64(words[0] & 0xFF), 32), 52)
+            }
+        }
+    }
+
     static var noExecute: Bool { UInt(cpu_read_msr(eferMSR)) & eferNoExecute != 0 }
     static var smep: Bool { cpu_read_cr4() & cr4SMEP != 0 }
     static var smap: Bool { cpu_read_cr4() & cr4SMAP != 0 }
@@ -57,6 +71,6 @@ enum CPUModes {
 extension ReadCPU {
     public func perform() throws(CallError) -> Reply {
         Reply(features: CPUModes.features, noExecute: CPUModes.noExecute, smep: CPUModes.smep, smap: CPUModes.smap,
-              gigabyteDirectMap: KernelAddressSpace.gigabyteDirectMap)
+              gigabyteDirectMap: KernelAddressSpace.gigabyteDirectMap, physicalAddressBits: CPUModes.physicalAddressBits)
     }
 }

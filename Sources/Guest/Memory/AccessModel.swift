@@ -28,10 +28,20 @@ public struct MMUModes: Equatable, Sendable {
     /// CR4.SMAP: ring 0 may not read or write a user page unless EFLAGS.AC is set.
     public var smap: Bool
 
-    public init(noExecute: Bool = true, smep: Bool = false, smap: Bool = false) {
+    /// CPUID's pdpe1gb: a PDPT entry may map 1 GiB. Without it the huge
+    /// flag there is a reserved bit.
+    public var gigabytePages: Bool
+    /// MAXPHYADDR (CPUID 0x80000008 EAX[7:0]): address bits from it up to
+    /// bit 51 are reserved in every entry.
+    public var physicalAddressBits: Int
+
+    public init(noExecute: Bool = true, smep: Bool = false, smap: Bool = false, gigabytePages: Bool = true,
+                physicalAddressBits: Int = 48) {
         self.noExecute = noExecute
         self.smep = smep
         self.smap = smap
+        self.gigabytePages = gigabytePages
+        self.physicalAddressBits = physicalAddressBits
     }
 
     /// The fault an entry on the walk raises before any permission is
@@ -40,6 +50,25 @@ public struct MMUModes: Equatable, Sendable {
         guard entry.contains(.present) else { return code }
         if !noExecute && entry.contains(.noExecute) { return code | PageFaultError.protection | PageFaultError.reservedBit }
         return nil
+    }
+
+    /// The fault a supervisor access raises once the walk met no
+    /// not-present entry and no reserved bit: SMAP (a user page read or
+    /// written with EFLAGS.AC clear), CR0.WP (a write to a read-only page),
+    /// SMEP (a fetch from a user page), NX. `code` is `accessBits(access)`.
+    func supervisorFault(_ access: AccessKind, code: UInt64, userPage: Bool, writable: Bool, noExecutePage: Bool,
+                         writeProtect: Bool, alignmentCheckFlag: Bool) -> UInt64? {
+        let protection = code | PageFaultError.protection
+        switch access {
+        case .read:
+            return userPage && smap && !alignmentCheckFlag ? protection : nil
+        case .write:
+            if userPage && smap && !alignmentCheckFlag { return protection }
+            return writable || !writeProtect ? nil : protection
+        case .fetch:
+            if userPage && smep { return protection }
+            return noExecute && noExecutePage ? protection : nil
+        }
     }
 
     /// The error-code bits of the access itself: the fetch bit only where
@@ -151,25 +180,15 @@ public struct AccessCheck: Equatable, Sendable {
         let code = modes.accessBits(access)
         // The walk meets the parent (PD entry) first, then the leaf.
         if let fault = modes.walkFault(parent, code: code) ?? modes.walkFault(leaf, code: code) { return fault }
-        let protection = code | PageFaultError.protection
-        let userPage = leaf.contains(.user) && parent.contains(.user)
-        switch access {
-        case .read:
-            return userPage && modes.smap && !alignmentCheckFlag ? protection : nil
-        case .write:
-            if userPage && modes.smap && !alignmentCheckFlag { return protection }
-            let writable = leaf.contains(.writable) && parent.contains(.writable)
-            return writable || !writeProtect ? nil : protection
-        case .fetch:
-            if userPage && modes.smep { return protection }
-            let executable = !modes.noExecute || (!leaf.contains(.noExecute) && !parent.contains(.noExecute))
-            return executable ? nil : protection
-        }
+        return modes.supervisorFault(access, code: code, userPage: leaf.contains(.user) && parent.contains(.user),
+                                     writable: leaf.contains(.writable) && parent.contains(.writable),
+                                     noExecutePage: leaf.contains(.noExecute) || parent.contains(.noExecute),
+                                     writeProtect: writeProtect, alignmentCheckFlag: alignmentCheckFlag)
     }
 }
 
 /// Present, writable, no-execute and user from the low four bits.
-private func accessCheckFlags(_ bits: Int) -> PageTableFlags {
+func accessCheckFlags(_ bits: Int) -> PageTableFlags {
     var flags: PageTableFlags = []
     if bits & 1 != 0 { flags.insert(.present) }
     if bits & 2 != 0 { flags.insert(.writable) }

@@ -404,6 +404,22 @@ public struct Pagemap {
         return slot?.pointee
     }
 
+    /// Writes `raw` into the entry at `level` on the way to `address`,
+    /// reached as `setFlags` reaches it, and returns what was there; nil
+    /// where it cannot be reached. For experiments only (a huge leaf in
+    /// place of a table, a reserved bit): the caller puts the old entry back
+    /// before the Pagemap is used again, and flushes the TLB.
+    public func replaceEntry(level: Int, of address: VirtualAddress, with raw: UInt64) -> UInt64? {
+        let slot = walk(address, to: level) { slot, _ in
+            let entry = PageTableEntry(raw: slot.pointee)
+            return entry.address != 0 && !entry.isHuge
+        }
+        guard let slot else { return nil }
+        let old = slot.pointee
+        slot.pointee = raw
+        return old
+    }
+
     // MARK: - Walking with creation
 
     private struct Slot {

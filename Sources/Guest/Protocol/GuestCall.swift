@@ -55,6 +55,7 @@ public enum CallCode: UInt64, CaseIterable, Sendable {
     case listGuestTests = 33
     case runGuestTest = 34
     case readCPU = 35
+    case runHugeLeafChecks = 36
 }
 
 /// Something to do with a call's type, whichever call a code names.
@@ -91,6 +92,7 @@ extension CallCode {
         case .readPagemapCounts: visitor.visit(ReadPagemapCounts.self)
         case .runAccessChecks: visitor.visit(RunAccessChecks.self)
         case .runUserAccessChecks: visitor.visit(RunUserAccessChecks.self)
+        case .runHugeLeafChecks: visitor.visit(RunHugeLeafChecks.self)
         case .readMemory: visitor.visit(ReadMemory.self)
         case .runPagemapBenchmark: visitor.visit(RunPagemapBenchmark.self)
         case .reserveSpace: visitor.visit(ReserveSpace.self)

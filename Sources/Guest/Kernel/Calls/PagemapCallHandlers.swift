@@ -87,6 +87,10 @@ extension RunUserAccessChecks {
     public func perform() throws(CallError) -> AccessCheckResults { try UserAccessChecks.run(first: first, count: count) }
 }
 
+extension RunHugeLeafChecks {
+    public func perform() throws(CallError) -> AccessCheckResults { try HugeLeafChecks.run(first: first, count: count) }
+}
+
 extension ReadMemory {
     /// Each page is translated through the kernel's own tables and read
     /// through the direct map: the bytes a load would see, without a fault

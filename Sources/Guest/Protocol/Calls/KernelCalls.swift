@@ -130,27 +130,33 @@ public struct ReadCPU: GuestCall, Equatable, Sendable {
         public var noExecute: Bool
         public var smep: Bool
         public var smap: Bool
-        /// The direct map is in 1 GiB pages (with pdpe1gb), not 2 MiB ones.
+        /// The direct map takes 1 GiB pages (with pdpe1gb) wherever a whole GiB is RAM.
         public var gigabyteDirectMap: Bool
+        /// MAXPHYADDR, CPUID 0x80000008 EAX[7:0] (36 where the leaf is missing).
+        public var physicalAddressBits: UInt64
 
-        public init(features: UInt64, noExecute: Bool, smep: Bool, smap: Bool, gigabyteDirectMap: Bool) {
+        public init(features: UInt64, noExecute: Bool, smep: Bool, smap: Bool, gigabyteDirectMap: Bool, physicalAddressBits: UInt64) {
             self.features = features; self.noExecute = noExecute; self.smep = smep; self.smap = smap
-            self.gigabyteDirectMap = gigabyteDirectMap
+            self.gigabyteDirectMap = gigabyteDirectMap; self.physicalAddressBits = physicalAddressBits
         }
         public init(from decoder: inout WireDecoder) throws(WireError) {
             features = try decoder.word(in: 0...0x3F)
             noExecute = try decoder.decode(); smep = try decoder.decode(); smap = try decoder.decode()
             gigabyteDirectMap = try decoder.decode()
+            physicalAddressBits = try decoder.word(in: 32...52)
         }
         public func encode(to encoder: inout WireEncoder) {
             encoder.word(features)
             encoder.encode(noExecute); encoder.encode(smep); encoder.encode(smap); encoder.encode(gigabyteDirectMap)
+            encoder.word(physicalAddressBits)
         }
 
         public func has(_ feature: CPUFeature) -> Bool { features & feature.maskBit != 0 }
 
         /// The modes the access model predicts with.
-        public var mmuModes: MMUModes { MMUModes(noExecute: noExecute, smep: smep, smap: smap) }
+        public var mmuModes: MMUModes {
+            MMUModes(noExecute: noExecute, smep: smep, smap: smap, gigabytePages: has(.pdpe1gb), physicalAddressBits: Int(physicalAddressBits))
+        }
     }
     public static let code = CallCode.readCPU
     public init() {}

@@ -130,6 +130,19 @@ public struct RunUserAccessChecks: GuestCall, Equatable, Sendable {
     public func encode(to encoder: inout WireEncoder) { encoder.word(first); encoder.word(count) }
 }
 
+/// Runs huge-leaf combinations `first ..< first + count` (at most
+/// `RunAccessChecks.limit` a call, of `HugeLeafCheck.count`): the target's
+/// 2 MiB or 1 GiB around its frame mapped by one leaf.
+public struct RunHugeLeafChecks: GuestCall, Equatable, Sendable {
+    public typealias Reply = AccessCheckResults
+    public static let code = CallCode.runHugeLeafChecks
+    public var first: UInt64
+    public var count: UInt64
+    public init(first: UInt64, count: UInt64) { self.first = first; self.count = count }
+    public init(from decoder: inout WireDecoder) throws(WireError) { first = try decoder.word(); count = try decoder.word() }
+    public func encode(to encoder: inout WireEncoder) { encoder.word(first); encoder.word(count) }
+}
+
 /// The page both access checks run against, in their scratch space: in the
 /// lower half, its own PD entry, with user and writable above it.
 public enum AccessCheckTarget {
