@@ -29,8 +29,10 @@ enum GuestCaseRunner {
         }
     }
 
-    static func run(_ name: String, on backend: Backend) throws -> Outcome {
-        let guest = try ReadyGuests.guest(on: backend)
+    static func run(_ name: String, on backend: Backend, cpu: CPUSelection = CPUSelection()) throws -> Outcome {
+        var configuration = LiveGuest.Configuration(backend: backend)
+        configuration.cpu = cpu
+        let guest = try ReadyGuests.guest(configuration: configuration).0
         let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
         guard let index = names.firstIndex(of: name) else {
             throw MissingGuestCase(name: name, available: names)

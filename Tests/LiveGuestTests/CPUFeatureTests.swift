@@ -44,6 +44,11 @@ final class CPUFeatureTests: GuestBehaviourTestCase {
                            .mapped(physical: frame, pageSize: 4096, access: .init(writable: true, user: false, executable: true)),
                            "asked for no-execute, mapped without it: the CPU has no such bit")
             XCTAssertEqual(try guest.runProgram("lazy-touch").outcome, .exited(status: 0))
+            // The assembly fast path maps with the bits the Pagemap would
+            // (it once set bit 63 here: every page it mapped then faulted with RSVD).
+            XCTAssertEqual(try guest.runProgram("lazy-touch", reportFaults: false).outcome, .exited(status: 0))
+            let walk = try guest.walk(0x4000_0000, cr3: ready.pageTableRoot)
+            XCTAssertTrue(walk.steps.allSatisfy { $0.entry >> 63 == 0 }, "\(walk)")
         }
     }
 

@@ -7,10 +7,14 @@ import KVMHost
 /// boot, since QEMU keeps the vCPU. For tests that start from a ready guest
 /// and do not check the boot itself.
 public enum ReadyGuests {
-    /// What a booted guest's memory depends on besides the kernel.
+    /// What a booted guest's memory and vCPU depend on besides the kernel:
+    /// a guest from the snapshot runs under the configuration's CPUID, which
+    /// must be the one the kernel found at boot (it chose its paging modes
+    /// from it).
     private struct Machine: Hashable {
         var memorySize: Int
         var memoryHoles: [Range<UInt64>]
+        var cpu: String
     }
 
     /// One snapshot per machine and process, made at its first use: XCTest
@@ -25,7 +29,7 @@ public enum ReadyGuests {
             let guest = try LiveGuest(kernel: kernel, configuration: configuration)
             return (guest, try guest.boot())
         }
-        let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles)
+        let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles, cpu: "\(configuration.cpu)")
         if ready[machine] == nil {
             let booted = try LiveGuest(kernel: kernel, configuration: configuration)
             let report = try booted.boot()

@@ -24,7 +24,9 @@ enum FastFaults {
         state.pointee.root = UInt(CurrentProcess.pagemap.root.address)
         state.pointee.start = UInt(reservation.start)
         state.pointee.end = UInt(reservation.end)
-        state.pointee.flags = UInt(reservation.flags.union(.present).rawValue)
+        // The entry's bits as the Pagemap makes them: without NX, bit 63 is
+        // a reserved bit and every page so mapped would fault with RSVD.
+        state.pointee.flags = UInt(PageTableEntry(address: 0, flags: reservation.flags.union(.present)).raw)
         refill()
     }
 

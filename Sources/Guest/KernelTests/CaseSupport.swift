@@ -27,6 +27,9 @@ enum CaseSupport {
         KernelLayout.directMap(frame.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
     }
 
+    /// `flags` as the Pagemap writes them on this CPU: without NX, no bit 63.
+    static func asMapped(_ flags: PageTableFlags) -> PageTableFlags { PageTableEntry(address: 0, flags: flags).flags }
+
     static func page(_ address: UInt64) -> Page { Page(startingAt: address)! }
     static func address(_ raw: UInt64) -> VirtualAddress { VirtualAddress(raw)! }
     static func hugePage(_ raw: UInt64) -> HugePage { HugePage(startingAt: raw)! }

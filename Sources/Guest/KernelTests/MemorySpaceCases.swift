@@ -17,7 +17,7 @@ enum MemorySpaceCases {
             for index in 0..<UInt64(5) {
                 let translation = pagemap.translate(CaseSupport.address(eager + index * pageSize))
                 expect.that(translation != nil, "every eager page is mapped now", index)
-                expect.that(translation?.flags.contains(.writable) == true && translation?.flags.contains(.noExecute) == true,
+                expect.that(translation?.flags.contains(.writable) == true && translation?.flags.contains(.noExecute) == PageTableEntry.noExecuteAvailable,
                             "with the reservation's flags", index)
             }
             let taken = PhysicalMemory.frames.freeFrames
