@@ -103,6 +103,55 @@ final class FrameAllocatorTests: XCTestCase {
         XCTAssertEqual(harness.allocator.freeFrames, 256)
     }
 
+    /// A range free checks a word at a time; it must refuse with the error a
+    /// frame-by-frame check in frame order gives, for ranges across holes,
+    /// reserved pieces, free frames and the end of memory, and change nothing.
+    func testRangeFreeRefusesAtTheFirstBadFrameAsAFrameByFrameCheckWould() throws {
+        for seed: UInt64 in 1...6 {
+            var random = SplitMix64(state: seed)
+            let frameCount = UInt64.random(in: 200...3000, using: &random)
+            var usable: [FrameRange] = []
+            var cursor = UInt64.random(in: 0...70, using: &random)
+            while cursor < frameCount {
+                let length = UInt64.random(in: 1...300, using: &random)
+                usable.append(FrameRange(start: cursor, count: min(length, frameCount - cursor)))
+                cursor += length + UInt64.random(in: 0...130, using: &random)
+            }
+            let reserved = (0..<4).map { _ in
+                FrameRange(start: UInt64.random(in: 0..<frameCount, using: &random), count: UInt64.random(in: 1...90, using: &random))
+            }
+            let harness = FrameAllocatorHarness(frameCount: frameCount, usable: usable, reserved: reserved)
+            // Take about two thirds of the frames, in runs, so used and free frames alternate.
+            while let frame = harness.allocator.allocate(), Double(harness.allocator.freeFrames) > Double(harness.allocator.usableFrames) / 3 {
+                if Bool.random(using: &random) { try harness.allocator.free(frame) }
+            }
+            for trial in 0..<400 {
+                let start = UInt64.random(in: 0...(frameCount + 10), using: &random)
+                let range = FrameRange(start: start, count: UInt64.random(in: 0...200, using: &random))
+                var expected: FrameError?
+                for frame in range.start..<range.end where expected == nil {
+                    if frame >= frameCount {
+                        expected = .outOfRange(frame: frame, frameCount: frameCount)
+                    } else if harness.allocator.isReserved(Frame(number: frame)) {
+                        expected = .reservedFrame(frame: frame)
+                    } else if harness.allocator.isFree(Frame(number: frame)) {
+                        expected = .doubleFree(frame: frame)
+                    }
+                }
+                let free = harness.allocator.freeFrames
+                do {
+                    try harness.allocator.free(range)
+                    XCTAssertNil(expected, "seed \(seed) trial \(trial): \(range) was freed")
+                    XCTAssertEqual(harness.allocator.freeFrames, free + range.count)
+                    for frame in range.start..<range.end { XCTAssertTrue(harness.allocator.isFree(Frame(number: frame))) }
+                } catch {
+                    XCTAssertEqual(error, expected, "seed \(seed) trial \(trial): \(range)")
+                    XCTAssertEqual(harness.allocator.freeFrames, free, "a refused free changes nothing")
+                }
+            }
+        }
+    }
+
     // MARK: - Contiguous
 
     func testTwoMegabyteAlignedRuns() throws {

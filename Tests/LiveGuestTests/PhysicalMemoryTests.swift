@@ -191,4 +191,33 @@ final class PhysicalMemoryTests: GuestBehaviourTestCase {
             XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, 812 + stats.kernelPageTables)
         }
     }
+    /// The kernel's 99%-full measurement (kvmbench's live row): both searches
+    /// find the same frame, the lowest of the 1% left free, which ends on a
+    /// bitmap word boundary; and afterwards every frame is back as it was.
+    func testFrameSearchAtNinetyNinePercentFullFindsTheFreeOnePercentAndGivesEverythingBack() throws {
+        try onEachBackend { backend in
+            let holes: [Range<UInt64>] = backend == .kvm ? [0x800000..<0xA00000, 0x1800000..<0x1801000] : []
+            let guest = try liveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 96 << 20, memoryHoles: holes))
+            _ = try guest.boot()
+            let before = try guest.call(ReadFrameStatistics())
+            let measured = try guest.call(MeasureFrameSearch(), timeout: .seconds(60))
+            XCTAssertEqual(measured.usableFrames, before.usable)
+            XCTAssertEqual(measured.freeFrames, before.free / 100, "1% of the free frames left free")
+            XCTAssertEqual(measured.nextFitFrame, measured.linearScanFrame, "both find the lowest free frame")
+            XCTAssertEqual((measured.nextFitFrame + measured.freeFrames) % 64, 0, "the free 1% ends on a bitmap word")
+            XCTAssertLessThanOrEqual(measured.nextFitFrame + measured.freeFrames + 64, before.total)
+            XCTAssertTrue(usableFrames(guest.memoryMap).isSuperset(of: measured.nextFitFrame..<measured.nextFitFrame + measured.freeFrames))
+            XCTAssertGreaterThan(measured.totalCycles, measured.nextFitCycles + measured.linearScanCycles)
+
+            let after = try guest.call(ReadFrameStatistics())
+            XCTAssertEqual(after.free, before.free, "every frame the fill took is back")
+            XCTAssertEqual(after.used, before.used)
+            let frame = try XCTUnwrap(guest.call(AllocateFrames(count: 1)).first)
+            XCTAssertEqual(try guest.call(QueryFrame(address: frame)), .init(isFree: false, isReserved: false, mustZero: true),
+                           "handed out by the fill: it may hold data")
+            let again = try guest.call(MeasureFrameSearch(), timeout: .seconds(60))
+            XCTAssertEqual(again.freeFrames, (before.free - 1) / 100, "the measurement repeats")
+            XCTAssertEqual(again.nextFitFrame, again.linearScanFrame)
+        }
+    }
 }

@@ -76,6 +76,30 @@ public struct FrameRangeList: ~Copyable {
         return false
     }
 
+    /// The lowest frame of `range` that the list holds, or nil.
+    public func firstFrame(in range: FrameRange) -> UInt64? {
+        var first: UInt64?
+        var index = 0
+        while index < count {
+            let item = items[index]
+            if item.overlaps(range) { first = min(first ?? .max, max(item.start, range.start)) }
+            index += 1
+        }
+        return first
+    }
+
+    /// The lowest frame of `range` that no range of the list holds, or nil.
+    public func firstFrame(notIn range: FrameRange) -> UInt64? {
+        var frame = range.start
+        while frame < range.end {
+            var index = 0
+            while index < count && !items[index].contains(frame) { index += 1 }
+            guard index < count else { return frame }
+            frame = items[index].end
+        }
+        return nil
+    }
+
     public func overlaps(_ range: FrameRange) -> Bool {
         var index = 0
         while index < count {

@@ -56,6 +56,7 @@ public enum CallCode: UInt64, CaseIterable, Sendable {
     case runGuestTest = 34
     case readCPU = 35
     case runHugeLeafChecks = 36
+    case measureFrameSearch = 37
 }
 
 /// Something to do with a call's type, whichever call a code names.
@@ -84,6 +85,7 @@ extension CallCode {
         case .queryFrame: visitor.visit(QueryFrame.self)
         case .exhaustFrames: visitor.visit(ExhaustFrames.self)
         case .freeExhaustedFrames: visitor.visit(FreeExhaustedFrames.self)
+        case .measureFrameSearch: visitor.visit(MeasureFrameSearch.self)
         case .requireFrame: visitor.visit(RequireFrame.self)
         case .restartFrameSearch: visitor.visit(RestartFrameSearch.self)
         case .mapPage: visitor.visit(MapPage.self)

@@ -1,4 +1,5 @@
-// The C runtime calls Embedded Swift makes: memset, memcpy and memmove.
+// The C runtime calls Embedded Swift makes: memset, memcpy, memmove and
+// memcmp (a derived == of a struct of plain words becomes one).
 // Ring-0 code here runs in KVM's instruction emulator, which charges per
 // iteration of a string instruction, so the bulk moves 8 bytes at a time
 // (rep stosq / rep movsq) and only the tail moves bytes.
@@ -45,6 +46,19 @@ memmove:                                // (dst rdi, src rsi, count rdx) -> dst
     rep movsb
     cld
     ret
+
+    .globl memcmp
+memcmp:                                 // (a rdi, b rsi, count rdx) -> a[i] - b[i] at the first difference, or 0
+    xor %eax, %eax
+    mov %rdx, %rcx
+    test %rcx, %rcx
+    jz 1f
+    repe cmpsb
+    je 1f                               // ran out of bytes, all equal
+    movzbl -1(%rdi), %eax
+    movzbl -1(%rsi), %ecx
+    sub %ecx, %eax
+1:  ret
 
 // The allocator entry points Embedded Swift calls, implemented in
 // KernelHeap.swift (Swift may not define these runtime names itself).

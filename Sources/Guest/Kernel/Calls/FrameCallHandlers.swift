@@ -114,3 +114,7 @@ extension RestartFrameSearch {
         return Done()
     }
 }
+
+extension MeasureFrameSearch {
+    public func perform() throws(CallError) -> Reply { try FrameSearchBenchmark.run() }
+}

@@ -166,6 +166,52 @@ public struct ExhaustFrames: GuestCall, Equatable, Sendable {
     public func encode(to encoder: inout WireEncoder) {}
 }
 
+/// The allocator's worst case at 99% full against a linear scan of the same
+/// bitmap, both in the kernel: every free frame is taken but 1% (by
+/// contiguous runs), the 1% left lies just below where the next search
+/// starts (so next fit laps its whole summary), one frame is allocated and
+/// given back, and a linear scan from frame 0 finds the first free frame;
+/// then everything is given back. Afterwards every frame counts as handed
+/// out (it must be zeroed before use). TSC cycles are the guest's.
+public struct MeasureFrameSearch: GuestCall, Equatable, Sendable {
+    public struct Reply: Wire, Equatable, Sendable {
+        /// Usable frames, and the free ones left at 99% full.
+        public var usableFrames: UInt64
+        public var freeFrames: UInt64
+        /// The frame each search found, and its cycles.
+        public var nextFitFrame: UInt64
+        public var nextFitCycles: UInt64
+        public var linearScanFrame: UInt64
+        public var linearScanCycles: UInt64
+        /// The whole call's cycles, for converting to time.
+        public var totalCycles: UInt64
+
+        public init(usableFrames: UInt64, freeFrames: UInt64, nextFitFrame: UInt64, nextFitCycles: UInt64, linearScanFrame: UInt64,
+                    linearScanCycles: UInt64, totalCycles: UInt64) {
+            self.usableFrames = usableFrames; self.freeFrames = freeFrames
+            self.nextFitFrame = nextFitFrame; self.nextFitCycles = nextFitCycles
+            self.linearScanFrame = linearScanFrame; self.linearScanCycles = linearScanCycles; self.totalCycles = totalCycles
+        }
+        public init(from decoder: inout WireDecoder) throws(WireError) {
+            usableFrames = try decoder.word(); freeFrames = try decoder.word()
+            nextFitFrame = try decoder.word(); nextFitCycles = try decoder.word()
+            linearScanFrame = try decoder.word(); linearScanCycles = try decoder.word(); totalCycles = try decoder.word()
+        }
+        public func encode(to encoder: inout WireEncoder) {
+            encoder.word(usableFrames); encoder.word(freeFrames)
+            encoder.word(nextFitFrame); encoder.word(nextFitCycles)
+            encoder.word(linearScanFrame); encoder.word(linearScanCycles); encoder.word(totalCycles)
+        }
+    }
+    public static let code = CallCode.measureFrameSearch
+    /// The most contiguous runs the fill may take: a map more fragmented
+    /// than this is refused (`tooMany`), never measured in part.
+    public static let runLimit: UInt64 = 1024
+    public init() {}
+    public init(from decoder: inout WireDecoder) throws(WireError) {}
+    public func encode(to encoder: inout WireEncoder) {}
+}
+
 /// Frees every frame `ExhaustFrames` took. Replies how many.
 public struct FreeExhaustedFrames: GuestCall, Equatable, Sendable {
     public typealias Reply = UInt64
