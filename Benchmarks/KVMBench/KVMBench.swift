@@ -12,7 +12,7 @@ struct KVMBench: ParsableCommand {
         abstract: "Measure the harness against its baselines and print one table.")
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case boot, lifecycle, pageTrap = "page-trap", calls, frames, pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes", memoryBackings = "memory-backings"
+        case boot, lifecycle, pageTrap = "page-trap", calls, frames, liveFrames = "live-frames", pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes", memoryBackings = "memory-backings"
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +23,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .pagemap, .coverage, .backends, .snapshots, .memorySizes, .memoryBackings]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .liveFrames, .pagemap, .coverage, .backends, .snapshots, .memorySizes, .memoryBackings]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -38,6 +38,7 @@ struct KVMBench: ParsableCommand {
             case .pageTrap: rows += try pageTrapCosts(runs: 5)
             case .calls: rows += try callRoundTrip(calls: 400)
             case .frames: rows += frameAllocation(trials: 25)
+            case .liveFrames: rows += try liveFrameSearch(runs: 3)
             case .pagemap: rows += try pagemapCosts()
             case .fallback: rows += try memorySpaceFallback()
             case .coverage: rows += try coverageSlowdown(runs: runs)
