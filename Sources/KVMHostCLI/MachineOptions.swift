@@ -22,7 +22,8 @@ struct MachineOptions: ParsableArguments {
                                            valueName: "size"))
     var memory: String = String(VirtualMachine.defaultMemorySize >> 20)
 
-    @Option(name: .long, help: ArgumentHelp("CPU features to give (+) and take away (-), as QEMU's -cpu spells them, "
+    // Unconditional: "--cpu -nx" is a value, as QEMU spells it, not an unknown flag.
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("CPU features to give (+) and take away (-), as QEMU's -cpu spells them, "
                                            + "for example +smep,+smap or -nx: lm, nx, pdpe1gb, smep, smap, pcid. A feature the "
                                            + "backend cannot give is refused (this KVM has no pdpe1gb, smep, smap or pcid; QEMU TCG no pcid), and so is one "
                                            + "the guest's CPUID then disagrees with (this KVM shows the host's smep and smap).",

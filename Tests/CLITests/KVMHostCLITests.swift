@@ -66,6 +66,45 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertEqual(try binary.run(["--accel", "hvf"]).status, 64, "an accelerator kvmhost does not have")
     }
 
+    /// `--cpu` as QEMU spells it, a leading minus included: the kernel boots
+    /// and says what it took from CPUID; without long mode it stops with a
+    /// report naming it; what the backend cannot give is refused unbooted.
+    func testCPUFeaturesAreGivenAndTakenAwayAsQEMUSpellsThem() throws {
+        let binary = try KVMHostBinary()
+        var ran = 0
+        for backend in Backend.allCases where backend.unavailableReason == nil {
+            ran += 1
+            let accel = backend == .kvm ? "kvm" : "tcg"
+            let noNX = try binary.run(["--accel", accel, "--cpu", "-nx"], input: "cpu\nrun first-byte\nquit\n")
+            XCTAssertEqual(noNX.status, 0, accel + noNX.stderr)
+            XCTAssertTrue(noNX.stdout.contains("CPUID: +lm -nx -pdpe1gb "), accel + noNX.stdout)
+            XCTAssertTrue(noNX.stdout.contains("kernel: EFER.NXE off (nothing is mapped no-execute), "), accel + noNX.stdout)
+            XCTAssertTrue(noNX.stdout.contains("first-byte exited with status 0"), accel + noNX.stdout)
+
+            let noLongMode = try binary.run(["--accel", accel, "--cpu", "-lm"])
+            XCTAssertEqual(noLongMode.status, 125, accel)
+            XCTAssertTrue(noLongMode.stderr.contains("the CPU lacks a feature the kernel needs: guest kernel: the CPU has no long mode "
+                                                     + "(CPUID 0x80000001 EDX bit 29 lm); the kernel runs in long mode only"),
+                          accel + noLongMode.stderr)
+        }
+        if Backend.tcg.unavailableReason == nil {
+            let modes = try binary.run(["--accel", "tcg", "--memory", "2G", "--cpu", "+smep,+smap,+pdpe1gb"], input: "cpu\nquit\n")
+            XCTAssertEqual(modes.status, 0, modes.stderr)
+            XCTAssertTrue(modes.stdout.contains("CPUID: +lm +nx +pdpe1gb +smep +smap -pcid\n"), modes.stdout)
+            XCTAssertTrue(modes.stdout.contains("kernel: EFER.NXE on, CR4.SMEP on, CR4.SMAP on\ndirect map in 1 GiB pages, "), modes.stdout)
+        }
+        if Backend.kvm.unavailableReason == nil {
+            let refused = try binary.run(["--accel", "kvm", "--cpu", "+pdpe1gb"])
+            XCTAssertEqual(refused.status, 64)
+            XCTAssertEqual(refused.stderr, "kvmhost: --cpu: the kvm backend cannot give the guest pdpe1gb: this KVM's "
+                                           + "KVM_GET_SUPPORTED_CPUID does not have it (CPUID 0x80000001 edx bit 26)\n")
+        }
+        let unknown = try binary.run(["--cpu", "-avx"])
+        XCTAssertEqual(unknown.status, 64)
+        XCTAssertTrue(unknown.stderr.contains("'avx' is not a feature kvmhost sets (features: lm, nx, pdpe1gb, smep, smap, pcid)"), unknown.stderr)
+        if ran == 0 { throw XCTSkip("--cpu boots need /dev/kvm or QEMU: \(Backend.kvm.unavailableReason ?? ""); \(Backend.tcg.unavailableReason ?? "")") }
+    }
+
     /// --save-snapshot after the ready report, --from-snapshot instead of a
     /// boot: the same monitor session gives the same transcript; a damaged
     /// file is one clear line and the bad-image exit code.

@@ -61,6 +61,7 @@ enum Monitor {
         switch command {
         case .help: help()
         case .mem: MonitorCommands.memory()
+        case .cpu: MonitorCommands.cpu()
         case .alloc: MonitorCommands.allocate(words)
         case .free: MonitorCommands.free(words)
         case .map: MonitorCommands.map(words)

@@ -2,12 +2,13 @@
 // both read, so that a command cannot be in one and missing from the other.
 
 enum MonitorCommand: CaseIterable {
-    case help, mem, alloc, free, map, unmap, translate, walk, spaces, reserve, release, programs, run, faults, fault, quit
+    case help, mem, cpu, alloc, free, map, unmap, translate, walk, spaces, reserve, release, programs, run, faults, fault, quit
 
     var name: StaticString {
         switch self {
         case .help: "help"
         case .mem: "mem"
+        case .cpu: "cpu"
         case .alloc: "alloc"
         case .free: "free"
         case .map: "map"
@@ -29,6 +30,7 @@ enum MonitorCommand: CaseIterable {
         switch self {
         case .help: "help"
         case .mem: "mem"
+        case .cpu: "cpu"
         case .alloc: "alloc [COUNT]"
         case .free: "free ADDRESS"
         case .map: "map VIRTUAL [PHYSICAL] [wux]"
@@ -50,6 +52,7 @@ enum MonitorCommand: CaseIterable {
         switch self {
         case .help: "this list"
         case .mem: "frame counts, boot reservations"
+        case .cpu: "CPUID's paging features, and the modes the kernel took"
         case .alloc: "allocate 1 to 16 frames (1 if no count)"
         case .free: "free the frame at a physical address"
         case .map: "map a page (w writable, u user, x executable)"
@@ -70,7 +73,7 @@ enum MonitorCommand: CaseIterable {
     /// How many words may follow the command's name.
     var arguments: ClosedRange<Int> {
         switch self {
-        case .help, .mem, .spaces, .programs, .faults, .fault, .quit: 0...0
+        case .help, .mem, .cpu, .spaces, .programs, .faults, .fault, .quit: 0...0
         case .alloc: 0...1
         case .free, .unmap, .translate, .walk, .release, .run: 1...1
         case .map: 1...3

@@ -4,6 +4,26 @@
 enum MonitorCommands {
     static let allocateLimit: UInt64 = 16
 
+    /// What --cpu gave and took, as the kernel sees it, and what it did with it.
+    static func cpu() {
+        Console.write("CPUID:")
+        for feature in CPUFeature.allCases {
+            Console.write(CPUModes.has(feature) ? " +" : " -")
+            Console.write(feature.name)
+        }
+        Console.write("\nkernel: EFER.NXE ")
+        Console.write(CPUModes.noExecute ? "on" : "off (nothing is mapped no-execute)")
+        Console.write(", CR4.SMEP ")
+        Console.write(CPUModes.smep ? "on" : "off")
+        Console.write(", CR4.SMAP ")
+        Console.write(CPUModes.smap ? "on" : "off")
+        Console.write("\ndirect map in ")
+        Console.write(KernelAddressSpace.gigabyteDirectMap ? "1 GiB" : "2 MiB")
+        Console.write(" pages, MAXPHYADDR ")
+        Console.writeDecimal(CPUModes.physicalAddressBits)
+        Console.write("\n")
+    }
+
     static func memory() {
         Console.write("frames: total ")
         Console.writeDecimal(PhysicalMemory.frames.totalFrames)
