@@ -35,6 +35,11 @@ final class BootTests: GuestBehaviourTestCase {
             XCTAssertGreaterThanOrEqual(ready.heapStart, ready.kernelVirtualBase + ready.kernelPhysicalStart)
             XCTAssertLessThanOrEqual(ready.heapEnd, ready.kernelVirtualBase + ready.kernelPhysicalEnd)
             XCTAssertLessThan(ready.heapEnd, 1 << 47)
+            // The kernel's part of the boot: its two big steps lie inside it, each took time.
+            let cycles = ready.bootCycles
+            XCTAssertGreaterThan(cycles.physicalMemory, 0)
+            XCTAssertGreaterThan(cycles.addressSpace, 0)
+            XCTAssertLessThan(cycles.physicalMemory + cycles.addressSpace, cycles.total, "\(cycles)")
             XCTAssertEqual(try guest.shutdown(), ExitStatus.success)
             XCTAssertTrue(guest.serial.text.contains("guest kernel: ready\n"))
         }

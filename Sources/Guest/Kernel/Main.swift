@@ -9,9 +9,14 @@ func kmain(_ startInfoPhysical: UInt) {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }
     CPUModes.start()
+    let physicalMemoryStart = cpu_rdtsc()
     PhysicalMemory.start(boot: boot)
+    let addressSpaceStart = cpu_rdtsc()
     KernelAddressSpace.build(boot: boot)
-    sendReady(boot)
+    let built = cpu_rdtsc()
+    sendReady(boot, cycles: BootCycles(total: UInt64(cpu_rdtsc() &- kernel_boot_tsc),
+                                       physicalMemory: UInt64(addressSpaceStart &- physicalMemoryStart),
+                                       addressSpace: UInt64(built &- addressSpaceStart)))
     Console.write("guest kernel: ready\n")
     if ReportChannel.hostAnswers {
         CallDispatcher.run()
@@ -20,13 +25,13 @@ func kmain(_ startInfoPhysical: UInt) {
 }
 
 /// The ready report: where the kernel is, and the memory map it was given.
-private func sendReady(_ boot: BootInfo) {
+private func sendReady(_ boot: BootInfo, cycles: BootCycles) {
     let layout = KernelLayout.current
     let ready = ReadyRecord(
         kernelPhysicalStart: UInt64(layout.image_physical_start), kernelPhysicalEnd: UInt64(layout.image_physical_end),
         kernelVirtualBase: UInt64(layout.virtual_base), directMapBase: UInt64(layout.direct_map_base),
         heapStart: UInt64(layout.heap_start), heapEnd: UInt64(layout.heap_end),
         startInfoPhysical: boot.startInfoPhysical, pageTableRoot: KernelAddressSpace.pagemap.root.address,
-        droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges), memoryMap: boot.memoryMap)
+        droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges), bootCycles: cycles, memoryMap: boot.memoryMap)
     ReportChannel.send(kind: RecordKind.ready) { record in record.encode(ready) }
 }

@@ -117,6 +117,9 @@ __attribute__((noreturn)) void user_leave(unsigned long value);
 // a count, then per program its name, name length, ELF image, image size.
 const unsigned long *program_table_get(void);
 
+// The TSC at the first long-mode instruction of the boot (Assembly/pvh-entry.S).
+extern unsigned long kernel_boot_tsc;
+
 static inline unsigned long cpu_rdtsc(void) {
     unsigned int low, high;
     __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));

@@ -103,6 +103,11 @@ pvh_start32:
     .code64
 boot_long_mode:
     mov %esi, %r12d                     // zero-extends: upper halves are undefined after the switch
+    rdtsc                               // the boot's first long-mode moment (the ready record's boot cycles)
+    shl $32, %rdx
+    or %rdx, %rax
+    movabs $kernel_boot_tsc, %rcx
+    mov %rax, (%rcx)
     movabs $kernel_entry64, %rax
     jmp *%rax
 
@@ -236,3 +241,10 @@ kernel_entry64:
 6:  cli
     hlt
     jmp 6b
+
+// The TSC at boot_long_mode: kmain measures the boot's parts from it.
+    .data
+    .balign 8
+    .globl kernel_boot_tsc
+kernel_boot_tsc:
+    .quad 0

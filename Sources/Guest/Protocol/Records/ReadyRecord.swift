@@ -15,14 +15,19 @@ public struct ReadyRecord: Wire {
     /// does not use. The host fails the boot when there are any.
     public var droppedMemoryRanges: UInt64
     /// The memory map as the kernel read it from hvm_start_info.
+    // Declared before bootCycles (the wire has it last): the other way
+    // round, Swift 6.3.1's debug build released an uninitialised memoryMap
+    // in both inits, a host crash on every ready record.
     public var memoryMap: MemoryMapEntries
+    /// The kernel's own part of the boot, and its parts.
+    public var bootCycles: BootCycles
 
     /// Entries one record carries (3 words each, within one page).
     public static let maximumMemoryMapEntries = 128
 
     public init(kernelPhysicalStart: UInt64, kernelPhysicalEnd: UInt64, kernelVirtualBase: UInt64, directMapBase: UInt64,
                 heapStart: UInt64, heapEnd: UInt64, startInfoPhysical: UInt64, pageTableRoot: UInt64,
-                droppedMemoryRanges: UInt64, memoryMap: MemoryMapEntries) {
+                droppedMemoryRanges: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
         self.kernelPhysicalStart = kernelPhysicalStart
         self.kernelPhysicalEnd = kernelPhysicalEnd
         self.kernelVirtualBase = kernelVirtualBase
@@ -32,20 +37,25 @@ public struct ReadyRecord: Wire {
         self.startInfoPhysical = startInfoPhysical
         self.pageTableRoot = pageTableRoot
         self.droppedMemoryRanges = droppedMemoryRanges
+        self.bootCycles = bootCycles
         self.memoryMap = memoryMap
     }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
-        kernelPhysicalStart = try decoder.word()
-        kernelPhysicalEnd = try decoder.word()
-        kernelVirtualBase = try decoder.word()
-        directMapBase = try decoder.word()
-        heapStart = try decoder.word()
-        heapEnd = try decoder.word()
-        startInfoPhysical = try decoder.word()
-        pageTableRoot = try decoder.word()
-        droppedMemoryRanges = try decoder.word()
-        memoryMap = try decoder.decode()
+        let kernelPhysicalStart = try decoder.word()
+        let kernelPhysicalEnd = try decoder.word()
+        let kernelVirtualBase = try decoder.word()
+        let directMapBase = try decoder.word()
+        let heapStart = try decoder.word()
+        let heapEnd = try decoder.word()
+        let startInfoPhysical = try decoder.word()
+        let pageTableRoot = try decoder.word()
+        let droppedMemoryRanges = try decoder.word()
+        let bootCycles: BootCycles = try decoder.decode()
+        let memoryMap: MemoryMapEntries = try decoder.decode()
+        self.init(kernelPhysicalStart: kernelPhysicalStart, kernelPhysicalEnd: kernelPhysicalEnd, kernelVirtualBase: kernelVirtualBase,
+                  directMapBase: directMapBase, heapStart: heapStart, heapEnd: heapEnd, startInfoPhysical: startInfoPhysical,
+                  pageTableRoot: pageTableRoot, droppedMemoryRanges: droppedMemoryRanges, bootCycles: bootCycles, memoryMap: memoryMap)
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -58,6 +68,7 @@ public struct ReadyRecord: Wire {
         encoder.word(startInfoPhysical)
         encoder.word(pageTableRoot)
         encoder.word(droppedMemoryRanges)
+        encoder.encode(bootCycles)
         encoder.encode(memoryMap)
     }
 }
