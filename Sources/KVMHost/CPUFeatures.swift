@@ -69,6 +69,27 @@ extension CPUSelection {
     }
 }
 
+extension CPUSelection {
+    /// The features given and taken away as `CPUFeature.maskBit`s: what a
+    /// snapshot keeps of the CPU it ran on.
+    var enabledMask: UInt64 { enabled.reduce(0) { $0 | $1.maskBit } }
+    var disabledMask: UInt64 { disabled.reduce(0) { $0 | $1.maskBit } }
+
+    /// The selection of two masks, in `CPUFeature`'s order; nil where a bit
+    /// names no feature or a feature is both given and taken away.
+    init?(enabledMask: UInt64, disabledMask: UInt64) {
+        let known = CPUFeature.allCases.reduce(0) { $0 | $1.maskBit }
+        guard (enabledMask | disabledMask) & ~known == 0, enabledMask & disabledMask == 0 else { return nil }
+        self.init(enabled: CPUFeature.allCases.filter { enabledMask & $0.maskBit != 0 },
+                  disabled: CPUFeature.allCases.filter { disabledMask & $0.maskBit != 0 })
+    }
+
+    /// The same features given and taken away, in whatever order named.
+    func selectsTheSame(as other: CPUSelection) -> Bool {
+        enabledMask == other.enabledMask && disabledMask == other.disabledMask
+    }
+}
+
 extension CPUSelection: CustomStringConvertible {
     /// As --cpu takes it.
     public var description: String {

@@ -217,10 +217,16 @@ public final class LiveGuest {
     /// shared until the guest writes them. It runs without KVM's dirty log
     /// (and its write faults) until its first snapshot or restore, so its
     /// first restore copies all of memory. The configuration's memory size is
-    /// the snapshot's; the backend is kvm.
+    /// the snapshot's, and so is its CPU: a configuration that names other
+    /// CPU features is refused (`SnapshotError.differentCPU`); the backend is kvm.
     public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         var configuration = configuration
         guard configuration.backend == .kvm else { throw SnapshotError.needsKVM }
+        if configuration.cpu.isDefault {
+            configuration.cpu = snapshot.cpuFeatures
+        } else if !configuration.cpu.selectsTheSame(as: snapshot.cpuFeatures) {
+            throw SnapshotError.differentCPU(snapshot: snapshot.cpuFeatures, guest: configuration.cpu)
+        }
         // The snapshot's memory file backs it, copy-on-write.
         guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
         configuration.memorySize = snapshot.memorySize

@@ -98,6 +98,18 @@ final class KVMHostCLITests: XCTestCase {
             XCTAssertEqual(refused.status, 64)
             XCTAssertEqual(refused.stderr, "kvmhost: --cpu: the kvm backend cannot give the guest pdpe1gb: this KVM's "
                                            + "KVM_GET_SUPPORTED_CPUID does not have it (CPUID 0x80000001 edx bit 26)\n")
+
+            // A snapshot keeps its CPU: --from-snapshot goes on with it, and refuses another.
+            let path = NSTemporaryDirectory() + "kvmhost-cpu-\(UUID().uuidString).snapshot"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            XCTAssertEqual(try binary.run(["--cpu", "-nx", "--save-snapshot", path], input: "quit\n").status, 0)
+            let resumed = try binary.run(["--from-snapshot", path], input: "cpu\nquit\n")
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertTrue(resumed.stdout.contains("CPUID: +lm -nx -pdpe1gb "), resumed.stdout)
+            let otherCPU = try binary.run(["--from-snapshot", path, "--cpu", "-pdpe1gb"], input: "quit\n")
+            XCTAssertEqual(otherCPU.status, 65)
+            XCTAssertEqual(otherCPU.stderr, "kvmhost: snapshot: the snapshot's guest ran on -nx (--cpu), this one on -pdpe1gb: "
+                                            + "its kernel chose its paging modes from the CPU it booted on\n")
         }
         let unknown = try binary.run(["--cpu", "-avx"])
         XCTAssertEqual(unknown.status, 64)

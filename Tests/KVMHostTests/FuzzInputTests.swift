@@ -82,6 +82,15 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertEqual(packets["continue-interrupt"], 1)
     }
 
+    func testSnapshotFileInputs() throws {
+        let files = try inputs("snapshot-file")
+        XCTAssertGreaterThanOrEqual(files.count, 1, "the seed corpus is in Fuzz/Corpus/snapshot-file")
+        var outcomes: [String: SnapshotFileError?] = [:]
+        for file in files { outcomes[file.lastPathComponent] = try Data(contentsOf: file).withUnsafeBytes(fuzzSnapshotFile) }
+        // The seed is a whole file of this version: fuzzing starts past the header.
+        XCTAssertEqual(outcomes["ready-guest-without-pages"], .some(nil))
+    }
+
     /// The reader's exact answers, byte by byte.
     func testRemotePacketReader() {
         var reader = RemotePacketReader()

@@ -51,6 +51,7 @@ final class SnapshotFileTests: XCTestCase {
         XCTAssertEqual(loaded.memorySize, snapshot.memorySize)
         XCTAssertEqual(loaded.kernelDigest, snapshot.kernelDigest)
         XCTAssertEqual(loaded.cpu, snapshot.cpu)
+        XCTAssertEqual(loaded.cpuFeatures, CPUSelection())
         for page in 0..<snapshot.memorySize / 4096 {
             let same = try snapshot.withMemory(at: UInt64(page) * 4096, count: 4096) { a in
                 try loaded.withMemory(at: UInt64(page) * 4096, count: 4096) { b in memcmp(a.baseAddress!, b.baseAddress!, 4096) == 0 }
@@ -89,9 +90,21 @@ final class SnapshotFileTests: XCTestCase {
     func testAForeignOrDamagedFileIsATypedError() throws {
         let (_, _, bytes) = try savedSnapshot()
         assertRefused(try GuestImage.kernel(), .notASnapshot, "an ELF")
+        XCTAssertEqual(bytes[8..<12], [2, 0, 0, 0], "version 2")
         var version = bytes
-        version[8] = 2
-        assertRefused(version, .unsupportedVersion(2))
+        version[8] = 1
+        assertRefused(version, .unsupportedVersion(1))
+        // The CPU features: a bit that names none, a feature both given and taken away.
+        let cpu = try XCTUnwrap(findTag("CPUF", in: bytes))
+        var unknownFeature = bytes
+        unknownFeature[cpu + 12 + 7] = 0x80
+        assertRefused(unknownFeature, .badValue(section: "CPUF", "features 0x8000000000000000 given and 0x0 taken away: "
+                                                + "not features of lm, nx, pdpe1gb, smep, smap, pcid, or some both"))
+        var both = bytes
+        both[cpu + 12] = 0x02
+        both[cpu + 20] = 0x02
+        assertRefused(both, .badValue(section: "CPUF", "features 0x2 given and 0x2 taken away: "
+                                      + "not features of lm, nx, pdpe1gb, smep, smap, pcid, or some both"))
         var size = bytes
         size[12..<20] = [0, 0, 0, 0, 0, 0, 0, 0x10]  // 2^60 bytes of memory
         assertRefused(size, .badValue(section: "file", "memory size \(UInt64(1) << 60) is not a guest size this host builds"))

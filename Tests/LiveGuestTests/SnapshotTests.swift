@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import GuestImage
 import GuestProtocol
@@ -175,6 +176,54 @@ final class SnapshotTests: XCTestCase {
             guard case .differentKernel(let digest, _)? = $0 as? SnapshotError else { return XCTFail("\($0)") }
             XCTAssertEqual(digest, snapshot.kernelDigest)
         }
+    }
+
+    /// The kernel chose its paging modes from the CPU it booted on: a
+    /// snapshot goes on only with the same CPU features, which a new VM
+    /// from it takes, and which travel through its file.
+    func testASnapshotGoesOnOnlyOnTheCPUItWasTakenOn() throws {
+        try requireKVM()
+        let noNX = CPUSelection(disabled: [.nx])
+        var configuration = LiveGuest.Configuration()
+        configuration.cpu = noNX
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: configuration)
+        _ = try guest.boot()
+        let snapshot = try guest.snapshot()
+        XCTAssertEqual(snapshot.cpuFeatures, noNX)
+
+        // A new VM takes the snapshot's CPU; its kernel still runs without NX.
+        let kernel = try GuestImage.kernel()
+        let fromSnapshot = try LiveGuest(snapshot: snapshot, kernel: kernel)
+        XCTAssertEqual(fromSnapshot.configuration.cpu, noNX)
+        let cpu = try fromSnapshot.call(ReadCPU())
+        XCTAssertEqual(cpu.features & CPUFeature.nx.maskBit, 0, "CPUID as the snapshot's guest had it")
+        XCTAssertFalse(cpu.noExecute)
+        var other = LiveGuest.Configuration()
+        other.cpu = CPUSelection(disabled: [.pdpe1gb, .nx])
+        XCTAssertThrowsError(try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: other)) {
+            XCTAssertEqual($0 as? SnapshotError, .differentCPU(snapshot: noNX, guest: other.cpu))
+        }
+        // The same features named in another order are the same CPU.
+        other.cpu = CPUSelection(disabled: [.nx])
+        XCTAssertNoThrow(try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: other))
+
+        // Into a VM of the default CPU: refused, the guest as it was.
+        let defaultGuest = try bootedGuest()
+        XCTAssertThrowsError(try defaultGuest.restore(snapshot)) {
+            XCTAssertEqual($0 as? SnapshotError, .differentCPU(snapshot: noNX, guest: CPUSelection()))
+            XCTAssertEqual("\($0)", "the snapshot's guest ran on -nx (--cpu), this one on the default CPU: its kernel chose its paging "
+                                     + "modes from the CPU it booted on")
+        }
+        XCTAssertTrue(try defaultGuest.call(ReadCPU()).noExecute, "the refused restore left the guest as it was")
+        XCTAssertThrowsError(try guest.restore(defaultGuest.snapshot())) {
+            XCTAssertEqual($0 as? SnapshotError, .differentCPU(snapshot: CPUSelection(), guest: noNX))
+        }
+
+        // Through a file, the features travel.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cpu-\(UUID().uuidString).snapshot").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SnapshotFile.write(snapshot, to: path)
+        XCTAssertEqual(try SnapshotFile.read(from: path).cpuFeatures, noNX)
     }
 
     func testASnapshotOfAnotherSizeIsRefused() throws {

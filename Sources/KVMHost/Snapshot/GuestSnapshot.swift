@@ -13,6 +13,10 @@ public final class GuestSnapshot {
     /// Which kernel the guest ran (`KernelDigest`): a snapshot goes on only
     /// with the same one.
     public let kernelDigest: UInt64
+    /// The CPU features the guest's VM was made with (its CPUID): the
+    /// kernel chose its paging modes from them at boot, so a snapshot goes
+    /// on only on the same.
+    public let cpuFeatures: CPUSelection
     let vcpu: VCPUState
     let serial: Serial16550.State
     let host: LiveGuest.HostState
@@ -21,14 +25,16 @@ public final class GuestSnapshot {
     let memoryFile: Int32
     let memory: UnsafeMutableRawPointer
 
-    convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, vcpu: VCPUState, serial: Serial16550.State, host: LiveGuest.HostState) throws {
-        try self.init(memorySize: guestMemory.size, kernelDigest: kernelDigest, vcpu: vcpu, serial: serial, host: host)
+    convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState,
+                     serial: Serial16550.State, host: LiveGuest.HostState) throws {
+        try self.init(memorySize: guestMemory.size, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures, vcpu: vcpu, serial: serial, host: host)
         memcpy(memory, guestMemory.base, guestMemory.size)
     }
 
     /// A snapshot whose memory is still all zeros, for its contents to be
     /// filled in (from a guest, or a file).
-    init(memorySize: Int, kernelDigest: UInt64, vcpu: VCPUState, serial: Serial16550.State, host: LiveGuest.HostState) throws {
+    init(memorySize: Int, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState, serial: Serial16550.State,
+         host: LiveGuest.HostState) throws {
         let file = ckvm_memfd("kvmhost-snapshot")
         guard file >= 0 else { throw KVMError.mmapFailed(bytes: memorySize, errno: errno) }
         guard ftruncate(file, off_t(memorySize)) == 0 else {
@@ -44,6 +50,7 @@ public final class GuestSnapshot {
         }
         self.memorySize = memorySize
         self.kernelDigest = kernelDigest
+        self.cpuFeatures = cpuFeatures
         memoryFile = file
         memory = mapped
         self.vcpu = vcpu
@@ -83,6 +90,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     case vcpu(VCPUStateError)
     case capabilityMissing(String)
     case differentKernel(snapshot: UInt64, guest: UInt64)
+    /// The guest's VM gives or takes other CPU features than the snapshot's.
+    case differentCPU(snapshot: CPUSelection, guest: CPUSelection)
     /// RAM split around the 32-bit hole (3.5 GiB or more): a snapshot copies
     /// all of RAM, and takes it in one range.
     case ramAboveTheHole(bytes: UInt64)
@@ -101,6 +110,9 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         case .capabilityMissing(let name): return "this KVM lacks \(name), which snapshots need"
         case .differentKernel(let snapshot, let guest):
             return "the snapshot is of another kernel (digest \(hex(snapshot))) than this guest's (\(hex(guest)))"
+        case .differentCPU(let snapshot, let guest):
+            return "the snapshot's guest ran on \(snapshot) (--cpu), this one on \(guest): its kernel chose its paging modes from "
+                + "the CPU it booted on"
         case .ramAboveTheHole(let bytes):
             return "snapshots take guest RAM in one range below the 32-bit hole: this guest's \(bytes >> 20) MiB lie on both sides of it (take up to \(GuestRAM.splitAtOrAbove >> 20) MiB less 1)"
         case .backedByItsFile(let backing):

@@ -12,7 +12,8 @@ extension LiveGuest {
         do { state = try vcpu!.saveState() } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()
         _ = try vm.takeDirtyPages()
-        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, vcpu: state, serial: serial.state, host: hostState)
+        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpu: state,
+                                         serial: serial.state, host: hostState)
         snapshotBaseline = snapshot
         return snapshot
     }
@@ -30,6 +31,9 @@ extension LiveGuest {
         }
         guard snapshot.kernelDigest == kernelDigest else {
             throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: kernelDigest)
+        }
+        guard snapshot.cpuFeatures.selectsTheSame(as: configuration.cpu) else {
+            throw SnapshotError.differentCPU(snapshot: snapshot.cpuFeatures, guest: configuration.cpu)
         }
         do { try vcpu!.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()

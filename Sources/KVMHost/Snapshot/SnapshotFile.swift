@@ -2,9 +2,11 @@ import CKVM
 import Foundation
 import GuestProtocol
 
-/// A snapshot on disk, version 1, little-endian:
+/// A snapshot on disk, version 2, little-endian:
 ///
 ///     "KVMHSNAP"  u32 version  u64 memory size  u64 kernel digest
+///     section "CPUF"  the CPU features given and taken away (two u64 masks
+///                     of `CPUFeature.maskBit`)
 ///     section "VCPU"  the vCPU's state (KVM's structures as KVM lays them out)
 ///     section "HOST"  memory map, command channel, exit status, the reports kept
 ///                     (program values, page traps, failed expectations)
@@ -16,7 +18,8 @@ import GuestProtocol
 /// anything: a truncated, corrupt or foreign file is a `SnapshotFileError`.
 public enum SnapshotFile {
     static let magic = Array("KVMHSNAP".utf8)
-    public static let version: UInt32 = 1
+    /// 2: the CPU features (version 1 had none).
+    public static let version: UInt32 = 2
 
     /// Writes `snapshot` to `path` (through a temporary file beside it, so
     /// that `path` is either the old file or the whole new one).
@@ -30,6 +33,10 @@ public enum SnapshotFile {
         out.append(littleEndian: version)
         out.append(littleEndian: UInt64(snapshot.memorySize))
         out.append(littleEndian: snapshot.kernelDigest)
+        out.section("CPUF") { section in
+            section.append(littleEndian: snapshot.cpuFeatures.enabledMask)
+            section.append(littleEndian: snapshot.cpuFeatures.disabledMask)
+        }
         out.section("VCPU") { section in
             let vcpu = snapshot.vcpu
             section.appendRaw(vcpu.mpState)
@@ -132,6 +139,14 @@ public enum SnapshotFile {
         }
         let kernelDigest = try file.u64()
 
+        var cpuSection = try file.section("CPUF")
+        let enabled = try cpuSection.u64(), disabled = try cpuSection.u64()
+        try cpuSection.end()
+        guard let cpuFeatures = CPUSelection(enabledMask: enabled, disabledMask: disabled) else {
+            throw SnapshotFileError.badValue(section: "CPUF", "features \(hex(enabled)) given and \(hex(disabled)) taken away: "
+                                             + "not features of \(CPUFeature.allCases.map { "\($0.name)" }.joined(separator: ", ")), or some both")
+        }
+
         var vcpuSection = try file.section("VCPU")
         var vcpu = VCPUState(mpState: try vcpuSection.raw(), registers: try vcpuSection.raw(), specialRegisters: try vcpuSection.raw(),
                              xsave: try vcpuSection.bytes(Int(ckvm_xsave_size)), extendedControlRegisters: try vcpuSection.raw(),
@@ -190,7 +205,8 @@ public enum SnapshotFile {
         let serial = Serial16550.State(transcript: transcript, input: input[...],
                                        registers: (registerBytes[0], registerBytes[1], registerBytes[2], registerBytes[3], divisor))
 
-        let snapshot = try GuestSnapshot(memorySize: Int(memorySize), kernelDigest: kernelDigest, vcpu: vcpu, serial: serial, host: host)
+        let snapshot = try GuestSnapshot(memorySize: Int(memorySize), kernelDigest: kernelDigest, cpuFeatures: cpuFeatures, vcpu: vcpu,
+                                         serial: serial, host: host)
         var memorySection = try file.section("MEMP")
         let pages = Int(memorySize / 4096)
         var words: [UInt64] = []
