@@ -34,6 +34,10 @@ public final class GuestMemory {
     /// Pages the host wrote since tracking began (`trackHostWrites`): KVM's
     /// dirty log sees only the guest's writes, and a restore must undo both.
     private var hostWrites: PageBitmap?
+    /// True while RAM is private anonymous memory in ordinary or
+    /// transparent huge pages: a page the process never touched reads as
+    /// zeros (not after a file is mapped over it, not hugetlb).
+    private var untouchedPagesAreZero: Bool
 
     /// One range of RAM, `size` bytes from guest-physical 0.
     public convenience init(size: Int) throws {
@@ -72,6 +76,7 @@ public final class GuestMemory {
         }
         self.size = size
         self.ram = ram
+        untouchedPagesAreZero = backing != .hugetlb
         mapping = mapped
         mappingSize = total
         self.base = base
@@ -83,6 +88,7 @@ public final class GuestMemory {
     /// writes, the host sees.
     public convenience init(sharedFile descriptor: Int32, ram: [Range<UInt64>]) throws {
         try self.init(ram: ram)
+        untouchedPagesAreZero = false
         var offset = 0
         for range in ram {
             let length = Int(range.upperBound - range.lowerBound)
@@ -99,6 +105,7 @@ public final class GuestMemory {
     /// the guest's writes never reach the file.
     convenience init(copyOnWriteOf descriptor: Int32, size: Int) throws {
         try self.init(size: size)  // snapshots hold RAM in one range only
+        untouchedPagesAreZero = false
         guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
             throw KVMError.mmapFailed(bytes: size, errno: errno)
         }
@@ -169,6 +176,35 @@ public final class GuestMemory {
             }
         }
         return kibibytes * 1024
+    }
+
+    /// The pages that may hold something other than zeros: those the
+    /// process's page tables have present or swapped out
+    /// (/proc/self/pagemap bits 63 and 62), which is every page the guest
+    /// or the host ever touched. Nil where an untouched page need not be
+    /// zero (a file maps RAM, hugetlb) or pagemap cannot be read: then any
+    /// page may. A snapshot copies these alone.
+    func pagesThatMayHoldData() -> PageBitmap? {
+        guard untouchedPagesAreZero, ram.count == 1 else { return nil }
+        let descriptor = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        let pages = size / 4096
+        var touched = PageBitmap(pages: pages)
+        let chunk = 1 << 16  // entries a read: 512 KiB
+        var entries = [UInt64](repeating: 0, count: chunk)
+        var page = 0
+        while page < pages {
+            let count = min(chunk, pages - page)
+            let offset = off_t((UInt(bitPattern: base) / 4096 + UInt(page)) * 8)
+            let read = entries.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count * 8, offset) }
+            guard read == count * 8 else { return nil }
+            for index in 0..<count where entries[index] >> 62 != 0 {
+                touched.insert(pages: UInt64(page + index)...UInt64(page + index))
+            }
+            page += count
+        }
+        return touched
     }
 
     /// Starts (or restarts, emptied) the record of pages the host writes.

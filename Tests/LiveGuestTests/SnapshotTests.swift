@@ -57,6 +57,31 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(guest.pageTraps, [])
     }
 
+    /// Taking a snapshot copies only the pages the guest or the host ever
+    /// touched (the rest read as zeros, as the memory file starts), yet the
+    /// copy is all of memory; a guest whose memory is the snapshot's file
+    /// has every page copied.
+    func testTakingASnapshotCopiesTheTouchedPagesAlone() throws {
+        let guest = try bootedGuest()
+        let pages = guest.memory.size / 4096
+        let resident = try guest.memory.residentBytes(in: 0..<UInt64(guest.memory.size)) / 4096
+        let snapshot = try guest.snapshot()
+        XCTAssertGreaterThanOrEqual(snapshot.pagesCopied, resident, "every page in host memory")
+        XCTAssertLessThan(snapshot.pagesCopied, pages / 8, "a booted guest touched little of its memory")
+        XCTAssertNil(try firstDifferingPage(guest, snapshot), "the copy is the memory, untouched pages included")
+
+        // Pages written after the first snapshot are in the next.
+        _ = try work(guest)
+        let later = try guest.snapshot()
+        XCTAssertGreaterThan(later.pagesCopied, snapshot.pagesCopied)
+        XCTAssertNil(try firstDifferingPage(guest, later))
+
+        let fromSnapshot = try LiveGuest(snapshot: snapshot, kernel: GuestImage.kernel())
+        let again = try fromSnapshot.snapshot()
+        XCTAssertEqual(again.pagesCopied, pages, "file-backed memory: an untouched page holds the file's bytes")
+        XCTAssertNil(try firstDifferingPage(fromSnapshot, again))
+    }
+
     /// The same calls after each restore give the same replies, reports and
     /// console, every time: nothing of the first run survives into the next.
     func testARestoredGuestGoesOnIdentically() throws {
