@@ -68,7 +68,23 @@ final class SnapshotTests: XCTestCase {
         let snapshot = try guest.snapshot()
         XCTAssertGreaterThanOrEqual(snapshot.pagesCopied, resident, "every page in host memory")
         XCTAssertLessThan(snapshot.pagesCopied, pages / 8, "a booted guest touched little of its memory")
-        XCTAssertNil(try firstDifferingPage(guest, snapshot), "the copy is the memory, untouched pages included")
+        XCTAssertEqual(snapshot.hostBytes, snapshot.pagesCopied * 4096, "host memory for the pages copied alone")
+
+        // Writing it to a file and rewinding another guest to it read its
+        // pages of data alone: its holes stay holes.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("touched-\(UUID().uuidString).snapshot").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SnapshotFile.write(snapshot, to: path)
+        let other = try bootedGuest()
+        XCTAssertEqual(try other.restore(snapshot), pages, "another snapshot's guest: all of memory")
+        XCTAssertEqual(snapshot.hostBytes, snapshot.pagesCopied * 4096, "nothing read from the holes took memory")
+        let loaded = try SnapshotFile.read(from: path)
+        XCTAssertLessThanOrEqual(loaded.hostBytes, snapshot.hostBytes, "a snapshot from a file holds its pages that are not zeros")
+
+        // The copies are all of memory, untouched pages included.
+        XCTAssertNil(try firstDifferingPage(guest, snapshot))
+        XCTAssertNil(try firstDifferingPage(other, snapshot))
+        XCTAssertNil(try firstDifferingPage(other, loaded))
 
         // Pages written after the first snapshot are in the next.
         _ = try work(guest)

@@ -85,12 +85,54 @@ public final class GuestSnapshot {
         return try body(UnsafeRawBufferPointer(start: memory + Int(address), count: count))
     }
 
+    /// Host memory the snapshot's copy of guest memory takes: its memory
+    /// file's allocated blocks (pages never written take none).
+    public var hostBytes: Int {
+        var status = stat()
+        guard fstat(memoryFile, &status) == 0 else { return memorySize }
+        return Int(status.st_blocks) * 512
+    }
+
     /// The registers the snapshot holds, as a failure report shows them.
     public var cpu: CPUState { CPUState(regs: vcpu.registers, sregs: vcpu.specialRegisters) }
 
     /// Copies the snapshot's page `page` over the guest's.
     func copyPage(_ page: Int, into guestMemory: GuestMemory) {
         memcpy(guestMemory.pagePointer(page), memory + page * 4096, 4096)
+    }
+
+    /// Copies every page of the snapshot over the guest's: the memory
+    /// file's data as it is, its holes (never written: zeros) as zeros
+    /// written into the guest, never read from the file, which would give
+    /// each a page of its own.
+    func copyAllPages(into guestMemory: GuestMemory) {
+        var page = 0
+        forEachDataRegion { data in
+            for hole in page..<data.lowerBound { memset(guestMemory.pagePointer(hole), 0, 4096) }
+            for inData in data { copyPage(inData, into: guestMemory) }
+            page = data.upperBound
+        }
+        for hole in page..<memorySize / 4096 { memset(guestMemory.pagePointer(hole), 0, 4096) }
+    }
+
+    /// The memory file's pages that hold data, run by run, in order
+    /// (lseek SEEK_DATA and SEEK_HOLE); the rest are holes, zeros that
+    /// were never written. Where the file cannot say, all of it.
+    func forEachDataRegion(_ body: (Range<Int>) throws -> Void) rethrows {
+        let pages = memorySize / 4096
+        var offset: off_t = 0
+        while offset < off_t(memorySize) {
+            let data = lseek(memoryFile, offset, seekData)
+            if data < 0 {
+                if errno == ENXIO { return }  // no data from here to the end
+                return try body(Int(offset) / 4096..<pages)
+            }
+            let hole = min(lseek(memoryFile, data, seekHole), off_t(memorySize))
+            guard hole > data else { return try body(Int(data) / 4096..<pages) }
+            // Runs are whole pages: memory files are written a page at a time.
+            try body(Int(data) / 4096..<(Int(hole) + 4095) / 4096)
+            offset = hole
+        }
     }
 }
 
@@ -133,3 +175,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// lseek's whence for the next data and the next hole (<unistd.h>, Linux,
+/// under _GNU_SOURCE, which Swift's Glibc module does not define).
+private let seekData: Int32 = 3
+private let seekHole: Int32 = 4

@@ -47,7 +47,7 @@ extension LiveGuest {
                 copied += 1
             }
         } else {
-            for page in 0..<memory.size / 4096 { snapshot.copyPage(page, into: memory) }
+            snapshot.copyAllPages(into: memory)
             copied = memory.size / 4096
             snapshotBaseline = snapshot
         }

@@ -91,10 +91,14 @@ public enum SnapshotFile {
             section.append(littleEndian: registers.divisor)
         }
         // Pages that are all zero are left out: most of a booted guest's.
+        // Only the memory file's data is read: its holes are zeros, and
+        // reading one would give it a page of host memory.
         let pages = snapshot.memorySize / 4096
         var present = PageBitmap(pages: pages)
-        for page in 0..<pages where !isZero(snapshot.memory + page * 4096) {
-            present.insert(pages: UInt64(page)...UInt64(page))
+        snapshot.forEachDataRegion { region in
+            for page in region where !isZero(snapshot.memory + page * 4096) {
+                present.insert(pages: UInt64(page)...UInt64(page))
+            }
         }
         let memoryLength = present.words.count * 8 + present.count * 4096
         out.append(contentsOf: Array("MEMP".utf8))
