@@ -100,14 +100,21 @@ public final class GuestMemory {
         }
     }
 
-    /// The first `size` bytes of `descriptor` (a snapshot's memory file),
-    /// mapped private: pages are shared until either side writes one, and
-    /// the guest's writes never reach the file.
-    convenience init(copyOnWriteOf descriptor: Int32, size: Int) throws {
-        try self.init(size: size)  // snapshots hold RAM in one range only
+    /// RAM at `ram` from `descriptor` (a snapshot's memory file, where
+    /// offsets are guest-physical addresses), mapped private range by
+    /// range: pages are shared until either side writes one, and the
+    /// guest's writes never reach the file. Unreserved, as fresh guest
+    /// memory is: a private writable mapping is otherwise charged in full
+    /// against the host's commit limit (64 GiB was refused on 24 GiB).
+    convenience init(copyOnWriteOf descriptor: Int32, ram: [Range<UInt64>]) throws {
+        try self.init(ram: ram)
         untouchedPagesAreZero = false
-        guard mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, descriptor, 0) != MAP_FAILED else {
-            throw KVMError.mmapFailed(bytes: size, errno: errno)
+        for range in ram {
+            let length = Int(range.upperBound - range.lowerBound)
+            guard mmap(base + Int(range.lowerBound), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, descriptor,
+                       off_t(range.lowerBound)) != MAP_FAILED else {
+                throw KVMError.mmapFailed(bytes: length, errno: errno)
+            }
         }
     }
 
@@ -185,24 +192,26 @@ public final class GuestMemory {
     /// zero (a file maps RAM, hugetlb) or pagemap cannot be read: then any
     /// page may. A snapshot copies these alone.
     func pagesThatMayHoldData() -> PageBitmap? {
-        guard untouchedPagesAreZero, ram.count == 1 else { return nil }
+        guard untouchedPagesAreZero else { return nil }
         let descriptor = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        let pages = size / 4096
-        var touched = PageBitmap(pages: pages)
+        var touched = PageBitmap(pages: size / 4096)
         let chunk = 1 << 16  // entries a read: 512 KiB
         var entries = [UInt64](repeating: 0, count: chunk)
-        var page = 0
-        while page < pages {
-            let count = min(chunk, pages - page)
-            let offset = off_t((UInt(bitPattern: base) / 4096 + UInt(page)) * 8)
-            let read = entries.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count * 8, offset) }
-            guard read == count * 8 else { return nil }
-            for index in 0..<count where entries[index] >> 62 != 0 {
-                touched.insert(pages: UInt64(page + index)...UInt64(page + index))
+        for range in ram {
+            var page = Int(range.lowerBound / 4096)
+            let end = Int(range.upperBound / 4096)
+            while page < end {
+                let count = min(chunk, end - page)
+                let offset = off_t((UInt(bitPattern: base) / 4096 + UInt(page)) * 8)
+                let read = entries.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count * 8, offset) }
+                guard read == count * 8 else { return nil }
+                for index in 0..<count where entries[index] >> 62 != 0 {
+                    touched.insert(pages: UInt64(page + index)...UInt64(page + index))
+                }
+                page += count
             }
-            page += count
         }
         return touched
     }

@@ -229,7 +229,8 @@ public final class LiveGuest {
         }
         // The snapshot's memory file backs it, copy-on-write.
         guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
-        configuration.memorySize = snapshot.memorySize
+        configuration.ram = snapshot.ram
+        configuration.memorySize = snapshot.ramPages * 4096
         try self.init(kernel: kernel, configuration: configuration, from: snapshot)
     }
 
@@ -254,8 +255,8 @@ public final class LiveGuest {
             if let snapshot {
                 let digest = KernelDigest.of(kernel)
                 guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
-                let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, size: snapshot.memorySize)
-                vm = try VirtualMachine(kvm: kvm, ram: [0..<UInt64(snapshot.memorySize)], memory: memory)
+                let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, ram: snapshot.ram)
+                vm = try VirtualMachine(kvm: kvm, ram: snapshot.ram, memory: memory)
                 vcpu = try vm.createVCPU(cpu: configuration.cpu)
                 do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
             } else {

@@ -67,11 +67,12 @@ public final class VirtualMachine {
     /// Has KVM log every page the guest writes from now on (slot 0 again,
     /// with KVM_MEM_LOG_DIRTY_PAGES), and the host's writes recorded too.
     /// Until a snapshot asks for it, the guest runs without the write
-    /// protection logging costs. Snapshots take RAM in one range only.
+    /// protection logging costs. Every slot logs, one a range of RAM.
     func startDirtyLogging() throws {
         guard !logsDirtyPages else { return }
-        precondition(memory.ram.count == 1, "one range of RAM")
-        try setSlot(0, memory.ram[0], flags: ckvm_mem_log_dirty_pages)
+        for (slot, range) in memory.ram.enumerated() {
+            try setSlot(UInt32(slot), range, flags: ckvm_mem_log_dirty_pages)
+        }
         memory.trackHostWrites()
         logsDirtyPages = true
     }
@@ -80,12 +81,15 @@ public final class VirtualMachine {
     /// this was last called; the log starts empty again.
     func takeDirtyPages() throws -> PageBitmap {
         precondition(logsDirtyPages, "dirty logging started")
-        let pages = memory.size / 4096
-        var words = [UInt64](repeating: 0, count: (pages + 63) / 64)
-        guard ckvm_get_dirty_log(fd, 0, &words) == 0 else {
-            throw KVMError.ioctlFailed(request: "KVM_GET_DIRTY_LOG", errno: ckvm_errno())
+        var dirty = PageBitmap(pages: memory.size / 4096)
+        for (slot, range) in memory.ram.enumerated() {
+            let pages = Int(range.upperBound - range.lowerBound) / 4096
+            var words = [UInt64](repeating: 0, count: (pages + 63) / 64)
+            guard ckvm_get_dirty_log(fd, UInt32(slot), &words) == 0 else {
+                throw KVMError.ioctlFailed(request: "KVM_GET_DIRTY_LOG", errno: ckvm_errno())
+            }
+            dirty.insert(log: words, count: pages, fromPage: Int(range.lowerBound / 4096))
         }
-        var dirty = PageBitmap(pages: pages, words: words)
         if let host = memory.takeHostWrites() { dirty.formUnion(host) }
         return dirty
     }

@@ -33,6 +33,16 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("frames: total 17039360, free "), result.stdout)
         XCTAssertTrue(result.stdout.contains("usable RAM: 16777119 frames in 3 ranges, 15990784 of them above 4 GiB"), result.stdout)
+
+        // Its snapshot keeps both ranges and goes on from its file (its
+        // memory unreserved, as a fresh guest's: 64 GiB is more than this
+        // host commits).
+        let path = NSTemporaryDirectory() + "kvmhost-64g-\(UUID().uuidString).snapshot"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertEqual(try KVMHostBinary().run(["--memory", "64G", "--save-snapshot", path], input: "quit\n").status, 0)
+        let resumed = try KVMHostBinary().run(["--from-snapshot", path], input: "mem\nquit\n")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("usable RAM: 16777119 frames in 3 ranges, 15990784 of them above 4 GiB"), resumed.stdout)
     }
 
     /// The same piped session gives the same output on either accelerator.
@@ -143,7 +153,7 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertTrue(resumed.stdout.contains("lazy-touch exited with status 0"), resumed.stdout)
 
         let cut = directory.appendingPathComponent("cut.snapshot").path
-        try Data(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(100)).write(to: URL(fileURLWithPath: cut))
+        try Data(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(200)).write(to: URL(fileURLWithPath: cut))
         let refused = try binary.run(["boot", "--from-snapshot", cut])
         XCTAssertEqual(refused.status, 65)
         XCTAssertTrue(refused.stderr.hasPrefix("kvmhost: snapshot file: the snapshot is cut short in section VCPU:"), refused.stderr)

@@ -108,6 +108,22 @@ final class SnapshotFileTests: XCTestCase {
         var size = bytes
         size[12..<20] = [0, 0, 0, 0, 0, 0, 0, 0x10]  // 2^60 bytes of memory
         assertRefused(size, .badValue(section: "file", "memory size \(UInt64(1) << 60) is not a guest size this host builds"))
+        // Where RAM lies: no range, one not from 0, one past the memory's end.
+        let ram = try XCTUnwrap(findTag("RAMR", in: bytes))
+        XCTAssertEqual(bytes[ram + 12..<ram + 20], [1, 0, 0, 0, 0, 0, 0, 0], "one range")
+        var noRange = bytes
+        noRange[ram + 12] = 0
+        XCTAssertThrowsError(try read(noRange)) { error in
+            guard case .badValue(section: "RAMR", _)? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+        }
+        var notFromZero = bytes
+        notFromZero[ram + 21] = 0x10  // starts at 0x1000
+        assertRefused(notFromZero, .badValue(section: "RAMR", "[0x1000, 0x4000000) does not follow as RAM does: page-aligned, ascending, the first from 0"))
+        var pastTheEnd = bytes
+        pastTheEnd[ram + 31] = 0x01  // ends 2^56 beyond
+        XCTAssertThrowsError(try read(pastTheEnd)) { error in
+            guard case .badValue(section: "RAMR", _)? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+        }
         var tag = bytes
         let host = try XCTUnwrap(findTag("HOST", in: bytes))
         tag[host] = UInt8(ascii: "X")
@@ -127,6 +143,26 @@ final class SnapshotFileTests: XCTestCase {
         XCTAssertThrowsError(try read(bitmap)) { error in
             guard case .badValue(section: "MEMP", _)? = error as? SnapshotFileError else { return XCTFail("\(error)") }
         }
+    }
+
+    /// A file of RAM around a hole: a page marked present in the hole is
+    /// refused by address, not written into the memory file's hole.
+    func testAPageMarkedPresentOutsideRAMIsRefused() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000]))
+        _ = try guest.boot()
+        let path = directory.appendingPathComponent("split.snapshot").path
+        try SnapshotFile.write(try guest.snapshot(), to: path)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(try read(bytes).ram, [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000])
+        let memory = try XCTUnwrap(findTag("MEMP", in: bytes))
+        var inTheHole = bytes
+        let holePage = (32 << 20) / 4096  // 0x2000000, between the ranges
+        inTheHole[memory + 12 + holePage / 8] |= 1 << UInt8(holePage % 8)
+        let length = UInt64(bytes.count - memory - 12) + 4096
+        inTheHole.replaceSubrange(memory + 4..<memory + 12, with: withUnsafeBytes(of: length.littleEndian, Array.init))
+        inTheHole += [UInt8](repeating: 0xAB, count: 4096)
+        assertRefused(inTheHole, .badValue(section: "MEMP", "page 0x2000000 marked present outside RAM"))
     }
 
     func testAFileIsWrittenWholeOrNotAtAll() throws {

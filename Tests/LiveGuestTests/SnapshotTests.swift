@@ -267,6 +267,77 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try SnapshotFile.read(from: path).cpuFeatures, noNX)
     }
 
+    /// RAM in two ranges, the second above 4 GiB (a 4 GiB hole between):
+    /// a snapshot takes both, a restore puts both back (each memory slot's
+    /// dirty log), a new VM from it lays RAM out the same, and a file keeps
+    /// the layout; a guest of the same size laid out otherwise is refused.
+    func testASnapshotOfRAMAroundAHoleGoesOnAsTheOriginal() throws {
+        try requireKVM()
+        let ram: [Range<UInt64>] = [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000]
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: ram))
+        _ = try guest.boot()
+        func ramDiffers(_ live: LiveGuest, _ snapshot: GuestSnapshot) throws -> UInt64? {
+            for range in ram {
+                for address in stride(from: range.lowerBound, to: range.upperBound, by: 4096) {
+                    let same = try live.memory.withBytes(at: address, count: 4096) { a in
+                        try snapshot.withMemory(at: address, count: 4096) { b in memcmp(a.baseAddress!, b.baseAddress!, 4096) == 0 }
+                    }
+                    if !same { return address }
+                }
+            }
+            return nil
+        }
+        // Something in RAM above 4 GiB for the snapshot to keep.
+        let marker: [UInt8] = Array("above the hole".utf8)
+        try guest.memory.write(marker, at: 0x1_0000_5000)
+        let snapshot = try guest.snapshot()
+        XCTAssertEqual(try snapshot.withMemory(at: 0x1_0000_5000, count: marker.count) { Array($0) }, marker)
+        XCTAssertEqual(snapshot.ram, ram)
+        XCTAssertEqual(snapshot.memorySize, 0x1_0100_0000)
+        XCTAssertEqual(snapshot.ramPages, 8192)
+        XCTAssertNil(try ramDiffers(guest, snapshot))
+
+        let first = try work(guest)
+        XCTAssertNotNil(try ramDiffers(guest, snapshot))
+        let copied = try guest.restore(snapshot)
+        XCTAssertGreaterThan(copied, 0)
+        XCTAssertLessThan(copied, 8192 / 8, "the pages written since, from both slots' logs")
+        XCTAssertNil(try ramDiffers(guest, snapshot))
+        XCTAssertEqual(try work(guest), first, "it goes on as it did")
+        // The kernel writes every free frame, above 4 GiB too: the second slot's log brings those back.
+        let exhausted = try guest.call(ExhaustFrames(), timeout: .seconds(60))
+        XCTAssertGreaterThan(exhausted.highest, 0x1_0000_0000)
+        XCTAssertGreaterThan(try guest.restore(snapshot), Int(exhausted.count))
+        XCTAssertNil(try ramDiffers(guest, snapshot))
+
+        let fromSnapshot = try LiveGuest(snapshot: snapshot, kernel: GuestImage.kernel())
+        XCTAssertEqual(fromSnapshot.memory.ram, ram)
+        XCTAssertEqual(try work(fromSnapshot), first)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("split-\(UUID().uuidString).snapshot").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try SnapshotFile.write(snapshot, to: path)
+        let loaded = try SnapshotFile.read(from: path)
+        XCTAssertEqual(loaded.ram, ram)
+        XCTAssertEqual(try guest.restore(loaded), 8192, "another snapshot: all of RAM, from both ranges")
+        XCTAssertNil(try ramDiffers(guest, loaded))
+        XCTAssertEqual(try work(guest), first)
+        XCTAssertEqual(try work(LiveGuest(snapshot: loaded, kernel: GuestImage.kernel())), first)
+
+        // 32 MiB in one range: the same RAM, laid out otherwise.
+        let plain = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+        _ = try plain.boot()
+        XCTAssertThrowsError(try plain.restore(snapshot)) {
+            XCTAssertEqual($0 as? SnapshotError, .memorySizeMismatch(snapshot: 0x1_0100_0000, guest: 32 << 20))
+        }
+        let otherLayout: [Range<UInt64>] = [0..<(8 << 20), 0x1_0000_0000 - (8 << 20)..<0x1_0000_0000, 0x1_0000_0000..<0x1_0100_0000]
+        let other = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: otherLayout))
+        _ = try other.boot()
+        XCTAssertThrowsError(try other.restore(snapshot)) {
+            XCTAssertEqual($0 as? SnapshotError, .differentRAM(snapshot: ram, guest: otherLayout))
+        }
+    }
+
     func testASnapshotOfAnotherSizeIsRefused() throws {
         let small = try bootedGuest(memorySize: 64 << 20)
         let large = try bootedGuest(memorySize: 128 << 20)

@@ -9,7 +9,12 @@ import Glibc
 ///
 /// A final class: it owns the memory copy, which is shared, never copied.
 public final class GuestSnapshot {
+    /// Guest memory from guest-physical 0 to the end of RAM, the 32-bit
+    /// hole included (which the memory file keeps as a hole).
     public let memorySize: Int
+    /// Where RAM lies: one range, or two around the 32-bit hole, or as a
+    /// configuration laid it out; a snapshot goes on only with the same.
+    public let ram: [Range<UInt64>]
     /// Which kernel the guest ran (`KernelDigest`): a snapshot goes on only
     /// with the same one.
     public let kernelDigest: UInt64
@@ -30,7 +35,8 @@ public final class GuestSnapshot {
 
     convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState,
                      serial: Serial16550.State, host: LiveGuest.HostState) throws {
-        try self.init(memorySize: guestMemory.size, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures, vcpu: vcpu, serial: serial, host: host)
+        try self.init(memorySize: guestMemory.size, ram: guestMemory.ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
+                      vcpu: vcpu, serial: serial, host: host)
         // The memory file starts as zeros: only pages that may hold data
         // are copied (a booted 64 MiB guest touched a few MiB), and each
         // copy is a page fault of the file less.
@@ -38,15 +44,18 @@ public final class GuestSnapshot {
             touched.forEachPage { page in memcpy(memory + page * 4096, guestMemory.pagePointer(page), 4096) }
             pagesCopied = touched.count
         } else {
-            memcpy(memory, guestMemory.base, guestMemory.size)
-            pagesCopied = guestMemory.size / 4096
+            for range in ram {
+                memcpy(memory + Int(range.lowerBound), guestMemory.base + Int(range.lowerBound), Int(range.upperBound - range.lowerBound))
+            }
+            pagesCopied = ramPages
         }
     }
 
     /// A snapshot whose memory is still all zeros, for its contents to be
     /// filled in (from a guest, or a file).
-    init(memorySize: Int, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState, serial: Serial16550.State,
-         host: LiveGuest.HostState) throws {
+    init(memorySize: Int, ram: [Range<UInt64>], kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState,
+         serial: Serial16550.State, host: LiveGuest.HostState) throws {
+        precondition(ram.last?.upperBound == UInt64(memorySize), "RAM ends where memory does")
         let file = ckvm_memfd("kvmhost-snapshot")
         guard file >= 0 else { throw KVMError.mmapFailed(bytes: memorySize, errno: errno) }
         guard ftruncate(file, off_t(memorySize)) == 0 else {
@@ -61,9 +70,10 @@ public final class GuestSnapshot {
             throw KVMError.mmapFailed(bytes: memorySize, errno: code)
         }
         self.memorySize = memorySize
+        self.ram = ram
         self.kernelDigest = kernelDigest
         self.cpuFeatures = cpuFeatures
-        pagesCopied = memorySize / 4096
+        pagesCopied = ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / 4096 }
         memoryFile = file
         memory = mapped
         self.vcpu = vcpu
@@ -84,6 +94,9 @@ public final class GuestSnapshot {
         }
         return try body(UnsafeRawBufferPointer(start: memory + Int(address), count: count))
     }
+
+    /// Pages of RAM, the hole left out.
+    public var ramPages: Int { ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / 4096 } }
 
     /// Host memory the snapshot's copy of guest memory takes: its memory
     /// file's allocated blocks (pages never written take none).
@@ -106,13 +119,19 @@ public final class GuestSnapshot {
     /// written into the guest, never read from the file, which would give
     /// each a page of its own.
     func copyAllPages(into guestMemory: GuestMemory) {
-        var page = 0
-        forEachDataRegion { data in
-            for hole in page..<data.lowerBound { memset(guestMemory.pagePointer(hole), 0, 4096) }
-            for inData in data { copyPage(inData, into: guestMemory) }
-            page = data.upperBound
+        var data: [Range<Int>] = []
+        forEachDataRegion { data.append($0) }
+        var next = 0  // the first data run that may hold pages at or above the one at hand
+        for range in ram {
+            for page in Int(range.lowerBound / 4096)..<Int(range.upperBound / 4096) {
+                while next < data.count && data[next].upperBound <= page { next += 1 }
+                if next < data.count && data[next].contains(page) {
+                    copyPage(page, into: guestMemory)
+                } else {
+                    memset(guestMemory.pagePointer(page), 0, 4096)
+                }
+            }
         }
-        for hole in page..<memorySize / 4096 { memset(guestMemory.pagePointer(hole), 0, 4096) }
     }
 
     /// The memory file's pages that hold data, run by run, in order
@@ -147,9 +166,8 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     case differentKernel(snapshot: UInt64, guest: UInt64)
     /// The guest's VM gives or takes other CPU features than the snapshot's.
     case differentCPU(snapshot: CPUSelection, guest: CPUSelection)
-    /// RAM split around the 32-bit hole (3.5 GiB or more): a snapshot copies
-    /// all of RAM, and takes it in one range.
-    case ramAboveTheHole(bytes: UInt64)
+    /// The same size of memory, RAM laid out otherwise.
+    case differentRAM(snapshot: [Range<UInt64>], guest: [Range<UInt64>])
     /// A new VM from a snapshot maps the snapshot's memory copy-on-write: it
     /// takes no other backing.
     case backedByItsFile(MemoryBacking)
@@ -168,8 +186,9 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         case .differentCPU(let snapshot, let guest):
             return "the snapshot's guest ran on \(snapshot) (--cpu), this one on \(guest): its kernel chose its paging modes from "
                 + "the CPU it booted on"
-        case .ramAboveTheHole(let bytes):
-            return "snapshots take guest RAM in one range below the 32-bit hole: this guest's \(bytes >> 20) MiB lie on both sides of it (take up to \(GuestRAM.splitAtOrAbove >> 20) MiB less 1)"
+        case .differentRAM(let snapshot, let guest):
+            func ranges(_ ram: [Range<UInt64>]) -> String { ram.map { "[\(hex($0.lowerBound)), \(hex($0.upperBound)))" }.joined(separator: " ") }
+            return "the snapshot's RAM lies at \(ranges(snapshot)), this guest's at \(ranges(guest))"
         case .backedByItsFile(let backing):
             return "a guest from a snapshot is backed by the snapshot's memory, copy-on-write: it cannot take the \(backing.rawValue) backing"
         }

@@ -29,6 +29,7 @@ extension LiveGuest {
         guard snapshot.memorySize == memory.size else {
             throw SnapshotError.memorySizeMismatch(snapshot: snapshot.memorySize, guest: memory.size)
         }
+        guard snapshot.ram == memory.ram else { throw SnapshotError.differentRAM(snapshot: snapshot.ram, guest: memory.ram) }
         guard snapshot.kernelDigest == kernelDigest else {
             throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: kernelDigest)
         }
@@ -48,7 +49,7 @@ extension LiveGuest {
             }
         } else {
             snapshot.copyAllPages(into: memory)
-            copied = memory.size / 4096
+            copied = snapshot.ramPages
             snapshotBaseline = snapshot
         }
         restoreHostState(snapshot.host, serial: snapshot.serial)
@@ -57,7 +58,6 @@ extension LiveGuest {
 
     private func snapshotVM() throws -> VirtualMachine {
         guard let vm, vcpu != nil else { throw SnapshotError.needsKVM }
-        guard vm.memory.ram.count == 1 else { throw SnapshotError.ramAboveTheHole(bytes: vm.memory.ramBytes) }
         if debugger?.isActive == true { throw SnapshotError.debuggerAttached }
         for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
                                    (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {

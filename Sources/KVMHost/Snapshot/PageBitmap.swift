@@ -23,6 +23,19 @@ struct PageBitmap: Equatable {
         }
     }
 
+    /// Sets the pages a memory slot's dirty log marks: bit i of `log` is
+    /// page `first + i`; bits past `count` are ignored.
+    mutating func insert(log: [UInt64], count: Int, fromPage first: Int) {
+        for (index, word) in log.enumerated() where word != 0 {
+            var rest = word
+            while rest != 0 {
+                let bit = index * 64 + rest.trailingZeroBitCount
+                if bit < count { insert(pages: UInt64(first + bit)...UInt64(first + bit)) }
+                rest &= rest - 1
+            }
+        }
+    }
+
     mutating func formUnion(_ other: PageBitmap) {
         precondition(other.pages == pages, "bitmaps of the same memory")
         for index in words.indices { words[index] |= other.words[index] }

@@ -7,6 +7,9 @@ import GuestProtocol
 ///     "KVMHSNAP"  u32 version  u64 memory size  u64 kernel digest
 ///     section "CPUF"  the CPU features given and taken away (two u64 masks
 ///                     of `CPUFeature.maskBit`)
+///     section "RAMR"  where RAM lies: a u64 count, then each range's start
+///                     and end (memory size is the last end; the 32-bit hole
+///                     and any other gap hold no pages)
 ///     section "VCPU"  the vCPU's state (KVM's structures as KVM lays them out)
 ///     section "HOST"  memory map, command channel, exit status, the reports kept
 ///                     (program values, page traps, failed expectations)
@@ -36,6 +39,13 @@ public enum SnapshotFile {
         out.section("CPUF") { section in
             section.append(littleEndian: snapshot.cpuFeatures.enabledMask)
             section.append(littleEndian: snapshot.cpuFeatures.disabledMask)
+        }
+        out.section("RAMR") { section in
+            section.append(littleEndian: UInt64(snapshot.ram.count))
+            for range in snapshot.ram {
+                section.append(littleEndian: range.lowerBound)
+                section.append(littleEndian: range.upperBound)
+            }
         }
         out.section("VCPU") { section in
             let vcpu = snapshot.vcpu
@@ -137,8 +147,7 @@ public enum SnapshotFile {
         let version = try file.u32()
         guard version == Self.version else { throw SnapshotFileError.unsupportedVersion(version) }
         let memorySize = try file.u64()
-        guard memorySize % 4096 == 0,
-              (UInt64(VirtualMachine.minimumMemorySize)...UInt64(VirtualMachine.maximumMemorySize)).contains(memorySize) else {
+        guard memorySize % 4096 == 0, memorySize >= UInt64(VirtualMachine.minimumMemorySize), memorySize <= GuestRAM.maximumEnd else {
             throw SnapshotFileError.badValue(section: "file", "memory size \(memorySize) is not a guest size this host builds")
         }
         let kernelDigest = try file.u64()
@@ -149,6 +158,27 @@ public enum SnapshotFile {
         guard let cpuFeatures = CPUSelection(enabledMask: enabled, disabledMask: disabled) else {
             throw SnapshotFileError.badValue(section: "CPUF", "features \(hex(enabled)) given and \(hex(disabled)) taken away: "
                                              + "not features of \(CPUFeature.allCases.map { "\($0.name)" }.joined(separator: ", ")), or some both")
+        }
+
+        var ramSection = try file.section("RAMR")
+        let rangeCount = try ramSection.count(elementSize: 16)
+        guard (1...GuestRAM.maximumRanges).contains(rangeCount) else {
+            throw SnapshotFileError.badValue(section: "RAMR", "\(rangeCount) ranges of RAM, not 1 to \(GuestRAM.maximumRanges)")
+        }
+        var ram: [Range<UInt64>] = []
+        for _ in 0..<rangeCount {
+            let start = try ramSection.u64(), end = try ramSection.u64()
+            guard start < end, start % 4096 == 0, end % 4096 == 0, start >= (ram.last?.upperBound ?? 0), ram.isEmpty == (start == 0) else {
+                throw SnapshotFileError.badValue(section: "RAMR", "[\(hex(start)), \(hex(end))) does not follow as RAM does: "
+                                                 + "page-aligned, ascending, the first from 0")
+            }
+            ram.append(start..<end)
+        }
+        try ramSection.end()
+        let ramBytes = ram.reduce(0) { $0 + ($1.upperBound - $1.lowerBound) }
+        guard ram.last?.upperBound == memorySize, ramBytes <= UInt64(VirtualMachine.maximumMemorySize) else {
+            throw SnapshotFileError.badValue(section: "RAMR", "\(ramBytes) bytes of RAM ending at \(hex(ram.last?.upperBound ?? 0)) "
+                                             + "for memory of \(memorySize) bytes")
         }
 
         var vcpuSection = try file.section("VCPU")
@@ -209,8 +239,8 @@ public enum SnapshotFile {
         let serial = Serial16550.State(transcript: transcript, input: input[...],
                                        registers: (registerBytes[0], registerBytes[1], registerBytes[2], registerBytes[3], divisor))
 
-        let snapshot = try GuestSnapshot(memorySize: Int(memorySize), kernelDigest: kernelDigest, cpuFeatures: cpuFeatures, vcpu: vcpu,
-                                         serial: serial, host: host)
+        let snapshot = try GuestSnapshot(memorySize: Int(memorySize), ram: ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
+                                         vcpu: vcpu, serial: serial, host: host)
         var memorySection = try file.section("MEMP")
         let pages = Int(memorySize / 4096)
         var words: [UInt64] = []
@@ -222,7 +252,13 @@ public enum SnapshotFile {
         guard memorySection.remaining == present.count * 4096 else {
             throw SnapshotFileError.badValue(section: "MEMP", "\(present.count) pages marked present, \(memorySection.remaining) bytes of pages")
         }
+        var range = 0
         try present.forEachPage { page in
+            // Pages come lowest first: the range that holds one holds the next or lies below it.
+            while range < ram.count && ram[range].upperBound <= UInt64(page) * 4096 { range += 1 }
+            guard range < ram.count, ram[range].lowerBound <= UInt64(page) * 4096 else {
+                throw SnapshotFileError.badValue(section: "MEMP", "page \(hex(UInt64(page) * 4096)) marked present outside RAM")
+            }
             try memorySection.copy(4096, to: snapshot.memory + page * 4096)
         }
         try file.end()
