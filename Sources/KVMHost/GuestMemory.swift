@@ -34,10 +34,17 @@ public final class GuestMemory {
     /// Pages the host wrote since tracking began (`trackHostWrites`): KVM's
     /// dirty log sees only the guest's writes, and a restore must undo both.
     private var hostWrites: PageBitmap?
-    /// True while RAM is private anonymous memory in ordinary or
-    /// transparent huge pages: a page the process never touched reads as
-    /// zeros (not after a file is mapped over it, not hugetlb).
-    private var untouchedPagesAreZero: Bool
+    /// What a page of RAM the process never touched holds.
+    private enum UntouchedPages {
+        /// Zeros: private anonymous memory in ordinary or transparent huge pages.
+        case zero
+        /// The bytes of this file (a snapshot's memory file, mapped private;
+        /// a descriptor of its own): zeros in its holes.
+        case file(Int32)
+        /// Anything: hugetlb, or a file QEMU shares.
+        case unknown
+    }
+    private var untouchedPages: UntouchedPages
 
     /// One range of RAM, `size` bytes from guest-physical 0.
     public convenience init(size: Int) throws {
@@ -76,7 +83,7 @@ public final class GuestMemory {
         }
         self.size = size
         self.ram = ram
-        untouchedPagesAreZero = backing != .hugetlb
+        untouchedPages = backing == .hugetlb ? .unknown : .zero
         mapping = mapped
         mappingSize = total
         self.base = base
@@ -88,7 +95,7 @@ public final class GuestMemory {
     /// writes, the host sees.
     public convenience init(sharedFile descriptor: Int32, ram: [Range<UInt64>]) throws {
         try self.init(ram: ram)
-        untouchedPagesAreZero = false
+        untouchedPages = .unknown
         var offset = 0
         for range in ram {
             let length = Int(range.upperBound - range.lowerBound)
@@ -108,7 +115,9 @@ public final class GuestMemory {
     /// against the host's commit limit (64 GiB was refused on 24 GiB).
     convenience init(copyOnWriteOf descriptor: Int32, ram: [Range<UInt64>]) throws {
         try self.init(ram: ram)
-        untouchedPagesAreZero = false
+        let own = dup(descriptor)
+        guard own >= 0 else { throw KVMError.mmapFailed(bytes: size, errno: errno) }
+        untouchedPages = .file(own)
         for range in ram {
             let length = Int(range.upperBound - range.lowerBound)
             guard mmap(base + Int(range.lowerBound), length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, descriptor,
@@ -118,7 +127,10 @@ public final class GuestMemory {
         }
     }
 
-    deinit { munmap(mapping, mappingSize) }
+    deinit {
+        munmap(mapping, mappingSize)
+        if case .file(let descriptor) = untouchedPages { close(descriptor) }
+    }
 
     /// True when the whole range lies inside one range of RAM, without
     /// overflow: nothing reads or writes across the hole.
@@ -188,11 +200,13 @@ public final class GuestMemory {
     /// The pages that may hold something other than zeros: those the
     /// process's page tables have present or swapped out
     /// (/proc/self/pagemap bits 63 and 62), which is every page the guest
-    /// or the host ever touched. Nil where an untouched page need not be
-    /// zero (a file maps RAM, hugetlb) or pagemap cannot be read: then any
-    /// page may. A snapshot copies these alone.
+    /// or the host ever touched, and for memory mapped from a snapshot's
+    /// file, the file's pages of data (lseek SEEK_DATA). Nil where an
+    /// untouched page could hold anything (hugetlb, QEMU's file) or pagemap
+    /// cannot be read: then any page may. A snapshot copies these alone,
+    /// and a restore zeroes no other.
     func pagesThatMayHoldData() -> PageBitmap? {
-        guard untouchedPagesAreZero else { return nil }
+        if case .unknown = untouchedPages { return nil }
         let descriptor = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
@@ -211,6 +225,14 @@ public final class GuestMemory {
                     touched.insert(pages: UInt64(page + index)...UInt64(page + index))
                 }
                 page += count
+            }
+        }
+        if case .file(let descriptor) = untouchedPages {
+            let dataRegions = MemoryFile.dataRegions(of: descriptor, size: size)
+            for region in dataRegions {
+                for page in region where contains(UInt64(page) * 4096, length: 4096) {
+                    touched.insert(pages: UInt64(page)...UInt64(page))
+                }
             }
         }
         return touched

@@ -115,19 +115,20 @@ public final class GuestSnapshot {
     }
 
     /// Copies every page of the snapshot over the guest's: the memory
-    /// file's data as it is, its holes (never written: zeros) as zeros
-    /// written into the guest, never read from the file, which would give
-    /// each a page of its own.
+    /// file's data as it is; its holes (never written: zeros) as zeros, and
+    /// those only into guest pages that may hold data. Neither side is read
+    /// or written where it holds zeros already, so a 64 GiB guest is not
+    /// made resident by a restore.
     func copyAllPages(into guestMemory: GuestMemory) {
-        var data: [Range<Int>] = []
-        forEachDataRegion { data.append($0) }
+        let data = MemoryFile.dataRegions(of: memoryFile, size: memorySize)
+        let guestData = guestMemory.pagesThatMayHoldData()
         var next = 0  // the first data run that may hold pages at or above the one at hand
         for range in ram {
             for page in Int(range.lowerBound / 4096)..<Int(range.upperBound / 4096) {
                 while next < data.count && data[next].upperBound <= page { next += 1 }
                 if next < data.count && data[next].contains(page) {
                     copyPage(page, into: guestMemory)
-                } else {
+                } else if guestData?.contains(page) ?? true {
                     memset(guestMemory.pagePointer(page), 0, 4096)
                 }
             }
@@ -135,23 +136,9 @@ public final class GuestSnapshot {
     }
 
     /// The memory file's pages that hold data, run by run, in order
-    /// (lseek SEEK_DATA and SEEK_HOLE); the rest are holes, zeros that
-    /// were never written. Where the file cannot say, all of it.
+    /// (`MemoryFile.dataRegions`).
     func forEachDataRegion(_ body: (Range<Int>) throws -> Void) rethrows {
-        let pages = memorySize / 4096
-        var offset: off_t = 0
-        while offset < off_t(memorySize) {
-            let data = lseek(memoryFile, offset, seekData)
-            if data < 0 {
-                if errno == ENXIO { return }  // no data from here to the end
-                return try body(Int(offset) / 4096..<pages)
-            }
-            let hole = min(lseek(memoryFile, data, seekHole), off_t(memorySize))
-            guard hole > data else { return try body(Int(data) / 4096..<pages) }
-            // Runs are whole pages: memory files are written a page at a time.
-            try body(Int(data) / 4096..<(Int(hole) + 4095) / 4096)
-            offset = hole
-        }
+        for region in MemoryFile.dataRegions(of: memoryFile, size: memorySize) { try body(region) }
     }
 }
 
@@ -194,8 +181,3 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
-
-/// lseek's whence for the next data and the next hole (<unistd.h>, Linux,
-/// under _GNU_SOURCE, which Swift's Glibc module does not define).
-private let seekData: Int32 = 3
-private let seekHole: Int32 = 4

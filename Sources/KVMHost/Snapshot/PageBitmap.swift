@@ -41,6 +41,10 @@ struct PageBitmap: Equatable {
         for index in words.indices { words[index] |= other.words[index] }
     }
 
+    func contains(_ page: Int) -> Bool {
+        page >= 0 && page < pages && words[page / 64] & (1 << UInt64(page % 64)) != 0
+    }
+
     /// The pages set, lowest first.
     func forEachPage(_ body: (Int) throws -> Void) rethrows {
         for (index, word) in words.enumerated() where word != 0 {
