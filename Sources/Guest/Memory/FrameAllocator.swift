@@ -458,11 +458,22 @@ public struct FrameAllocator: ~Copyable {
 
     /// The first used frame in `[start, end)`, or nil.
     private func firstUsed(from start: UInt64, to end: UInt64) -> UInt64? {
+        firstFrame(from: start, to: end, flip: 0)
+    }
+
+    /// The first free frame in `[start, end)`, or nil.
+    private func firstFree(from start: UInt64, to end: UInt64) -> UInt64? {
+        firstFrame(from: start, to: end, flip: ~0)
+    }
+
+    /// The first frame in `[start, end)` whose bit, xor `flip`, is set:
+    /// word by word.
+    private func firstFrame(from start: UInt64, to end: UInt64, flip: UInt64) -> UInt64? {
         var frame = start
         while frame < end {
             let word = Int(frame >> 6)
-            let used = bitmap[word] & Self.bits(from: frame, to: end, in: word)
-            if used != 0 { return UInt64(word) << 6 + UInt64(used.trailingZeroBitCount) }
+            let found = (bitmap[word] ^ flip) & Self.bits(from: frame, to: end, in: word)
+            if found != 0 { return UInt64(word) << 6 + UInt64(found.trailingZeroBitCount) }
             frame = UInt64(word + 1) << 6
         }
         return nil
@@ -486,18 +497,6 @@ public struct FrameAllocator: ~Copyable {
         }
         let found = UInt64(word) << 6 + UInt64(free.trailingZeroBitCount)
         return found < frameCount ? found : nil
-    }
-
-    /// The first free frame in `[start, end)`, or nil.
-    private func firstFree(from start: UInt64, to end: UInt64) -> UInt64? {
-        var frame = start
-        while frame < end {
-            let word = Int(frame >> 6)
-            let free = ~bitmap[word] & Self.bits(from: frame, to: end, in: word)
-            if free != 0 { return UInt64(word) << 6 + UInt64(free.trailingZeroBitCount) }
-            frame = UInt64(word + 1) << 6
-        }
-        return nil
     }
 
     private func clamped(_ range: FrameRange) -> FrameRange {
