@@ -238,6 +238,28 @@ public final class GuestMemory {
         return touched
     }
 
+    /// Whether pages given back to the host read as zeros (private
+    /// anonymous memory): then `zero(pages:mayHoldData:)` needs no map of
+    /// the pages that may hold data.
+    var givenBackPagesReadAsZero: Bool {
+        if case .zero = untouchedPages { return true }
+        return false
+    }
+
+    /// Makes `pages` (inside one range of RAM) read as zeros, touching no
+    /// more than it must: anonymous memory gives them back to the host
+    /// (MADV_DONTNEED; zeros at the next touch, and KVM drops its mappings);
+    /// other memory has its pages that may hold data (`mayHoldData`; all of
+    /// them when nil) written with zeros.
+    func zero(pages: Range<Int>, mayHoldData: PageBitmap?) {
+        guard !pages.isEmpty else { return }
+        if givenBackPagesReadAsZero,
+           madvise(base + pages.lowerBound * 4096, pages.count * 4096, MADV_DONTNEED) == 0 {
+            return
+        }
+        for page in pages where mayHoldData?.contains(page) ?? true { memset(pagePointer(page), 0, 4096) }
+    }
+
     /// Starts (or restarts, emptied) the record of pages the host writes.
     func trackHostWrites() {
         hostWrites = PageBitmap(pages: size / 4096)

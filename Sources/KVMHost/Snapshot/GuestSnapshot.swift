@@ -115,23 +115,23 @@ public final class GuestSnapshot {
     }
 
     /// Copies every page of the snapshot over the guest's: the memory
-    /// file's data as it is; its holes (never written: zeros) as zeros, and
-    /// those only into guest pages that may hold data. Neither side is read
-    /// or written where it holds zeros already, so a 64 GiB guest is not
-    /// made resident by a restore.
+    /// file's data as it is; its holes (never written: zeros) by making the
+    /// guest's pages read as zeros (`GuestMemory.zero`). Neither side is
+    /// read or written where it holds zeros already, so a 64 GiB guest is
+    /// not made resident by a restore.
     func copyAllPages(into guestMemory: GuestMemory) {
         let data = MemoryFile.dataRegions(of: memoryFile, size: memorySize)
-        let guestData = guestMemory.pagesThatMayHoldData()
-        var next = 0  // the first data run that may hold pages at or above the one at hand
+        let guestData = guestMemory.givenBackPagesReadAsZero ? nil : guestMemory.pagesThatMayHoldData()
         for range in ram {
-            for page in Int(range.lowerBound / 4096)..<Int(range.upperBound / 4096) {
-                while next < data.count && data[next].upperBound <= page { next += 1 }
-                if next < data.count && data[next].contains(page) {
-                    copyPage(page, into: guestMemory)
-                } else if guestData?.contains(page) ?? true {
-                    memset(guestMemory.pagePointer(page), 0, 4096)
-                }
+            var page = Int(range.lowerBound / 4096)
+            let end = Int(range.upperBound / 4096)
+            for region in data where region.upperBound > page && region.lowerBound < end {
+                let copied = max(region.lowerBound, page)..<min(region.upperBound, end)
+                guestMemory.zero(pages: page..<copied.lowerBound, mayHoldData: guestData)
+                for inData in copied { copyPage(inData, into: guestMemory) }
+                page = copied.upperBound
             }
+            guestMemory.zero(pages: page..<end, mayHoldData: guestData)
         }
     }
 
