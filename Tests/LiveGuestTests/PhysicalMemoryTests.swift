@@ -220,4 +220,22 @@ final class PhysicalMemoryTests: GuestBehaviourTestCase {
             XCTAssertEqual(again.nextFitFrame, again.linearScanFrame)
         }
     }
+    /// A map with no run of free frames that holds the 1% and a word above
+    /// it cannot be measured: refused, every frame given back.
+    func testFrameSearchOnAMapTooFragmentedIsRefusedAndLosesNothing() throws {
+        try onEachBackend { backend in
+            guard backend == .kvm else { throw XCTSkip("memory holes are kvm's: QEMU's pc machine takes none") }
+            let (_, ready) = try boot(memory: 16 << 20)
+            // A 4 KiB hole every 256 KiB from just above the kernel: no run of 161 free frames.
+            let first = (ready.kernelPhysicalEnd + 0x3FFFF) & ~0x3FFFF
+            let holes = stride(from: first, to: 16 << 20, by: 0x40000).map { $0..<($0 + 0x1000) }
+            let (guest, _) = try boot(memory: 16 << 20, holes: holes)
+            let before = try guest.call(ReadFrameStatistics())
+            XCTAssertCallFails(try guest.call(MeasureFrameSearch(), timeout: .seconds(60)), .outOfFrames)
+            let after = try guest.call(ReadFrameStatistics())
+            XCTAssertEqual(after.free, before.free, "every frame the fill took is back")
+            XCTAssertEqual(after.used, before.used)
+            XCTAssertEqual(try guest.call(Echo([1])).values, [1], "the kernel goes on")
+        }
+    }
 }
