@@ -122,7 +122,7 @@ final class MonitorTests: GuestBehaviourTestCase {
         var transcripts: [(Backend, String)] = []
         try onEachBackend { backend in
             let (guest, screen) = try runMonitor([
-                "help", "mem", "alloc 3", "free 0x200000", "map 0x40000000 w", "map 0x40001000 0x300000 wux", "translate 0x40000000",
+                "help", "mem", "cpu", "alloc 3", "free 0x200000", "map 0x40000000 w", "map 0x40001000 0x300000 wux", "translate 0x40000000",
                 "walk 0x40001000", "unmap 0x40001000", "unmap 0x40000000", "spaces", "reserve 2 lazy", "reserve 1", "release 0x10000000000",
                 "spaces", "programs", "run hello", "run lazy-touch", "faults", "quit",
             ])
@@ -139,6 +139,14 @@ final class MonitorTests: GuestBehaviourTestCase {
             let reservations = stats.reservations.map { "  \(hex16($0.start))-\(hex16($0.end)) \($0.kind.name)" }
             XCTAssertEqual(Array(lines[(mem + 4)...].prefix(reservations.count)), reservations)
             lines.replaceSubrange((mem + 1)..<(mem + 4 + reservations.count), with: ["(the kernel's frame statistics)"])
+            // cpu, against what the kernel answers ReadCPU (the backends' CPUs differ).
+            let cpu = try guest.call(ReadCPU())
+            let at = try XCTUnwrap(lines.firstIndex(of: "monitor> cpu"))
+            XCTAssertEqual(lines[at + 1], "CPUID:" + CPUFeature.allCases.map { (cpu.features & $0.maskBit != 0 ? " +" : " -") + "\($0.name)" }.joined())
+            XCTAssertEqual(lines[at + 2], "kernel: EFER.NXE " + (cpu.noExecute ? "on" : "off (nothing is mapped no-execute)")
+                           + ", CR4.SMEP " + (cpu.smep ? "on" : "off") + ", CR4.SMAP " + (cpu.smap ? "on" : "off"))
+            XCTAssertEqual(lines[at + 3], "direct map in " + (cpu.gigabyteDirectMap ? "1 GiB" : "2 MiB") + " pages, MAXPHYADDR \(cpu.physicalAddressBits)")
+            lines.replaceSubrange((at + 1)...(at + 3), with: ["(the CPU the kernel found)"])
             transcripts.append((backend, named(lines.joined(separator: "\n"))))
         }
         guard let (first, reference) = transcripts.first, transcripts.count > 1 else {
