@@ -11,7 +11,7 @@ import KVMHost
 func snapshotCosts(runs: Int) throws -> [Row] {
     let kernel = try GuestImage.kernel()
     let clock = ContinuousClock()
-    let guest = try LiveGuest(kernel: kernel)
+    let guest = try KVMGuest(kernel: kernel)
     _ = try guest.boot()
     let snapshot = try guest.snapshot()
     var pagesCopied: [Double] = []
@@ -29,12 +29,12 @@ func snapshotCosts(runs: Int) throws -> [Row] {
     }
     func byBoot() throws -> Double {
         nanoseconds(try clock.measure {
-            let fresh = try LiveGuest(kernel: kernel)
+            let fresh = try KVMGuest(kernel: kernel)
             _ = try fresh.boot()
         })
     }
     func byNewVM() throws -> Double {
-        nanoseconds(try clock.measure { _ = try LiveGuest(snapshot: snapshot, kernel: kernel) })
+        nanoseconds(try clock.measure { _ = try KVMGuest(snapshot: snapshot, kernel: kernel) })
     }
     let qemu = try? QEMUBoot(memoryMiB: 64)
     func byQEMU(_ qemu: QEMUBoot) throws -> Double {

@@ -68,29 +68,31 @@ struct BootCommand: ParsableCommand {
             let guest: LiveGuest
             if let fromSnapshot {
                 let snapshot = try SnapshotFile.read(from: fromSnapshot)
-                guest = try LiveGuest(snapshot: snapshot, kernel: machine.kernelImage(memorySize: snapshot.memorySize), configuration: configuration)
+                guest = try KVMGuest(snapshot: snapshot, kernel: machine.kernelImage(memorySize: snapshot.memorySize), configuration: configuration)
             } else {
-                guest = try LiveGuest(kernel: machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil),
-                                      configuration: configuration)
+                let kernel = try machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil)
+                guest = configuration.backend == .kvm ? try KVMGuest(kernel: kernel, configuration: configuration)
+                    : try LiveGuest(kernel: kernel, configuration: configuration)
             }
+            let kvmGuest = guest as? KVMGuest
             if coverage != nil, guest.profileSections == nil { throw CoverageError.notInstrumented }
             let output = ConsoleOutput(stopping: guest.stopHandle)
             console = output
             guest.serial.output = { bytes in output.write(bytes) }
-            if tracePorts {
-                guest.portTrace = { access in OutputStream.standardError.writeIgnoringErrors(PortTrace.line(access)) }
+            if tracePorts, let kvmGuest {
+                kvmGuest.portTrace = { access in OutputStream.standardError.writeIgnoringErrors(PortTrace.line(access)) }
             }
             let kernelPath = machine.kernel ?? (coverage != nil ? GuestImage.coverageKernelURL : GuestImage.kernelURL).path
-            if let gdb {
-                let port = try guest.attachDebugger(port: gdb, waitForDebugger: gdbWait)
+            if let gdb, let kvmGuest {
+                let port = try kvmGuest.attachDebugger(port: gdb, waitForDebugger: gdbWait)
                 OutputStream.standardError.writeIgnoringErrors("kvmhost: gdb stub on 127.0.0.1:\(port): "
                     + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\n")
             }
             if interactive {
                 Terminal.enterRawMode()
-                let debugger = guest.debugger
-                guest.snapshotReport = { line in OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(line)\r\n") }
-                guest.consoleInput = TerminalInput(stopping: guest.stopHandle, snapshots: guest.snapshotRequests) {
+                kvmGuest?.snapshotReport = { line in OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(line)\r\n") }
+                let debugger = kvmGuest?.debugger
+                guest.consoleInput = TerminalInput(stopping: guest.stopHandle, snapshots: kvmGuest?.snapshotRequests) {
                     // Ctrl-A g: the stub on a free port, the guest stopped until gdb continues or detaches.
                     do {
                         guard let debugger else { throw DebuggerError.needsKVM }
@@ -106,9 +108,9 @@ struct BootCommand: ParsableCommand {
                 guest.consoleInput = PipedInput()
             }
             defer { Terminal.restore() }
-            if let saveSnapshot {
+            if let saveSnapshot, let kvmGuest {
                 _ = try guest.boot(timeout: timeout)
-                try SnapshotFile.write(try guest.snapshot(), to: saveSnapshot)
+                try SnapshotFile.write(try kvmGuest.snapshot(), to: saveSnapshot)
                 OutputStream.standardError.writeIgnoringErrors("kvmhost: snapshot saved to \(saveSnapshot)\(interactive ? "\r" : "")\n")
             }
             // A guest of our own reports ready and takes commands; any other

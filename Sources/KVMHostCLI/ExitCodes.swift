@@ -22,13 +22,14 @@ enum ExitCodes {
 
     static func code(for failure: GuestFailure) -> Int32 {
         switch failure.kind {
-        case .panic, .assertion: return panic
+        case .panic, .assertion, .kernelExited(.panic, _), .kernelExited(.assertionFailed, _): return panic
         case .tripleFault: return tripleFault
-        case .exception, .nestedException: return exception
+        case .exception, .nestedException, .kernelExited(.exception, _), .kernelExited(.nestedException, _): return exception
         case .timeout: return timeout
         case .stoppedByUser: return 0
         case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
-             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature, .qemuShutdown, .qemuEnded:
+             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature, .qemuShutdown, .backendEnded,
+             .statusCutToSevenBits, .kernelExited(.missingCPUFeature, _):
             return otherFailure
         }
     }

@@ -55,6 +55,115 @@ final class VerdictTests: XCTestCase {
         }
     }
 
+    /// The statuses the kernel ends with when it fails (`KernelExit`) are
+    /// those failures, whatever wrote them, and say so.
+    static let kernelStatuses: [(UInt32, Int32, String)] = [
+        (2, 121, "a kernel assertion failed (exit status 2, with no report)"),
+        (3, 123, "the kernel took an exception it could not handle (exit status 3, with no report)"),
+        (4, 121, "the kernel panicked (exit status 4, with no report)"),
+        (5, 123, "the kernel took an exception inside its exception handler (exit status 5)"),
+        (6, 125, "the CPU lacks a feature the kernel needs: "),
+    ]
+
+    /// Every status means the same on both backends: on kvm written to the
+    /// exit port; on tcg sent whole in an exit frame, then to isa-debug-exit.
+    func testEveryStatusMeansTheSameOnBothBackends() throws {
+        let binary = try KVMHostBinary()
+        let statuses: [(UInt32, Int32)] = [(0, 0), (1, 1), (7, 7), (42, 42), (63, 63), (64, 120), (127, 120), (128, 120), (129, 120),
+                                           (255, 120), (256, 120), (257, 120), (0x1_0000, 120), (0xFFFF_FFFF, 120)]
+        var ran = 0
+        for backend in Backend.allCases where backend.unavailableReason == nil {
+            ran += 1
+            for (status, expected) in statuses + Self.kernelStatuses.map({ ($0.0, $0.1) }) {
+                var code = Code32()
+                if backend == .tcg { code.sendExitFrame(status) }
+                code.exit(status)
+                let result = try binary.run(["--accel", "\(backend)", "--kernel", try kernelFile(code)])
+                XCTAssertEqual(result.status, expected, "status \(status) on \(backend): \(result.stderr)")
+                if let (_, _, reason) = Self.kernelStatuses.first(where: { $0.0 == status }) {
+                    XCTAssertTrue(result.stderr.hasPrefix("kvmhost: guest failure: \(reason)"), "status \(status) on \(backend): \(result.stderr)")
+                } else if expected == 120 {
+                    XCTAssertEqual(result.stderr, "kvmhost: the guest exited with status \(status) (0x\(String(status, radix: 16))); "
+                                   + "kvmhost exits 120 for guest statuses above 63\n", "on \(backend)")
+                } else {
+                    XCTAssertEqual(result.stderr, "", "status \(status) on \(backend)")
+                }
+            }
+        }
+        if ran < 2 { throw XCTSkip("this test compares kvm and tcg: \(Backend.allCases.compactMap(\.unavailableReason))") }
+    }
+
+    /// A guest that ends QEMU through isa-debug-exit without the exit frame
+    /// gives 7 bits of its status: 0, 128 and 256 all end QEMU with 1.
+    /// None of them reads as success, or as any status.
+    func testAStatusQEMUCutToSevenBitsIsAFailure() throws {
+        try requireQEMU()
+        let binary = try KVMHostBinary()
+        for status: UInt32 in [0, 1, 42, 128, 256, 0x8000_0000] {
+            let result = try binary.run(["--accel", "tcg", "--kernel", try kernelFile(exiting(status))])
+            XCTAssertEqual(result.status, 125, "status \(status): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("kvmhost: guest failure: the guest ended QEMU through isa-debug-exit without sending "
+                                                  + "its whole status on the serial link first (LinkFrame.exit): QEMU keeps 7 bits "
+                                                  + "(0x\(String(status & 0x7F, radix: 16))), so the status is unknown\n"), result.stderr)
+        }
+    }
+
+    /// QEMU dies with kvmhost however kvmhost ends: every signal that ends
+    /// a process, SIGKILL included (QEMU's parent-death signal).
+    func testQEMUNeverOutlivesKVMHost() throws {
+        try requireQEMU()
+        let binary = try KVMHostBinary()
+        for signal in [SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGSEGV] {
+            let process = Process()
+            process.executableURL = binary.url
+            process.arguments = ["--accel", "tcg", "--timeout", "none"]
+            let input = Pipe()  // kept open: the monitor waits for input
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var qemu: [pid_t] = []
+            for _ in 0..<200 where qemu.isEmpty {
+                Thread.sleep(forTimeInterval: 0.05)
+                qemu = Self.children(of: process.processIdentifier, named: "qemu-system-x86")
+            }
+            XCTAssertEqual(qemu.count, 1, "signal \(signal)")
+            Thread.sleep(forTimeInterval: 0.5)
+            let kvmhost = process.processIdentifier
+            kill(kvmhost, signal)
+            // On this machine's kernel a core-dumping signal (SIGQUIT, SIGSEGV)
+            // ends a process blocked reading a pipe only once the pipe ends,
+            // whatever the process: the input ends after the signal is taken.
+            Thread.sleep(forTimeInterval: 0.2)
+            try? input.fileHandleForWriting.close()
+            // Not waitUntilExit: its end is seen through /proc, reaped or not, within 10 s.
+            for _ in 0..<200 where kill(kvmhost, 0) == 0 && !Self.isZombie(kvmhost) { Thread.sleep(forTimeInterval: 0.05) }
+            XCTAssertTrue(kill(kvmhost, 0) != 0 || Self.isZombie(kvmhost), "kvmhost ended by signal \(signal)")
+            var alive = qemu
+            for _ in 0..<100 where !alive.isEmpty {
+                Thread.sleep(forTimeInterval: 0.05)
+                alive = alive.filter { kill($0, 0) == 0 && !Self.isZombie($0) }
+            }
+            XCTAssertEqual(alive, [], "QEMU outlived kvmhost ended by signal \(signal)")
+            for pid in alive { kill(pid, SIGKILL) }
+            try? input.fileHandleForWriting.close()
+        }
+    }
+
+    private static func children(of parent: pid_t, named name: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { pid_t($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return stat.contains("(\(name)") && fields.count > 1 && fields[1] == "\(parent)"
+        }
+    }
+
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+    }
+
     func testTimeoutValues() throws {
         let binary = try KVMHostBinary()
         for bad in ["1e10", "1e300", "1000000001", "nan", "-inf", "0", "-1", "0x10", "abc", "1e"] {
@@ -148,11 +257,11 @@ final class VerdictTests: XCTestCase {
 
     func testPortTraceShowsValues() throws {
         try requireKVM()
-        let kernel = try writing(Array("hi".utf8)) { $0.exit(3) }
+        let kernel = try writing(Array("hi".utf8)) { $0.exit(7) }
         let result = try KVMHostBinary().run(["--kernel", kernel, "--trace-ports"])
-        XCTAssertEqual(result.status, 3)
+        XCTAssertEqual(result.status, 7)
         // This KVM delivers a `rep outsb` to COM1 as one exit per byte.
-        XCTAssertEqual(result.stderr, "port out 0x3f8 size 1 x1: 0x68\nport out 0x3f8 size 1 x1: 0x69\nport out 0xf4 size 4 x1: 0x00000003\n")
+        XCTAssertEqual(result.stderr, "port out 0x3f8 size 1 x1: 0x68\nport out 0x3f8 size 1 x1: 0x69\nport out 0xf4 size 4 x1: 0x00000007\n")
         let monitor = try KVMHostBinary().run(["--trace-ports", "--no-monitor"])
         XCTAssertTrue(monitor.stderr.contains("port in  0x1000 size 4 x1: 0x"), "a read's value: \(monitor.stderr)")
     }

@@ -100,9 +100,27 @@ final class BootTests: GuestBehaviourTestCase {
     func testRunToExitAnswersWithTheGivenCommandsThenShutsDown() throws {
         try onEachBackend { backend in
             let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
-            XCTAssertEqual(try guest.runToExit(calls: [Echo([1]), Shutdown(status: 3)]), 3)
+            XCTAssertEqual(try guest.runToExit(calls: [Echo([1]), Shutdown(status: 7)]), 7)
             let quiet = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
             XCTAssertEqual(try quiet.runToExit(), ExitStatus.success)
+        }
+    }
+
+    /// The statuses the kernel ends with when it fails are never sent as a
+    /// guest's own: the host would read them as those failures.
+    func testShutdownRefusesTheKernelsFailureStatuses() throws {
+        try onEachBackend { backend in
+            let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: backend))
+            _ = try guest.boot()
+            for exit in KernelExit.allCases {
+                XCTAssertThrowsError(try guest.shutdown(status: exit.rawValue)) {
+                    XCTAssertEqual($0 as? GuestCallError, GuestCallError(call: .shutdown, reason: .kernelStatus(exit)), "\(exit)")
+                }
+            }
+            XCTAssertThrowsError(try guest.runToExit(calls: [Shutdown(status: ExitStatus.panic)])) {
+                XCTAssertEqual($0 as? GuestCallError, GuestCallError(call: .shutdown, reason: .kernelStatus(.panic)))
+            }
+            XCTAssertEqual(try guest.shutdown(status: 7), 7, "the guest took none of them and goes on")
         }
     }
 

@@ -20,8 +20,8 @@ final class GDBStubTests: XCTestCase {
             let ready = DispatchSemaphore(value: 0)
             let thread = Thread { [self] in
                 do {
-                    let guest = try LiveGuest(kernel: kernel, configuration: .init(memorySize: 32 << 20))
-                    guest.debugger?.log = { _ in }
+                    let guest = try KVMGuest(kernel: kernel, configuration: .init(memorySize: 32 << 20))
+                    guest.debugger.log = { _ in }
                     opened = .success(try guest.attachDebugger(port: 0, waitForDebugger: wait))
                     ready.signal()
                     outcome = Result { try guest.runToExit(calls: commands) }
@@ -212,8 +212,8 @@ final class DebugOnFailureTests: XCTestCase {
         nonisolated(unsafe) var kind: GuestFailure.Kind?
         Thread {
             do {
-                let guest = try LiveGuest(kernel: GuestImage.kernel())
-                guest.debugger?.log = { _ in }
+                let guest = try KVMGuest(kernel: GuestImage.kernel())
+                guest.debugger.log = { _ in }
                 _ = try guest.boot()
                 _ = try guest.call(RaiseException(.pageFault(address: 0x4000_0000)))
             } catch let failure as GuestFailure {

@@ -134,6 +134,8 @@ final class GuestFailureTests: GuestBehaviourTestCase {
             code.movECX(UInt32(text.count))
             code.movEDX(UInt32(GuestPort.serial))
             code.repOutsb()
+            // As the kernel's entry does: under QEMU the whole status first, in an exit frame.
+            if backend == .tcg { code.sendExitFrame(ExitStatus.missingCPUFeature) }
             code.exit(ExitStatus.missingCPUFeature)
             var builder = ELFBuilder.guest(code: code.bytes)
             builder.segments.append(.init(physicalAddress: 0x200000, bytes: text))

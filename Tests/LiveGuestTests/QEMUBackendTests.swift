@@ -7,10 +7,6 @@ import XCTest
 /// The tcg backend itself: what QEMU reports reaches the test as the same
 /// typed failures KVM's exits do, and QEMU is gone when the guest is.
 final class QEMUBackendTests: XCTestCase {
-    private func requireQEMU() throws {
-        if let reason = Backend.tcg.unavailableReason { throw XCTSkip("this test runs the tcg backend: \(reason)") }
-    }
-
     private func failure(of code: Code32, extra: [ELFBuilder.Segment] = [], timeout: Duration = .seconds(10)) throws -> GuestFailure {
         var builder = ELFBuilder.guest(code: code.bytes)
         builder.segments += extra
@@ -70,11 +66,16 @@ final class QEMUBackendTests: XCTestCase {
             let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
             XCTAssertEqual(try guest.runToExit(), status)
         }
-        // Without the frame, QEMU's own status says the low 7 bits.
-        var code = Code32()
-        code.exit(0x45)
-        let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
-        XCTAssertEqual(try guest.runToExit(), 0x45)
+        // Without the frame, QEMU's own status keeps the low 7 bits: 0x45,
+        // 0xC5 and 0x1_0045 end alike, and none can be taken as the status.
+        for status: UInt32 in [0x45, 0xC5, 0x1_0045] {
+            var code = Code32()
+            code.exit(status)
+            let guest = try LiveGuest(kernel: ELFBuilder.guest(code: code.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+            XCTAssertThrowsError(try guest.runToExit()) {
+                XCTAssertEqual(($0 as? GuestFailure)?.kind, .statusCutToSevenBits(lowBits: 0x45), "status \(status)")
+            }
+        }
     }
 
     func testALoopingGuestEndsAtItsDeadlineWithItsRegisters() throws {
@@ -104,6 +105,61 @@ final class QEMUBackendTests: XCTestCase {
         XCTAssertThrowsError(try guest.runToExit(timeout: .milliseconds(300))) {
             XCTAssertEqual(($0 as? GuestFailure)?.kind, .timeout(.milliseconds(300)))
             XCTAssertEqual(($0 as? GuestFailure)?.cpu?.rip, 0x100000)
+        }
+    }
+
+    /// QEMU killed from outside is its own failure, named, at once: while
+    /// the guest runs (a signal is no isa-debug-exit status), and while it
+    /// waits for console input with no deadline at all.
+    func testQEMUThatDiesIsAFailureNamingHowAtOnce() throws {
+        try requireQEMU()
+        var loop = Code32()
+        loop.jumpBack(to: 0)
+        for (signal, name) in [(SIGKILL, "Killed"), (SIGTERM, "Terminated"), (SIGSEGV, "Segmentation fault")] {
+            let before = qemuChildren()
+            let guest = try LiveGuest(kernel: ELFBuilder.guest(code: loop.bytes).build(), configuration: .init(backend: .tcg, memorySize: 16 << 20))
+            let started = qemuChildren().filter { !before.contains($0) }
+            XCTAssertEqual(started.count, 1)
+            let pid = try XCTUnwrap(started.first.flatMap { pid_t($0) })
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { _ = kill(pid, signal) }
+            let clock = ContinuousClock.now
+            XCTAssertThrowsError(try guest.runToExit(timeout: .seconds(60))) {
+                XCTAssertEqual(($0 as? GuestFailure)?.kind, .backendEnded(.killed(signal: signal), message: ""), "signal \(signal)")
+                XCTAssertEqual(($0 as? GuestFailure)?.summary,
+                               "QEMU was killed by signal \(signal) (\(name)) while the guest ran, with no exit from the guest")
+            }
+            XCTAssertLessThan(ContinuousClock.now - clock, .seconds(5), "at once, not at the deadline")
+        }
+        // Waiting for input that never comes, with no deadline.
+        let before = qemuChildren()
+        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
+        let pid = try XCTUnwrap(qemuChildren().first { !before.contains($0) }.flatMap { pid_t($0) })
+        _ = try guest.boot()
+        /// A terminal nobody types at.
+        final class NoInput: ConsoleInput, @unchecked Sendable {
+            func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
+                while !deadline.hasPassed { Thread.sleep(forTimeInterval: 0.01) }
+                return .timedOut
+            }
+            func wake() {}
+        }
+        guest.consoleInput = NoInput()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { _ = kill(pid, SIGKILL) }
+        let clock = ContinuousClock.now
+        XCTAssertThrowsError(try guest.runToExit(calls: [RunMonitor()], timeout: Deadline.never.timeout)) {
+            XCTAssertEqual(($0 as? GuestFailure)?.kind, .backendEnded(.killed(signal: SIGKILL), message: ""))
+        }
+        XCTAssertLessThan(ContinuousClock.now - clock, .seconds(5), "at once, with no deadline")
+    }
+
+    /// This process's QEMU children, by pid.
+    private func qemuChildren() -> [String] {
+        let parent = String(getpid())
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return stat.contains("(qemu-system-x86") && fields.count > 1 && fields[1] == parent
         }
     }
 
@@ -140,15 +196,6 @@ final class QEMUBackendTests: XCTestCase {
     /// guests of their own.)
     func testNothingOfQEMUOutlivesTheGuest() throws {
         try requireQEMU()
-        func qemuChildren() -> [String] {
-            let parent = String(getpid())
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            return entries.filter { Int($0) != nil }.filter { pid in
-                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-                let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
-                return stat.contains("(qemu-system-x86") && fields.count > 1 && fields[1] == parent
-            }
-        }
         /// The private directory a QEMU child was given: its memory file's.
         func directory(of pid: String) throws -> String {
             let commandLine = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"))
@@ -178,10 +225,9 @@ final class QEMUBackendTests: XCTestCase {
         XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg, memorySize: (64 << 20) + 4096))) {
             XCTAssertEqual($0 as? LiveGuest.ConfigurationError, .memorySizeNotWholeMiB(bytes: (64 << 20) + 4096))
         }
-        // Those two are refused before QEMU is looked for; this needs a guest.
-        try requireQEMU()
-        XCTAssertThrowsError(try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg)).attachDebugger(port: 0)) {
-            XCTAssertEqual($0 as? DebuggerError, .needsKVM)
+        // Snapshots, the gdb stub and port traces are KVMGuest's: it runs on kvm only.
+        XCTAssertThrowsError(try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))) {
+            XCTAssertEqual($0 as? LiveGuest.ConfigurationError, .kvmGuestOnAnotherBackend(.tcg))
         }
     }
 }

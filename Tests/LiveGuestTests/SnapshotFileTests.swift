@@ -21,9 +21,9 @@ final class SnapshotFileTests: XCTestCase {
     }
 
     /// A booted guest's snapshot, written to a file: the file's bytes.
-    private func savedSnapshot() throws -> (guest: LiveGuest, snapshot: GuestSnapshot, bytes: [UInt8]) {
+    private func savedSnapshot() throws -> (guest: KVMGuest, snapshot: GuestSnapshot, bytes: [UInt8]) {
         try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        let guest = try KVMGuest(kernel: GuestImage.kernel())
         _ = try guest.boot()
         _ = try guest.call(AllocateFrames(count: 3))
         _ = try guest.runProgram("lazy-touch")
@@ -59,7 +59,7 @@ final class SnapshotFileTests: XCTestCase {
             XCTAssertTrue(same, "page \(page)")
             if !same { break }
         }
-        let fromFile = try LiveGuest(snapshot: loaded, kernel: GuestImage.kernel())
+        let fromFile = try KVMGuest(snapshot: loaded, kernel: GuestImage.kernel())
         XCTAssertEqual(fromFile.programReports, [280], "the reports kept travel with the file")
         XCTAssertEqual(fromFile.serial.text, guest.serial.text)
         XCTAssertEqual(fromFile.memoryMap, guest.memoryMap)
@@ -67,7 +67,7 @@ final class SnapshotFileTests: XCTestCase {
             XCTAssertEqual(try fromFile.call(AllocateFrames(count: 5)), try guest.call(AllocateFrames(count: 5)), "call \(call)")
         }
         XCTAssertEqual(try fromFile.runProgram("lazy-touch").reallocations, try guest.runProgram("lazy-touch").reallocations)
-        XCTAssertEqual(try fromFile.shutdown(status: 3), 3)
+        XCTAssertEqual(try fromFile.shutdown(status: 9), 9)
     }
 
     /// Cut at every section boundary and every 256 bytes of the sections
@@ -149,7 +149,7 @@ final class SnapshotFileTests: XCTestCase {
     /// refused by address, not written into the memory file's hole.
     func testAPageMarkedPresentOutsideRAMIsRefused() throws {
         try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000]))
+        let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(ram: [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000]))
         _ = try guest.boot()
         let path = directory.appendingPathComponent("split.snapshot").path
         try SnapshotFile.write(try guest.snapshot(), to: path)

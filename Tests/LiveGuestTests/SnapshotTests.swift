@@ -11,16 +11,16 @@ import XCTest
 /// the vCPU, all of guest memory (dirty pages only after the first restore)
 /// and the host's side. KVM only: QEMU keeps the vCPU.
 final class SnapshotTests: XCTestCase {
-    private func bootedGuest(memorySize: Int = VirtualMachine.defaultMemorySize) throws -> LiveGuest {
+    private func bootedGuest(memorySize: Int = VirtualMachine.defaultMemorySize) throws -> KVMGuest {
         try requireKVM()
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memorySize))
+        let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memorySize))
         _ = try guest.boot()
         return guest
     }
 
     /// Guest memory, byte for byte, against the snapshot's copy: the first
     /// page that differs, nil when none does.
-    private func firstDifferingPage(_ guest: LiveGuest, _ snapshot: GuestSnapshot) throws -> Int? {
+    private func firstDifferingPage(_ guest: KVMGuest, _ snapshot: GuestSnapshot) throws -> Int? {
         for page in 0..<guest.memory.size / 4096 {
             let same = try guest.memory.withBytes(at: UInt64(page) * 4096, count: 4096) { live in
                 try snapshot.withMemory(at: UInt64(page) * 4096, count: 4096) { saved in memcmp(live.baseAddress!, saved.baseAddress!, 4096) == 0 }
@@ -31,7 +31,7 @@ final class SnapshotTests: XCTestCase {
     }
 
     /// Work that changes the kernel's frames, page tables, heap and reports.
-    private func work(_ guest: LiveGuest) throws -> [String] {
+    private func work(_ guest: KVMGuest) throws -> [String] {
         let frames = try guest.call(AllocateFrames(count: 40))
         let mapped = try guest.call(MapPage(virtual: 0x4000_0000_0000, frame: .allocate, flags: [.writable]))
         let translated = try guest.call(Translate(virtual: 0x4000_0000_0123))
@@ -45,14 +45,14 @@ final class SnapshotTests: XCTestCase {
         let guest = try bootedGuest()
         let snapshot = try guest.snapshot()
         XCTAssertNil(try firstDifferingPage(guest, snapshot), "the copy is the memory")
-        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(guest.vcpu.snapshot(), snapshot.cpu)
         _ = try work(guest)
         XCTAssertNotNil(try firstDifferingPage(guest, snapshot), "the work wrote memory")
         let copied = try guest.restore(snapshot)
         XCTAssertGreaterThan(copied, 0)
         XCTAssertLessThan(copied, guest.memory.size / 4096 / 8, "only the pages written since, not all of memory")
         XCTAssertNil(try firstDifferingPage(guest, snapshot), "every page back, the written ones included")
-        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(guest.vcpu.snapshot(), snapshot.cpu)
         XCTAssertEqual(guest.programReports, [])
         XCTAssertEqual(guest.pageTraps, [])
     }
@@ -97,7 +97,7 @@ final class SnapshotTests: XCTestCase {
         // A guest whose memory is a snapshot's file (read afresh: the
         // comparisons above gave every page of the others a page of data).
         let fresh = try SnapshotFile.read(from: path)
-        let fromSnapshot = try LiveGuest(snapshot: fresh, kernel: GuestImage.kernel())
+        let fromSnapshot = try KVMGuest(snapshot: fresh, kernel: GuestImage.kernel())
         let again = try fromSnapshot.snapshot()
         XCTAssertLessThan(again.pagesCopied, pages / 8, "from its file: the file's pages of data and those touched since")
         XCTAssertGreaterThanOrEqual(again.pagesCopied * 4096, fresh.hostBytes, "every page of the file's data")
@@ -151,7 +151,7 @@ final class SnapshotTests: XCTestCase {
         }
         try guest.restore(snapshot)
         XCTAssertNil(try firstDifferingPage(guest, snapshot))
-        XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(guest.vcpu.snapshot(), snapshot.cpu)
         XCTAssertEqual(try work(guest), before)
     }
 
@@ -172,7 +172,7 @@ final class SnapshotTests: XCTestCase {
         code.exit(status)
         var builder = ELFBuilder.guest(code: code.bytes, at: UInt64(codePage))
         builder.segments.append(.init(physicalAddress: HostileRecords.recordAddress, bytes: HostileRecords.ready()))
-        let guest = try LiveGuest(kernel: builder.build(), configuration: .init(memorySize: Int(size)))
+        let guest = try KVMGuest(kernel: builder.build(), configuration: .init(memorySize: Int(size)))
         _ = try guest.boot()
         let snapshot = try guest.snapshot()
         let pages = Int(size) / 4096
@@ -184,7 +184,7 @@ final class SnapshotTests: XCTestCase {
             }
             XCTAssertEqual(try guest.restore(snapshot), pages - 1, "round \(round): every page but the code's")
             XCTAssertNil(try firstDifferingPage(guest, snapshot), "round \(round)")
-            XCTAssertEqual(guest.vcpu?.snapshot(), snapshot.cpu, "round \(round)")
+            XCTAssertEqual(guest.vcpu.snapshot(), snapshot.cpu, "round \(round)")
             XCTAssertNil(guest.exitStatus, "round \(round)")
         }
     }
@@ -196,9 +196,9 @@ final class SnapshotTests: XCTestCase {
         let original = try bootedGuest()
         let snapshot = try original.snapshot()
         let kernel = try GuestImage.kernel()
-        let copy = try LiveGuest(snapshot: snapshot, kernel: kernel)
+        let copy = try KVMGuest(snapshot: snapshot, kernel: kernel)
         XCTAssertNil(try firstDifferingPage(copy, snapshot))
-        XCTAssertEqual(copy.vcpu?.snapshot(), snapshot.cpu)
+        XCTAssertEqual(copy.vcpu.snapshot(), snapshot.cpu)
         XCTAssertEqual(copy.memoryMap, original.memoryMap)
         let first = try work(copy)
         XCTAssertNil(try firstDifferingPage(original, snapshot), "the copy's writes stay in the copy")
@@ -211,7 +211,7 @@ final class SnapshotTests: XCTestCase {
         XCTAssertLessThan(try copy.restore(snapshot), copy.memory.size / 4096 / 8)
         XCTAssertNil(try firstDifferingPage(copy, snapshot))
         // Several at once, from one snapshot.
-        let more = try (0..<3).map { _ in try LiveGuest(snapshot: snapshot, kernel: kernel) }
+        let more = try (0..<3).map { _ in try KVMGuest(snapshot: snapshot, kernel: kernel) }
         for guest in more { XCTAssertEqual(try work(guest), first) }
     }
 
@@ -219,7 +219,7 @@ final class SnapshotTests: XCTestCase {
         let guest = try bootedGuest()
         let snapshot = try guest.snapshot()
         let other = try GuestImage.kernel() + [0]
-        XCTAssertThrowsError(try LiveGuest(snapshot: snapshot, kernel: other)) {
+        XCTAssertThrowsError(try KVMGuest(snapshot: snapshot, kernel: other)) {
             guard case .differentKernel(let digest, _)? = $0 as? SnapshotError else { return XCTFail("\($0)") }
             XCTAssertEqual(digest, snapshot.kernelDigest)
         }
@@ -233,26 +233,26 @@ final class SnapshotTests: XCTestCase {
         let noNX = CPUSelection(disabled: [.nx])
         var configuration = LiveGuest.Configuration()
         configuration.cpu = noNX
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: configuration)
+        let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
         _ = try guest.boot()
         let snapshot = try guest.snapshot()
         XCTAssertEqual(snapshot.cpuFeatures, noNX)
 
         // A new VM takes the snapshot's CPU; its kernel still runs without NX.
         let kernel = try GuestImage.kernel()
-        let fromSnapshot = try LiveGuest(snapshot: snapshot, kernel: kernel)
+        let fromSnapshot = try KVMGuest(snapshot: snapshot, kernel: kernel)
         XCTAssertEqual(fromSnapshot.configuration.cpu, noNX)
         let cpu = try fromSnapshot.call(ReadCPU())
         XCTAssertEqual(cpu.features & CPUFeature.nx.maskBit, 0, "CPUID as the snapshot's guest had it")
         XCTAssertFalse(cpu.noExecute)
         var other = LiveGuest.Configuration()
         other.cpu = CPUSelection(disabled: [.pdpe1gb, .nx])
-        XCTAssertThrowsError(try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: other)) {
+        XCTAssertThrowsError(try KVMGuest(snapshot: snapshot, kernel: kernel, configuration: other)) {
             XCTAssertEqual($0 as? SnapshotError, .differentCPU(snapshot: noNX, guest: other.cpu))
         }
         // The same features named in another order are the same CPU.
         other.cpu = CPUSelection(disabled: [.nx])
-        XCTAssertNoThrow(try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: other))
+        XCTAssertNoThrow(try KVMGuest(snapshot: snapshot, kernel: kernel, configuration: other))
 
         // Into a VM of the default CPU: refused, the guest as it was.
         let defaultGuest = try bootedGuest()
@@ -280,9 +280,9 @@ final class SnapshotTests: XCTestCase {
     func testASnapshotOfRAMAroundAHoleGoesOnAsTheOriginal() throws {
         try requireKVM()
         let ram: [Range<UInt64>] = [0..<(16 << 20), 0x1_0000_0000..<0x1_0100_0000]
-        let guest = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: ram))
+        let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(ram: ram))
         _ = try guest.boot()
-        func ramDiffers(_ live: LiveGuest, _ snapshot: GuestSnapshot) throws -> UInt64? {
+        func ramDiffers(_ live: KVMGuest, _ snapshot: GuestSnapshot) throws -> UInt64? {
             for range in ram {
                 for address in stride(from: range.lowerBound, to: range.upperBound, by: 4096) {
                     let same = try live.memory.withBytes(at: address, count: 4096) { a in
@@ -316,7 +316,7 @@ final class SnapshotTests: XCTestCase {
         XCTAssertGreaterThan(try guest.restore(snapshot), Int(exhausted.count))
         XCTAssertNil(try ramDiffers(guest, snapshot))
 
-        let fromSnapshot = try LiveGuest(snapshot: snapshot, kernel: GuestImage.kernel())
+        let fromSnapshot = try KVMGuest(snapshot: snapshot, kernel: GuestImage.kernel())
         XCTAssertEqual(fromSnapshot.memory.ram, ram)
         XCTAssertEqual(try work(fromSnapshot), first)
 
@@ -328,16 +328,16 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(try guest.restore(loaded), 8192, "another snapshot: all of RAM, from both ranges")
         XCTAssertNil(try ramDiffers(guest, loaded))
         XCTAssertEqual(try work(guest), first)
-        XCTAssertEqual(try work(LiveGuest(snapshot: loaded, kernel: GuestImage.kernel())), first)
+        XCTAssertEqual(try work(KVMGuest(snapshot: loaded, kernel: GuestImage.kernel())), first)
 
         // 32 MiB in one range: the same RAM, laid out otherwise.
-        let plain = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+        let plain = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
         _ = try plain.boot()
         XCTAssertThrowsError(try plain.restore(snapshot)) {
             XCTAssertEqual($0 as? SnapshotError, .memorySizeMismatch(snapshot: 0x1_0100_0000, guest: 32 << 20))
         }
         let otherLayout: [Range<UInt64>] = [0..<(8 << 20), 0x1_0000_0000 - (8 << 20)..<0x1_0000_0000, 0x1_0000_0000..<0x1_0100_0000]
-        let other = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(ram: otherLayout))
+        let other = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(ram: otherLayout))
         _ = try other.boot()
         XCTAssertThrowsError(try other.restore(snapshot)) {
             XCTAssertEqual($0 as? SnapshotError, .differentRAM(snapshot: ram, guest: otherLayout))
@@ -381,7 +381,7 @@ final class SnapshotTests: XCTestCase {
         try debugged.attachDebugger(port: 0)
         XCTAssertThrowsError(try debugged.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .debuggerAttached) }
         if Backend.tcg.unavailableReason == nil {
-            let tcg = try LiveGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
+            let tcg = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(backend: .tcg))
             _ = try tcg.boot()
             XCTAssertThrowsError(try tcg.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .needsKVM) }
         }

@@ -53,6 +53,17 @@ public struct Code32 {
         bytes += [0xE7, 0xF4]  // out 0xF4, eax
     }
 
+    /// Sends `status` whole in an exit frame on COM2 (`LinkFrame.exit`), as
+    /// the kernel does under QEMU before isa-debug-exit, which keeps 7 bits.
+    /// (On KVM nothing answers COM2.)
+    public mutating func sendExitFrame(_ status: UInt32) {
+        movEDX(0x2F8)
+        for byte in [0x58] + le32(status) {
+            movEAX(UInt32(byte))
+            outDX(size: 1)
+        }
+    }
+
     /// Sends the record at `address` on the report channel.
     public mutating func sendRecord(at address: UInt32) {
         movEAX(address)

@@ -9,6 +9,11 @@ public func requireKVM(file: StaticString = #filePath, line: UInt = #line) throw
     }
 }
 
+/// Skips the calling test, naming why, where QEMU (the tcg backend) cannot run.
+public func requireQEMU(file: StaticString = #filePath, line: UInt = #line) throws {
+    if let reason = Backend.tcg.unavailableReason { throw XCTSkip("this test runs the tcg backend: \(reason)", file: file, line: line) }
+}
+
 /// Skips the calling test under AddressSanitizer or ThreadSanitizer, whose
 /// runtimes map, hold and quarantine memory of their own: a test that counts
 /// the process's mappings or resident memory would measure the sanitizer.

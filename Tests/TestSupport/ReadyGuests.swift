@@ -31,12 +31,12 @@ public enum ReadyGuests {
         }
         let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles, cpu: "\(configuration.cpu)")
         if ready[machine] == nil {
-            let booted = try LiveGuest(kernel: kernel, configuration: configuration)
+            let booted = try KVMGuest(kernel: kernel, configuration: configuration)
             let report = try booted.boot()
             ready[machine] = (try booted.snapshot(), report)
         }
         let (snapshot, report) = ready[machine]!
-        return (try LiveGuest(snapshot: snapshot, kernel: kernel, configuration: configuration), report)
+        return (try KVMGuest(snapshot: snapshot, kernel: kernel, configuration: configuration), report)
     }
 
     public static func guest(on backend: Backend) throws -> LiveGuest {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "CKVMChild.h"
+
 // ---- request numbers -----------------------------------------------------
 extern const unsigned long ckvm_get_api_version;
 extern const unsigned long ckvm_create_vm;

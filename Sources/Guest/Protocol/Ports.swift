@@ -25,15 +25,38 @@ public enum GuestPort {
 public let channelSignature: UInt32 = 0x484D_564B
 
 /// The status a guest writes to the exit port. Under QEMU's isa-debug-exit the
-/// process exit code becomes `status << 1 | 1`.
+/// process exit code becomes `status << 1 | 1`, so the kernel sends the whole
+/// status on its serial link first (`LinkFrame.exit`).
 public enum ExitStatus {
     public static let success: UInt32 = 0
-    public static let assertionFailed: UInt32 = 2
-    public static let exception: UInt32 = 3
-    public static let panic: UInt32 = 4
+    public static let assertionFailed = KernelExit.assertionFailed.rawValue
+    public static let exception = KernelExit.exception.rawValue
+    public static let panic = KernelExit.panic.rawValue
     /// An exception inside the exception path: the kernel could not even report it.
-    public static let nestedException: UInt32 = 5
+    public static let nestedException = KernelExit.nestedException.rawValue
     /// The CPU lacks a feature the kernel needs (CPUID, checked at entry):
     /// the console's last line names it. (Assembly/machine.h has the same number.)
-    public static let missingCPUFeature: UInt32 = 6
+    public static let missingCPUFeature = KernelExit.missingCPUFeature.rawValue
+}
+
+/// The statuses the kernel ends with when it fails. They are never a
+/// guest's own status: the host reads each as the failure it names, on
+/// every backend, whatever wrote it (`Shutdown` refuses them).
+public enum KernelExit: UInt32, CaseIterable, Sendable {
+    case assertionFailed = 2
+    case exception = 3
+    case panic = 4
+    case nestedException = 5
+    case missingCPUFeature = 6
+
+    /// What the kernel was doing when it ended so.
+    public var meaning: String {
+        switch self {
+        case .assertionFailed: return "a kernel assertion failed"
+        case .exception: return "the kernel took an exception it could not handle"
+        case .panic: return "the kernel panicked"
+        case .nestedException: return "the kernel took an exception inside its exception handler"
+        case .missingCPUFeature: return "the CPU lacks a feature the kernel needs"
+        }
+    }
 }

@@ -17,6 +17,9 @@ public struct GuestCallError: Error, Equatable, CustomStringConvertible {
         case malformedReply(WireError)
         /// The reply's status word is none the host knows.
         case unknownStatus(UInt64)
+        /// `Shutdown` with a status the kernel ends with when it fails: the
+        /// host would read it as that failure, so it is never sent.
+        case kernelStatus(KernelExit)
     }
 
     public var call: CallCode
@@ -42,6 +45,9 @@ public struct GuestCallError: Error, Equatable, CustomStringConvertible {
         case .argumentsTooLong: return "the arguments of \(call) do not fit in one record of \(recordMaximumSize) bytes"
         case .malformedReply(let error): return "the guest's reply to \(call) is not its reply type: \(error)"
         case .unknownStatus(let status): return "the guest answered \(call) with unknown status \(status)"
+        case .kernelStatus(let exit):
+            return "\(call) with status \(exit.rawValue) is refused: it is the kernel's own status for \"\(exit.meaning)\" "
+                + "(KernelExit), and the host would read it as that failure"
         }
     }
 }

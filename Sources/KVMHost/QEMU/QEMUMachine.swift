@@ -10,6 +10,8 @@ public enum QEMUMachineError: Error, Equatable, CustomStringConvertible {
     case socket(String, errno: Int32)
     case memoryFile(String, errno: Int32)
     case qmp(String)
+    /// The executable was found and could not be run: the exec's errno.
+    case cannotRun(String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum QEMUMachineError: Error, Equatable, CustomStringConvertible {
         case .socket(let call, let code): return "QEMU's socket: \(call) failed: \(String(cString: strerror(code)))"
         case .memoryFile(let call, let code): return "guest memory file: \(call) failed: \(String(cString: strerror(code)))"
         case .qmp(let problem): return "QMP: \(problem)"
+        case .cannotRun(let path, let code): return "\(path) cannot be run: \(String(cString: strerror(code))) (errno \(code))"
         }
     }
 }
@@ -29,27 +32,16 @@ public enum QEMUMachineError: Error, Equatable, CustomStringConvertible {
 /// guest rings COM2 where it would write the report port (LinkFrame); COM1
 /// carries console input and the few lines the kernel writes straight to it;
 /// QMP reports a triple fault (-no-reboot -no-shutdown) and the registers.
-final class QEMUMachine {
-    /// What ended a wait for the guest.
-    enum Stop {
-        /// The record at this address is ready; the guest waits until the next `run`.
-        case record(address: UInt32)
-        case exit(status: UInt32)
-        /// The guest polls COM1 for input.
-        case wantsInput
-        /// Bytes the guest wrote to COM1.
-        case console([UInt8])
-        /// QMP's SHUTDOWN event; "guest-reset" is a triple fault under -no-reboot.
-        case shutdown(reason: String)
-        /// QEMU ended without an exit frame: its exit code.
-        case ended(exitCode: Int32)
-        /// A stop request, or the deadline passed.
-        case interrupted
-    }
+final class QEMUMachine: Machine {
+    var backend: Backend { .tcg }
+    /// Where bytes the guest wrote to COM1 go, in order with everything else.
+    var consoleOutput: ([UInt8]) -> Void = { _ in }
 
     let memory: GuestMemory
     let stopHandle: VCPUStopHandle
-    private let process: Process
+    private let process: ChildProcess
+    /// QEMU's stderr: a file unlinked at start, read for its last words.
+    private let errorDescriptor: Int32
     private let directory: String
     private let console: UnixStream
     private let link: UnixStream
@@ -61,6 +53,10 @@ final class QEMUMachine {
     private var paused = false
     /// Console input bytes sent to COM1 so far, mod 2^32.
     private var consoleBytesSent: UInt32 = 0
+    /// The guest said it waits for input and none was sent since: a run
+    /// that returned for another reason (the wait was woken) says so again,
+    /// since the guest will not send the frame twice.
+    private var inputWanted = false
     private var ended = false
 
     /// How long QEMU may take to connect its sockets and answer QMP.
@@ -75,6 +71,8 @@ final class QEMUMachine {
     /// `memorySize` bytes of RAM and `cpu` as QEMU's -cpu (its default if nil).
     init(kernel: [UInt8], memorySize: Int, cpu: String?) throws {
         guard let executable = Self.find() else { throw QEMUMachineError.notInstalled }
+        // The rest may throw before every property is set: none owns anything yet.
+        var errorDescriptor: Int32 = -1
         guard let stopHandle = VCPUStopHandle.forWaitingThread() else { throw QEMUMachineError.socket("stop handle", errno: ENOMEM) }
         self.stopHandle = stopHandle
         var template = Array("/tmp/kvmhost-qemu-XXXXXX".utf8CString)
@@ -96,25 +94,27 @@ final class QEMUMachine {
             let consoleListener = try UnixListener(path: directory + "/com1")
             let linkListener = try UnixListener(path: directory + "/com2")
             let qmpListener = try UnixListener(path: directory + "/qmp")
-            let process = Process()
+            errorDescriptor = open(directory + "/stderr", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0o600)
+            guard errorDescriptor >= 0 else { throw QEMUMachineError.memoryFile("open \(directory)/stderr", errno: errno) }
+            let arguments = Self.arguments(kernel: kernelPath, memoryPath: memoryPath, memorySize: memorySize, cpu: cpu,
+                                           console: consoleListener.path, link: linkListener.path, qmp: qmpListener.path)
+            let process: ChildProcess
+            do {
+                process = try ChildProcess(executable: executable, arguments: arguments, errorDescriptor: errorDescriptor)
+            } catch .start(_, let code) {
+                throw QEMUMachineError.cannotRun(executable, errno: code)
+            }
             self.process = process
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = Self.arguments(kernel: kernelPath, memoryPath: memoryPath, memorySize: memorySize, cpu: cpu,
-                                               console: consoleListener.path, link: linkListener.path, qmp: qmpListener.path)
-            let errorPath = directory + "/stderr"
-            _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: errorPath)
-            process.standardOutput = FileHandle.nullDevice
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
+            self.errorDescriptor = errorDescriptor
+            let lastWords = { [errorDescriptor] in Self.startupError(process: process, errorDescriptor: errorDescriptor) }
             func connection(_ listener: UnixListener) throws -> UnixStream {
                 // QEMU connects each chardev as it starts; none may take longer than this.
                 let step: Int32 = 50
                 for _ in 0..<(Self.startupMilliseconds / step) {
                     if let stream = try listener.accept(withinMilliseconds: step) { return stream }
-                    if !process.isRunning { break }
+                    if process.hasEnded { break }
                 }
-                throw QEMUMachineError.failedToStart(Self.startupError(process: process, errorPath: errorPath))
+                throw QEMUMachineError.failedToStart(lastWords())
             }
             console = try connection(consoleListener)
             link = try connection(linkListener)
@@ -122,9 +122,10 @@ final class QEMUMachine {
             do {
                 qmp = try QMPConnection(stream: qmpStream, timeoutMilliseconds: Self.startupMilliseconds)
             } catch {
-                throw QEMUMachineError.failedToStart("\(error); " + Self.startupError(process: process, errorPath: errorPath))
+                throw QEMUMachineError.failedToStart("\(error); " + lastWords())
             }
         } catch {
+            if errorDescriptor >= 0 { close(errorDescriptor) }
             Self.remove(directory)
             throw error
         }
@@ -133,8 +134,8 @@ final class QEMUMachine {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.kill()
+        close(errorDescriptor)
     }
 
     static func arguments(kernel: String, memoryPath: String, memorySize: Int, cpu: String?,
@@ -152,12 +153,24 @@ final class QEMUMachine {
          "-kernel", kernel] + (cpu.map { ["-cpu", $0] } ?? [])
     }
 
-    private static func startupError(process: Process, errorPath: String) -> String {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let text = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        let message = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return message.isEmpty ? "it exited with status \(process.terminationStatus) and said nothing" : String(message.prefix(2000))
+    private static func startupError(process: ChildProcess, errorDescriptor: Int32) -> String {
+        process.kill()
+        let message = lastWords(errorDescriptor)
+        let ending = process.termination.map { "it \($0)" } ?? "it ended"
+        return message.isEmpty ? "\(ending) and said nothing" : message
+    }
+
+    /// The last 2,000 bytes QEMU wrote to its stderr, trimmed: all of it
+    /// the host ever reads, however much QEMU wrote.
+    static func lastWords(_ descriptor: Int32) -> String {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return "" }
+        let keep = 2000
+        let start = max(0, Int(status.st_size) - keep)
+        var bytes = [UInt8](repeating: 0, count: min(keep, Int(status.st_size)))
+        let count = pread(descriptor, &bytes, bytes.count, off_t(start))
+        guard count > 0 else { return "" }
+        return String(decoding: bytes.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private static func remove(_ directory: String) {
@@ -166,12 +179,12 @@ final class QEMUMachine {
 
     /// Lets the guest go on (acknowledging the record it waits on) and waits
     /// for what it does next, until `deadline`.
-    func run(until deadline: Deadline) throws -> Stop {
-        if paused {
+    func run(until deadline: Deadline) throws -> MachineStop {
+        if paused, !ended {
             _ = try qmp.execute("cont")
             paused = false
         }
-        if acknowledgeOwed {
+        if acknowledgeOwed, !ended {
             acknowledgeOwed = false
             try link.write([linkAcknowledge])
         }
@@ -180,9 +193,9 @@ final class QEMUMachine {
                 // COM1's bytes, written before the exit, come first: they
                 // travel on another socket and may not have reached it yet.
                 // QEMU ends at the exit, so COM1's end of file says all is in.
-                if let bytes = try consoleUntilItEnds(deadline) { return .console(bytes) }
+                while let bytes = try consoleUntilItEnds(deadline) { consoleOutput(bytes) }
                 exitSeen = nil
-                return .exit(status: status)
+                return .exited(status: status)
             }
             if let (frame, value) = try frames.next() {
                 switch frame {
@@ -194,23 +207,28 @@ final class QEMUMachine {
                     continue
                 case .wantsInput:
                     // Only once the guest has read all it was sent does it wait.
-                    if value == consoleBytesSent { return .wantsInput }
+                    if value == consoleBytesSent {
+                        inputWanted = true
+                        return .wantsInput
+                    }
                 }
             }
             if ended {
                 // Its last console bytes (the entry's line) may follow the link's end.
-                if let bytes = try consoleUntilItEnds(deadline) { return .console(bytes) }
-                return .ended(exitCode: process.terminationStatus)
+                while let bytes = try consoleUntilItEnds(deadline) { consoleOutput(bytes) }
+                return .backendEnded(process.termination ?? .killed(signal: SIGKILL), message: Self.lastWords(errorDescriptor))
             }
             if stopHandle.isRequested || deadline.hasPassed {
-                if !ended, (try? qmp.execute("stop")) != nil { paused = true }
-                return .interrupted
+                if (try? qmp.execute("stop")) != nil { paused = true }
+                return stopHandle.isRequested ? .stopRequested : .deadlinePassed
             }
+            if inputWanted { return .wantsInput }
             // A bounded slice, so that a stop signal that arrives just before
             // poll is seen within it.
             var slice: Int32 = 100
             if let left = deadline.remaining { slice = min(slice, Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))) }
-            var entries = [link, console, qmp.stream].map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
+            var entries = [link.descriptor, console.descriptor, qmp.stream.descriptor, process.endDescriptor]
+                .map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ready = stopHandle.interruptingWaits { poll(&entries, nfds_t(entries.count), slice) }
             if ready < 0 {
                 if errno == EINTR { continue }
@@ -227,7 +245,7 @@ final class QEMUMachine {
                     consoleEnded = true
                     try end()
                 } else {
-                    return .console(bytes)
+                    consoleOutput(bytes)
                 }
                 continue
             }
@@ -238,9 +256,12 @@ final class QEMUMachine {
                 }
                 if let shutdown = events.first(where: { $0["event"] as? String == "SHUTDOWN" }) {
                     let data = shutdown["data"] as? [String: Any]
-                    return .shutdown(reason: data?["reason"] as? String ?? "unknown")
+                    let reason = data?["reason"] as? String ?? "unknown"
+                    return reason == "guest-reset" ? .tripleFault : .backendShutdown(reason: reason)
                 }
+                continue
             }
+            if entries[3].revents != 0 { try end() }
         }
     }
 
@@ -275,13 +296,19 @@ final class QEMUMachine {
             if bytes.isEmpty { break }
             frames.append(bytes)
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.kill()
         ended = true
     }
 
+    var hasEnded: Bool { ended || process.hasEnded }
+
+    func effectiveDeadline(_ deadline: Deadline) -> Deadline { deadline }
+    func runFailed(_ failure: GuestFailure) {}
+    func runExited(status: UInt32) {}
+
     /// Console input for the guest's COM1: QEMU's UART takes it as the guest reads.
     func sendConsoleInput(_ bytes: [UInt8]) throws {
+        inputWanted = false
         try console.write(bytes)
         consoleBytesSent &+= UInt32(truncatingIfNeeded: bytes.count)
     }
@@ -291,7 +318,7 @@ final class QEMUMachine {
     /// one's registers come from different moments, and a backtrace from
     /// its rip and rbp would not be one stack.
     func cpuState() -> CPUState? {
-        guard !ended, process.isRunning else { return nil }
+        guard !hasEnded else { return nil }
         if !paused {
             guard (try? qmp.execute("stop")) != nil else { return nil }
             paused = true

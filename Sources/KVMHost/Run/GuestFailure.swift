@@ -10,8 +10,17 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case tripleFault
         /// QEMU (the tcg backend) shut the machine down for another reason (QMP's).
         case qemuShutdown(reason: String)
-        /// QEMU ended with this status and no exit from the guest.
-        case qemuEnded(exitCode: Int32)
+        /// The backend (QEMU) went away by itself, with no exit from the
+        /// guest: how it ended, and its last words on stderr.
+        case backendEnded(ChildTermination, message: String)
+        /// The guest ended QEMU through isa-debug-exit without sending its
+        /// whole status first (`LinkFrame.exit`): QEMU keeps 7 bits of it,
+        /// so 0, 128 and 256 look alike and no value can be trusted.
+        case statusCutToSevenBits(lowBits: UInt32)
+        /// The guest exited with a status the kernel ends with when it fails
+        /// (`KernelExit`) and no report record before it: the kernel's last
+        /// console line says why.
+        case kernelExited(KernelExit, lastConsoleLine: String)
         /// The deadline passed with the guest still running.
         case timeout(Duration)
         case failEntry(hardwareReason: UInt64)
@@ -121,7 +130,15 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .panic(let report): return report.description
         case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN)"
         case .qemuShutdown(let reason): return "QEMU shut the machine down (\(escapingControlCharacters(reason)))"
-        case .qemuEnded(let code): return "QEMU ended with status \(code) and no exit from the guest"
+        case .backendEnded(let termination, let message):
+            return "QEMU \(termination) while the guest ran, with no exit from the guest"
+                + (message.isEmpty ? "" : "; it said: \(escapingControlCharacters(message))")
+        case .statusCutToSevenBits(let low):
+            return "the guest ended QEMU through isa-debug-exit without sending its whole status on the serial link first "
+                + "(LinkFrame.exit): QEMU keeps 7 bits (\(hex(UInt64(low)))), so the status is unknown"
+        case .kernelExited(let exit, let line):
+            return "\(exit.meaning) (exit status \(exit.rawValue), with no report)"
+                + (line.isEmpty ? "" : ": \(escapingControlCharacters(line))")
         case .timeout(let limit): return "no answer within \(limit): the guest was stopped by the watchdog"
         case .failEntry(let reason): return "VM entry failed (KVM_EXIT_FAIL_ENTRY), hardware reason \(hex(reason))"
         case .internalError(let suberror): return "KVM internal error (KVM_EXIT_INTERNAL_ERROR), suberror \(suberror)"

@@ -1,6 +1,6 @@
 import CKVM
 
-extension LiveGuest {
+extension KVMGuest {
     /// The guest as it stands now, between two events (after `boot`, between
     /// calls, after a failure): see `GuestSnapshot`. The first snapshot
     /// starts KVM's dirty-page log, so that a restore copies back only the
@@ -9,7 +9,7 @@ extension LiveGuest {
         let vm = try snapshotVM()
         if let status = exitStatus { throw SnapshotError.guestExited(status: status) }
         let state: VCPUState
-        do { state = try vcpu!.saveState() } catch { throw SnapshotError.vcpu(error) }
+        do { state = try vcpu.saveState() } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()
         _ = try vm.takeDirtyPages()
         let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpu: state,
@@ -36,7 +36,7 @@ extension LiveGuest {
         guard snapshot.cpuFeatures.selectsTheSame(as: configuration.cpu) else {
             throw SnapshotError.differentCPU(snapshot: snapshot.cpuFeatures, guest: configuration.cpu)
         }
-        do { try vcpu!.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
+        do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
         try vm.startDirtyLogging()
         let dirty = try vm.takeDirtyPages()
         var copied = 0
@@ -57,8 +57,7 @@ extension LiveGuest {
     }
 
     private func snapshotVM() throws -> VirtualMachine {
-        guard let vm, vcpu != nil else { throw SnapshotError.needsKVM }
-        if debugger?.isActive == true { throw SnapshotError.debuggerAttached }
+        if debugger.isActive { throw SnapshotError.debuggerAttached }
         for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
                                    (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {
             guard vm.kvm.supports(capability) else { throw SnapshotError.capabilityMissing(name) }
@@ -67,7 +66,7 @@ extension LiveGuest {
     }
 }
 
-extension LiveGuest {
+extension KVMGuest {
     /// Takes or rewinds to the console's snapshot if one was asked for;
     /// between two KVM_RUNs, so the vCPU is out of the guest.
     func serveSnapshotRequest() {

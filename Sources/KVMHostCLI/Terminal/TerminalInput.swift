@@ -20,9 +20,11 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
     private var woken = false
     private let stop: VCPUStopHandle
     private let debug: @Sendable () -> Void
-    private let snapshots: SnapshotRequests
+    /// Where Ctrl-A s and Ctrl-A r go: nil on a backend without snapshots,
+    /// where they say so and the session goes on.
+    private let snapshots: SnapshotRequests?
 
-    init(stopping stop: VCPUStopHandle, snapshots: SnapshotRequests, debug: @escaping @Sendable () -> Void) {
+    init(stopping stop: VCPUStopHandle, snapshots: SnapshotRequests?, debug: @escaping @Sendable () -> Void) {
         self.stop = stop
         self.snapshots = snapshots
         self.debug = debug
@@ -80,15 +82,17 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                     case UInt8(ascii: "g"), UInt8(ascii: "G"):
                         deliver(&forward)
                         debug()
+                    case UInt8(ascii: "s"), UInt8(ascii: "S"), UInt8(ascii: "r"), UInt8(ascii: "R") where snapshots == nil:
+                        OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: snapshots need --accel kvm: QEMU holds the vCPU's state under tcg\r\n")
                     case UInt8(ascii: "s"), UInt8(ascii: "S"):
                         deliver(&forward)
-                        snapshots.request(.take)
+                        snapshots?.request(.take)
                     case UInt8(ascii: "r"), UInt8(ascii: "R"):
                         // Keys typed before the rewind belong to the timeline it
                         // discards, as does what the guest had not read yet.
                         forward.removeAll()
                         update { $0.pending.removeAll() }
-                        snapshots.request(.rewind)
+                        snapshots?.request(.rewind)
                     case UInt8(ascii: "h"), UInt8(ascii: "H"):
                         OutputStream.standardError.writeIgnoringErrors(
                             "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a s  take a snapshot of the guest\r\n"

@@ -19,4 +19,8 @@
 
 #define COM1      0x3F8                 // GuestPort.serial
 #define EXIT_PORT 0xF4                  // GuestPort.exit
-#define EXIT_MISSING_CPU_FEATURE 6      // ExitStatus.missingCPUFeature
+#define EXIT_MISSING_CPU_FEATURE 6      // KernelExit.missingCPUFeature
+#define REPORT_PORT 0x1000              // GuestPort.report
+#define CHANNEL_SIGNATURE 0x484D564B    // channelSignature
+#define SERIAL_LINK 0x2F8               // GuestPort.serialLink
+#define LINK_FRAME_EXIT 0x58            // LinkFrame.exit

@@ -77,7 +77,21 @@ pvh_start32:
     jz 8f
     outb %al, %dx
     jmp 6b
-8:  mov $EXIT_PORT, %dx
+8:  mov $REPORT_PORT, %dx               // Where no host answers the report port
+    inl %dx, %eax                       // (QEMU), isa-debug-exit keeps 7 bits of
+    cmp $CHANNEL_SIGNATURE, %eax        // the status: it goes first, whole, in an
+    je 13f                              // exit frame on COM2 (LinkFrame.exit)
+    mov $missing_feature_exit_frame, %esi
+    mov $5, %ecx
+12: mov $SERIAL_LINK + 5, %dx
+14: inb %dx, %al                        // LSR THRE, as for COM1 (an absent UART
+    test $0x20, %al                     // reads 0xFF: no wait)
+    jz 14b
+    mov $SERIAL_LINK, %dx
+    lodsb
+    outb %al, %dx
+    loop 12b
+13: mov $EXIT_PORT, %dx
     mov $EXIT_MISSING_CPU_FEATURE, %eax
     outl %eax, %dx
 9:  cli
@@ -116,6 +130,7 @@ boot_long_mode:
 cpu_no_long_mode: .asciz "guest kernel: the CPU has no long mode (CPUID 0x80000001 EDX bit 29 lm); the kernel runs in long mode only\n"
 cpu_no_pae:       .asciz "guest kernel: the CPU has no PAE (CPUID 1 EDX bit 6 pae); long mode needs it\n"
 cpu_no_msr:       .asciz "guest kernel: the CPU has no MSRs (CPUID 1 EDX bit 5 msr); EFER is one\n"
+missing_feature_exit_frame: .byte LINK_FRAME_EXIT, EXIT_MISSING_CPU_FEATURE, 0, 0, 0
 cpu_no_tsc:       .asciz "guest kernel: the CPU has no time-stamp counter (CPUID 1 EDX bit 4 tsc); processes are timed with it\n"
     .p2align 3
 boot_gdt:
