@@ -24,7 +24,7 @@ public func fuzzELFLoader(_ input: UnsafeRawBufferPointer) -> ELFLoadError? {
     // The coverage profile's sections, which every LiveGuest looks for:
     // refused with a CoverageError, or placed whole inside one segment.
     do {
-        if let sections = try ProfileSections(image: image) {
+        if let sections = try ProfileSections.validated(image: image) {
             for placement in [sections.data, sections.counters, sections.names, sections.bitmap] where placement.size > 0 {
                 precondition(image.segments.contains { placement.physical >= $0.physicalAddress
                     && placement.physical - $0.physicalAddress <= $0.memorySize

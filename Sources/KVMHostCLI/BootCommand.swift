@@ -52,6 +52,13 @@ struct BootCommand: ParsableCommand {
             throw ValidationError("snapshots need --accel kvm: QEMU holds the vCPU's state under tcg")
         }
         if fromSnapshot != nil && coverage != nil { throw ValidationError("--from-snapshot cannot take --coverage: the counters would start mid-run") }
+        // A guest from a snapshot is the snapshot's: its memory and its map come from the file.
+        if fromSnapshot != nil && machine.memory != nil {
+            throw ValidationError("--from-snapshot cannot take --memory: guest memory is the snapshot's size")
+        }
+        if fromSnapshot != nil && !machine.reserve.isEmpty {
+            throw ValidationError("--from-snapshot cannot take --reserve: the memory map is the snapshot's")
+        }
         if fromSnapshot != nil && noMonitor { throw ValidationError("--from-snapshot goes on after the ready report; --no-monitor would do nothing") }
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
         // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.
@@ -75,7 +82,11 @@ struct BootCommand: ParsableCommand {
                     : try LiveGuest(kernel: kernel, configuration: configuration)
             }
             let kvmGuest = guest as? KVMGuest
-            if coverage != nil, guest.profileSections == nil { throw CoverageError.notInstrumented }
+            if coverage != nil {
+                // Sections that lie refuse the profile, not the boot: without --coverage such a kernel runs.
+                guard let sections = guest.profileSections else { throw CoverageError.notInstrumented }
+                try sections.check()
+            }
             let output = ConsoleOutput(stopping: guest.stopHandle)
             console = output
             guest.serial.output = { bytes in output.write(bytes) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuestImage
 import KVMHost
 import MachineArguments
 
@@ -50,6 +51,9 @@ enum ExitCodes {
     static func reporting(console: @escaping () -> ConsoleOutput? = { nil }, _ body: () throws -> UInt32) -> Never {
         var status: Int32
         do {
+            // Every variable kvmhost reads, checked before anything runs.
+            try GuestImage.checkEnvironment()
+            try KVMHostEnvironment.check()
             status = code(forGuestStatus: try body())
         } catch let failure as GuestFailure {
             if case .stoppedByUser = failure.kind, let outputFailure = console()?.failure {
@@ -63,6 +67,24 @@ enum ExitCodes {
                 let atTerminal = isatty(STDOUT_FILENO) == 1 && OutputStream.shareOneFile
                 printError(failure.report(includingConsoleTail: !atTerminal))
                 status = code(for: failure)
+            }
+        } catch let error as EnvironmentError {
+            printError(error.isOutput ? "\(error); the guests' coverage profiles cannot be written there" : "\(error)")
+            status = error.isOutput ? outputFailed : badArguments
+        } catch let error as GuestImageError {
+            printError("\(error)")
+            if case .badVariant = error { status = badArguments } else { status = badImage }
+        } catch let error as FileAccessError {
+            // What kvmhost reads is its input (a kernel, a snapshot); what it writes, its output.
+            printError("\(error)")
+            status = error.access == .read ? badImage : outputFailed
+        } catch let error as DebuggerError {
+            if case .portUnavailable = error {
+                printError("--gdb: \(error)")
+                status = badArguments
+            } else {
+                printError("\(error)")
+                status = otherFailure
             }
         } catch let error as ArgumentError {
             printError("\(error)")
@@ -102,11 +124,17 @@ enum ExitCodes {
             status = outputFailed
         } catch let error as CoverageError {
             printError("--coverage: \(error)")
-            // A kernel with no profile is a wrong image; the rest is output that could not be written.
-            status = error == .notInstrumented ? badImage : outputFailed
+            // A kernel with no profile, or one whose sections lie, is a wrong image;
+            // a profile that cannot be written is output lost.
+            status = error.isImageProblem ? badImage : outputFailed
         } catch {
             printError("\(error)")
             status = otherFailure
+        }
+        if CoverageDirectory.failures > 0, status < badArguments {
+            // A profile asked for ($KVMHOST_COVERAGE_DIR) and not written is a failure, not success.
+            printError("\(CoverageDirectory.failures) coverage profile(s) could not be written to $\(KVMHostEnvironment.coverageDirectory)")
+            status = outputFailed
         }
         if let failure = console()?.failure, status != outputFailed {
             printError("\(failure)")

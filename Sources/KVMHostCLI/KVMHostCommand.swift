@@ -9,9 +9,10 @@ struct KVMHostCommand: ParsableCommand {
             Exit status: the guest's own status, when it stops by itself with a status from 0 \
             to 63 (0 after `quit` in the monitor, at the end of piped input, or after Ctrl-A x); \
             otherwise kvmhost's:
-               64  bad arguments (size, range, timeout, option)
-               65  bad kernel image (missing, unreadable, too large, malformed ELF)
-               74  kvmhost could not write the guest's console or its output (stdout closed or full)
+               64  bad arguments (size, range, timeout, option, a --gdb port in use, a KVMHOST_* variable's value)
+               65  bad kernel image or snapshot (missing, unreadable, not a regular file, too large, malformed)
+               74  kvmhost could not write the guest's console or its output (stdout closed or full, a snapshot
+                   or profile file, KVMHOST_COVERAGE_DIR)
               120  the guest exited with a status above 63 (the real value is printed on stderr)
               121  kernel panic or failed guest assertion
               122  triple fault

@@ -20,7 +20,7 @@ struct MachineOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Guest RAM, as QEMU's -m: a whole number with a unit K, M, G or T (MiB if none), "
                                            + "4M to 256G (default 64). From 3.5G, 3G lie below the 32-bit hole and the rest from 4 GiB.",
                                            valueName: "size"))
-    var memory: String = String(VirtualMachine.defaultMemorySize >> 20)
+    var memory: String?
 
     // Unconditional: "--cpu -nx" is a value, as QEMU spells it, not an unknown flag.
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("CPU features to give (+) and take away (-), as QEMU's -cpu spells them, "
@@ -48,7 +48,7 @@ struct MachineOptions: ParsableArguments {
     var timeout: String?
 
     func configuration() throws -> LiveGuest.Configuration {
-        var configuration = LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory),
+        var configuration = LiveGuest.Configuration(backend: accel, memorySize: try MachineArguments.memoryBytes(memory ?? String(VirtualMachine.defaultMemorySize >> 20)),
                                                     memoryHoles: try MachineArguments.reservedRanges(reserve))
         if let cpu { configuration.cpu = try MachineArguments.cpuFeatures(cpu) }
         configuration.memoryBacking = memoryBacking

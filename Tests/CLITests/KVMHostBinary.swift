@@ -26,8 +26,8 @@ struct KVMHostBinary {
     }
 
     /// Runs kvmhost with `arguments`, `input` on a pipe as stdin.
-    func run(_ arguments: [String], input: String = "", timeout: TimeInterval = 60) throws -> Result {
-        try run(executable: url, arguments, input: input, timeout: timeout)
+    func run(_ arguments: [String], input: String = "", timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> Result {
+        try run(executable: url, arguments, input: input, timeout: timeout, environment: environment)
     }
 
     /// Runs kvmhost through sh with `redirections` applied to it (for
@@ -45,8 +45,12 @@ struct KVMHostBinary {
 
     private init(url: URL) { self.url = url }
 
-    private func run(executable: URL, _ arguments: [String], input: String, timeout: TimeInterval) throws -> Result {
+    private func run(executable: URL, _ arguments: [String], input: String, timeout: TimeInterval,
+                     environment: [String: String] = [:]) throws -> Result {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = executable
         process.arguments = arguments
         let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()

@@ -148,12 +148,21 @@ final class CoverageTests: XCTestCase {
             ("__llvm_prf_names", 32, 1 << 30 | 1, .sectionTooLarge("__llvm_prf_names", size: 1 << 30 | 1)),
             ("__llvm_prf_data", 32, sections.data.size - 8, .malformedSection("__llvm_prf_data", size: sections.data.size - 8)),
             ("__llvm_prf_data", 16, UInt64.max - 4, .sectionNotLoaded("__llvm_prf_data", address: UInt64.max - 4, size: sections.data.size)),
+            ("__llvm_prf_cnts", 32, 1 << 40, .sectionTooLarge("__llvm_prf_cnts", size: 1 << 40)),
+            ("__llvm_prf_data", 32, UInt64.max, .sectionTooLarge("__llvm_prf_data", size: UInt64.max)),
+            // The counters moved onto the records: both inside the data segment, sharing bytes.
+            ("__llvm_prf_cnts", 16, sections.data.virtual, .overlappingSections("__llvm_prf_data", "__llvm_prf_cnts")),
+            ("__llvm_prf_names", 0, 0, .missingSection("__llvm_prf_names")),
         ]
         for (name, field, value, expected) in cases {
             let image = try ELFImage(bytes: try patching(kernel, section: name, field: field, to: value))
-            XCTAssertThrowsError(try ProfileSections(image: image), "\(name) field \(field) = \(value)") {
+            XCTAssertThrowsError(try ProfileSections.validated(image: image), "\(name) field \(field) = \(value)") {
                 XCTAssertEqual($0 as? CoverageError, expected)
             }
+            // Such a kernel still makes a guest: only its profile is refused, by the same error.
+            let lying = try XCTUnwrap(try ProfileSections(image: image))
+            XCTAssertEqual(lying.problem, expected)
+            XCTAssertThrowsError(try lying.check()) { XCTAssertEqual($0 as? CoverageError, expected) }
         }
         // A plain kernel's empty sections are no profile at all.
         XCTAssertNil(try ProfileSections(image: ELFImage(bytes: [UInt8](try Data(contentsOf: GuestImage.plainKernelURL)))))

@@ -169,7 +169,8 @@ final class SnapshotFileTests: XCTestCase {
         let (_, snapshot, _) = try savedSnapshot()
         let missing = directory.appendingPathComponent("no-such-directory/guest.snapshot").path
         XCTAssertThrowsError(try SnapshotFile.write(snapshot, to: missing)) { error in
-            guard case .io? = error as? SnapshotFileError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error as? FileAccessError, FileAccessError(
+                path: missing, access: .write, reason: "its directory does not exist (No such file or directory (errno 2))"))
         }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".partial-") }
         XCTAssertEqual(leftovers, [])

@@ -43,10 +43,18 @@ enum PhysicalMemory {
                                    end: boot.memoryMapPhysical + UInt64(boot.memoryMapCount * MemoryMapEntry.pvhEntrySize))
         bitmapBytes = FrameAllocator.storageBytes(frameCount: frameCount)
         let bitmapFrames = (bitmapBytes + frameSize - 1) >> frameShift
-        guard let bitmapStart = placeBitmap(boot: boot, frames: bitmapFrames, avoiding: image, startInfo, memoryMap) else {
-            kernelPanic("no usable RAM between 1 MiB and 4 GiB holds the frame bitmap", bitmapBytes)
+        // From 1 MiB first, where memory holds zeros; in the smallest guest
+        // (4 MiB) the image fills 1 to 4 MiB, and the bitmap goes below
+        // 1 MiB, zeroed here first (firmware may have written there).
+        let knownZero = placeBitmap(boot: boot, from: firstKnownZeroFrame, frames: bitmapFrames, avoiding: image, startInfo, memoryMap)
+        guard let bitmapStart = knownZero ?? placeBitmap(boot: boot, from: 1, frames: bitmapFrames, avoiding: image, startInfo, memoryMap) else {
+            kernelPanic("no usable RAM below 4 GiB holds the frame bitmap", bitmapBytes)
         }
         bitmapPhysical = bitmapStart << frameShift
+        if knownZero == nil {
+            let words = KernelLayout.directMap(bitmapPhysical).assumingMemoryBound(to: UInt64.self)
+            for index in 0..<Int(bitmapFrames << frameShift) / 8 { words[index] = 0 }
+        }
         // One entry a RAM entry: no map is too long for the list.
         var usable = FrameRangeList(capacity: map.count)
         for index in 0..<map.count {
@@ -79,18 +87,18 @@ enum PhysicalMemory {
         reservationCount += 1
     }
 
-    /// The lowest run of `count` whole frames of usable RAM from 1 MiB (below
-    /// it firmware may have written) and below 4 GiB (what the bootstrap
-    /// tables map) that avoids the three ranges (passed one by one: an
-    /// array would cost a heap allocation).
-    private static func placeBitmap(boot: BootInfo, frames count: UInt64,
+    /// The lowest run of `count` whole frames of usable RAM from frame
+    /// `lowest` (1 MiB: below it firmware may have written) and below 4 GiB
+    /// (what the bootstrap tables map) that avoids the three ranges (passed
+    /// one by one: an array would cost a heap allocation).
+    private static func placeBitmap(boot: BootInfo, from lowest: UInt64, frames count: UInt64,
                                     avoiding first: FrameRange, _ second: FrameRange, _ third: FrameRange) -> UInt64? {
         let map = boot.memoryMap
         for index in 0..<map.count {
             let entry = map[index]
             guard entry.type == MemoryType.ram else { continue }
             let usable = FrameRange(inside: entry.base, end: entry.base + entry.length)
-            var start = max(usable.start, firstKnownZeroFrame)
+            var start = max(usable.start, lowest)
             var moved = true
             func skip(_ range: FrameRange) {
                 if range.overlaps(FrameRange(start: start, count: count)) {

@@ -6,7 +6,7 @@ import Foundation
 extension LiveGuest {
     /// The raw profile of everything the kernel ran since boot.
     public func coverageProfile() throws(CoverageError) -> [UInt8] {
-        guard let sections = profileSections else { throw .notInstrumented }
+        guard let sections = try profileSections?.check() else { throw .notInstrumented }
         func read(_ name: String, _ placement: ProfileSections.Placement) throws(CoverageError) -> [UInt8] {
             guard placement.size > 0 else { return [] }
             do {
@@ -23,12 +23,24 @@ extension LiveGuest {
     }
 
     /// Writes `coverageProfile()` to `path` (a .profraw for llvm-profdata).
+    /// The file is written as `UserFiles.write` writes: a regular file
+    /// whole or not at all, a device or FIFO as what it is.
     public func writeCoverageProfile(to path: String) throws(CoverageError) {
-        let profile = try coverageProfile()
+        let profile: [UInt8]
         do {
-            try Data(profile).write(to: URL(fileURLWithPath: path))
+            profile = try coverageProfile()
         } catch {
-            throw .cannotWrite(path: path, reason: error.localizedDescription)
+            CoverageDirectory.noteFailure(path)
+            throw error
+        }
+        do {
+            try UserFiles.write(to: path) { write in try profile.withUnsafeBytes { try write($0.baseAddress!, $0.count) } }
+        } catch let error as FileAccessError {
+            CoverageDirectory.noteFailure(path)
+            throw .cannotWrite(path: path, reason: error.reason)
+        } catch {
+            CoverageDirectory.noteFailure(path)
+            throw .cannotWrite(path: path, reason: "\(error)")
         }
     }
 }
@@ -37,18 +49,31 @@ extension LiveGuest {
 /// is released: $KVMHOST_COVERAGE_DIR, for scripts/coverage (one file a
 /// guest, named by process and guest, so that parallel test processes never
 /// share one).
-enum CoverageDirectory {
-    static let path = ProcessInfo.processInfo.environment["KVMHOST_COVERAGE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+/// A profile that could not be left there is counted (`failures`): the
+/// guest's release cannot throw, and a profile asked for and not written
+/// must not go unnoticed (kvmhost exits 74 for it).
+public enum CoverageDirectory {
+    static let path = ProcessInfo.processInfo.environment[KVMHostEnvironment.coverageDirectory].flatMap { $0.isEmpty ? nil : $0 }
     private static let counter = Counter()
+    private static let failed = Counter()
 
     static func nextFile() -> String? {
         guard let path else { return nil }
         return "\(path)/guest-\(getpid())-\(counter.next()).profraw"
     }
 
+    /// How many profiles this process could not leave in the directory.
+    public static var failures: Int { failed.current }
+
+    static func noteFailure(_ file: String) {
+        guard let path, file.hasPrefix(path + "/guest-\(getpid())-") else { return }
+        _ = failed.next()
+    }
+
     private final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var value = 0
         func next() -> Int { lock.withLock { value += 1; return value } }
+        var current: Int { lock.withLock { value } }
     }
 }

@@ -17,7 +17,8 @@ final class RemoteListener: @unchecked Sendable {
         guard bound == 0, listen(descriptor, 1) == 0 else {
             let code = errno
             close(descriptor)
-            throw .socket("listening on 127.0.0.1:\(port)", code)
+            // The port is the caller's choice: taken or forbidden, it is named.
+            throw .portUnavailable(port, code)
         }
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -116,6 +117,8 @@ final class RemoteConnection: @unchecked Sendable {
 /// Why the debugger could not be served.
 public enum DebuggerError: Error, Equatable, CustomStringConvertible {
     case socket(String, Int32)
+    /// The port asked for cannot be listened on (another program has it, or it is privileged).
+    case portUnavailable(UInt16, Int32)
     case guestDebug(Int32)
     /// The stub drives a KVM vCPU; under tcg, QEMU's own `-gdb` is the way in.
     case needsKVM
@@ -123,6 +126,8 @@ public enum DebuggerError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .socket(let what, let code): return "gdb stub: \(what) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .portUnavailable(let port, let code):
+            return "gdb stub: port \(port) on 127.0.0.1 cannot be listened on: \(String(cString: strerror(code))) (errno \(code))"
         case .guestDebug(let code): return "gdb stub: KVM_SET_GUEST_DEBUG failed: \(String(cString: strerror(code))) (errno \(code))"
         case .needsKVM: return "gdb stub: it debugs a KVM vCPU; this guest runs on the tcg backend"
         }

@@ -115,34 +115,54 @@ public enum SnapshotFile {
         out.append(littleEndian: UInt64(memoryLength))
         for word in present.words { out.append(littleEndian: word) }
 
-        let temporary = path + ".partial-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw SnapshotFileError.io("open \(temporary)", errno: errno) }
-        var written = false
-        defer {
-            close(descriptor)
-            if !written { unlink(temporary) }
+        try UserFiles.write(to: path) { write in
+            try out.withUnsafeBytes { try write($0.baseAddress!, $0.count) }
+            try present.forEachPage { page in try write(snapshot.memory + page * 4096, 4096) }
         }
-        try out.withUnsafeBytes { try writeAll(descriptor, $0.baseAddress!, $0.count, temporary) }
-        try present.forEachPage { page in try writeAll(descriptor, snapshot.memory + page * 4096, 4096, temporary) }
-        guard fsync(descriptor) == 0 else { throw SnapshotFileError.io("fsync \(temporary)", errno: errno) }
-        guard rename(temporary, path) == 0 else { throw SnapshotFileError.io("rename to \(path)", errno: errno) }
-        written = true
     }
 
+    /// The most bytes a snapshot file's sections other than its pages may
+    /// take (the UART's transcript and input, the reports kept, the map):
+    /// a file that claims more is refused before they are read.
+    public static let maximumHeadBytes = 64 << 20
+
     /// Reads and checks the snapshot at `path`.
+    ///
+    /// The file is read with pread(2), never mapped: a file that shrinks
+    /// while it is read is a `SnapshotFileError`, not a SIGBUS (a private
+    /// mapping of a truncated file faults too). Only a regular file is
+    /// read; a FIFO, a device or a directory is refused before any blocking
+    /// open.
+    ///
+    /// Host memory: the sections other than the pages (at most
+    /// `maximumHeadBytes`), the page bitmap (a bit a page of the memory
+    /// size), a 1 MiB buffer, and the memory file's pages that the file
+    /// holds as data and that are not all zeros. Holes in the file
+    /// (lseek SEEK_DATA) and pages of zeros are not copied, so that a
+    /// sparse file of 96 GiB of pages marked present takes no more than the
+    /// data it really holds, and never more than guest RAM.
     public static func read(from path: String) throws -> GuestSnapshot {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw SnapshotFileError.io("read \(path): \(error.localizedDescription)", errno: 0)
+        let (descriptor, size): (Int32, Int)
+        do { (descriptor, size) = try UserFiles.openRegularFile(path) } catch {
+            throw SnapshotFileError.io("\(error)", errno: 0)
         }
-        return try data.withUnsafeBytes { bytes in try decode(bytes) }
+        defer { close(descriptor) }
+        let source = PageSource.file(descriptor: descriptor, path: path, size: size)
+        do {
+            return try decode(source: source)
+        } catch let error as FileAccessError {
+            throw SnapshotFileError.io("\(error)", errno: 0)
+        }
     }
 
     /// Checks and decodes a snapshot file's bytes.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> GuestSnapshot {
-        var file = SnapshotReader(bytes, section: "file")
-        guard bytes.count >= magic.count, Array(bytes.prefix(magic.count)) == magic else { throw SnapshotFileError.notASnapshot }
+        try decode(source: PageSource.memory(bytes))
+    }
+
+    static func decode(source: PageSource) throws -> GuestSnapshot {
+        var file = SnapshotCursor(source: source)
+        guard source.size >= magic.count, try source.bytes(at: 0, count: magic.count) == magic else { throw SnapshotFileError.notASnapshot }
         file.skip(magic.count)
         let version = try file.u32()
         guard version == Self.version else { throw SnapshotFileError.unsupportedVersion(version) }
@@ -241,16 +261,19 @@ public enum SnapshotFile {
 
         let snapshot = try GuestSnapshot(memorySize: Int(memorySize), ram: ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
                                          vcpu: vcpu, serial: serial, host: host)
-        var memorySection = try file.section("MEMP")
+        let memoryLength = try file.sectionLength("MEMP")
         let pages = Int(memorySize / 4096)
+        let bitmapBytes = (pages + 63) / 64 * 8
+        var bitmapSection = SnapshotReader(try file.take(min(bitmapBytes, memoryLength), section: "MEMP"), section: "MEMP")
         var words: [UInt64] = []
-        for _ in 0..<(pages + 63) / 64 { words.append(try memorySection.u64()) }
+        for _ in 0..<(pages + 63) / 64 { words.append(try bitmapSection.u64()) }
         if pages % 64 != 0, words[words.count - 1] >> UInt64(pages % 64) != 0 {
             throw SnapshotFileError.badValue(section: "MEMP", "pages marked present beyond the memory's \(pages)")
         }
         let present = PageBitmap(pages: pages, words: words)
-        guard memorySection.remaining == present.count * 4096 else {
-            throw SnapshotFileError.badValue(section: "MEMP", "\(present.count) pages marked present, \(memorySection.remaining) bytes of pages")
+        let pagesStart = file.offset, pagesLength = memoryLength - bitmapBytes
+        guard pagesLength == present.count * 4096 else {
+            throw SnapshotFileError.badValue(section: "MEMP", "\(present.count) pages marked present, \(pagesLength) bytes of pages")
         }
         var range = 0
         try present.forEachPage { page in
@@ -259,10 +282,48 @@ public enum SnapshotFile {
             guard range < ram.count, ram[range].lowerBound <= UInt64(page) * 4096 else {
                 throw SnapshotFileError.badValue(section: "MEMP", "page \(hex(UInt64(page) * 4096)) marked present outside RAM")
             }
-            try memorySection.copy(4096, to: snapshot.memory + page * 4096)
         }
+        try copyPages(present, from: source, at: pagesStart, into: snapshot)
+        try source.checkUnshrunk()
+        file.skip(pagesLength)
         try file.end()
         return snapshot
+    }
+
+    /// Copies the pages marked present, stored from `start` in page order,
+    /// into the snapshot's memory file, which starts as zeros: pages that
+    /// lie in a hole of the file, or that hold only zeros, are not copied
+    /// (each copy makes a page of the memory file resident). Read through a
+    /// buffer of 256 pages.
+    private static func copyPages(_ present: PageBitmap, from source: PageSource, at start: Int, into snapshot: GuestSnapshot) throws {
+        guard present.count > 0 else { return }
+        // Which pages, by their place in the file, may hold data.
+        var wanted: [Range<Int>] = []
+        for run in source.dataRuns(in: start..<start + present.count * 4096) {
+            let first = (run.lowerBound - start) / 4096, end = (run.upperBound - start + 4095) / 4096
+            if let last = wanted.last, last.upperBound >= first {
+                wanted[wanted.count - 1] = last.lowerBound..<max(last.upperBound, end)
+            } else {
+                wanted.append(first..<end)
+            }
+        }
+        guard !wanted.isEmpty else { return }
+        let bufferPages = 256
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferPages * 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        var bufferFirst = 0, bufferCount = 0, index = 0, run = 0
+        try present.forEachPage { page in
+            defer { index += 1 }
+            while run < wanted.count && wanted[run].upperBound <= index { run += 1 }
+            guard run < wanted.count, wanted[run].contains(index) else { return }
+            if index >= bufferFirst + bufferCount {
+                bufferFirst = index
+                bufferCount = min(bufferPages, wanted[run].upperBound - index)
+                try source.read(at: start + index * 4096, count: bufferCount * 4096, into: buffer)
+            }
+            let bytes = buffer + (index - bufferFirst) * 4096
+            if !isZero(bytes) { (snapshot.memory + page * 4096).copyMemory(from: bytes, byteCount: 4096) }
+        }
     }
 
     private static func isZero(_ page: UnsafeMutableRawPointer) -> Bool {
@@ -289,6 +350,8 @@ public enum SnapshotFileError: Error, Equatable, CustomStringConvertible {
     case notASnapshot
     case unsupportedVersion(UInt32)
     case truncated(section: String, needed: Int, available: Int)
+    /// A count of elements that the rest of its section cannot hold.
+    case countTooLarge(section: String, count: UInt64, elementSize: Int, available: Int)
     case unexpectedSection(found: String, expected: String)
     case badValue(section: String, String)
     case trailingBytes(section: String, count: Int)
@@ -302,6 +365,9 @@ public enum SnapshotFileError: Error, Equatable, CustomStringConvertible {
             return "a snapshot of format version \(version); this kvmhost reads version \(SnapshotFile.version)"
         case .truncated(let section, let needed, let available):
             return "the snapshot is cut short in section \(section): \(needed) bytes needed, \(available) there"
+        case .countTooLarge(let section, let count, let elementSize, let available):
+            return "the snapshot is cut short in section \(section): \(count) items of \(elementSize) bytes, "
+                + "where \(available) bytes are left"
         case .unexpectedSection(let found, let expected): return "section \(found) where \(expected) belongs"
         case .badValue(let section, let problem): return "section \(section): \(problem)"
         case .trailingBytes(let section, let count): return "\(count) bytes after the end of section \(section)"
@@ -311,31 +377,152 @@ public enum SnapshotFileError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// A bounds-checked cursor over a snapshot file's bytes: every read says
-/// how many bytes it needs, and gets a typed error if they are not there.
+/// Where a snapshot's bytes come from: a file, read by pread(2) (never
+/// mapped), or bytes in memory (the fuzz target's).
+enum PageSource {
+    case file(descriptor: Int32, path: String, size: Int)
+    case memory(UnsafeRawBufferPointer)
+
+    var size: Int {
+        switch self {
+        case .file(_, _, let size): return size
+        case .memory(let bytes): return bytes.count
+        }
+    }
+
+    /// `count` bytes at `offset`, which the caller checked lie inside `size`.
+    func read(at offset: Int, count: Int, into target: UnsafeMutableRawPointer) throws {
+        switch self {
+        case .file(let descriptor, let path, _):
+            try UserFiles.read(descriptor, path: path, at: offset, count: count, into: target)
+        case .memory(let bytes):
+            target.copyMemory(from: bytes.baseAddress! + offset, byteCount: count)
+        }
+    }
+
+    /// Throws when the file is now shorter than when it was opened: its
+    /// holes past the new end were skipped, not read, so a short read alone
+    /// would not show it.
+    func checkUnshrunk() throws {
+        guard case .file(let descriptor, let path, let size) = self else { return }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw FileAccessError(path: path, access: .read, errno: errno) }
+        guard Int(status.st_size) >= size else {
+            throw FileAccessError(path: path, access: .read, reason: "it ended at byte \(status.st_size), "
+                                  + "before the \(size) it held when opened (it shrank while it was read)")
+        }
+    }
+
+    func bytes(at offset: Int, count: Int) throws -> [UInt8] {
+        guard count > 0 else { return [] }
+        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try read(at: offset, count: count, into: UnsafeMutableRawPointer(buffer.baseAddress!))
+            initialized = count
+        }
+    }
+
+    /// The runs of `range` that may hold data: the file's data between its
+    /// holes (lseek SEEK_DATA and SEEK_HOLE), all of it in memory.
+    func dataRuns(in range: Range<Int>) -> [Range<Int>] {
+        guard case .file(let descriptor, _, _) = self else { return [range] }
+        var runs: [Range<Int>] = []
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let data = lseek(descriptor, off_t(offset), 3 /* SEEK_DATA */)
+            // ENXIO: no data from here on. Any other failure: take the rest as data.
+            if data < 0 { if errno != ENXIO { runs.append(offset..<range.upperBound) }; break }
+            guard Int(data) < range.upperBound else { break }
+            let hole = lseek(descriptor, data, 4 /* SEEK_HOLE */)
+            let end = hole < 0 ? range.upperBound : min(Int(hole), range.upperBound)
+            runs.append(Int(data)..<end)
+            offset = end
+        }
+        return runs
+    }
+}
+
+/// The file's own level of a snapshot: the header's fields, each section
+/// read whole into memory (sections other than the pages, together at most
+/// `SnapshotFile.maximumHeadBytes`), checked against the file's size first.
+struct SnapshotCursor {
+    let source: PageSource
+    private(set) var offset = 0
+    private var headBytes = 0
+
+    init(source: PageSource) { self.source = source }
+
+    var remaining: Int { source.size - offset }
+
+    mutating func skip(_ count: Int) { offset += count }
+
+    mutating func take(_ count: Int, section: String = "file") throws -> [UInt8] {
+        guard count >= 0, count <= remaining else { throw SnapshotFileError.truncated(section: section, needed: count, available: remaining) }
+        defer { offset += count }
+        return try source.bytes(at: offset, count: count)
+    }
+
+    mutating func u32() throws -> UInt32 {
+        var reader = SnapshotReader(try take(4), section: "file")
+        return try reader.u32()
+    }
+
+    mutating func u64() throws -> UInt64 {
+        var reader = SnapshotReader(try take(8), section: "file")
+        return try reader.u64()
+    }
+
+    /// The next section's length, which must be `tag`, its bytes left unread.
+    mutating func sectionLength(_ tag: String) throws -> Int {
+        let found = String(decoding: try take(4), as: UTF8.self)
+        guard found == tag else { throw SnapshotFileError.unexpectedSection(found: escapingControlCharacters(found), expected: tag) }
+        let length = try u64()
+        guard length <= UInt64(remaining) else { throw SnapshotFileError.truncated(section: tag, needed: Int(clamping: length), available: remaining) }
+        return Int(length)
+    }
+
+    /// The next section, which must be `tag`, read whole.
+    mutating func section(_ tag: String) throws -> SnapshotReader {
+        let length = try sectionLength(tag)
+        headBytes += length
+        guard headBytes <= SnapshotFile.maximumHeadBytes else {
+            throw SnapshotFileError.badValue(section: tag, "the sections before the pages take \(headBytes) bytes or more, "
+                                             + "more than the \(SnapshotFile.maximumHeadBytes) a guest's state may")
+        }
+        return SnapshotReader(try take(length, section: tag), section: tag)
+    }
+
+    func end() throws {
+        guard remaining == 0 else { throw SnapshotFileError.trailingBytes(section: "file", count: remaining) }
+    }
+}
+
+/// A bounds-checked cursor over a section's bytes: every read says how
+/// many bytes it needs, and gets a typed error if they are not there.
 struct SnapshotReader {
-    private let bytes: UnsafeRawBufferPointer
+    private let bytes: [UInt8]
     private var offset = 0
     let name: String
 
-    init(_ bytes: UnsafeRawBufferPointer, section: String) {
+    init(_ bytes: [UInt8], section: String) {
         self.bytes = bytes
         name = section
     }
 
     var remaining: Int { bytes.count - offset }
 
-    mutating func skip(_ count: Int) { offset += count }
-
-    private mutating func take(_ count: Int) throws -> UnsafeRawBufferPointer {
+    private mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, count <= remaining else { throw SnapshotFileError.truncated(section: name, needed: count, available: remaining) }
         defer { offset += count }
-        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count])
+        return bytes[offset..<offset + count]
     }
 
-    mutating func u16() throws -> UInt16 { UInt16(littleEndian: try take(2).loadUnaligned(as: UInt16.self)) }
-    mutating func u32() throws -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
-    mutating func u64() throws -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
+    private mutating func load<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
+        T(littleEndian: try take(MemoryLayout<T>.size).withUnsafeBytes { $0.loadUnaligned(as: T.self) })
+    }
+
+    mutating func u16() throws -> UInt16 { try load(UInt16.self) }
+    mutating func u32() throws -> UInt32 { try load(UInt32.self) }
+    mutating func u64() throws -> UInt64 { try load(UInt64.self) }
     mutating func bytes(_ count: Int) throws -> [UInt8] { Array(try take(count)) }
 
     mutating func flag() throws -> Bool {
@@ -349,7 +536,7 @@ struct SnapshotReader {
     mutating func count(elementSize: Int) throws -> Int {
         let count = try u64()
         guard count <= UInt64(remaining / elementSize) else {
-            throw SnapshotFileError.truncated(section: name, needed: Int(clamping: count) &* elementSize, available: remaining)
+            throw SnapshotFileError.countTooLarge(section: name, count: count, elementSize: elementSize, available: remaining)
         }
         return Int(count)
     }
@@ -363,11 +550,13 @@ struct SnapshotReader {
     /// word count, then the words, decoded by the protocol's own codec.
     mutating func wire<T: Wire>(_ type: T.Type) throws -> T {
         let words = try take(try count(elementSize: 8) * 8)
-        var decoder = WireDecoder(words: words)
         do {
-            let value = try decoder.decode(T.self)
-            try decoder.finish()
-            return value
+            return try words.withUnsafeBytes { words in
+                var decoder = WireDecoder(words: words)
+                let value = try decoder.decode(T.self)
+                try decoder.finish()
+                return value
+            }
         } catch {
             throw SnapshotFileError.badValue(section: name, "a \(T.self) in malformed words: \(error)")
         }
@@ -377,23 +566,11 @@ struct SnapshotReader {
     mutating func raw<T>() throws -> T {
         let source = try take(MemoryLayout<T>.size)
         return withUnsafeTemporaryAllocation(of: T.self, capacity: 1) { buffer in
-            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source.baseAddress!, byteCount: MemoryLayout<T>.size)
+            source.withUnsafeBytes { source in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source.baseAddress!, byteCount: MemoryLayout<T>.size)
+            }
             return buffer[0]
         }
-    }
-
-    mutating func copy(_ count: Int, to target: UnsafeMutableRawPointer) throws {
-        let source = try take(count)
-        target.copyMemory(from: source.baseAddress!, byteCount: count)
-    }
-
-    /// The next section, which must be `tag`.
-    mutating func section(_ tag: String) throws -> SnapshotReader {
-        let found = String(decoding: try take(4), as: UTF8.self)
-        guard found == tag else { throw SnapshotFileError.unexpectedSection(found: escapingControlCharacters(found), expected: tag) }
-        let length = try u64()
-        guard length <= UInt64(remaining) else { throw SnapshotFileError.truncated(section: tag, needed: Int(clamping: length), available: remaining) }
-        return SnapshotReader(try take(Int(length)), section: tag)
     }
 
     func end() throws {

@@ -5,32 +5,44 @@ import Foundation
 /// address of a report; it is bounded in time and output, and when the tool
 /// is missing or fails, the answer is nil and the reason says why.
 enum SourceLines {
-    /// Where llvm-symbolizer is: $KVMHOST_LLVM_SYMBOLIZER, else beside
-    /// swiftc on PATH (symbolic links resolved), else on PATH.
-    static let symbolizerPath: String? = ToolchainTool.path(of: "llvm-symbolizer", override: "KVMHOST_LLVM_SYMBOLIZER")
+    /// Where llvm-symbolizer is: $KVMHOST_LLVM_SYMBOLIZER (which must name
+    /// an executable file), else beside swiftc on PATH (symbolic links
+    /// resolved), else on PATH.
+    static let symbolizer: Result<String, SymbolizationProblem> = {
+        if let value = ProcessInfo.processInfo.environment[KVMHostEnvironment.llvmSymbolizer] {
+            guard KVMHostEnvironment.isExecutableFile(value) else {
+                return .failure(.symbolizerFailed("\(KVMHostEnvironment.llvmSymbolizer)=\(value) is not an executable file"))
+            }
+            return .success(value)
+        }
+        guard let path = ToolchainTool.path(of: "llvm-symbolizer") else { return .failure(.noSymbolizer) }
+        return .success(path)
+    }()
 
-    static let timeout: TimeInterval = 5
+    /// The symbolizer's bounds: it is killed, with every process it
+    /// started, after 5 s or past 1 MiB of output.
+    static let timeout: Double = 5
     static let maximumOutput = 1 << 20
 
     /// "file:line" for each address (nil where DWARF has none), or the reason there are none.
     static func locate(_ addresses: [UInt64], in imagePath: String) -> Result<[String?], SymbolizationProblem> {
-        guard let tool = symbolizerPath else { return .failure(.noSymbolizer) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = ["--obj=\(imagePath)", "--functions=none", "--inlines"] + addresses.map { "0x" + String($0, radix: 16) }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return .failure(.symbolizerFailed("\(tool): \(error)")) }
-        let killer = DispatchWorkItem { [process] in process.terminate() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let data = output.fileHandleForReading.readDataToEndOfFile().prefix(maximumOutput)
-        process.waitUntilExit()
-        killer.cancel()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            return .failure(.symbolizerFailed("\(tool) ended with status \(process.terminationStatus)"))
+        symbolizer.flatMap { locate(addresses, in: imagePath, tool: $0) }
+    }
+
+    static func locate(_ addresses: [UInt64], in imagePath: String, tool: String,
+                       timeout: Double = timeout, maximumOutput: Int = maximumOutput) -> Result<[String?], SymbolizationProblem> {
+        let outcome: BoundedProcess.Outcome
+        do {
+            outcome = try BoundedProcess.run(tool, ["--obj=\(imagePath)", "--functions=none", "--inlines"]
+                                             + addresses.map { "0x" + String($0, radix: 16) }, timeout: timeout, maximumOutput: maximumOutput)
+        } catch {
+            return .failure(error)
         }
+        if let stopped = outcome.stopped { return .failure(.symbolizerFailed("\(tool) was stopped: \(stopped)")) }
+        guard outcome.status == 0 else {
+            return .failure(.symbolizerFailed("\(tool) ended " + (outcome.status.map { "with status \($0)" } ?? "by a signal")))
+        }
+        let data = outcome.output
         // One block an address, then a blank line: its location, innermost
         // inlined code first, the function that owns the frame last.
         let blocks = String(decoding: data, as: UTF8.self).components(separatedBy: "\n\n")

@@ -1,0 +1,251 @@
+import Foundation
+import GuestImage
+import KVMHost
+import TestSupport
+import XCTest
+
+/// What a user hands kvmhost that is not what it should be: paths that are
+/// devices, FIFOs, directories or missing; environment variables with bad
+/// values; options that cannot go together; a port that is taken; a kernel
+/// whose coverage sections lie; a symbolizer that hangs or floods. Each is
+/// one line naming it and the status the README gives.
+final class UserSurfaceTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "kvmhost-surface-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func fileType(_ path: String) -> mode_t {
+        var status = stat()
+        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : 0
+    }
+
+    /// #5: a snapshot saved to /dev/null or /dev/full is written into the
+    /// device, which stays a device; /dev/full's error is output lost (74).
+    func testSavingASnapshotToADeviceWritesTheDevice() throws {
+        try requireKVM()
+        let null = try KVMHostBinary().run(["--save-snapshot", "/dev/null"], input: "quit\n")
+        XCTAssertEqual(null.status, 0, null.stderr)
+        XCTAssertEqual(null.stderr, "kvmhost: snapshot saved to /dev/null\n")
+        XCTAssertEqual(fileType("/dev/null"), S_IFCHR, "/dev/null is still a character device")
+        let full = try KVMHostBinary().run(["--save-snapshot", "/dev/full"], input: "quit\n")
+        XCTAssertEqual(full.status, 74, full.stderr)
+        XCTAssertEqual(full.stderr, "kvmhost: cannot write /dev/full: No space left on device (errno 28)\n")
+        XCTAssertEqual(fileType("/dev/full"), S_IFCHR, "/dev/full is still a character device")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/dev/full.partial-\(getpid())"))
+    }
+
+    /// #6: a directory, or a path in a missing directory, is output that
+    /// cannot be written (74), not a bad kernel image (65).
+    func testSavingWhereNoFileCanBeIsOutputLost() throws {
+        try requireKVM()
+        let onDirectory = try KVMHostBinary().run(["--save-snapshot", directory], input: "quit\n")
+        XCTAssertEqual(onDirectory.status, 74, onDirectory.stderr)
+        XCTAssertEqual(onDirectory.stderr, "kvmhost: cannot write \(directory!): it is a directory; "
+                       + "kvmhost writes a regular file, a character device or a FIFO\n")
+        XCTAssertEqual(fileType(directory), S_IFDIR)
+        let missing = directory + "/no-such-directory/guest.snapshot"
+        let inMissing = try KVMHostBinary().run(["--save-snapshot", missing], input: "quit\n")
+        XCTAssertEqual(inMissing.status, 74, inMissing.stderr)
+        XCTAssertEqual(inMissing.stderr, "kvmhost: cannot write \(missing): its directory does not exist "
+                       + "(No such file or directory (errno 2))\n")
+        // A FIFO nothing reads is refused at once, never waited on.
+        let fifo = directory + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let toFIFO = try KVMHostBinary().run(["--save-snapshot", fifo], input: "quit\n", timeout: 20)
+        XCTAssertEqual(toFIFO.status, 74, toFIFO.stderr)
+        XCTAssertEqual(toFIFO.stderr, "kvmhost: cannot write \(fifo): it is a FIFO that nothing reads\n")
+        XCTAssertEqual(fileType(fifo), S_IFIFO)
+    }
+
+    /// #6: profiles asked for in a directory that is not there are a
+    /// failure (74), before anything runs.
+    func testACoverageDirectoryThatIsNotThereIsOutputLost() throws {
+        let result = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_COVERAGE_DIR": directory + "/missing"])
+        XCTAssertEqual(result.status, 74, result.stderr)
+        XCTAssertEqual(result.stderr, "kvmhost: KVMHOST_COVERAGE_DIR=\(directory!)/missing: it takes an existing directory; "
+                       + "the guests' coverage profiles cannot be written there\n")
+    }
+
+    /// The environment variables the library and kvmhost read (every
+    /// `environment["..."]` under Sources/), each with a bad value: 64 and
+    /// a line naming the variable.
+    static let badValues: [(variable: String, value: String, message: String)] = [
+        ("KVMHOST_GUEST_VARIANT", "garbage", "kvmhost: KVMHOST_GUEST_VARIANT=garbage: it takes plain or coverage\n"),
+        ("KVMHOST_GDB_ON_FAILURE", "gdb", "kvmhost: KVMHOST_GDB_ON_FAILURE=gdb: it takes a TCP port, 1 to 65535\n"),
+        ("KVMHOST_GDB_ON_FAILURE", "70000", "kvmhost: KVMHOST_GDB_ON_FAILURE=70000: it takes a TCP port, 1 to 65535\n"),
+        ("KVMHOST_GDB_TRACE", "0", "kvmhost: KVMHOST_GDB_TRACE=0: it takes 1 (or unset)\n"),
+        ("KVMHOST_LLVM_SYMBOLIZER", "/nonexistent/llvm-symbolizer",
+         "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/nonexistent/llvm-symbolizer: it takes the path of an executable file\n"),
+        ("KVMHOST_LLVM_SYMBOLIZER", "/tmp", "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/tmp: it takes the path of an executable file\n"),
+    ]
+
+    /// #10: every variable, a bad value each, on every subcommand's path.
+    func testEveryEnvironmentVariableIsCheckedByName() throws {
+        for (variable, value, message) in Self.badValues {
+            for arguments in [["--no-monitor"], ["kernel-path"], ["address-space"]] {
+                let result = try KVMHostBinary().run(arguments, environment: [variable: value])
+                XCTAssertEqual(result.status, 64, "\(variable)=\(value) \(arguments): \(result.stderr)")
+                XCTAssertEqual(result.stderr, message, "\(variable)=\(value) \(arguments)")
+            }
+        }
+    }
+
+    /// The table above covers every variable Sources/ reads (PATH is the
+    /// system's: any list of directories; a tool missing from it is named).
+    func testTheTableNamesEveryVariableTheSourcesRead() throws {
+        let sources = KVMHostBinary.packageRoot.appendingPathComponent("Sources")
+        var read: Set<String> = []
+        let enumerator = try XCTUnwrap(FileManager.default.enumerator(atPath: sources.path))
+        while let file = enumerator.nextObject() as? String {
+            guard file.hasSuffix(".swift") else { continue }
+            let text = try String(contentsOfFile: sources.appendingPathComponent(file).path, encoding: .utf8)
+            let pattern = try NSRegularExpression(pattern: #"environment\[(?:"([A-Z_]+)"|([A-Za-z.]+))\]"#)
+            for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                if let literal = Range(match.range(at: 1), in: text) { read.insert(String(text[literal])) }
+                if let name = Range(match.range(at: 2), in: text) { read.insert(String(text[name])) }
+            }
+        }
+        let constants = ["variantVariable": "KVMHOST_GUEST_VARIANT", "Self.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
+                         "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
+                         "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
+                         "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER"]
+        let variables = Set(read.map { constants[$0] ?? $0 }).subtracting(["PATH"])
+        XCTAssertEqual(variables, Set(Self.badValues.map(\.variable)).union(["KVMHOST_COVERAGE_DIR"]),
+                       "a variable read under Sources/ and not checked here (or the other way)")
+        XCTAssertEqual(Set(KVMHostEnvironment.variables + [GuestImage.variantVariable]), variables)
+    }
+
+    /// #11: a kernel or a snapshot that is a FIFO with no writer, a device
+    /// or a directory is refused (65) at once, never opened to block.
+    func testInputsThatAreNotRegularFilesAreRefusedWithoutBlocking() throws {
+        let fifo = directory + "/fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let kernel = try KVMHostBinary().run(["--kernel", fifo], timeout: 10)
+        XCTAssertEqual(kernel.status, 65, kernel.stderr)
+        XCTAssertEqual(kernel.stderr, "kvmhost: cannot read the kernel image \(fifo): it is a FIFO, not a regular file\n")
+        let zero = try KVMHostBinary().run(["--kernel", "/dev/zero"], timeout: 10)
+        XCTAssertEqual(zero.status, 65, zero.stderr)
+        XCTAssertEqual(zero.stderr, "kvmhost: cannot read the kernel image /dev/zero: it is a character device, not a regular file\n")
+        let snapshot = try KVMHostBinary().run(["--from-snapshot", fifo], timeout: 10)
+        XCTAssertEqual(snapshot.status, 65, snapshot.stderr)
+        XCTAssertEqual(snapshot.stderr, "kvmhost: snapshot file: cannot read \(fifo): it is a FIFO, not a regular file\n")
+        let zeroSnapshot = try KVMHostBinary().run(["--from-snapshot", "/dev/zero"], timeout: 10)
+        XCTAssertEqual(zeroSnapshot.status, 65, zeroSnapshot.stderr)
+        XCTAssertEqual(zeroSnapshot.stderr, "kvmhost: snapshot file: cannot read /dev/zero: it is a character device, not a regular file\n")
+        let inDirectory = try KVMHostBinary().run(["--from-snapshot", directory], timeout: 10)
+        XCTAssertEqual(inDirectory.stderr, "kvmhost: snapshot file: cannot read \(directory!): it is a directory, not a regular file\n")
+        let missing = try KVMHostBinary().run(["--from-snapshot", directory + "/none"], timeout: 10)
+        XCTAssertEqual(missing.status, 65)
+        XCTAssertEqual(missing.stderr, "kvmhost: snapshot file: cannot read \(directory!)/none: no such file\n")
+    }
+
+    /// #18: a guest from a snapshot takes its memory and its map from the file.
+    func testMemoryAndReserveCannotGoWithASnapshot() throws {
+        let memory = try KVMHostBinary().run(["--from-snapshot", "any", "--memory", "64"])
+        XCTAssertEqual(memory.status, 64)
+        XCTAssertTrue(memory.stderr.hasPrefix("Error: --from-snapshot cannot take --memory: guest memory is the snapshot's size\n"), memory.stderr)
+        let reserve = try KVMHostBinary().run(["--from-snapshot", "any", "--reserve", "0x800000-0xa00000"])
+        XCTAssertEqual(reserve.status, 64)
+        XCTAssertTrue(reserve.stderr.hasPrefix("Error: --from-snapshot cannot take --reserve: the memory map is the snapshot's\n"), reserve.stderr)
+    }
+
+    /// #19: the port is the user's argument: taken, it is 64, named.
+    func testAGDBPortInUseIsABadArgument() throws {
+        try requireKVM()
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        XCTAssertTrue(bound && listen(listener, 1) == 0)
+        let port = UInt16(bigEndian: address.sin_port)
+        let result = try KVMHostBinary().run(["--gdb", "\(port)", "--no-monitor"])
+        XCTAssertEqual(result.status, 64, result.stderr)
+        XCTAssertEqual(result.stderr, "kvmhost: --gdb: gdb stub: port \(port) on 127.0.0.1 cannot be listened on: "
+                       + "Address already in use (errno 98)\n")
+    }
+
+    /// #17: a kernel whose profile sections lie boots when no coverage is
+    /// asked for, and is a bad image (65) when it is.
+    func testAKernelWhoseCoverageSectionsLieBootsWithoutCoverage() throws {
+        try requireKVM()
+        let kernel = try GuestImage.coverageKernel()
+        let path = directory + "/lying.elf"
+        try Data(try patching(kernel, section: "__llvm_prf_cnts", field: 32, to: 1 << 40)).write(to: URL(fileURLWithPath: path))
+        let plain = try KVMHostBinary().run(["--kernel", path, "--no-monitor"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let profile = directory + "/session.profraw"
+        let covered = try KVMHostBinary().run(["--kernel", path, "--coverage", profile, "--no-monitor"])
+        XCTAssertEqual(covered.status, 65, covered.stderr)
+        XCTAssertEqual(covered.stderr, "kvmhost: --coverage: the kernel's __llvm_prf_cnts section is 1099511627776 bytes, "
+                       + "more than the 67108864 taken\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: profile))
+    }
+
+    /// #9: a symbolizer that hangs with a child holding its output open, or
+    /// one that floods its output, is stopped at its bounds: the failure is
+    /// reported with function + offset, in seconds.
+    func testASymbolizerThatHangsOrFloodsIsBounded() throws {
+        try requireKVM()
+        let scripts = [
+            "hang": "#!/bin/sh\ntrap '' TERM\n(trap '' TERM; sleep 120) &\nsleep 120\n",
+            "flood": "#!/bin/sh\nexec cat /dev/zero\n",
+        ]
+        for (name, text) in scripts.sorted(by: { $0.key < $1.key }) {
+            let script = directory + "/" + name
+            try text.write(toFile: script, atomically: true, encoding: .utf8)
+            XCTAssertEqual(chmod(script, 0o755), 0)
+            let start = Date()
+            let result = try KVMHostBinary().run([], input: "fault\n", timeout: 40, environment: ["KVMHOST_LLVM_SYMBOLIZER": script])
+            let elapsed = Date().timeIntervalSince(start)
+            XCTAssertEqual(result.status, 123, "\(name): \(result.stderr)")
+            XCTAssertLessThan(elapsed, 15, "\(name): the symbolizer is stopped after 5 s")
+            let expected = name == "hang" ? "it ran longer than 5.0 s" : "it wrote more than 1048576 bytes"
+            XCTAssertTrue(result.stderr.contains("llvm-symbolizer failed: \(script) was stopped: \(expected)"), "\(name): \(result.stderr)")
+        }
+    }
+
+    /// #21: the documented minimum, 4 MiB, boots on each backend (the
+    /// image fills 1 to 4 MiB: the bitmap lies below 1 MiB, zeroed) and
+    /// runs a program and hands out frames.
+    func testTheSmallestGuestBoots() throws {
+        for accel in ["kvm", "tcg"] {
+            guard let backend = Backend(rawValue: accel), backend.unavailableReason == nil else { continue }
+            let result = try KVMHostBinary().run(["--accel", accel, "--memory", "4"], input: "mem\nrun lazy-touch\nalloc 16\nquit\n")
+            XCTAssertEqual(result.status, 0, "\(accel): \(result.stderr)")
+            // kvm: 1024 frames to 4 MiB; tcg: SeaBIOS keeps the top 128 KiB out of the map.
+            XCTAssertTrue(result.stdout.contains(accel == "kvm" ? "frames: total 1024, free " : "frames: total 992, free "), "\(accel): \(result.stdout)")
+            XCTAssertTrue(result.stdout.contains("lazy-touch exited with status 0, 10 demand faults"), "\(accel): \(result.stdout)")
+            XCTAssertFalse(result.stdout.contains("error"), "\(accel): \(result.stdout)")
+        }
+    }
+
+    private func patching(_ image: [UInt8], section name: String, field: Int, to value: UInt64) throws -> [UInt8] {
+        func word(_ offset: Int, _ size: Int) -> Int {
+            (0..<size).reversed().reduce(0) { $0 << 8 | Int(image[offset + $1]) }
+        }
+        let table = word(40, 8), count = word(60, 2), names = word(62, 2)
+        let strings = word(table + names * 64 + 24, 8)
+        for index in 0..<count {
+            let header = table + index * 64
+            let start = strings + word(header, 4)
+            let end = image[start...].firstIndex(of: 0)!
+            guard String(decoding: image[start..<end], as: UTF8.self) == name else { continue }
+            var patched = image
+            for byte in 0..<8 { patched[header + field + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
+            return patched
+        }
+        throw XCTSkip("no section \(name) in the image")
+    }
+}
