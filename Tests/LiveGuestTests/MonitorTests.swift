@@ -83,15 +83,27 @@ final class MonitorTests: GuestBehaviourTestCase {
             let ready = try probe.boot()
             let frame = try XCTUnwrap(probe.call(AllocateFrames(count: 1)).first)
             let text = ready.kernelVirtualBase + ready.kernelPhysicalStart
+            let free = try XCTUnwrap(probe.call(AllocateFrames(count: 1)).first)
+            _ = try probe.call(FreeFrame(address: free))
             let (guest, screen) = try runMonitor([
-                "map 0x50000000 \(hex16(frame)) w", "unmap 0x50000000", "unmap 0x50000000",
+                "map 0x6000 \(hex16(ready.pageTableRoot)) w", "map 0x7000 \(hex16(ready.kernelPhysicalStart + 0x9000)) w",
+                "map 0x8000 \(hex16(free)) w", "map 0x50000000 \(hex16(frame)) w", "free \(hex16(frame))",
+                "unmap 0x50000000", "unmap 0x50000000",
                 "unmap \(hex16(text))", "map 0x60000000 0xffffffffffffffff", "map 0x60000000 0x1001",
                 "free \(hex16(ready.kernelPhysicalStart))", "free \(hex16(ready.pageTableRoot))", "quit",
             ], allocating: 1)
-            let start = try XCTUnwrap(screen.range(of: "monitor> map 0x50000000"))
+            let start = try XCTUnwrap(screen.range(of: "monitor> map 0x6000"))
             XCTAssertEqual(String(screen[start.lowerBound...]), """
+                monitor> map 0x6000 \(hex16(ready.pageTableRoot)) w
+                error: the frame is the kernel's, which a writable or user mapping would expose: \(hex16(ready.pageTableRoot))
+                monitor> map 0x7000 \(hex16(ready.kernelPhysicalStart + 0x9000)) w
+                error: the frame is the kernel's, which a writable or user mapping would expose: \(hex16(ready.kernelPhysicalStart + 0x9000))
+                monitor> map 0x8000 \(hex16(free)) w
+                error: the frame is free: the allocator could hand it out while mapped; alloc it first: \(hex16(free))
                 monitor> map 0x50000000 \(hex16(frame)) w
                 mapped 0x0000000050000000 -> \(hex16(frame))
+                monitor> free \(hex16(frame))
+                error: the frame is still mapped: \(hex16(frame)) at 0x0000000050000000
                 monitor> unmap 0x50000000
                 unmapped 0x0000000050000000, frame kept \(hex16(frame))
                 monitor> unmap 0x50000000

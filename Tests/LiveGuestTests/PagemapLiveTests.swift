@@ -245,3 +245,114 @@ final class MemorySpaceLiveTests: GuestBehaviourTestCase {
         }
     }
 }
+
+/// No call maps a frame the kernel owns writable or user-accessible, and no
+/// frame a call mapped is freed while the mapping stands (`CallMappings`).
+final class KernelFrameProtectionTests: GuestBehaviourTestCase {
+    func testKernelFramesAreNeverMappedWritableOrUserAccessible() throws {
+        try onEachBackend { _ in
+            let (guest, ready) = try readyGuest()
+            let statistics = try guest.call(ReadFrameStatistics())
+            var kernelFrames: [(String, UInt64)] = [("the page-table root", ready.pageTableRoot),
+                                                    ("the kernel image's first frame", ready.kernelPhysicalStart),
+                                                    ("a kernel image frame", ready.kernelPhysicalStart + 0x9000),
+                                                    ("the frame bitmap", statistics.bitmapPhysical)]
+            for reservation in statistics.reservations where reservation.end > reservation.start {
+                kernelFrames.append(("the \(reservation.kind) reservation", reservation.start))
+            }
+            // A PDPT of the kernel's, from the host's walk of the kernel's own region.
+            let walk = try guest.walk(ready.kernelVirtualBase + ready.kernelPhysicalStart, cr3: ready.pageTableRoot)
+            kernelFrames.append(("the kernel region's PDPT", try XCTUnwrap(walk.steps.dropFirst().first?.tableAddress)))
+            let page: UInt64 = 0x6000_0000
+            for (name, physical) in kernelFrames {
+                let frame = physical & ~0xFFF
+                for flags: PageTableFlags in [[.writable], [.user], [.writable, .user], [.user, .noExecute]] {
+                    XCTAssertCallFails(try guest.call(MapPage(virtual: page, frame: .existing(physical: frame), flags: flags)),
+                                       .kernelFrame(address: frame), "\(name) with \(flags)")
+                }
+                // Read-only for the kernel itself: a way to read it, allowed.
+                XCTAssertEqual(try guest.call(MapPage(virtual: page, frame: .existing(physical: frame), flags: [.noExecute])), frame, name)
+                XCTAssertEqual(try guest.call(UnmapPage(virtual: page, freeFrame: false)), frame, name)
+            }
+        }
+    }
+
+    /// A free frame mapped writable could be handed out while mapped: to
+    /// a page table, even the one the same map creates.
+    func testAFreeFrameIsNeverMappedWritableOrUserAccessible() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            let free = try XCTUnwrap(try guest.call(AllocateFrames(count: 1)).first)
+            _ = try guest.call(FreeFrame(address: free))
+            for flags: PageTableFlags in [[.writable], [.user], [.writable, .user]] {
+                XCTAssertCallFails(try guest.call(MapPage(virtual: 0x6000_0000, frame: .existing(physical: free), flags: flags)),
+                                   .unallocatedFrame(address: free), "\(flags)")
+            }
+            XCTAssertEqual(try guest.call(QueryFrame(address: free)).isFree, true, "nothing was taken")
+        }
+    }
+
+    func testAFrameIsNeverFreedUnderACallsMapping() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            let frame = try XCTUnwrap(try guest.call(AllocateFrames(count: 1)).first)
+            let pages: [UInt64] = (0..<3).map { 0x6000_0000 + $0 * 0x1000 }
+            for (index, page) in pages.enumerated() {
+                XCTAssertEqual(try guest.call(MapPage(virtual: page, frame: .existing(physical: frame), flags: [.writable])), frame)
+                XCTAssertCallFails(try guest.call(FreeFrame(address: frame)),
+                                   .frameStillMapped(address: frame, virtual: page, mappings: UInt64(index + 1)), "after \(index + 1) maps")
+            }
+            // A free with an unmap takes its own mapping away, not the others.
+            XCTAssertCallFails(try guest.call(UnmapPage(virtual: pages[0], freeFrame: true)),
+                               .frameStillMapped(address: frame, virtual: pages[2], mappings: 2))
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: pages[0], freeFrame: false)), frame)
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: pages[1], freeFrame: false)), frame)
+            XCTAssertCallFails(try guest.call(FreeFrame(address: frame)), .frameStillMapped(address: frame, virtual: pages[2], mappings: 1))
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: pages[2], freeFrame: true)), frame)
+            XCTAssertCallFails(try guest.call(FreeFrame(address: frame)), .frame(.doubleFree(frame: frame >> 12)))
+
+            // A frame MapPage took from the allocator is the mapping's too.
+            let taken = try guest.call(MapPage(virtual: 0x6100_0000, frame: .allocate, flags: [.writable]))
+            XCTAssertCallFails(try guest.call(FreeFrame(address: taken)), .frameStillMapped(address: taken, virtual: 0x6100_0000, mappings: 1))
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: 0x6100_0000, freeFrame: true)), taken)
+        }
+    }
+
+    /// Many frames mapped at once, and taken away in another order: every
+    /// free is refused exactly while its frame is mapped (the kernel's table
+    /// grows and closes its gaps on the way).
+    func testTheCountOfManyMappingsHoldsInAnyOrder() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            var frames: [UInt64] = []
+            while frames.count < 300 { frames += try guest.call(AllocateFrames(count: UInt64(min(64, 300 - frames.count)))) }
+            let base: UInt64 = 0x6200_0000
+            for (index, frame) in frames.enumerated() {
+                _ = try guest.call(MapPage(virtual: base + UInt64(index) * 0x1000, frame: .existing(physical: frame), flags: []))
+            }
+            // Unmapped in a scrambled order: every third from the end, then the rest.
+            let order = stride(from: frames.count - 1, through: 0, by: -3).map { $0 }
+                + (0..<frames.count).filter { ($0 - (frames.count - 1)) % 3 != 0 }
+            var unmapped = Set<Int>(), freed = Set<Int>()
+            for (step, index) in order.enumerated() {
+                XCTAssertEqual(try guest.call(UnmapPage(virtual: base + UInt64(index) * 0x1000, freeFrame: false)), frames[index])
+                unmapped.insert(index)
+                if step % 25 == 0 || step == order.count - 1 {
+                    for probe in [index, (index + 1) % frames.count, (index * 7) % frames.count] {
+                        if freed.contains(probe) {
+                            XCTAssertCallFails(try guest.call(FreeFrame(address: frames[probe])), .frame(.doubleFree(frame: frames[probe] >> 12)),
+                                               "step \(step): frame \(probe)")
+                        } else if unmapped.contains(probe) {
+                            XCTAssertNoThrow(try guest.call(FreeFrame(address: frames[probe])), "step \(step): frame \(probe)")
+                            freed.insert(probe)
+                        } else {
+                            XCTAssertCallFails(try guest.call(FreeFrame(address: frames[probe])),
+                                               .frameStillMapped(address: frames[probe], virtual: base + UInt64(probe) * 0x1000, mappings: 1),
+                                               "step \(step): frame \(probe)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

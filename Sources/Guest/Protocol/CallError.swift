@@ -34,12 +34,25 @@ public enum CallError: Error, Equatable, Sendable {
     case unreadable(address: UInt64)
     /// More than the call can take in one reply.
     case tooMany(requested: UInt64, limit: UInt64)
+    /// The frame is the kernel's (a boot reservation: page zero, its image,
+    /// the bootstrap tables, the start info, the memory map, the frame
+    /// bitmap; or a live page table): no call maps it writable or
+    /// user-accessible.
+    case kernelFrame(address: UInt64)
+    /// A mapping a call made (MapPage) still points at the frame, at
+    /// `virtual` (the newest of `mappings`): it is not freed under it.
+    case frameStillMapped(address: UInt64, virtual: UInt64, mappings: UInt64)
+    /// A writable or user mapping of a free frame: the allocator could hand
+    /// it out (to a page table, even the one this map creates) while the
+    /// page reaches it. Allocate it first.
+    case unallocatedFrame(address: UInt64)
 }
 
 extension CallError: Wire {
     private enum Tag: UInt64 {
         case map = 1, unmap, memorySpace, frame, outOfFrames, beyondMemory, misalignedFrame, nonCanonical, misalignedPage,
-             kernelPage, pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany
+             kernelPage, pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany, kernelFrame, frameStillMapped,
+             unallocatedFrame
     }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
@@ -62,6 +75,9 @@ extension CallError: Wire {
         case .imageRefused: self = .imageRefused
         case .unreadable: self = .unreadable(address: try decoder.word())
         case .tooMany: self = .tooMany(requested: try decoder.word(), limit: try decoder.word())
+        case .kernelFrame: self = .kernelFrame(address: try decoder.word())
+        case .unallocatedFrame: self = .unallocatedFrame(address: try decoder.word())
+        case .frameStillMapped: self = .frameStillMapped(address: try decoder.word(), virtual: try decoder.word(), mappings: try decoder.word())
         }
     }
 
@@ -83,6 +99,10 @@ extension CallError: Wire {
         case .imageRefused: encoder.word(Tag.imageRefused.rawValue)
         case .unreadable(let address): encoder.word(Tag.unreadable.rawValue); encoder.word(address)
         case .tooMany(let requested, let limit): encoder.word(Tag.tooMany.rawValue); encoder.word(requested); encoder.word(limit)
+        case .kernelFrame(let address): encoder.word(Tag.kernelFrame.rawValue); encoder.word(address)
+        case .unallocatedFrame(let address): encoder.word(Tag.unallocatedFrame.rawValue); encoder.word(address)
+        case .frameStillMapped(let address, let virtual, let mappings):
+            encoder.word(Tag.frameStillMapped.rawValue); encoder.word(address); encoder.word(virtual); encoder.word(mappings)
         }
     }
 }

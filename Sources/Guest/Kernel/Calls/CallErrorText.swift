@@ -39,6 +39,14 @@ enum CallErrorText {
         case .tooMany(let requested, let limit):
             say("", requested, " is more than the limit of ")
             Console.writeDecimal(limit)
+        case .kernelFrame(let address):
+            sayHex("the frame is the kernel's, which a writable or user mapping would expose: ", address)
+        case .unallocatedFrame(let address):
+            sayHex("the frame is free: the allocator could hand it out while mapped; alloc it first: ", address)
+        case .frameStillMapped(let address, let virtual, let mappings):
+            sayHex("the frame is still mapped: ", address)
+            sayHex(" at ", virtual)
+            if mappings > 1 { say(" and ", mappings - 1, " more") }
         }
     }
 

@@ -44,6 +44,7 @@ extension FreeFrame {
             && !PhysicalMemory.frames.isReserved(frame) && KernelAddressSpace.pagemap.holdsTable(frame) {
             throw .pageTableFrame(address: address)
         }
+        try CallMappings.checkUnmapped(frame)
         do throws(FrameError) {
             try PhysicalMemory.frames.free(frame)
         } catch {

@@ -12,6 +12,10 @@ extension MapPage {
             guard physical % frameSize == 0 else { throw .misalignedFrame(address: physical) }
             frame = Frame(containing: physical)
             guard frame.number < PhysicalMemory.frames.frameCount else { throw .beyondMemory(address: physical) }
+            if !flags.intersection([.writable, .user]).isEmpty {
+                if CallMappings.isKernelFrame(frame) { throw .kernelFrame(address: physical) }
+                if PhysicalMemory.frames.isFree(frame) { throw .unallocatedFrame(address: physical) }
+            }
         case .allocate:
             guard let taken = PhysicalMemory.frames.allocate() else { throw .outOfFrames }
             frame = taken
@@ -23,6 +27,7 @@ extension MapPage {
             if self.frame == .allocate { PhysicalMemory.free(frame) }
             throw .map(error)
         }
+        CallMappings.added(frame, at: virtual)
         return frame.address
     }
 }
@@ -35,6 +40,7 @@ extension UnmapPage {
             let frame = Frame(containing: mapped.physical)
             if PhysicalMemory.frames.isReserved(frame) { throw .frame(.reservedFrame(frame: frame.number)) }
             if PhysicalMemory.frames.isFree(frame) { throw .frame(.doubleFree(frame: frame.number)) }
+            try CallMappings.checkUnmapped(frame, besides: 1)
         }
         let flush: TLBFlush
         do throws(UnmapError) {
@@ -44,6 +50,7 @@ extension UnmapPage {
         }
         let frame = flush.unmappedFrame
         flush.flush { cpu_invlpg(UInt($0)) }
+        if let frame { CallMappings.removed(frame) }
         if freeFrame, let frame { PhysicalMemory.free(frame) }
         return frame?.address
     }
