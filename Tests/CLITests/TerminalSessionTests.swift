@@ -138,6 +138,28 @@ final class TerminalSessionTests: XCTestCase {
         assertSameSettings(before, terminal.settings)
     }
 
+    /// On tcg, where there are no snapshots, Ctrl-A s and Ctrl-A r say so
+    /// and the session goes on: typed commands are echoed and run.
+    func testSnapshotEscapesOnTCGLeaveTheSessionWorking() throws {
+        try requireQEMU()
+        let terminal = try PseudoTerminal()
+        let before = terminal.settings
+        let process = try launch(on: terminal, ["--accel", "tcg"])
+        XCTAssertNotNil(terminal.waitFor("monitor> "), "the monitor's prompt")
+        for escape: Unicode.Scalar in ["s", "r", "s"] {
+            terminal.type([0x01, UInt8(ascii: escape)])
+            XCTAssertNotNil(terminal.waitFor("kvmhost: snapshots need --accel kvm: QEMU holds the vCPU's state under tcg"), "Ctrl-A \(escape)")
+            terminal.type("alloc 2\r")
+            XCTAssertNotNil(terminal.waitFor("alloc 2\r\n"), "echoed after Ctrl-A \(escape)")
+            XCTAssertNotNil(terminal.waitFor("frame 0x"), "run after Ctrl-A \(escape)")
+            XCTAssertNotNil(terminal.waitFor("monitor> "))
+        }
+        terminal.type("quit\r")
+        waitForExit(process)
+        XCTAssertEqual(process.terminationStatus, 0)
+        assertSameSettings(before, terminal.settings)
+    }
+
     func testTerminalIsRestoredWhenKilled() throws {
         try requireKVM()
         let terminal = try PseudoTerminal()

@@ -173,3 +173,28 @@ final class GuestFailureTests: GuestBehaviourTestCase {
         XCTAssertEqual(try full.shutdown(), 0)
     }
 }
+
+/// The statuses the kernel ends with when it fails never pass as a guest's
+/// own: a kernel sent to RIP 0 (as a debugger or a bad snapshot can) fails
+/// by name, with the kernel's reason.
+final class KernelStatusVerdictTests: XCTestCase {
+    func testAKernelSentToAddressZeroIsAFailureNotAStatus() throws {
+        try requireKVM()
+        for rip: UInt64 in [0, 0x8000_0000_0000_0000] {
+            let guest = try KVMGuest(kernel: GuestImage.kernel())
+            _ = try guest.boot()
+            var registers = try guest.vcpu.registers()
+            registers.rip = rip
+            try guest.vcpu.setRegisters(registers)
+            // The call's record is sent from inside the report being built
+            // when the vCPU went astray: the kernel's panic path cannot send
+            // another record, so it exits 4 with its reason on the console.
+            XCTAssertThrowsError(try guest.call(Echo([1]))) { error in
+                XCTAssertEqual((error as? GuestFailure)?.kind,
+                               .kernelExited(.panic, lastConsoleLine: "kernel bug: a report sent while another was being built"), "rip \(rip)")
+                XCTAssertEqual((error as? GuestFailure)?.summary, "the kernel panicked (exit status 4, with no report): "
+                               + "kernel bug: a report sent while another was being built", "rip \(rip)")
+            }
+        }
+    }
+}
