@@ -144,7 +144,6 @@ public final class GuestSnapshot {
 
 /// A snapshot that cannot be taken or put back, and why.
 public enum SnapshotError: Error, Equatable, CustomStringConvertible {
-    case needsKVM
     case memorySizeMismatch(snapshot: Int, guest: Int)
     case guestExited(status: UInt32)
     case debuggerAttached
@@ -161,7 +160,6 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .needsKVM: return "snapshots need the kvm backend (this guest runs on tcg)"
         case .memorySizeMismatch(let snapshot, let guest):
             return "a snapshot of \(snapshot >> 20) MiB of guest memory (\(snapshot) bytes) cannot be restored into a guest of \(guest >> 20) MiB (\(guest) bytes)"
         case .guestExited(let status): return "the guest exited (status \(status)): there is nothing to snapshot that could go on"
