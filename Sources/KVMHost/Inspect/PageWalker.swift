@@ -79,7 +79,9 @@ public struct PageWalker {
         var table = cr3 & Self.addressBits
         var steps: [PageWalk.Step] = []
         var writable = true, user = true, executable = true
-        for level in stride(from: 4, through: 1, by: -1) {
+        // Level 1 always ends the walk, so the loop ends only by returning.
+        var level = 4
+        while true {
             let shift = UInt64(12 + 9 * (level - 1))
             let index = Int((virtual >> shift) & 0x1FF)
             let entry = try memory.load(UInt64.self, at: table + UInt64(index * 8))
@@ -98,7 +100,7 @@ public struct PageWalker {
                                                  access: .init(writable: writable, user: user, executable: executable)))
             }
             table = entry & Self.addressBits
+            level -= 1
         }
-        fatalError("unreachable: level 1 always ends the walk")
     }
 }

@@ -222,7 +222,14 @@ final class QEMUMachine: Machine {
                 if (try? qmp.execute("stop")) != nil { paused = true }
                 return stopHandle.isRequested ? .stopRequested : .deadlinePassed
             }
-            if inputWanted { return .wantsInput }
+            if inputWanted {
+                // QEMU may have gone while the host waited for input: its end first.
+                if process.hasEnded {
+                    try end()
+                    continue
+                }
+                return .wantsInput
+            }
             // A bounded slice, so that a stop signal that arrives just before
             // poll is seen within it.
             var slice: Int32 = 100

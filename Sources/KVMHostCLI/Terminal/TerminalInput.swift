@@ -82,17 +82,22 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                     case UInt8(ascii: "g"), UInt8(ascii: "G"):
                         deliver(&forward)
                         debug()
-                    case UInt8(ascii: "s"), UInt8(ascii: "S"), UInt8(ascii: "r"), UInt8(ascii: "R") where snapshots == nil:
-                        OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: snapshots need --accel kvm: QEMU holds the vCPU's state under tcg\r\n")
-                    case UInt8(ascii: "s"), UInt8(ascii: "S"):
-                        deliver(&forward)
-                        snapshots?.request(.take)
-                    case UInt8(ascii: "r"), UInt8(ascii: "R"):
+                    case UInt8(ascii: "s"), UInt8(ascii: "S"), UInt8(ascii: "r"), UInt8(ascii: "R"):
+                        guard let snapshots else {
+                            // A backend without snapshots says so; the session goes on.
+                            OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: snapshots need --accel kvm: QEMU holds the vCPU's state under tcg\r\n")
+                            break
+                        }
+                        if byte == UInt8(ascii: "s") || byte == UInt8(ascii: "S") {
+                            deliver(&forward)
+                            snapshots.request(.take)
+                            break
+                        }
                         // Keys typed before the rewind belong to the timeline it
                         // discards, as does what the guest had not read yet.
                         forward.removeAll()
                         update { $0.pending.removeAll() }
-                        snapshots?.request(.rewind)
+                        snapshots.request(.rewind)
                     case UInt8(ascii: "h"), UInt8(ascii: "H"):
                         OutputStream.standardError.writeIgnoringErrors(
                             "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a s  take a snapshot of the guest\r\n"
