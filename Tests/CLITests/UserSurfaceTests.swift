@@ -113,6 +113,7 @@ final class UserSurfaceTests: XCTestCase {
             }
         }
         let constants = ["variantVariable": "KVMHOST_GUEST_VARIANT", "Self.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
+                         "LiveGuest.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
                          "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER"]
