@@ -10,21 +10,18 @@ import XCTest
 /// whose coverage sections lie; a symbolizer that hangs or floods. Each is
 /// one line naming it and the status the README gives.
 final class UserSurfaceTests: XCTestCase {
-    private var directory: String!
+    private var temporary: TemporaryDirectory!
+    private var directory: String { temporary.path }
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "kvmhost-surface-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "kvmhost-surface")
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
+        temporary = nil
     }
 
-    private func fileType(_ path: String) -> mode_t {
-        var status = stat()
-        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : 0
-    }
+    private func fileType(_ path: String) -> mode_t { TemporaryDirectory.fileType(path) }
 
     /// #5: a snapshot saved to /dev/null or /dev/full is written into the
     /// device, which stays a device; /dev/full's error is output lost (74).
@@ -47,7 +44,7 @@ final class UserSurfaceTests: XCTestCase {
         try requireKVM()
         let onDirectory = try KVMHostBinary().run(["--save-snapshot", directory], input: "quit\n")
         XCTAssertEqual(onDirectory.status, 74, onDirectory.stderr)
-        XCTAssertEqual(onDirectory.stderr, "kvmhost: cannot write \(directory!): it is a directory; "
+        XCTAssertEqual(onDirectory.stderr, "kvmhost: cannot write \(directory): it is a directory; "
                        + "kvmhost writes a regular file, a character device or a FIFO\n")
         XCTAssertEqual(fileType(directory), S_IFDIR)
         let missing = directory + "/no-such-directory/guest.snapshot"
@@ -69,7 +66,7 @@ final class UserSurfaceTests: XCTestCase {
     func testACoverageDirectoryThatIsNotThereIsOutputLost() throws {
         let result = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_COVERAGE_DIR": directory + "/missing"])
         XCTAssertEqual(result.status, 74, result.stderr)
-        XCTAssertEqual(result.stderr, "kvmhost: KVMHOST_COVERAGE_DIR=\(directory!)/missing: it takes an existing directory; "
+        XCTAssertEqual(result.stderr, "kvmhost: KVMHOST_COVERAGE_DIR=\(directory)/missing: it takes an existing directory; "
                        + "the guests' coverage profiles cannot be written there\n")
     }
 
@@ -141,10 +138,10 @@ final class UserSurfaceTests: XCTestCase {
         XCTAssertEqual(zeroSnapshot.status, 65, zeroSnapshot.stderr)
         XCTAssertEqual(zeroSnapshot.stderr, "kvmhost: snapshot file: cannot read /dev/zero: it is a character device, not a regular file\n")
         let inDirectory = try KVMHostBinary().run(["--from-snapshot", directory], timeout: 10)
-        XCTAssertEqual(inDirectory.stderr, "kvmhost: snapshot file: cannot read \(directory!): it is a directory, not a regular file\n")
+        XCTAssertEqual(inDirectory.stderr, "kvmhost: snapshot file: cannot read \(directory): it is a directory, not a regular file\n")
         let missing = try KVMHostBinary().run(["--from-snapshot", directory + "/none"], timeout: 10)
         XCTAssertEqual(missing.status, 65)
-        XCTAssertEqual(missing.stderr, "kvmhost: snapshot file: cannot read \(directory!)/none: no such file\n")
+        XCTAssertEqual(missing.stderr, "kvmhost: snapshot file: cannot read \(directory)/none: no such file\n")
     }
 
     /// #18: a guest from a snapshot takes its memory and its map from the file.
@@ -183,7 +180,7 @@ final class UserSurfaceTests: XCTestCase {
         try requireKVM()
         let kernel = try GuestImage.coverageKernel()
         let path = directory + "/lying.elf"
-        try Data(try patching(kernel, section: "__llvm_prf_cnts", field: 32, to: 1 << 40)).write(to: URL(fileURLWithPath: path))
+        try Data(try patchingSection(kernel, named: "__llvm_prf_cnts", field: 32, to: 1 << 40)).write(to: URL(fileURLWithPath: path))
         let plain = try KVMHostBinary().run(["--kernel", path, "--no-monitor"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         let profile = directory + "/session.profraw"
@@ -232,21 +229,4 @@ final class UserSurfaceTests: XCTestCase {
         }
     }
 
-    private func patching(_ image: [UInt8], section name: String, field: Int, to value: UInt64) throws -> [UInt8] {
-        func word(_ offset: Int, _ size: Int) -> Int {
-            (0..<size).reversed().reduce(0) { $0 << 8 | Int(image[offset + $1]) }
-        }
-        let table = word(40, 8), count = word(60, 2), names = word(62, 2)
-        let strings = word(table + names * 64 + 24, 8)
-        for index in 0..<count {
-            let header = table + index * 64
-            let start = strings + word(header, 4)
-            let end = image[start...].firstIndex(of: 0)!
-            guard String(decoding: image[start..<end], as: UTF8.self) == name else { continue }
-            var patched = image
-            for byte in 0..<8 { patched[header + field + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
-            return patched
-        }
-        throw XCTSkip("no section \(name) in the image")
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import KVMHost
+import TestSupport
 import XCTest
 
 /// Files the user names, read and written as what they are: a device or
@@ -7,21 +8,18 @@ import XCTest
 /// opened to block, a file that shrinks is an error, not a SIGBUS; and a
 /// child program is bounded in time and output.
 final class UserFilesTests: XCTestCase {
-    private var directory: String!
+    private var temporary: TemporaryDirectory!
+    private var directory: String { temporary.path }
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "user-files-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        temporary = try TemporaryDirectory(prefix: "user-files")
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
+        temporary = nil
     }
 
-    private func fileType(_ path: String) -> mode_t {
-        var status = stat()
-        return lstat(path, &status) == 0 ? status.st_mode & S_IFMT : 0
-    }
+    private func fileType(_ path: String) -> mode_t { TemporaryDirectory.fileType(path) }
 
     private func write(_ text: String, to path: String) throws {
         try UserFiles.write(to: path) { write in try Array(text.utf8).withUnsafeBytes { try write($0.baseAddress!, $0.count) } }

@@ -114,25 +114,6 @@ final class CoverageTests: XCTestCase {
         XCTAssertEqual(try guest.shutdown(), ExitStatus.success)
     }
 
-    /// The section header of `name` in `image`, patched: `field` 16 is the
-    /// address, 32 the size.
-    private func patching(_ image: [UInt8], section name: String, field: Int, to value: UInt64) throws -> [UInt8] {
-        func word(_ offset: Int, _ size: Int) -> Int {
-            (0..<size).reversed().reduce(0) { $0 << 8 | Int(image[offset + $1]) }
-        }
-        let table = word(40, 8), count = word(60, 2), names = word(62, 2)
-        let strings = word(table + names * 64 + 24, 8)
-        for index in 0..<count {
-            let header = table + index * 64
-            let start = strings + word(header, 4)
-            let end = image[start...].firstIndex(of: 0)!
-            guard String(decoding: image[start..<end], as: UTF8.self) == name else { continue }
-            var patched = image
-            for byte in 0..<8 { patched[header + field + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
-            return patched
-        }
-        throw XCTSkip("no section \(name) in the image")
-    }
 
     /// Only the image says where the profile is and how large: a section
     /// too large, outside the loaded segments, or not whole records is
@@ -155,7 +136,7 @@ final class CoverageTests: XCTestCase {
             ("__llvm_prf_names", 0, 0, .missingSection("__llvm_prf_names")),
         ]
         for (name, field, value, expected) in cases {
-            let image = try ELFImage(bytes: try patching(kernel, section: name, field: field, to: value))
+            let image = try ELFImage(bytes: try patchingSection(kernel, named: name, field: field, to: value))
             XCTAssertThrowsError(try ProfileSections.validated(image: image), "\(name) field \(field) = \(value)") {
                 XCTAssertEqual($0 as? CoverageError, expected)
             }
