@@ -30,6 +30,9 @@ public final class GuestDebugger: @unchecked Sendable {
     private var wake: (@Sendable () -> Void)?
 
     private unowned let vcpu: VCPU
+    /// The vCPU's stop handle, held strongly: the watcher thread may kick
+    /// after the vCPU is gone (a detached handle does nothing then).
+    private let stopHandle: VCPUStopHandle
     private let memory: GuestMemory
     private let memoryMap: PhysicalMemoryMap
     private var reader = RemotePacketReader()
@@ -44,6 +47,7 @@ public final class GuestDebugger: @unchecked Sendable {
 
     init(vcpu: VCPU, memory: GuestMemory, memoryMap: PhysicalMemoryMap) {
         self.vcpu = vcpu
+        stopHandle = vcpu.stopHandle
         self.memory = memory
         self.memoryMap = memoryMap
     }
@@ -84,11 +88,12 @@ public final class GuestDebugger: @unchecked Sendable {
     /// Stops the guest for the debugger as soon as it can (from any thread):
     /// the guest waits, listening, until a debugger attaches and resumes it.
     public func requestPause() {
-        let wake = lock.withLock {
+        let (wake, closed) = lock.withLock {
             pauseRequested = true
-            return self.wake
+            return (self.wake, self.closed)
         }
-        vcpu.stopHandle.kick()
+        guard !closed else { return }
+        stopHandle.kick()
         wake?()
     }
 
@@ -223,7 +228,9 @@ public final class GuestDebugger: @unchecked Sendable {
             let (existing, listener) = lock.withLock { (connection, self.listener) }
             var current = existing
             if current == nil {
-                guard let listener, let accepted = listener.accept() else { return }
+                // Waiting for a debugger still obeys the stop handle (Ctrl-A x):
+                // the run then ends as stopped by the user.
+                guard let listener, waitUnlessStopped(listener.hasPendingConnection), let accepted = listener.accept() else { return }
                 lock.withLock {
                     connection = accepted
                     pendingInput.removeAll()
@@ -240,6 +247,15 @@ public final class GuestDebugger: @unchecked Sendable {
             }
             switch try converse(with: connection, reason: reason) {
             case .resumed: return
+            case .stopped:
+                // Ctrl-A x while gdb was attached: the run ends, and gdb is let
+                // go (it reads the end of the connection).
+                lock.withLock {
+                    self.connection = nil
+                    pendingInput.removeAll()
+                    clientGone = false
+                }
+                return
             case .disconnected:
                 // Detached or gone: the guest runs on; another debugger may attach.
                 lock.withLock {
@@ -257,7 +273,20 @@ public final class GuestDebugger: @unchecked Sendable {
         }
     }
 
-    private enum Outcome { case resumed, disconnected }
+    private enum Outcome { case resumed, disconnected, stopped }
+
+    /// Waits in short slices until `ready` (a poll of the listener or of the
+    /// connection, given milliseconds) says yes: false as soon as a stop
+    /// was requested, so that Ctrl-A x ends a run that waits for gdb.
+    private func waitUnlessStopped(_ ready: (Int32) -> Bool) -> Bool {
+        while !stopHandle.isRequested {
+            if ready(Self.stopPollMilliseconds) { return !stopHandle.isRequested }
+        }
+        return false
+    }
+
+    /// How often a wait for gdb looks at the stop handle.
+    private static let stopPollMilliseconds: Int32 = 50
 
     private func converse(with connection: RemoteConnection, reason: StopReason) throws -> Outcome {
         while true {
@@ -265,7 +294,15 @@ public final class GuestDebugger: @unchecked Sendable {
                 defer { pendingInput.removeAll(); clientGone = false }
                 return (pendingInput, clientGone)
             }
-            let received = early.isEmpty ? (gone ? nil : connection.receive()) : early
+            let received: [UInt8]?
+            if !early.isEmpty {
+                received = early
+            } else if gone {
+                received = nil
+            } else {
+                guard waitUnlessStopped(connection.hasInput) else { return .stopped }
+                received = connection.receive()
+            }
             guard let bytes = received else { return .disconnected }
             for byte in bytes {
                 guard let item = reader.take(byte) else { continue }
@@ -290,7 +327,7 @@ public final class GuestDebugger: @unchecked Sendable {
                         connection.send(RemotePacketReader.frame(Array("OK".utf8)))
                         return .disconnected
                     case .kill:
-                        vcpu.stopHandle.requestStop()
+                        stopHandle.requestStop()
                         return .resumed
                     }
                 }

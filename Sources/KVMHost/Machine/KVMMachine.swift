@@ -57,6 +57,7 @@ public final class KVMMachine: Machine {
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
             try debugger.serve(.paused)
+            if stopHandle.isRequested { return .stopRequested }  // Ctrl-A x while it waited for gdb
         }
         let deadline = effectiveDeadline(deadline)
         if deadline.hasPassed { return .deadlinePassed }
