@@ -187,6 +187,97 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser)
     }
 
+    /// Console input the test hands over when it chooses: one line per
+    /// wait, once `give` was called; wakes like a terminal's.
+    final class GatedInput: ConsoleInput, @unchecked Sendable {
+        private let condition = NSCondition()
+        private var lines: [String] = []
+        private var woken = false
+
+        func give(_ more: [String]) {
+            condition.lock()
+            lines += more
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
+            condition.lock()
+            defer { condition.unlock() }
+            while true {
+                if woken {
+                    woken = false
+                    return .woken
+                }
+                if !lines.isEmpty { return .bytes(Array((lines.removeFirst() + "\n").utf8)) }
+                guard let remaining = deadline.remaining else {
+                    condition.wait()
+                    continue
+                }
+                guard remaining > .zero else { return .timedOut }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: min(Double(remaining.components.seconds) + 0.01, 3600)))
+            }
+        }
+
+        func wake() {
+            condition.lock()
+            woken = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// A watchpoint single-steps the guest, and KVM never reports the
+    /// `hlt` of a stepped guest as a halt: input typed at the monitor's
+    /// prompt must reach the guest all the same, and the monitor run it.
+    func testConsoleInputReachesAGuestSteppedForAWatchpoint() throws {
+        try requireKVM()
+        let kmain = try XCTUnwrap(try ELFSymbolTable(elf: GuestImage.kernel()).symbols.first { $0.name == "kmain" }, "kmain")
+        let input = GatedInput()
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var port: UInt16 = 0
+        nonisolated(unsafe) var stop: VCPUStopHandle?
+        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
+        Thread {
+            outcome = Result {
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                guest.debugger.log = { _ in }
+                guest.consoleInput = input
+                stop = guest.stopHandle
+                port = try guest.attachDebugger(port: 0)
+                _ = try guest.boot()
+                ready.signal()
+                let before = guest.serial.text.count
+                let done = try guest.call(RunMonitor())
+                let screen = String(guest.serial.text.dropFirst(before))
+                return (done, try guest.shutdown(), screen)
+            }
+            ready.signal()
+            done.signal()
+        }.start()
+        ready.wait()
+        let client = try RemoteClient(port: port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;", "stopped for the debugger")
+        // kmain's first bytes: code, mapped and never written.
+        XCTAssertEqual(client.ask("Z2,\(String(kmain.address, radix: 16)),4"), "OK")
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        usleep(200_000)  // stepped to the prompt's hlt
+        input.give(["mem", "quit"])
+        guard done.wait(timeout: .now() + 60) == .success else {
+            stop?.requestStop()
+            _ = done.wait(timeout: .now() + 10)
+            return XCTFail("the monitor never ran the line given while the guest was stepped")
+        }
+        let (reply, status, screen) = try outcome.get()
+        XCTAssertEqual(reply, Done())
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(screen.contains("monitor> mem\n"), screen)
+        XCTAssertTrue(screen.contains("frames: total 8192"), screen)
+        XCTAssertEqual(client.next(), "W00", "gdb hears that the guest exited")
+    }
+
     private func hexBytes(_ text: String) -> [UInt8]? {
         var bytes: [UInt8] = []
         var index = text.startIndex

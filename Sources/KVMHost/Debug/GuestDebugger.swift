@@ -42,6 +42,9 @@ public final class GuestDebugger: @unchecked Sendable {
     private var awaitingStopReply = false
     private var stepping = false
     private var steppingOver = false
+    /// Where the guest was when the last step began: the RIP it resumed at,
+    /// then each debug exit's.
+    private var lastStepPC: UInt64?
     /// Messages for the person debugging (refused breakpoints), on stderr by default.
     public var log: (String) -> Void = { message in writeToStandardError("kvmhost: gdb stub: \(escapingControlCharacters(message))\n") }
 
@@ -177,31 +180,48 @@ public final class GuestDebugger: @unchecked Sendable {
     }
 
     /// A debug exit: serves the debugger, or carries on after stepping
-    /// over a breakpoint.
-    func debugExit(_ exit: DebugExit) throws {
+    /// over a breakpoint or stepping to watch memory. True when the step it
+    /// ends executed a `hlt` the debugger did not stop at: the guest waits
+    /// for input then, as a KVM_EXIT_HLT would say (KVM never halts a
+    /// single-stepped vCPU; its `hlt` ends in this debug exit instead).
+    func debugExit(_ exit: DebugExit) throws -> Bool {
         trace("debug exit at 0x\(String(exit.pc, radix: 16)), DR6 0x\(String(exit.dr6, radix: 16))")
+        let previous = lastStepPC
+        lastStepPC = exit.pc
         if let slot = exit.slots.first, breakpoints.addresses[slot] != nil, !exit.singleStep {
             steppingOver = false
             stepping = false
-            return try serve(.breakpoint)
+            try serve(.breakpoint)
+            return false
         }
         if let watch = watchpoints.changed(readWatched) {
             stepping = false
             steppingOver = false
-            return try serve(.watchpoint(watch.address))
+            try serve(.watchpoint(watch.address))
+            return false
         }
         if steppingOver {
             steppingOver = false
             try applyGuestDebug(singleStep: false)
-            return
+            return executedHalt(from: previous, to: exit.pc)
         }
         if stepping {
             stepping = false
-            return try serve(.step)
+            try serve(.step)
+            return false
         }
         // A step only to watch memory: on, silently.
-        if !watchpoints.isEmpty && exit.singleStep { return }
+        if !watchpoints.isEmpty && exit.singleStep { return executedHalt(from: previous, to: exit.pc) }
         try serve(.step)
+        return false
+    }
+
+    /// True when the one instruction from `previous` to `pc` was a `hlt`
+    /// (0xF4, one byte).
+    private func executedHalt(from previous: UInt64?, to pc: UInt64) -> Bool {
+        guard let previous, pc == previous &+ 1, let physical = physical(previous, alwaysVirtual: true),
+              let byte = try? memory.read(at: physical, count: 1).first else { return false }
+        return byte == 0xF4
     }
 
     private func readWatched(_ address: UInt64, _ length: Int) -> [UInt8]? {
@@ -424,6 +444,7 @@ public final class GuestDebugger: @unchecked Sendable {
 
     private func resume(step: Bool) throws -> Answer {
         let rip = (try? vcpu.registers())?.rip ?? 0
+        lastStepPC = rip
         if step {
             stepping = true
             try applyGuestDebug(singleStep: true, breakpointsOn: false)
@@ -517,8 +538,8 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// The guest-physical address of `address`: itself in physical mode or
     /// with paging off, else through the page tables at CR3.
-    private func physical(_ address: UInt64) -> UInt64? {
-        guard !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
+    private func physical(_ address: UInt64, alwaysVirtual: Bool = false) -> UInt64? {
+        guard alwaysVirtual || !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
         guard let walk = try? PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address),
               case .mapped(let physical, _, _) = walk.outcome else { return nil }
         return physical
