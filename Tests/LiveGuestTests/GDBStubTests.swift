@@ -115,6 +115,23 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(try guest.finish()?.get(), 0)
     }
 
+    /// A fifth hardware breakpoint is refused, and gdb itself says why
+    /// (gdb 13 prints the text of an "E.1c.TEXT" reply to Z1).
+    func testGDBSaysWhyABreakpointIsRefused() throws {
+        try requireKVM()
+        _ = try gdbPath()
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel())
+        let kmain = try XCTUnwrap(try ELFSymbolTable(elf: GuestImage.kernel()).symbols.first { $0.name == "kmain" }, "kmain")
+        let output = try gdb((0..<5).map { "hbreak *0x\(String(kmain.address + UInt64($0), radix: 16))" } + ["continue", "delete", "detach"],
+                             port: guest.port)
+        XCTAssertTrue(output.contains("Cannot insert hardware breakpoint 5:Remote failure reply: all 4 hardware breakpoints (DR0-DR3) "
+                                      + "are in use, and this KVM cannot take a planted int3 in ring 0: delete one "
+                                      + "(each location of an inlined function takes one)."), output)
+        XCTAssertFalse(output.contains("Cannot insert hardware breakpoint 1"), output)
+        XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
+        XCTAssertEqual(try guest.finish()?.get(), 0)
+    }
+
     // MARK: - The protocol on a raw socket
 
     func testProtocolEdgeCases() throws {
@@ -157,7 +174,12 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.ask("p10"), "1800100000000000", "RIP at the PVH entry 0x100018")
         // Four hardware breakpoints, and a fifth refused.
         for index in 0..<4 { XCTAssertEqual(client.ask("Z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
-        XCTAssertEqual(client.ask("Z0,7fff80100010,1"), "E1c")
+        XCTAssertEqual(client.ask("Z0,7fff80100010,1"), "E.1c.all 4 hardware breakpoints (DR0-DR3) are in use, and this KVM "
+                       + "cannot take a planted int3 in ring 0: delete one (each location of an inlined function takes one)")
+        XCTAssertEqual(client.ask("z1,7fff80100000,1"), "OK")
+        XCTAssertEqual(client.ask("Z1,8000000000000000,1"), "E.1c.0x8000000000000000 is not a canonical address: no instruction is there")
+        XCTAssertEqual(client.ask("Z1,7fff80100000,1"), "OK", "the slot is free again")
+        XCTAssertEqual(client.ask("Z2,1000,0"), "E.1c.a watchpoint watches 1 to 8 bytes")
         for index in 0..<4 { XCTAssertEqual(client.ask("z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
         // Physical mode reads the start-info page's magic.
         XCTAssertEqual(client.ask("Qqemu.PhyMemMode:1"), "OK")

@@ -470,23 +470,26 @@ public final class GuestDebugger: @unchecked Sendable {
         let parts = arguments.split(separator: ",")
         guard parts.count >= 3, let type = parts[0].first, let address = Hex.number(parts[1]), let length = Hex.number(parts[2]),
               length <= 8 else { return "E01" }
+        let (savedBreakpoints, savedWatchpoints) = (breakpoints, watchpoints)
         switch type {
         case "0", "1":
             if insert {
+                guard Self.isCanonical(address) else {
+                    return refuse(address, "0x\(String(address, radix: 16)) is not a canonical address: no instruction is there")
+                }
                 guard breakpoints.insert(address) else {
-                    log("refused a breakpoint at 0x\(String(address, radix: 16)): the four debug registers are in use "
-                        + "(this KVM cannot take a planted int3 in ring 0)")
-                    return "E1c"
+                    return refuse(address, "all \(HardwareBreakpoints.slots) hardware breakpoints (DR0-DR3) are in use, "
+                                  + "and this KVM cannot take a planted int3 in ring 0: delete one (each location of an "
+                                  + "inlined function takes one)")
                 }
             } else {
                 breakpoints.remove(address)
             }
         case "2":
             if insert {
+                guard (1...8).contains(length) else { return refuse(address, "a watchpoint watches 1 to 8 bytes") }
                 guard watchpoints.insert(address: address, length: Int(length), value: readWatched(address, Int(length))) else {
-                    log("refused a watchpoint at 0x\(String(address, radix: 16)): \(SteppedWatchpoints.maximum) are set, "
-                        + "or it is not 1 to 8 bytes")
-                    return "E1c"
+                    return refuse(address, "\(SteppedWatchpoints.maximum) watchpoints are set already: delete one")
                 }
             } else {
                 watchpoints.remove(address: address, length: Int(length))
@@ -494,8 +497,39 @@ public final class GuestDebugger: @unchecked Sendable {
         default:
             return ""  // read and access watchpoints: a changed value cannot show them
         }
-        try applyGuestDebug(singleStep: false)
+        do {
+            try applyGuestDebug(singleStep: false)
+        } catch {
+            // KVM refused the debug registers: the guest keeps the ones it had.
+            (breakpoints, watchpoints) = (savedBreakpoints, savedWatchpoints)
+            try? applyGuestDebug(singleStep: false)
+            return refuse(address, "KVM refused it: \(error)")
+        }
         return "OK"
+    }
+
+    /// A refused breakpoint or watchpoint, explained on kvmhost's stderr and
+    /// to gdb: "E.1c.TEXT", the form gdb prints as "Remote failure reply:
+    /// TEXT" for a hardware breakpoint (gdb 13 reads the text after the
+    /// second dot; for `break` and `watch` it shows only its own message).
+    private func refuse(_ address: UInt64, _ reason: String) -> String {
+        log("refused a breakpoint or watchpoint at 0x\(String(address, radix: 16)): \(reason)")
+        return "E.1c." + Self.errorText(reason)
+    }
+
+    /// `text` as an error reply may carry it: printable ASCII, none of the
+    /// protocol's framing characters.
+    static func errorText(_ text: String) -> String {
+        String(text.unicodeScalars.map { scalar -> Character in
+            guard scalar.isASCII, scalar.value >= 0x20, scalar.value < 0x7F, !"$#}*".unicodeScalars.contains(scalar) else { return "?" }
+            return Character(scalar)
+        })
+    }
+
+    /// True for an address of the 48-bit virtual address space (bits 63-47 all equal).
+    static func isCanonical(_ address: UInt64) -> Bool {
+        let top = address >> 47
+        return top == 0 || top == 0x1FFFF
     }
 
     // MARK: - Registers
