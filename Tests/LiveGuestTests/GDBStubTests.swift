@@ -300,6 +300,55 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.next(), "W00", "gdb hears that the guest exited")
     }
 
+    /// Hostile: a watchpoint on an unmapped address, then gdb gone while
+    /// the guest is stepped. The watch never fires, input still arrives, and
+    /// once the debugger has gone the guest runs on unstepped to its end.
+    func testAWatchOnAnUnmappedAddressAndADebuggerGoneMidStep() throws {
+        try requireKVM()
+        let input = GatedInput()
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var port: UInt16 = 0
+        nonisolated(unsafe) var stop: VCPUStopHandle?
+        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
+        Thread {
+            outcome = Result {
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                guest.debugger.log = { _ in }
+                guest.consoleInput = input
+                stop = guest.stopHandle
+                port = try guest.attachDebugger(port: 0)
+                _ = try guest.boot()
+                ready.signal()
+                let before = guest.serial.text.count
+                let done = try guest.call(RunMonitor())
+                return (done, try guest.shutdown(), String(guest.serial.text.dropFirst(before)))
+            }
+            ready.signal()
+            done.signal()
+        }.start()
+        ready.wait()
+        let client = try RemoteClient(port: port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;")
+        XCTAssertEqual(client.ask("Z2,7fff00000000,8"), "OK", "unmapped: watched as unreadable until it changes")
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        input.give(["mem"])
+        usleep(300_000)
+        close(client.socket)  // gone mid-step, without a detach
+        usleep(300_000)
+        input.give(["quit"])
+        guard done.wait(timeout: .now() + 60) == .success else {
+            stop?.requestStop()
+            _ = done.wait(timeout: .now() + 10)
+            return XCTFail("the guest did not run on after the debugger went away")
+        }
+        let (reply, status, screen) = try outcome.get()
+        XCTAssertEqual(reply, Done())
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(screen.contains("monitor> mem\n") && screen.contains("monitor> quit\n"), screen)
+    }
+
     private func hexBytes(_ text: String) -> [UInt8]? {
         var bytes: [UInt8] = []
         var index = text.startIndex
