@@ -329,6 +329,39 @@ final class TerminalSessionTests: XCTestCase {
         assertSameSettings(before, terminal.settings)
     }
 
+    /// Ctrl-A x ends kvmhost promptly while the stub waits for gdb: before
+    /// any debugger attached (the wait to accept), and with one attached and
+    /// the guest stopped (the wait for its next packet); pressed twice, the
+    /// second is harmless. Status 0, "stopped", the terminal restored.
+    func testCtrlAXQuitsWhileTheGuestWaitsForGDB() throws {
+        try requireKVM()
+        for attached in [false, true] {
+            let terminal = try PseudoTerminal()
+            let before = terminal.settings
+            let process = try launch(on: terminal)
+            XCTAssertNotNil(terminal.waitFor("monitor> "))
+            terminal.type([0x01, UInt8(ascii: "g")])
+            let shown = try XCTUnwrap(terminal.waitFor("/" + GuestImage.kernelURL.lastPathComponent), "the command to attach")
+            let match = try XCTUnwrap(shown.firstMatch(of: /target remote 127\.0\.0\.1:(\d+)/), shown)
+            var debugger: RemoteClient?
+            if attached {
+                debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
+                XCTAssertEqual(debugger?.ask("?"), "T02thread:01;", "stopped for the debugger")
+            } else {
+                usleep(300_000)  // the guest is stopped and the stub waits to accept
+            }
+            terminal.type([0x01, UInt8(ascii: "x"), 0x01, UInt8(ascii: "x")])
+            let start = Date()
+            waitForExit(process, timeout: 10)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 3, "promptly (attached: \(attached))")
+            XCTAssertEqual(process.terminationReason, .exit)
+            XCTAssertEqual(process.terminationStatus, 0, "attached: \(attached)")
+            XCTAssertNotNil(terminal.waitFor("stopped", timeout: 5), "attached: \(attached)")
+            assertSameSettings(before, terminal.settings)
+            if let debugger { XCTAssertNil(debugger.next(), "gdb sees the connection end") }
+        }
+    }
+
     /// Ctrl-A s snapshots the guest waiting at the prompt; frames allocated
     /// after it are unallocated again by Ctrl-A r, and the session goes on.
     func testCtrlASTakesASnapshotAndCtrlARRewindsToIt() throws {

@@ -115,6 +115,23 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(try guest.finish()?.get(), 0)
     }
 
+    /// A fifth hardware breakpoint is refused, and gdb itself says why
+    /// (gdb 13 prints the text of an "E.1c.TEXT" reply to Z1).
+    func testGDBSaysWhyABreakpointIsRefused() throws {
+        try requireKVM()
+        _ = try gdbPath()
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel())
+        let kmain = try XCTUnwrap(try ELFSymbolTable(elf: GuestImage.kernel()).symbols.first { $0.name == "kmain" }, "kmain")
+        let output = try gdb((0..<5).map { "hbreak *0x\(String(kmain.address + UInt64($0), radix: 16))" } + ["continue", "delete", "detach"],
+                             port: guest.port)
+        XCTAssertTrue(output.contains("Cannot insert hardware breakpoint 5:Remote failure reply: all 4 hardware breakpoints (DR0-DR3) "
+                                      + "are in use, and this KVM cannot take a planted int3 in ring 0: delete one "
+                                      + "(each location of an inlined function takes one)."), output)
+        XCTAssertFalse(output.contains("Cannot insert hardware breakpoint 1"), output)
+        XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
+        XCTAssertEqual(try guest.finish()?.get(), 0)
+    }
+
     // MARK: - The protocol on a raw socket
 
     func testProtocolEdgeCases() throws {
@@ -157,7 +174,12 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.ask("p10"), "1800100000000000", "RIP at the PVH entry 0x100018")
         // Four hardware breakpoints, and a fifth refused.
         for index in 0..<4 { XCTAssertEqual(client.ask("Z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
-        XCTAssertEqual(client.ask("Z0,7fff80100010,1"), "E1c")
+        XCTAssertEqual(client.ask("Z0,7fff80100010,1"), "E.1c.all 4 hardware breakpoints (DR0-DR3) are in use, and this KVM "
+                       + "cannot take a planted int3 in ring 0: delete one (each location of an inlined function takes one)")
+        XCTAssertEqual(client.ask("z1,7fff80100000,1"), "OK")
+        XCTAssertEqual(client.ask("Z1,8000000000000000,1"), "E.1c.0x8000000000000000 is not a canonical address: no instruction is there")
+        XCTAssertEqual(client.ask("Z1,7fff80100000,1"), "OK", "the slot is free again")
+        XCTAssertEqual(client.ask("Z2,1000,0"), "E.1c.a watchpoint watches 1 to 8 bytes")
         for index in 0..<4 { XCTAssertEqual(client.ask("z1,\(String(0x7fff80100000 + index, radix: 16)),1"), "OK") }
         // Physical mode reads the start-info page's magic.
         XCTAssertEqual(client.ask("Qqemu.PhyMemMode:1"), "OK")
@@ -185,6 +207,146 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(second.ask("k") ?? "", "", "kill ends the run")
         guard case .failure(let error)? = guest.finish() else { return XCTFail("the run did not end") }
         XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser)
+    }
+
+    /// Console input the test hands over when it chooses: one line per
+    /// wait, once `give` was called; wakes like a terminal's.
+    final class GatedInput: ConsoleInput, @unchecked Sendable {
+        private let condition = NSCondition()
+        private var lines: [String] = []
+        private var woken = false
+
+        func give(_ more: [String]) {
+            condition.lock()
+            lines += more
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func waitForInput(until deadline: Deadline) -> ConsoleInputEvent {
+            condition.lock()
+            defer { condition.unlock() }
+            while true {
+                if woken {
+                    woken = false
+                    return .woken
+                }
+                if !lines.isEmpty { return .bytes(Array((lines.removeFirst() + "\n").utf8)) }
+                guard let remaining = deadline.remaining else {
+                    condition.wait()
+                    continue
+                }
+                guard remaining > .zero else { return .timedOut }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: min(Double(remaining.components.seconds) + 0.01, 3600)))
+            }
+        }
+
+        func wake() {
+            condition.lock()
+            woken = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// A watchpoint single-steps the guest, and KVM never reports the
+    /// `hlt` of a stepped guest as a halt: input typed at the monitor's
+    /// prompt must reach the guest all the same, and the monitor run it.
+    func testConsoleInputReachesAGuestSteppedForAWatchpoint() throws {
+        try requireKVM()
+        let kmain = try XCTUnwrap(try ELFSymbolTable(elf: GuestImage.kernel()).symbols.first { $0.name == "kmain" }, "kmain")
+        let input = GatedInput()
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var port: UInt16 = 0
+        nonisolated(unsafe) var stop: VCPUStopHandle?
+        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
+        Thread {
+            outcome = Result {
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                guest.debugger.log = { _ in }
+                guest.consoleInput = input
+                stop = guest.stopHandle
+                port = try guest.attachDebugger(port: 0)
+                _ = try guest.boot()
+                ready.signal()
+                let before = guest.serial.text.count
+                let done = try guest.call(RunMonitor())
+                let screen = String(guest.serial.text.dropFirst(before))
+                return (done, try guest.shutdown(), screen)
+            }
+            ready.signal()
+            done.signal()
+        }.start()
+        ready.wait()
+        let client = try RemoteClient(port: port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;", "stopped for the debugger")
+        // kmain's first bytes: code, mapped and never written.
+        XCTAssertEqual(client.ask("Z2,\(String(kmain.address, radix: 16)),4"), "OK")
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        usleep(200_000)  // stepped to the prompt's hlt
+        input.give(["mem", "quit"])
+        guard done.wait(timeout: .now() + 60) == .success else {
+            stop?.requestStop()
+            _ = done.wait(timeout: .now() + 10)
+            return XCTFail("the monitor never ran the line given while the guest was stepped")
+        }
+        let (reply, status, screen) = try outcome.get()
+        XCTAssertEqual(reply, Done())
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(screen.contains("monitor> mem\n"), screen)
+        XCTAssertTrue(screen.contains("frames: total 8192"), screen)
+        XCTAssertEqual(client.next(), "W00", "gdb hears that the guest exited")
+    }
+
+    /// Hostile: a watchpoint on an unmapped address, then gdb gone while
+    /// the guest is stepped. The watch never fires, input still arrives, and
+    /// once the debugger has gone the guest runs on unstepped to its end.
+    func testAWatchOnAnUnmappedAddressAndADebuggerGoneMidStep() throws {
+        try requireKVM()
+        let input = GatedInput()
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var port: UInt16 = 0
+        nonisolated(unsafe) var stop: VCPUStopHandle?
+        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
+        Thread {
+            outcome = Result {
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                guest.debugger.log = { _ in }
+                guest.consoleInput = input
+                stop = guest.stopHandle
+                port = try guest.attachDebugger(port: 0)
+                _ = try guest.boot()
+                ready.signal()
+                let before = guest.serial.text.count
+                let done = try guest.call(RunMonitor())
+                return (done, try guest.shutdown(), String(guest.serial.text.dropFirst(before)))
+            }
+            ready.signal()
+            done.signal()
+        }.start()
+        ready.wait()
+        let client = try RemoteClient(port: port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;")
+        XCTAssertEqual(client.ask("Z2,7fff00000000,8"), "OK", "unmapped: watched as unreadable until it changes")
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        input.give(["mem"])
+        usleep(300_000)
+        close(client.socket)  // gone mid-step, without a detach
+        usleep(300_000)
+        input.give(["quit"])
+        guard done.wait(timeout: .now() + 60) == .success else {
+            stop?.requestStop()
+            _ = done.wait(timeout: .now() + 10)
+            return XCTFail("the guest did not run on after the debugger went away")
+        }
+        let (reply, status, screen) = try outcome.get()
+        XCTAssertEqual(reply, Done())
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(screen.contains("monitor> mem\n") && screen.contains("monitor> quit\n"), screen)
     }
 
     private func hexBytes(_ text: String) -> [UInt8]? {

@@ -30,6 +30,9 @@ public final class GuestDebugger: @unchecked Sendable {
     private var wake: (@Sendable () -> Void)?
 
     private unowned let vcpu: VCPU
+    /// The vCPU's stop handle, held strongly: the watcher thread may kick
+    /// after the vCPU is gone (a detached handle does nothing then).
+    private let stopHandle: VCPUStopHandle
     private let memory: GuestMemory
     private let memoryMap: PhysicalMemoryMap
     private var reader = RemotePacketReader()
@@ -39,11 +42,15 @@ public final class GuestDebugger: @unchecked Sendable {
     private var awaitingStopReply = false
     private var stepping = false
     private var steppingOver = false
+    /// Where the guest was when the last step began: the RIP it resumed at,
+    /// then each debug exit's.
+    private var lastStepPC: UInt64?
     /// Messages for the person debugging (refused breakpoints), on stderr by default.
     public var log: (String) -> Void = { message in writeToStandardError("kvmhost: gdb stub: \(escapingControlCharacters(message))\n") }
 
     init(vcpu: VCPU, memory: GuestMemory, memoryMap: PhysicalMemoryMap) {
         self.vcpu = vcpu
+        stopHandle = vcpu.stopHandle
         self.memory = memory
         self.memoryMap = memoryMap
     }
@@ -84,11 +91,12 @@ public final class GuestDebugger: @unchecked Sendable {
     /// Stops the guest for the debugger as soon as it can (from any thread):
     /// the guest waits, listening, until a debugger attaches and resumes it.
     public func requestPause() {
-        let wake = lock.withLock {
+        let (wake, closed) = lock.withLock {
             pauseRequested = true
-            return self.wake
+            return (self.wake, self.closed)
         }
-        vcpu.stopHandle.kick()
+        guard !closed else { return }
+        stopHandle.kick()
         wake?()
     }
 
@@ -172,31 +180,48 @@ public final class GuestDebugger: @unchecked Sendable {
     }
 
     /// A debug exit: serves the debugger, or carries on after stepping
-    /// over a breakpoint.
-    func debugExit(_ exit: DebugExit) throws {
+    /// over a breakpoint or stepping to watch memory. True when the step it
+    /// ends executed a `hlt` the debugger did not stop at: the guest waits
+    /// for input then, as a KVM_EXIT_HLT would say (KVM never halts a
+    /// single-stepped vCPU; its `hlt` ends in this debug exit instead).
+    func debugExit(_ exit: DebugExit) throws -> Bool {
         trace("debug exit at 0x\(String(exit.pc, radix: 16)), DR6 0x\(String(exit.dr6, radix: 16))")
+        let previous = lastStepPC
+        lastStepPC = exit.pc
         if let slot = exit.slots.first, breakpoints.addresses[slot] != nil, !exit.singleStep {
             steppingOver = false
             stepping = false
-            return try serve(.breakpoint)
+            try serve(.breakpoint)
+            return false
         }
         if let watch = watchpoints.changed(readWatched) {
             stepping = false
             steppingOver = false
-            return try serve(.watchpoint(watch.address))
+            try serve(.watchpoint(watch.address))
+            return false
         }
         if steppingOver {
             steppingOver = false
             try applyGuestDebug(singleStep: false)
-            return
+            return executedHalt(from: previous, to: exit.pc)
         }
         if stepping {
             stepping = false
-            return try serve(.step)
+            try serve(.step)
+            return false
         }
         // A step only to watch memory: on, silently.
-        if !watchpoints.isEmpty && exit.singleStep { return }
+        if !watchpoints.isEmpty && exit.singleStep { return executedHalt(from: previous, to: exit.pc) }
         try serve(.step)
+        return false
+    }
+
+    /// True when the one instruction from `previous` to `pc` was a `hlt`
+    /// (0xF4, one byte).
+    private func executedHalt(from previous: UInt64?, to pc: UInt64) -> Bool {
+        guard let previous, pc == previous &+ 1, let physical = physical(previous, alwaysVirtual: true),
+              let byte = try? memory.read(at: physical, count: 1).first else { return false }
+        return byte == 0xF4
     }
 
     private func readWatched(_ address: UInt64, _ length: Int) -> [UInt8]? {
@@ -223,7 +248,9 @@ public final class GuestDebugger: @unchecked Sendable {
             let (existing, listener) = lock.withLock { (connection, self.listener) }
             var current = existing
             if current == nil {
-                guard let listener, let accepted = listener.accept() else { return }
+                // Waiting for a debugger still obeys the stop handle (Ctrl-A x):
+                // the run then ends as stopped by the user.
+                guard let listener, waitUnlessStopped(listener.hasPendingConnection), let accepted = listener.accept() else { return }
                 lock.withLock {
                     connection = accepted
                     pendingInput.removeAll()
@@ -240,6 +267,15 @@ public final class GuestDebugger: @unchecked Sendable {
             }
             switch try converse(with: connection, reason: reason) {
             case .resumed: return
+            case .stopped:
+                // Ctrl-A x while gdb was attached: the run ends, and gdb is let
+                // go (it reads the end of the connection).
+                lock.withLock {
+                    self.connection = nil
+                    pendingInput.removeAll()
+                    clientGone = false
+                }
+                return
             case .disconnected:
                 // Detached or gone: the guest runs on; another debugger may attach.
                 lock.withLock {
@@ -257,7 +293,20 @@ public final class GuestDebugger: @unchecked Sendable {
         }
     }
 
-    private enum Outcome { case resumed, disconnected }
+    private enum Outcome { case resumed, disconnected, stopped }
+
+    /// Waits in short slices until `ready` (a poll of the listener or of the
+    /// connection, given milliseconds) says yes: false as soon as a stop
+    /// was requested, so that Ctrl-A x ends a run that waits for gdb.
+    private func waitUnlessStopped(_ ready: (Int32) -> Bool) -> Bool {
+        while !stopHandle.isRequested {
+            if ready(Self.stopPollMilliseconds) { return !stopHandle.isRequested }
+        }
+        return false
+    }
+
+    /// How often a wait for gdb looks at the stop handle.
+    private static let stopPollMilliseconds: Int32 = 50
 
     private func converse(with connection: RemoteConnection, reason: StopReason) throws -> Outcome {
         while true {
@@ -265,7 +314,15 @@ public final class GuestDebugger: @unchecked Sendable {
                 defer { pendingInput.removeAll(); clientGone = false }
                 return (pendingInput, clientGone)
             }
-            let received = early.isEmpty ? (gone ? nil : connection.receive()) : early
+            let received: [UInt8]?
+            if !early.isEmpty {
+                received = early
+            } else if gone {
+                received = nil
+            } else {
+                guard waitUnlessStopped(connection.hasInput) else { return .stopped }
+                received = connection.receive()
+            }
             guard let bytes = received else { return .disconnected }
             for byte in bytes {
                 guard let item = reader.take(byte) else { continue }
@@ -290,7 +347,7 @@ public final class GuestDebugger: @unchecked Sendable {
                         connection.send(RemotePacketReader.frame(Array("OK".utf8)))
                         return .disconnected
                     case .kill:
-                        vcpu.stopHandle.requestStop()
+                        stopHandle.requestStop()
                         return .resumed
                     }
                 }
@@ -387,6 +444,7 @@ public final class GuestDebugger: @unchecked Sendable {
 
     private func resume(step: Bool) throws -> Answer {
         let rip = (try? vcpu.registers())?.rip ?? 0
+        lastStepPC = rip
         if step {
             stepping = true
             try applyGuestDebug(singleStep: true, breakpointsOn: false)
@@ -412,23 +470,26 @@ public final class GuestDebugger: @unchecked Sendable {
         let parts = arguments.split(separator: ",")
         guard parts.count >= 3, let type = parts[0].first, let address = Hex.number(parts[1]), let length = Hex.number(parts[2]),
               length <= 8 else { return "E01" }
+        let (savedBreakpoints, savedWatchpoints) = (breakpoints, watchpoints)
         switch type {
         case "0", "1":
             if insert {
+                guard Self.isCanonical(address) else {
+                    return refuse(address, "0x\(String(address, radix: 16)) is not a canonical address: no instruction is there")
+                }
                 guard breakpoints.insert(address) else {
-                    log("refused a breakpoint at 0x\(String(address, radix: 16)): the four debug registers are in use "
-                        + "(this KVM cannot take a planted int3 in ring 0)")
-                    return "E1c"
+                    return refuse(address, "all \(HardwareBreakpoints.slots) hardware breakpoints (DR0-DR3) are in use, "
+                                  + "and this KVM cannot take a planted int3 in ring 0: delete one (each location of an "
+                                  + "inlined function takes one)")
                 }
             } else {
                 breakpoints.remove(address)
             }
         case "2":
             if insert {
+                guard (1...8).contains(length) else { return refuse(address, "a watchpoint watches 1 to 8 bytes") }
                 guard watchpoints.insert(address: address, length: Int(length), value: readWatched(address, Int(length))) else {
-                    log("refused a watchpoint at 0x\(String(address, radix: 16)): \(SteppedWatchpoints.maximum) are set, "
-                        + "or it is not 1 to 8 bytes")
-                    return "E1c"
+                    return refuse(address, "\(SteppedWatchpoints.maximum) watchpoints are set already: delete one")
                 }
             } else {
                 watchpoints.remove(address: address, length: Int(length))
@@ -436,8 +497,39 @@ public final class GuestDebugger: @unchecked Sendable {
         default:
             return ""  // read and access watchpoints: a changed value cannot show them
         }
-        try applyGuestDebug(singleStep: false)
+        do {
+            try applyGuestDebug(singleStep: false)
+        } catch {
+            // KVM refused the debug registers: the guest keeps the ones it had.
+            (breakpoints, watchpoints) = (savedBreakpoints, savedWatchpoints)
+            try? applyGuestDebug(singleStep: false)
+            return refuse(address, "KVM refused it: \(error)")
+        }
         return "OK"
+    }
+
+    /// A refused breakpoint or watchpoint, explained on kvmhost's stderr and
+    /// to gdb: "E.1c.TEXT", the form gdb prints as "Remote failure reply:
+    /// TEXT" for a hardware breakpoint (gdb 13 reads the text after the
+    /// second dot; for `break` and `watch` it shows only its own message).
+    private func refuse(_ address: UInt64, _ reason: String) -> String {
+        log("refused a breakpoint or watchpoint at 0x\(String(address, radix: 16)): \(reason)")
+        return "E.1c." + Self.errorText(reason)
+    }
+
+    /// `text` as an error reply may carry it: printable ASCII, none of the
+    /// protocol's framing characters.
+    static func errorText(_ text: String) -> String {
+        String(text.unicodeScalars.map { scalar -> Character in
+            guard scalar.isASCII, scalar.value >= 0x20, scalar.value < 0x7F, !"$#}*".unicodeScalars.contains(scalar) else { return "?" }
+            return Character(scalar)
+        })
+    }
+
+    /// True for an address of the 48-bit virtual address space (bits 63-47 all equal).
+    static func isCanonical(_ address: UInt64) -> Bool {
+        let top = address >> 47
+        return top == 0 || top == 0x1FFFF
     }
 
     // MARK: - Registers
@@ -480,8 +572,8 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// The guest-physical address of `address`: itself in physical mode or
     /// with paging off, else through the page tables at CR3.
-    private func physical(_ address: UInt64) -> UInt64? {
-        guard !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
+    private func physical(_ address: UInt64, alwaysVirtual: Bool = false) -> UInt64? {
+        guard alwaysVirtual || !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
         guard let walk = try? PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address),
               case .mapped(let physical, _, _) = walk.outcome else { return nil }
         return physical

@@ -3,6 +3,9 @@
 /// so every breakpoint gdb asks for (Z0 or Z1) is served by DR0-DR3, and a
 /// fifth is refused.
 struct HardwareBreakpoints: Equatable {
+    /// DR0-DR3.
+    static let slots = 4
+
     private(set) var addresses: [UInt64?] = [nil, nil, nil, nil]
 
     var isEmpty: Bool { addresses.allSatisfy { $0 == nil } }

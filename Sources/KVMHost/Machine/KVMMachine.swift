@@ -57,6 +57,7 @@ public final class KVMMachine: Machine {
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
             try debugger.serve(.paused)
+            if stopHandle.isRequested { return .stopRequested }  // Ctrl-A x while it waited for gdb
         }
         let deadline = effectiveDeadline(deadline)
         if deadline.hasPassed { return .deadlinePassed }
@@ -94,8 +95,9 @@ public final class KVMMachine: Machine {
             return .wantsAttention
         case .halt: return .wantsInput
         case .debug(let exit):
-            try debugger.debugExit(exit)
-            return nil
+            // A `hlt` stepped over while a watchpoint is set: the guest waits
+            // for input, and gets it as if it had halted.
+            return try debugger.debugExit(exit) ? .wantsInput : nil
         case .mmio(let access): return .mmio(access)
         case .shutdown: return .tripleFault
         case .failEntry(let reason): return .failEntry(hardwareReason: reason)
