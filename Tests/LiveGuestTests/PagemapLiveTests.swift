@@ -318,6 +318,23 @@ final class KernelFrameProtectionTests: GuestBehaviourTestCase {
         }
     }
 
+    /// A memory space is not released while a call maps one of its frames:
+    /// the frame would go back to the allocator, and on to a page table,
+    /// under a page the host mapped writable and user-accessible.
+    func testAMemorySpaceIsNotReleasedUnderACallsMappingOfItsFrame() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            let start = try guest.call(ReserveSpace(pages: 3, backing: .eager, flags: [.writable, .noExecute]))
+            guard case .mapped(let frame, _, _) = try guest.call(Translate(virtual: start + 0x2000)) else { return XCTFail("not backed") }
+            _ = try guest.call(MapPage(virtual: 0x1000, frame: .existing(physical: frame), flags: [.writable, .user]))
+            XCTAssertCallFails(try guest.call(FreeSpace(start: start)), .frameStillMapped(address: frame, virtual: 0x1000, mappings: 1))
+            XCTAssertEqual(try guest.call(Translate(virtual: start + 0x2000)), .mapped(physical: frame, flags: [.present, .writable, .noExecute], pageSize: 4096),
+                           "the reservation stands")
+            XCTAssertEqual(try guest.call(UnmapPage(virtual: 0x1000, freeFrame: false)), frame)
+            XCTAssertEqual(try guest.call(FreeSpace(start: start)), 6, "its three frames and the three tables made for it go back once nothing else maps them")
+        }
+    }
+
     /// Many frames mapped at once, and taken away in another order: every
     /// free is refused exactly while its frame is mapped (the kernel's table
     /// grows and closes its gaps on the way).

@@ -12,7 +12,8 @@
 // takes it away, and FreeFrame refuses a frame with a count: freed, it
 // would be handed out again while the page still reaches it. (A count per
 // mapped frame, not per frame of RAM: only what calls mapped is kept.)
-// Frames memory spaces and processes map are theirs and go back with them.
+// Frames memory spaces and processes map are theirs and go back with them,
+// but a memory space is not released while a call maps one of its frames.
 
 enum CallMappings {
     struct Mappings {
@@ -103,6 +104,30 @@ enum CallMappings {
     static func checkUnmapped(_ frame: Frame, besides own: UInt64 = 0) throws(CallError) {
         if let index = find(frame), values[index].count > own {
             throw .frameStillMapped(address: frame.address, virtual: values[index].newest, mappings: values[index].count - own)
+        }
+    }
+
+    /// Refuses to give back the frames of `pages` pages from `start` while
+    /// a call's mapping reaches one of them (a memory space's release: the
+    /// frame would be handed out again, to a page table even, under a page
+    /// the host mapped writable). Walks only present tables, as the release
+    /// does; with no call mappings at all it costs nothing.
+    static func checkUnmapped(pagesFrom start: UInt64, count pages: UInt64) throws(CallError) {
+        guard used > 0 else { return }
+        let end = start + pages * pageSize
+        var address = start
+        while address < end {
+            guard let virtual = VirtualAddress(address) else { return }
+            switch KernelAddressSpace.pagemap.locatePage(virtual) {
+            case .notPresent(let level, _) where level > 1:
+                let span: UInt64 = 1 << (12 + 9 * UInt64(level - 1))
+                address = (address & ~(span - 1)) + span
+            default:
+                if let mapped = KernelAddressSpace.pagemap.translate(virtual) {
+                    try checkUnmapped(Frame(containing: mapped.physical))
+                }
+                address += pageSize
+            }
         }
     }
 

@@ -20,6 +20,9 @@ extension ReserveSpace {
 extension FreeSpace {
     public func perform() throws(CallError) -> UInt64 {
         let before = PhysicalMemory.frames.freeFrames
+        if let reservation = TestSpace.space.reservation(containing: start), reservation.start == start {
+            try CallMappings.checkUnmapped(pagesFrom: start, count: reservation.pageCount)
+        }
         do throws(MemorySpaceError) {
             try TestSpace.space.free(start, pagemap: &KernelAddressSpace.pagemap, frames: &PhysicalMemory.frames,
                                      invalidate: { cpu_invlpg(UInt($0)) })
