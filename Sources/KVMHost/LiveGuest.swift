@@ -71,7 +71,10 @@ public class LiveGuest {
             let (machine, map) = try KVMMachine.boot(kernel: kernel, image: image, configuration: configuration, serial: serial)
             try self.init(kernel: kernel, image: image, configuration: configuration, machine: machine, memoryMap: map, serial: serial)
         case .tcg:
-            // QEMU loads the image and writes the start info itself.
+            // QEMU loads the image and writes the start info itself: the
+            // image is held to the same RAM as on KVM first, so that a kernel
+            // KVM refuses is refused here too, not loaded over the firmware.
+            try image.checkPlacement(map: PhysicalMemoryMap(ram: configuration.ramRanges), keepingFree: 0..<0)
             let machine = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: configuration.cpu.qemuModel())
             try self.init(kernel: kernel, image: image, configuration: configuration, machine: machine,
                           memoryMap: PhysicalMemoryMap(reported: []), serial: serial)

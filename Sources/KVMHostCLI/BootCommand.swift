@@ -59,6 +59,9 @@ struct BootCommand: ParsableCommand {
         if fromSnapshot != nil && !machine.reserve.isEmpty {
             throw ValidationError("--from-snapshot cannot take --reserve: the memory map is the snapshot's")
         }
+        if fromSnapshot != nil && saveSnapshot != nil {
+            throw ValidationError("--from-snapshot goes on after the ready report; --save-snapshot saves at it: save from the session with Ctrl-A s instead")
+        }
         if fromSnapshot != nil && noMonitor { throw ValidationError("--from-snapshot goes on after the ready report; --no-monitor would do nothing") }
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
         // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.

@@ -165,6 +165,11 @@ final class KVMHostCLITests: XCTestCase {
         let tcg = try binary.run(["boot", "--accel", "tcg", "--save-snapshot", path])
         XCTAssertEqual(tcg.status, 64, tcg.stderr)
         XCTAssertTrue(tcg.stderr.contains("snapshots need --accel kvm"), tcg.stderr)
+        // Going on from one snapshot and saving another at the ready report, which was passed: refused, nothing written.
+        let both = try binary.run(["boot", "--from-snapshot", path, "--save-snapshot", path + ".again"])
+        XCTAssertEqual(both.status, 64, both.stderr)
+        XCTAssertTrue(both.stderr.contains("--from-snapshot goes on after the ready report; --save-snapshot saves at it"), both.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + ".again"))
     }
 
     func testExitCodesNameEachOutcome() throws {

@@ -108,6 +108,29 @@ final class VerdictTests: XCTestCase {
         }
     }
 
+    /// A kernel KVM refuses to load is refused the same on tcg, where QEMU
+    /// loads it: not started over the firmware or past RAM.
+    func testAKernelOutsideRAMIsRefusedOnBothBackends() throws {
+        let binary = try KVMHostBinary()
+        var ran = 0
+        let places: [UInt64] = [0x0, 0xF0000, 0xFEE0_0000, 64 << 20]
+        for backend in Backend.allCases where backend.unavailableReason == nil {
+            ran += 1
+            for address in places {
+                var code = Code32()
+                code.exit(0)
+                let kernel = try kernelFile(code, records: [.init(physicalAddress: address, bytes: [1])])
+                let result = try binary.run(["--accel", "\(backend)", "--kernel", kernel])
+                XCTAssertEqual(result.status, 65, "\(hex(address)) on \(backend): \(result.stderr)")
+                XCTAssertEqual(result.stderr, "kvmhost: the kernel image is not loadable: segment 1: [\(hex(address)), \(hex(address + 1))) "
+                               + "is not inside the guest's usable RAM\n", "on \(backend)")
+            }
+        }
+        if ran < 2 { throw XCTSkip("this test compares kvm and tcg: \(Backend.allCases.compactMap(\.unavailableReason))") }
+    }
+
+    private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
     /// QEMU dies with kvmhost however kvmhost ends: every signal that ends
     /// a process, SIGKILL included (QEMU's parent-death signal).
     func testQEMUNeverOutlivesKVMHost() throws {

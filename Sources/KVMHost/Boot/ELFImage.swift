@@ -188,15 +188,7 @@ public struct ELFImage: Sendable {
     /// the host from faulting in every page of the kernel's bss and heap.
     public func load(into memory: GuestMemory, map: PhysicalMemoryMap, keepingFree bootInfo: Range<UInt64>,
                      memoryIsZeroed: Bool = false) throws {
-        for segment in segments {
-            let range = segment.physicalRange
-            guard range.upperBound <= UInt64(memory.size), map.isUsableRAM(range) else {
-                throw ELFLoadError.segmentOutsideGuestRAM(index: segment.index, start: range.lowerBound, end: range.upperBound)
-            }
-            guard !range.overlaps(bootInfo) else {
-                throw ELFLoadError.segmentOverlapsBootInfo(index: segment.index, bootInfo: bootInfo)
-            }
-        }
+        try checkPlacement(map: map, keepingFree: bootInfo)
         for segment in segments {
             try memory.withMutableBytes(at: segment.physicalAddress, count: Int(segment.memorySize)) { target in
                 let fileBytes = Int(segment.fileSize)
@@ -207,6 +199,24 @@ public struct ELFImage: Sendable {
                 if fileBytes < target.count && !memoryIsZeroed {
                     UnsafeMutableRawBufferPointer(rebasing: target[fileBytes...]).initializeMemory(as: UInt8.self, repeating: 0)
                 }
+            }
+        }
+    }
+}
+
+extension ELFImage {
+    /// What `load` checks before it writes a byte: every segment lies in
+    /// usable RAM of `map` and off `bootInfo`. QEMU (the tcg backend) loads
+    /// the image itself, so this is how a kernel it would load somewhere
+    /// else than KVM does is refused the same way.
+    public func checkPlacement(map: PhysicalMemoryMap, keepingFree bootInfo: Range<UInt64>) throws {
+        for segment in segments {
+            let range = segment.physicalRange
+            guard map.isUsableRAM(range) else {
+                throw ELFLoadError.segmentOutsideGuestRAM(index: segment.index, start: range.lowerBound, end: range.upperBound)
+            }
+            guard !range.overlaps(bootInfo) else {
+                throw ELFLoadError.segmentOverlapsBootInfo(index: segment.index, bootInfo: bootInfo)
             }
         }
     }

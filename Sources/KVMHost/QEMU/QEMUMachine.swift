@@ -316,7 +316,12 @@ final class QEMUMachine: Machine {
     /// Console input for the guest's COM1: QEMU's UART takes it as the guest reads.
     func sendConsoleInput(_ bytes: [UInt8]) throws {
         inputWanted = false
-        try console.write(bytes)
+        do {
+            try console.write(bytes)
+        } catch where hasEnded {
+            // QEMU went away as the input came: the next run says how it ended.
+            return
+        }
         consoleBytesSent &+= UInt32(truncatingIfNeeded: bytes.count)
     }
 

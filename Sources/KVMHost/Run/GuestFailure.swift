@@ -128,7 +128,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .exception(let report): return "unhandled exception \(report)"
         case .assertion(let report): return report.description
         case .panic(let report): return report.description
-        case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN)"
+        case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN, or QEMU's guest-reset)"
         case .qemuShutdown(let reason): return "QEMU shut the machine down (\(escapingControlCharacters(reason)))"
         case .backendEnded(let termination, let message):
             return "QEMU \(termination) while the guest ran, with no exit from the guest"
@@ -147,7 +147,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .halted: return "the guest halted and nothing can wake it"
         case .stoppedByUser: return "stopped on request (Ctrl-A x at the console, or the stop handle)"
         case .nestedException: return "the kernel took an exception inside its exception handler (exit status 5)"
-        case .missingCPUFeature(let line): return "the CPU lacks a feature the kernel needs: \(escapingControlCharacters(line))"
+        case .missingCPUFeature(let line):
+            return "the CPU lacks a feature the kernel needs: "
+                + (line.isEmpty ? "(exit status 6; no console line names it)" : escapingControlCharacters(line))
         case .unexpectedPort(let port, let direction, let size):
             return "\(direction == .input ? "read from" : "write to") port \(hex(UInt64(port))) (\(size) bytes), which no device claims"
         case .mmio(let access):
