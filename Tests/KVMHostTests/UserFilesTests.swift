@@ -72,6 +72,17 @@ final class UserFilesTests: XCTestCase {
         try write("new", to: link)
         XCTAssertEqual(fileType(link), S_IFLNK, "the link stays a link")
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
+        // A link to nothing yet, relative, through a second link: the file is made where the chain ends.
+        let dangling = directory + "/dangling", hop = directory + "/hop"
+        XCTAssertEqual(symlink("hop", dangling), 0)
+        XCTAssertEqual(symlink("made", hop), 0)
+        try write("fresh", to: dangling)
+        XCTAssertEqual(fileType(dangling), S_IFLNK, "the link stays a link")
+        XCTAssertEqual(fileType(hop), S_IFLNK, "and so does the next")
+        XCTAssertEqual(try String(contentsOfFile: directory + "/made", encoding: .utf8), "fresh")
+        // A loop of links is refused as the system refuses it.
+        XCTAssertEqual(symlink("loop", directory + "/loop"), 0)
+        assertRefused(try write("x", to: directory + "/loop"), FileAccessError(path: directory + "/loop", access: .write, errno: ELOOP))
     }
 
     /// #11, #20: only a regular file is opened for reading, without

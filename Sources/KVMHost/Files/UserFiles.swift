@@ -117,6 +117,9 @@ public enum UserFiles {
             }
         } else if errno != ENOENT {
             throw FileAccessError(path: path, access: .write, errno: errno)
+        } else {
+            // A link to nothing yet: the file is made where it points, and the link stays.
+            target = try danglingLinkTarget(path) ?? path
         }
         let temporary = target + ".partial-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
@@ -136,6 +139,32 @@ public enum UserFiles {
         guard fsync(descriptor) == 0 else { throw FileAccessError(path: path, access: .write, errno: errno) }
         guard rename(temporary, target) == 0 else { throw FileAccessError(path: path, access: .write, errno: errno) }
         written = true
+    }
+
+    /// Where a chain of symbolic links from `path` ends when its last link
+    /// names nothing yet; nil when `path` is no link. Relative targets are
+    /// taken from their link's directory; a chain of more than 40 is refused
+    /// as the system refuses it (ELOOP).
+    private static func danglingLinkTarget(_ path: String) throws -> String? {
+        var current = path
+        var status = stat()
+        for _ in 0..<40 {
+            guard lstat(current, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else {
+                return current == path ? nil : current
+            }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(current, &buffer, buffer.count - 1)
+            guard count >= 0 else { throw FileAccessError(path: path, access: .write, errno: errno) }
+            let link = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("/") {
+                current = link
+            } else if let slash = current.lastIndex(of: "/") {
+                current = String(current[...slash]) + link
+            } else {
+                current = link
+            }
+        }
+        throw FileAccessError(path: path, access: .write, errno: ELOOP)
     }
 
     private static func writeInPlace(_ path: String, _ body: (_ write: (UnsafeRawPointer, Int) throws(FileAccessError) -> Void) throws -> Void) throws {
