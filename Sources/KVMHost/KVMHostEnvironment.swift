@@ -21,7 +21,8 @@ public enum KVMHostEnvironment {
     /// Checks every variable of `environment` that KVMHost reads.
     public static func check(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(EnvironmentError) {
         if let value = environment[gdbOnFailure] {
-            guard let port = UInt16(value), port > 0 else {
+            // Decimal digits only: UInt16 would take "+1" too.
+            guard value.allSatisfy(\.isASCII) && value.allSatisfy(\.isNumber), let port = UInt16(value), port > 0 else {
                 throw EnvironmentError(variable: gdbOnFailure, value: value, expected: "a TCP port, 1 to 65535")
             }
         }
@@ -69,7 +70,12 @@ public struct EnvironmentError: Error, Equatable, Sendable, CustomStringConverti
         self.isOutput = isOutput
     }
 
+    /// Characters of a value a message repeats; the rest is counted.
+    static let shownCharacters = 200
+
     public var description: String {
-        "\(variable)=\(escapingControlCharacters(value)): it takes \(expected)"
+        let shown = value.count <= Self.shownCharacters ? value
+            : String(value.prefix(Self.shownCharacters)) + "... (\(value.utf8.count) bytes)"
+        return "\(variable)=\(escapingControlCharacters(shown)): it takes \(expected)"
     }
 }
