@@ -2,6 +2,8 @@
 #include "CKVMChild.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -71,4 +73,62 @@ pid_t ckvm_spawn_tied(const char *path, char *const argv[], int in_fd, int out_f
 int ckvm_pidfd_open(pid_t pid) {
     long fd = syscall(SYS_pidfd_open, pid, 0);
     return fd < 0 ? -errno : (int)fd;
+}
+
+// ---- children killed on a crash ---------------------------------------------
+
+#define CHILD_SLOTS 256
+static _Atomic pid_t children[CHILD_SLOTS];
+
+int ckvm_child_register(pid_t pid) {
+    for (int i = 0; i < CHILD_SLOTS; i++) {
+        pid_t empty = 0;
+        if (atomic_compare_exchange_strong(&children[i], &empty, pid)) return 0;
+    }
+    return -1;
+}
+
+void ckvm_child_unregister(pid_t pid) {
+    for (int i = 0; i < CHILD_SLOTS; i++) {
+        pid_t expected = pid;
+        if (atomic_compare_exchange_strong(&children[i], &expected, 0)) return;
+    }
+}
+
+static const int crash_signals[] = { SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS };
+#define CRASH_SIGNAL_COUNT (sizeof crash_signals / sizeof crash_signals[0])
+static struct sigaction previous[CRASH_SIGNAL_COUNT];
+
+static void kill_children_then_chain(int signal, siginfo_t *info, void *context) {
+    for (int i = 0; i < CHILD_SLOTS; i++) {
+        pid_t pid = atomic_load(&children[i]);
+        if (pid > 0) kill(pid, SIGKILL);
+    }
+    for (unsigned i = 0; i < CRASH_SIGNAL_COUNT; i++) {
+        if (crash_signals[i] != signal) continue;
+        struct sigaction *before = &previous[i];
+        if (before->sa_flags & SA_SIGINFO) {
+            if (before->sa_sigaction) { before->sa_sigaction(signal, info, context); return; }
+        } else if (before->sa_handler != SIG_DFL && before->sa_handler != SIG_IGN && before->sa_handler) {
+            before->sa_handler(signal);
+            return;
+        }
+        // The default action, as if nothing had been installed.
+        sigaction(signal, before, NULL);
+        raise(signal);
+        return;
+    }
+}
+
+void ckvm_child_install_crash_handlers(void) {
+    static atomic_flag installed = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&installed)) return;
+    for (unsigned i = 0; i < CRASH_SIGNAL_COUNT; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = kill_children_then_chain;
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&action.sa_mask);
+        sigaction(crash_signals[i], &action, &previous[i]);
+    }
 }

@@ -17,3 +17,13 @@ pid_t ckvm_spawn_tied(const char *path, char *const argv[], int in_fd, int out_f
 int ckvm_pidfd_open(pid_t pid);
 
 #endif
+
+// The children started so, by pid, so that a crash signal (SIGSEGV, SIGQUIT,
+// SIGABRT, ...) kills them at once, before the runtime's own handler runs
+// (which may wait at a terminal): register after the spawn, unregister once
+// reaped. At most 256 at a time; a register past that returns -1.
+int ckvm_child_register(pid_t pid);
+void ckvm_child_unregister(pid_t pid);
+// Installs the crash handlers once; each kills every registered child with
+// SIGKILL, then hands the signal to the handler that was there before.
+void ckvm_child_install_crash_handlers(void);

@@ -37,8 +37,12 @@ final class ChildProcess {
         let result = Spawner.shared.spawn(executable: executable, arguments: arguments, input: null, output: null, error: errorDescriptor)
         guard result > 0 else { throw .start(executable, errno: -result) }
         pid = result
+        // A crash of this process kills it at once, whatever handles the crash next.
+        ckvm_child_install_crash_handlers()
+        _ = ckvm_child_register(result)
         let descriptor = ckvm_pidfd_open(result)
         guard descriptor >= 0 else {
+            ckvm_child_unregister(result)
             Glibc.kill(result, SIGKILL)
             var status: Int32 = 0
             while waitpid(result, &status, 0) < 0 && errno == EINTR {}
@@ -70,6 +74,7 @@ final class ChildProcess {
 
     /// Waits for its end and records how it ended.
     private func reap() {
+        defer { ckvm_child_unregister(pid) }
         var status: Int32 = 0
         var result: pid_t
         repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
