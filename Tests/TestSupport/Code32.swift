@@ -6,6 +6,9 @@ public struct Code32 {
 
     public init() {}
 
+    /// Raw instruction bytes, for the one-byte instructions this does not name (cli FA, sti FB, hlt F4).
+    public mutating func raw(_ more: UInt8...) { bytes += more }
+
     public mutating func movEAX(_ value: UInt32) { bytes += [0xB8] + le32(value) }
     public mutating func movEDX(_ value: UInt32) { bytes += [0xBA] + le32(value) }
     public mutating func movECX(_ value: UInt32) { bytes += [0xB9] + le32(value) }

@@ -13,6 +13,9 @@ enum MachineStop: Equatable {
     /// has something to do between two runs (a snapshot request).
     case wantsAttention
     case tripleFault
+    /// The vCPU halted with interrupts off (QEMU's `info registers` says
+    /// so): nothing can wake it.
+    case haltedForGood
     case deadlinePassed
     case stopRequested
     /// The backend went away by itself: QEMU ended, with no exit frame before.

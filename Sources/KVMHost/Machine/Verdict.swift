@@ -24,6 +24,7 @@ enum Verdict: Equatable {
         case .wantsAttention: return .goOn
         case .exited(let status): return ofExit(status: status, consoleLines: consoleLines())
         case .tripleFault: return .failed(.tripleFault)
+        case .haltedForGood: return .failed(.halted)
         case .deadlinePassed: return .failed(.timeout(deadline.timeout))
         case .stopRequested: return .failed(.stoppedByUser)
         case .backendEnded(let termination, let message):

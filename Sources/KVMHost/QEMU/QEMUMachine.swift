@@ -180,6 +180,7 @@ final class QEMUMachine: Machine {
     /// Lets the guest go on (acknowledging the record it waits on) and waits
     /// for what it does next, until `deadline`.
     func run(until deadline: Deadline) throws -> MachineStop {
+        quietSince = .now
         if paused, !ended {
             _ = try qmp.execute("cont")
             paused = false
@@ -241,6 +242,11 @@ final class QEMUMachine: Machine {
                 if errno == EINTR { continue }
                 throw QEMUMachineError.socket("poll", errno: errno)
             }
+            if ready == 0 {
+                if haltedForGood() { return .haltedForGood }
+                continue
+            }
+            quietSince = .now
             if entries[0].revents != 0 {
                 let bytes = try link.read()
                 if bytes.isEmpty { try end() } else { frames.append(bytes) }
@@ -270,6 +276,23 @@ final class QEMUMachine: Machine {
             }
             if entries[3].revents != 0 { try end() }
         }
+    }
+
+    /// When the guest last did something the host saw.
+    private var quietSince = ContinuousClock.now
+    private var lastHaltCheck = ContinuousClock.now
+
+    /// Whether the guest has been quiet a while and QEMU shows its vCPU
+    /// halted with interrupts off: QEMU reports no such halt itself, so the
+    /// host asks (`info registers`), at most every half second of quiet.
+    private func haltedForGood() -> Bool {
+        let now = ContinuousClock.now
+        guard now - quietSince >= .milliseconds(500), now - lastHaltCheck >= .milliseconds(500) else { return false }
+        lastHaltCheck = now
+        guard let text = try? qmp.execute("human-monitor-command", arguments: ["command-line": "info registers"]) as? String else {
+            return false
+        }
+        return qemuShowsHaltedForGood(text)
     }
 
     /// The guest's exit status, held back until COM1 has nothing pending.

@@ -33,3 +33,16 @@ extension CPUState {
         self.cr0 = cr0; self.cr2 = cr2; self.cr3 = cr3; self.cr4 = cr4; self.efer = efer
     }
 }
+
+/// Whether QEMU's `info registers` text shows a vCPU halted with interrupts
+/// off ("HLT=1" and IF, bit 9 of EFL/RFL, clear): nothing can wake it, as
+/// a `hlt` KVM reports with nothing to wake it.
+func qemuShowsHaltedForGood(_ text: String) -> Bool {
+    var halted = false, flags: UInt64?
+    for token in text.split(whereSeparator: \.isWhitespace) {
+        if token == "HLT=1" { halted = true }
+        if flags == nil, token.hasPrefix("RFL=") || token.hasPrefix("EFL=") { flags = UInt64(token.dropFirst(4), radix: 16) }
+    }
+    guard halted, let flags else { return false }
+    return flags & (1 << 9) == 0
+}
