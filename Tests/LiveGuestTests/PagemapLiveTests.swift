@@ -335,6 +335,24 @@ final class KernelFrameProtectionTests: GuestBehaviourTestCase {
         }
     }
 
+    /// A memory space's pages are its own: no call maps or unmaps one (an
+    /// unmap took its frame out of the release, which then lost it).
+    func testAMemorySpacesPagesAreNotTheCallsToMapOrUnmap() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            let before = try guest.call(ReadFrameStatistics()).used
+            let eager = try guest.call(ReserveSpace(pages: 2, backing: .eager, flags: [.writable, .noExecute]))
+            let lazy = try guest.call(ReserveSpace(pages: 4, backing: .lazy, flags: [.writable, .noExecute]))
+            for (page, start) in [(eager, eager), (eager + 0x1000, eager), (lazy + 0x3000, lazy)] {
+                XCTAssertCallFails(try guest.call(UnmapPage(virtual: page, freeFrame: false)), .memorySpacePage(address: page, reservation: start))
+                XCTAssertCallFails(try guest.call(MapPage(virtual: page, frame: .allocate, flags: [])), .memorySpacePage(address: page, reservation: start))
+            }
+            _ = try guest.call(FreeSpace(start: eager))
+            _ = try guest.call(FreeSpace(start: lazy))
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).used, before, "every frame came back")
+        }
+    }
+
     /// Many frames mapped at once, and taken away in another order: every
     /// free is refused exactly while its frame is mapped (the kernel's table
     /// grows and closes its gaps on the way).

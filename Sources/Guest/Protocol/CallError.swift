@@ -46,13 +46,17 @@ public enum CallError: Error, Equatable, Sendable {
     /// it out (to a page table, even the one this map creates) while the
     /// page reaches it. Allocate it first.
     case unallocatedFrame(address: UInt64)
+    /// The page lies in a reservation of the test memory space (which
+    /// starts at `reservation`): its pages are the space's, mapped and freed
+    /// by reserve, the page trap and release, not by MapPage or UnmapPage.
+    case memorySpacePage(address: UInt64, reservation: UInt64)
 }
 
 extension CallError: Wire {
     private enum Tag: UInt64 {
         case map = 1, unmap, memorySpace, frame, outOfFrames, beyondMemory, misalignedFrame, nonCanonical, misalignedPage,
              kernelPage, pageTableFrame, noSuchProgram, noSuchTest, imageRefused, unreadable, tooMany, kernelFrame, frameStillMapped,
-             unallocatedFrame
+             unallocatedFrame, memorySpacePage
     }
 
     public init(from decoder: inout WireDecoder) throws(WireError) {
@@ -77,6 +81,7 @@ extension CallError: Wire {
         case .tooMany: self = .tooMany(requested: try decoder.word(), limit: try decoder.word())
         case .kernelFrame: self = .kernelFrame(address: try decoder.word())
         case .unallocatedFrame: self = .unallocatedFrame(address: try decoder.word())
+        case .memorySpacePage: self = .memorySpacePage(address: try decoder.word(), reservation: try decoder.word())
         case .frameStillMapped: self = .frameStillMapped(address: try decoder.word(), virtual: try decoder.word(), mappings: try decoder.word())
         }
     }
@@ -101,6 +106,8 @@ extension CallError: Wire {
         case .tooMany(let requested, let limit): encoder.word(Tag.tooMany.rawValue); encoder.word(requested); encoder.word(limit)
         case .kernelFrame(let address): encoder.word(Tag.kernelFrame.rawValue); encoder.word(address)
         case .unallocatedFrame(let address): encoder.word(Tag.unallocatedFrame.rawValue); encoder.word(address)
+        case .memorySpacePage(let address, let reservation):
+            encoder.word(Tag.memorySpacePage.rawValue); encoder.word(address); encoder.word(reservation)
         case .frameStillMapped(let address, let virtual, let mappings):
             encoder.word(Tag.frameStillMapped.rawValue); encoder.word(address); encoder.word(virtual); encoder.word(mappings)
         }

@@ -41,6 +41,10 @@ enum CallErrorText {
             Console.writeDecimal(limit)
         case .kernelFrame(let address):
             sayHex("the frame is the kernel's, which a writable or user mapping would expose: ", address)
+        case .memorySpacePage(let address, let reservation):
+            sayHex("the page is the test memory space's: ", address)
+            sayHex(" in the reservation at ", reservation)
+            Console.write(" (release frees it)")
         case .unallocatedFrame(let address):
             sayHex("the frame is free: the allocator could hand it out while mapped; alloc it first: ", address)
         case .frameStillMapped(let address, let virtual, let mappings):

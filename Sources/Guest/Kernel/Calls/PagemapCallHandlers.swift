@@ -57,11 +57,15 @@ extension UnmapPage {
 }
 
 extension Page {
-    /// The page a call names: canonical, aligned, and outside the kernel's region.
+    /// The page a call names: canonical, aligned, outside the kernel's
+    /// region and outside the test memory space's reservations.
     fileprivate static func forCall(_ virtual: UInt64) throws(CallError) -> Page {
         guard let address = VirtualAddress(virtual) else { throw .nonCanonical(address: virtual) }
         guard let page = Page(startingAt: virtual) else { throw .misalignedPage(address: virtual) }
         guard !KernelAddressSpace.isKernelRegion(address) else { throw .kernelPage(address: virtual) }
+        if let reservation = TestSpace.space.reservation(containing: virtual) {
+            throw .memorySpacePage(address: virtual, reservation: reservation.start)
+        }
         return page
     }
 }
