@@ -184,10 +184,12 @@ final class UserSurfaceTests: XCTestCase {
         let kernel = try GuestImage.coverageKernel()
         let path = directory + "/lying.elf"
         try Data(try patchingSection(kernel, named: "__llvm_prf_cnts", field: 32, to: 1 << 40)).write(to: URL(fileURLWithPath: path))
-        let plain = try KVMHostBinary().run(["--kernel", path, "--no-monitor"])
+        // No coverage asked for by any means: not through scripts/coverage's KVMHOST_COVERAGE_DIR either.
+        let noDirectory = [KVMHostEnvironment.coverageDirectory: ""]
+        let plain = try KVMHostBinary().run(["--kernel", path, "--no-monitor"], environment: noDirectory)
         XCTAssertEqual(plain.status, 0, plain.stderr)
         let profile = directory + "/session.profraw"
-        let covered = try KVMHostBinary().run(["--kernel", path, "--coverage", profile, "--no-monitor"])
+        let covered = try KVMHostBinary().run(["--kernel", path, "--coverage", profile, "--no-monitor"], environment: noDirectory)
         XCTAssertEqual(covered.status, 65, covered.stderr)
         XCTAssertEqual(covered.stderr, "kvmhost: --coverage: the kernel's __llvm_prf_cnts section is 1099511627776 bytes, "
                        + "more than the 67108864 taken\n")
