@@ -256,30 +256,8 @@ final class GDBStubTests: XCTestCase {
         try requireKVM()
         let kmain = try XCTUnwrap(try ELFSymbolTable(elf: GuestImage.kernel()).symbols.first { $0.name == "kmain" }, "kmain")
         let input = GatedInput()
-        let ready = DispatchSemaphore(value: 0)
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var port: UInt16 = 0
-        nonisolated(unsafe) var stop: VCPUStopHandle?
-        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
-        Thread {
-            outcome = Result {
-                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
-                guest.debugger.log = { _ in }
-                guest.consoleInput = input
-                stop = guest.stopHandle
-                port = try guest.attachDebugger(port: 0)
-                _ = try guest.boot()
-                ready.signal()
-                let before = guest.serial.text.count
-                let done = try guest.call(RunMonitor())
-                let screen = String(guest.serial.text.dropFirst(before))
-                return (done, try guest.shutdown(), screen)
-            }
-            ready.signal()
-            done.signal()
-        }.start()
-        ready.wait()
-        let client = try RemoteClient(port: port)
+        let session = MonitorUnderDebugger(input: input)
+        let client = try RemoteClient(port: session.port)
         XCTAssertEqual(client.ask("?"), "T02thread:01;", "stopped for the debugger")
         // kmain's first bytes: code, mapped and never written.
         XCTAssertEqual(client.ask("Z2,\(String(kmain.address, radix: 16)),4"), "OK")
@@ -287,9 +265,7 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.next(), "+")
         usleep(200_000)  // stepped to the prompt's hlt
         input.give(["mem", "quit"])
-        guard done.wait(timeout: .now() + 60) == .success else {
-            stop?.requestStop()
-            _ = done.wait(timeout: .now() + 10)
+        guard let outcome = session.outcome(within: 60) else {
             return XCTFail("the monitor never ran the line given while the guest was stepped")
         }
         let (reply, status, screen) = try outcome.get()
@@ -306,29 +282,8 @@ final class GDBStubTests: XCTestCase {
     func testAWatchOnAnUnmappedAddressAndADebuggerGoneMidStep() throws {
         try requireKVM()
         let input = GatedInput()
-        let ready = DispatchSemaphore(value: 0)
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var port: UInt16 = 0
-        nonisolated(unsafe) var stop: VCPUStopHandle?
-        nonisolated(unsafe) var outcome: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
-        Thread {
-            outcome = Result {
-                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
-                guest.debugger.log = { _ in }
-                guest.consoleInput = input
-                stop = guest.stopHandle
-                port = try guest.attachDebugger(port: 0)
-                _ = try guest.boot()
-                ready.signal()
-                let before = guest.serial.text.count
-                let done = try guest.call(RunMonitor())
-                return (done, try guest.shutdown(), String(guest.serial.text.dropFirst(before)))
-            }
-            ready.signal()
-            done.signal()
-        }.start()
-        ready.wait()
-        let client = try RemoteClient(port: port)
+        let session = MonitorUnderDebugger(input: input)
+        let client = try RemoteClient(port: session.port)
         XCTAssertEqual(client.ask("?"), "T02thread:01;")
         XCTAssertEqual(client.ask("Z2,7fff00000000,8"), "OK", "unmapped: watched as unreadable until it changes")
         client.sendPacket("c")
@@ -338,9 +293,7 @@ final class GDBStubTests: XCTestCase {
         close(client.socket)  // gone mid-step, without a detach
         usleep(300_000)
         input.give(["quit"])
-        guard done.wait(timeout: .now() + 60) == .success else {
-            stop?.requestStop()
-            _ = done.wait(timeout: .now() + 10)
+        guard let outcome = session.outcome(within: 60) else {
             return XCTFail("the guest did not run on after the debugger went away")
         }
         let (reply, status, screen) = try outcome.get()
@@ -359,6 +312,49 @@ final class GDBStubTests: XCTestCase {
             index = next
         }
         return bytes
+    }
+}
+
+/// A guest on a thread of its own, stopped for a debugger before its first
+/// instruction, that boots, runs the monitor on `input` and shuts down:
+/// its reply, exit status and the monitor's screen come back as `outcome`.
+private final class MonitorUnderDebugger: @unchecked Sendable {
+    // Written by the guest's thread before `ready` or `done` is signalled.
+    private(set) var port: UInt16 = 0
+    private var stop: VCPUStopHandle?
+    private var result: Result<(Done, UInt32, String), Error> = .failure(CancellationError())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(input: ConsoleInput) {
+        let ready = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            result = Result {
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                guest.debugger.log = { _ in }
+                guest.consoleInput = input
+                stop = guest.stopHandle
+                port = try guest.attachDebugger(port: 0)
+                _ = try guest.boot()
+                ready.signal()
+                let before = guest.serial.text.count
+                let done = try guest.call(RunMonitor())
+                return (done, try guest.shutdown(), String(guest.serial.text.dropFirst(before)))
+            }
+            ready.signal()
+            done.signal()
+        }.start()
+        ready.wait()
+    }
+
+    /// The run's outcome, or nil when it has not ended within `seconds`
+    /// (it is stopped then).
+    func outcome(within seconds: Double) -> Result<(Done, UInt32, String), Error>? {
+        guard done.wait(timeout: .now() + seconds) == .success else {
+            stop?.requestStop()
+            _ = done.wait(timeout: .now() + 10)
+            return nil
+        }
+        return result
     }
 }
 
