@@ -43,15 +43,8 @@ public final class KVMGuest: LiveGuest {
     }
 
     /// A guest booting `kernel` on KVM; `configuration.backend` must be kvm.
-    public init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
-        guard configuration.backend == .kvm else { throw ConfigurationError.kvmGuestOnAnotherBackend(configuration.backend) }
-        try configuration.validate()
-        let image = try ELFImage(bytes: kernel)
-        let serial = Serial16550()
-        let (machine, map) = try KVMMachine.boot(kernel: kernel, image: image, configuration: configuration, serial: serial)
-        kvm = machine
-        snapshotRequests = SnapshotRequests(stop: machine.stopHandle)
-        try super.init(kernel: kernel, image: image, configuration: configuration, machine: machine, memoryMap: map, serial: serial)
+    public convenience init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+        try self.init(kernel: kernel, configuration: configuration, from: nil)
     }
 
     /// A new VM that goes on from `snapshot` (of a guest of the same
@@ -61,9 +54,8 @@ public final class KVMGuest: LiveGuest {
     /// first restore copies all of memory. The configuration's memory size is
     /// the snapshot's, and so is its CPU: a configuration that names other
     /// CPU features is refused (`SnapshotError.differentCPU`).
-    public init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
+    public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         var configuration = configuration
-        guard configuration.backend == .kvm else { throw ConfigurationError.kvmGuestOnAnotherBackend(configuration.backend) }
         if configuration.cpu.isDefault {
             configuration.cpu = snapshot.cpuFeatures
         } else if !configuration.cpu.selectsTheSame(as: snapshot.cpuFeatures) {
@@ -73,6 +65,12 @@ public final class KVMGuest: LiveGuest {
         guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
         configuration.ram = snapshot.ram
         configuration.memorySize = snapshot.ramPages * 4096
+        try self.init(kernel: kernel, configuration: configuration, from: snapshot)
+    }
+
+    /// Both ways in: a VM booting `kernel`, or going on from `snapshot`.
+    private init(kernel: [UInt8], configuration: Configuration, from snapshot: GuestSnapshot?) throws {
+        guard configuration.backend == .kvm else { throw ConfigurationError.kvmGuestOnAnotherBackend(configuration.backend) }
         try configuration.validate()
         let image = try ELFImage(bytes: kernel)
         let serial = Serial16550()
@@ -80,7 +78,7 @@ public final class KVMGuest: LiveGuest {
         kvm = machine
         snapshotRequests = SnapshotRequests(stop: machine.stopHandle)
         try super.init(kernel: kernel, image: image, configuration: configuration, machine: machine, memoryMap: map, serial: serial)
-        restoreHostState(snapshot.host, serial: snapshot.serial)
+        if let snapshot { restoreHostState(snapshot.host, serial: snapshot.serial) }
     }
 
     /// Opens the gdb remote stub on 127.0.0.1:`port` (0: a free port) and

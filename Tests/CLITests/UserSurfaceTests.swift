@@ -128,18 +128,16 @@ final class UserSurfaceTests: XCTestCase {
     func testInputsThatAreNotRegularFilesAreRefusedWithoutBlocking() throws {
         let fifo = directory + "/fifo"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        let kernel = try KVMHostBinary().run(["--kernel", fifo], timeout: 10)
-        XCTAssertEqual(kernel.status, 65, kernel.stderr)
-        XCTAssertEqual(kernel.stderr, "kvmhost: cannot read the kernel image \(fifo): it is a FIFO, not a regular file\n")
-        let zero = try KVMHostBinary().run(["--kernel", "/dev/zero"], timeout: 10)
-        XCTAssertEqual(zero.status, 65, zero.stderr)
-        XCTAssertEqual(zero.stderr, "kvmhost: cannot read the kernel image /dev/zero: it is a character device, not a regular file\n")
-        let snapshot = try KVMHostBinary().run(["--from-snapshot", fifo], timeout: 10)
-        XCTAssertEqual(snapshot.status, 65, snapshot.stderr)
-        XCTAssertEqual(snapshot.stderr, "kvmhost: snapshot file: cannot read \(fifo): it is a FIFO, not a regular file\n")
-        let zeroSnapshot = try KVMHostBinary().run(["--from-snapshot", "/dev/zero"], timeout: 10)
-        XCTAssertEqual(zeroSnapshot.status, 65, zeroSnapshot.stderr)
-        XCTAssertEqual(zeroSnapshot.stderr, "kvmhost: snapshot file: cannot read /dev/zero: it is a character device, not a regular file\n")
+        for (arguments, message) in [
+            (["--kernel", fifo], "kvmhost: cannot read the kernel image \(fifo): it is a FIFO, not a regular file\n"),
+            (["--kernel", "/dev/zero"], "kvmhost: cannot read the kernel image /dev/zero: it is a character device, not a regular file\n"),
+            (["--from-snapshot", fifo], "kvmhost: snapshot file: cannot read \(fifo): it is a FIFO, not a regular file\n"),
+            (["--from-snapshot", "/dev/zero"], "kvmhost: snapshot file: cannot read /dev/zero: it is a character device, not a regular file\n"),
+        ] {
+            let result = try KVMHostBinary().run(arguments, timeout: 10)
+            XCTAssertEqual(result.status, 65, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr, message, "\(arguments)")
+        }
         let inDirectory = try KVMHostBinary().run(["--from-snapshot", directory], timeout: 10)
         XCTAssertEqual(inDirectory.stderr, "kvmhost: snapshot file: cannot read \(directory): it is a directory, not a regular file\n")
         let missing = try KVMHostBinary().run(["--from-snapshot", directory + "/none"], timeout: 10)
