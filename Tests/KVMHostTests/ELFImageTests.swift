@@ -149,6 +149,25 @@ final class ELFImageTests: XCTestCase {
         }
     }
 
+    /// An empty PT_LOAD says nothing about memory, wherever it claims to
+    /// lie: it loads as nothing, as QEMU's loader takes it (the fuzzer found
+    /// one at 0x68000000000000 that made the loader throw an untyped error).
+    func testAnEmptySegmentAnywhereLoadsAsNothing() throws {
+        let memory = try GuestMemory(size: 8 << 20)
+        let map = try PhysicalMemoryMap(memorySize: 8 << 20)
+        for address: UInt64 in [0x68_0000_0000_0000, 0x7FFFFF, 0x800000, 0xA0000, 0x1000] {
+            var builder = ELFBuilder(segments: [.init(physicalAddress: 0x200000, bytes: [0xAA]),
+                                                .init(physicalAddress: address, bytes: [])],
+                                     pvhEntry: 0x200000)
+            builder.segments[1].memorySize = 0
+            let image = try ELFImage(bytes: builder.build())
+            XCTAssertEqual(image.segments.map(\.memorySize), [1, 0])
+            try image.load(into: memory, map: map, keepingFree: PVHBoot.bootInfoRange)
+            XCTAssertEqual(try memory.load(UInt8.self, at: 0x200000), 0xAA, "at 0x\(String(address, radix: 16))")
+            try memory.write([0], at: 0x200000)
+        }
+    }
+
     func testSegmentOverBootInfoIsRefused() throws {
         let memory = try GuestMemory(size: 8 << 20)
         let map = try PhysicalMemoryMap(memorySize: 8 << 20)

@@ -189,7 +189,9 @@ public struct ELFImage: Sendable {
     public func load(into memory: GuestMemory, map: PhysicalMemoryMap, keepingFree bootInfo: Range<UInt64>,
                      memoryIsZeroed: Bool = false) throws {
         try checkPlacement(map: map, keepingFree: bootInfo)
-        for segment in segments {
+        // An empty segment has nothing to load, wherever it says it lies
+        // (QEMU's loader skips it too), and no memory to check it against.
+        for segment in segments where segment.memorySize > 0 {
             try memory.withMutableBytes(at: segment.physicalAddress, count: Int(segment.memorySize)) { target in
                 let fileBytes = Int(segment.fileSize)
                 bytes.withUnsafeBytes { source in
