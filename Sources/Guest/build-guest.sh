@@ -2,18 +2,31 @@
 # Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
 # Memory/, Kernel/ and KernelTests/, assembly for Kernel/Assembly/, the user programs
 # of Programs/ embedded, linked by guest.ld.
-# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR [coverage]
+# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR [VARIANT]
+# VARIANT is `plain` (the default), `coverage` or `mutant:MUTATION`.
 # With `coverage`, the Swift code is instrumented for source-based coverage
 # (its counters live in guest memory, where the host reads them); the image
-# is otherwise the same.
+# is otherwise the same. A mutant kernel (scripts/mutate-flushes) leaves one
+# thing out: MUTATION is a `KernelMutation` value as Swift spells it
+# (`.skipFlush(.unmapPageCall)`, `.keepEmptyPageTables`), which the compiler
+# checks against Kernel/TLB/FlushSite.swift.
 set -euo pipefail
 bin=$1 sources=$2 script=$3 output=$4 work=$5 variant=${6:-plain}
 mkdir -p "$work"
-coverage_flags=()
+variant_flags=()
+mutation_source=()
 case "$variant" in
     plain) ;;
-    coverage) coverage_flags=(-profile-generate -profile-coverage-mapping) ;;
-    *) echo "build-guest.sh: unknown variant '$variant' (plain or coverage)" >&2; exit 64 ;;
+    coverage) variant_flags=(-profile-generate -profile-coverage-mapping) ;;
+    mutant:*)
+        mutation=${variant#mutant:}
+        # A Swift expression goes into a source file: only names, dots and parentheses.
+        [[ "$mutation" =~ ^[A-Za-z.()]+$ ]] || { echo "build-guest.sh: not a KernelMutation: '$mutation'" >&2; exit 64; }
+        echo "let activeMutation: KernelMutation = $mutation" > "$work/active-mutation.swift"
+        variant_flags=(-D MUTATION)
+        mutation_source=("$work/active-mutation.swift")
+        ;;
+    *) echo "build-guest.sh: unknown variant '$variant' (plain, coverage or mutant:MUTATION)" >&2; exit 64 ;;
 esac
 
 # Ring-0 code runs in KVM's instruction emulator here: no SSE/MMX, and no red
@@ -74,9 +87,9 @@ mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/
     -enable-experimental-feature Embedded -wmo -O -g -Xfrontend -no-clang-module-breadcrumbs -parse-as-library \
     -Xfrontend -disable-stack-protector "${swift_target_flags[@]}" \
     -Xcc -fno-asynchronous-unwind-tables \
-    -module-name GuestKernel -D GUEST_KERNEL ${coverage_flags[@]+"${coverage_flags[@]}"} \
+    -module-name GuestKernel -D GUEST_KERNEL ${variant_flags[@]+"${variant_flags[@]}"} \
     -import-bridging-header "$sources/Kernel/cpu.h" \
-    -c "${swift_files[@]}" -o "$work/kernel-swift.o"
+    -c "${swift_files[@]}" ${mutation_source[@]+"${mutation_source[@]}"} -o "$work/kernel-swift.o"
 
 # The kernel's assembly, a file a job (Kernel/Assembly/): entry, CPU tables,
 # trap stubs, the fast fault path, ring 3, probes, the runtime.

@@ -335,6 +335,7 @@ public class LiveGuest {
         case .exception(let report): throw failure(.exception(report))
         case .assertion(let report): throw failure(.assertion(report))
         case .panic(let report): throw failure(.panic(report))
+        case .staleTranslation(let report): throw failure(.staleTranslation(report))
         case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
         case .ready, .reply: break
         }

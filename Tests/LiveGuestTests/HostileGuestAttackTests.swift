@@ -78,6 +78,7 @@ final class HostileGuestAttackTests: XCTestCase {
         case .exception(let report): return .failure(.exception(report))
         case .assertion(let report): return .failure(.assertion(report))
         case .panic(let report): return .failure(.panic(report))
+        case .staleTranslation(let report): return .failure(.staleTranslation(report))
         }
     }
 

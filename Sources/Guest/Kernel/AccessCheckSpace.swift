@@ -71,7 +71,7 @@ struct AccessCheckSpace {
               let parentFlush = pagemap.setFlags([.present, .writable, .user], level: level + 1, of: Self.targetAddress) else {
             kernelPanic("access checks: the target page's tables are gone", Self.target)
         }
-        parentFlush.flushAll { cpu_write_cr3(UInt(pagemap.root.address)) }
+        parentFlush.flushAll { TLB.reload(pagemap, at: .accessCheckHugeLeaf) }
     }
 
     /// The target's PDPT and PD entries as built, in that order (the PD
@@ -92,7 +92,7 @@ struct AccessCheckSpace {
             kernelPanic("access checks: the target page's tables are gone", Self.target)
         }
         leafFlush.ignore()  // covered by the reload below
-        parentFlush.flushAll { cpu_write_cr3(UInt(pagemap.root.address)) }
+        parentFlush.flushAll { TLB.reload(pagemap, at: .accessCheckEntries) }
     }
 
     /// The accessed and dirty bits the MMU left in the target's leaf at
@@ -132,7 +132,7 @@ struct AccessCheckSpace {
     /// The kernel's CR3 again; entries back to what the Pagemap's invariants
     /// allow; then every page, table and frame goes back.
     mutating func tearDown() {
-        cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
+        TLB.load(KernelAddressSpace.pagemap)
         if let parentFlush = pagemap.setFlags([.present, .writable, .user], level: 2, of: Self.targetAddress),
            let leafFlush = pagemap.setFlags([.present, .writable, .user], level: 1, of: Self.targetAddress) {
             parentFlush.ignore()  // no longer in CR3

@@ -31,7 +31,7 @@ enum KernelAddressSpace {
         mapImage(layout.heap_start, layout.heap_end, [.writable, .noExecute])
         gigabyteDirectMap = CPUModes.has(.pdpe1gb)
         mapDirectMap(boot.memoryMap, base: UInt64(layout.direct_map_base))
-        cpu_write_cr3(UInt(pagemap.root.address))
+        TLB.load(pagemap)
     }
 
     /// Maps part of the image at its link address: 2 MiB pages where a whole

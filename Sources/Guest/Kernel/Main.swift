@@ -13,6 +13,7 @@ func kmain(_ startInfoPhysical: UInt) {
     PhysicalMemory.start(boot: boot)
     let addressSpaceStart = cpu_rdtsc()
     KernelAddressSpace.build(boot: boot)
+    TLBChecker.start()
     let built = cpu_rdtsc()
     sendReady(boot, cycles: BootCycles(total: UInt64(cpu_rdtsc() &- kernel_boot_tsc),
                                        physicalMemory: UInt64(addressSpaceStart &- physicalMemoryStart),

@@ -101,13 +101,13 @@ enum ProcessRunner {
         FastFaults.drain()
         _ = FastFaults.takeCount()
         if load(image) && reserveStack() {
-            cpu_write_cr3(UInt(pagemap.root.address))
+            TLB.load(pagemap)
             CurrentProcess.active = true
             let started = cpu_rdtsc()
             _ = user_enter(UInt(image.entry), UInt(userLimit - 8))
             CurrentProcess.userCycles = UInt64(cpu_rdtsc() - started)
             CurrentProcess.active = false
-            cpu_write_cr3(UInt(KernelAddressSpace.pagemap.root.address))
+            TLB.load(KernelAddressSpace.pagemap)
             CurrentProcess.reallocations += FastFaults.takeCount()
             FastFaults.drain()
         } else {
@@ -200,6 +200,9 @@ enum ProcessRunner {
     }
 
     static func zeroFrame(_ frame: Frame) {
+#if MUTATION
+        if activeMutation == .skipZeroingProcessFrames { return }
+#endif
         KernelLayout.directMap(frame.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
     }
 }

@@ -27,7 +27,7 @@ enum Syscalls {
             FastFaults.disarm()  // the range it serves may be going away
             do {
                 try CurrentProcess.space.free(argument0, pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
-                                              invalidate: { cpu_invlpg(UInt($0)) })
+                                              invalidate: { TLB.invalidate($0, at: .programFree) })
                 frame.pointee.rax = 0
             } catch {
                 frame.pointee.rax = failed

@@ -10,6 +10,7 @@ func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
     if frame.pointee.vector == 14 && AccessProbe.recover(frame, faultAddress: cr2) { return }
     if frame.pointee.cs & 3 == 3 {
         UserTraps.handle(frame, cr2: cr2)
+        TLBChecker.check(.returnToUser)
         return
     }
     let trap = frame.pointee

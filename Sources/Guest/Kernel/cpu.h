@@ -37,6 +37,8 @@ static inline unsigned long cpu_read_cr4(void) { unsigned long v; __asm__ volati
 static inline void cpu_write_cr0(unsigned long v) { __asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory"); }
 static inline void cpu_write_cr3(unsigned long v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
 static inline void cpu_invlpg(unsigned long address) { __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory"); }
+// The frame pointer of the function this is inlined into: where the TLB checker starts a backtrace.
+static inline unsigned long cpu_read_rbp(void) { unsigned long v; __asm__ volatile("mov %%rbp, %0" : "=r"(v)); return v; }
 
 static inline unsigned long cpu_read_msr(unsigned int msr) {
     unsigned int low, high;

@@ -11,9 +11,9 @@ enum LiveMappingCases {
         let writer = base, reader = base + (1 << 30)
         expect.succeeds("map a writable and a read-only alias") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(writer), to: frame, flags: [.writable, .noExecute],
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
             try KernelAddressSpace.pagemap.map(CaseSupport.page(reader), to: frame, flags: [.noExecute],
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         let write = UnsafeMutableRawPointer(bitPattern: UInt(writer))!
         let read = UnsafeRawPointer(bitPattern: UInt(reader))!
@@ -28,7 +28,7 @@ enum LiveMappingCases {
         for address in [writer, reader] {
             expect.succeeds("unmap an alias") { () throws(UnmapError) in
                 try KernelAddressSpace.pagemap.unmap(CaseSupport.page(address), frames: &PhysicalMemory.frames)
-                    .flush { cpu_invlpg(UInt($0)) }
+                    .flush { TLB.invalidate($0, at: .inGuestTestCase) }
             }
         }
         PhysicalMemory.free(frame)
@@ -41,19 +41,19 @@ enum LiveMappingCases {
         let pointer = UnsafeRawPointer(bitPattern: UInt(base))!
         expect.succeeds("map the first frame") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: first, flags: [.noExecute],
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         expect.equal(pointer.load(as: UInt64.self), 0x1111, "the page reads the first frame")
         expect.succeeds("unmap the first") { () throws(UnmapError) in
-            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         expect.succeeds("remap to the second") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: second, flags: [.noExecute],
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         expect.equal(pointer.load(as: UInt64.self), 0x2222, "after the flush the page reads the second frame, not a stale TLB entry")
         expect.succeeds("unmap") { () throws(UnmapError) in
-            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         PhysicalMemory.free(first)
         PhysicalMemory.free(second)
@@ -64,7 +64,7 @@ enum LiveMappingCases {
         for index in 0..<512 { KernelLayout.directMap(frame.address).storeBytes(of: UInt64(index) &* 0x0101_0101, toByteOffset: index * 8, as: UInt64.self) }
         expect.succeeds("map") { () throws(MapError) in
             try KernelAddressSpace.pagemap.map(CaseSupport.page(base), to: frame, flags: [.noExecute],
-                                               frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         do throws(CallError) {
             let bytes = try ReadMemory(virtual: base + 0xFF0, count: 16).perform().bytes
@@ -78,7 +78,7 @@ enum LiveMappingCases {
             expect.that(error == .unreadable(address: base + 0x1000), "refused at the first unmapped byte")
         }
         expect.succeeds("unmap") { () throws(UnmapError) in
-            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(base), frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
         }
         PhysicalMemory.free(frame)
     }

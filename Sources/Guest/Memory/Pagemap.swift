@@ -341,6 +341,10 @@ public struct Pagemap {
         // A stale count is taken afresh while the leaf still counts in it.
         refreshCount(path.get(leafLevel + 1))
         leaf.pointee = 0
+        // One obligation covers the tables freed below as well: an invlpg
+        // drops every cached table entry along with the page's translation.
+        TranslationChangeWitness.tell(root: root, address: address.raw, level: leafLevel, leaf: true,
+                                      old: entry.raw, new: 0)
         // Walk back up, freeing each table that became empty.
         var level = leafLevel + 1
         while level <= 4 {
@@ -353,6 +357,10 @@ public struct Pagemap {
                 break
             }
             parent.pointee = 0
+#if MUTATION
+            // A mutant kernel (scripts/mutate-flushes) may leak the table.
+            if activeMutation == .keepEmptyPageTables { break }
+#endif
             frames.giveBack(parentEntry.frame)
             tablesFreed += 1
             level += 1
@@ -371,7 +379,10 @@ public struct Pagemap {
     /// Drops a shared top-level entry before this root is freed, so that
     /// nothing below it is taken for this address space's own.
     public func unshareTopLevelEntry(_ index: Int) {
-        table(root.address)[index] = 0
+        let slot = table(root.address) + index
+        let old = slot.pointee
+        slot.pointee = 0
+        TranslationChangeWitness.tell(root: root, address: UInt64(index) << 39, level: 4, leaf: false, old: old, new: 0)
     }
 
     // MARK: - Entries, for tests that set up odd combinations
@@ -389,7 +400,9 @@ public struct Pagemap {
             return entry.address != 0 && !entry.isHuge
         }
         guard let slot else { return nil }
-        slot.pointee = (slot.pointee & ~PageTableFlags.all.rawValue) | flags.rawValue
+        let old = slot.pointee
+        slot.pointee = (old & ~PageTableFlags.all.rawValue) | flags.rawValue
+        tellChange(at: address, level: level, old: old, new: slot.pointee)
         return TLBFlush(page: address.raw & ~(pageSize - 1))
     }
 
@@ -417,7 +430,15 @@ public struct Pagemap {
         guard let slot else { return nil }
         let old = slot.pointee
         slot.pointee = raw
+        tellChange(at: address, level: level, old: old, new: raw)
         return old
+    }
+
+    /// Tells the witness of a write to the entry at `level` on the way to
+    /// `address`: a leaf at level 1, or where the old entry maps a huge page.
+    private func tellChange(at address: VirtualAddress, level: Int, old: UInt64, new: UInt64) {
+        let leaf = level == 1 || (level <= 3 && old & PageTableFlags.huge.rawValue != 0)
+        TranslationChangeWitness.tell(root: root, address: address.raw, level: level, leaf: leaf, old: old, new: new)
     }
 
     // MARK: - Walking with creation

@@ -65,6 +65,19 @@ public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
 /// process faulted for a reason.
 public typealias PageTrapReport = PageTrapRecord
 
+/// The TLB checker's verdict: a translation left stale where it could be used.
+public typealias StaleTranslationReport = StaleTranslationRecord
+
+extension StaleTranslationRecord: CustomStringConvertible {
+    public var description: String {
+        let entry = leaf ? "level-\(level) leaf" : "level-\(level) table entry"
+        var text = "stale translation: \(hex(address)) in the address space with root \(hex(root)) was \(change.name) "
+            + "(its \(entry)), and \(checkpoint.name) without \(leaf ? "invalidating it" : "a full TLB flush")"
+        if pending > 1 { text += " (\(pending) invalidations pending; the first is named)" }
+        return text
+    }
+}
+
 /// One record from the guest, decoded.
 public enum GuestReport: Equatable, Sendable {
     case ready(ReadyReport)
@@ -77,6 +90,8 @@ public enum GuestReport: Equatable, Sendable {
     case console([UInt8])
     /// A page-trap decision for a process.
     case pageTrap(PageTrapReport)
+    /// The TLB checker found a stale translation; the kernel stops.
+    case staleTranslation(StaleTranslationReport)
     /// A value a user program reported.
     case programReport(UInt64)
     /// An expectation of an in-kernel test case failed; the case goes on.
@@ -109,6 +124,7 @@ public enum GuestReport: Equatable, Sendable {
         case .panic: self = .panic(PanicReport(reason: String(decoding: record.text, as: UTF8.self), value: try words(UInt64.self)))
         case .console: self = .console([UInt8](record.text))
         case .pageTrap: self = .pageTrap(try words(PageTrapRecord.self))
+        case .staleTranslation: self = .staleTranslation(try words(StaleTranslationRecord.self))
         case .programReport: self = .programReport(try words(UInt64.self))
         case .awaitCommand: self = .awaitCommand(try words(AwaitCommandRecord.self))
         case .reply:

@@ -24,7 +24,7 @@ extension LiveGuest {
         guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
         let stack = Backtrace.walk(memory: memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
         switch kind {
-        case .panic, .assertion:
+        case .panic, .assertion, .staleTranslation:
             // The vCPU is inside the channel's sending code (at the report
             // port's `out` on kvm, in the wait for COM2's acknowledgement on
             // tcg), perhaps called from the panic function: the stack of

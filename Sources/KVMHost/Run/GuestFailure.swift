@@ -5,6 +5,11 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case exception(ExceptionReport)
         case assertion(AssertionReport)
         case panic(PanicReport)
+        /// The kernel's TLB checker: a page-table write needed an
+        /// invalidation the kernel did not make before the translation could
+        /// be used. The backtrace is where the kernel noticed; the record's
+        /// return addresses say where the entry was written.
+        case staleTranslation(StaleTranslationReport)
         /// KVM_EXIT_SHUTDOWN (or QMP's SHUTDOWN for a reset under
         /// -no-reboot): the guest triple faulted.
         case tripleFault
@@ -87,6 +92,21 @@ public struct GuestFailure: Error, CustomStringConvertible {
     /// Functions whose callers a report names: the panic and assertion paths.
     static let reportingFunctions = ["kernelPanic", "guestAssert"]
 
+    /// For a stale translation: where the entry was written, innermost
+    /// first, with function and file:line where the symbols have them.
+    public func symbolizedWriter() -> [GuestSymbols.Location]? {
+        guard case .staleTranslation(let report) = kind else { return nil }
+        let addresses = report.writtenFrom.values
+        guard let symbols else { return addresses.map { GuestSymbols.Location(address: $0, function: nil, offset: 0, line: nil) } }
+        return symbols.locate(addresses, lineAddresses: addresses.map { $0 &- 1 }).locations
+    }
+
+    private var writerText: String? {
+        guard let frames = symbolizedWriter() else { return nil }
+        return (["the entry was written from:"] + frames.enumerated().map { "  #\($0.offset) \($0.element)" })
+            .joined(separator: "\n")
+    }
+
     private var symbolizedText: String? {
         guard let (frames, problem) = symbolizedBacktrace(), let first = frames.first else { return nil }
         var lines = ["at \(first)"]
@@ -109,6 +129,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
     /// taken when the report arrived, are labelled as such.
     public func report(includingConsoleTail: Bool) -> String {
         var text = "guest failure: \(escapingControlCharacters(summary))"
+        if let writerText { text += "\n" + escapingControlCharacters(writerText, keepingNewlines: true) }
         if let symbolizedText { text += "\n" + escapingControlCharacters(symbolizedText, keepingNewlines: true) }
         if case .exception(let exception) = kind {
             text += "\nfaulting context (trap frame):\n\(exception.faultingContext)"
@@ -128,6 +149,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .exception(let report): return "unhandled exception \(report)"
         case .assertion(let report): return report.description
         case .panic(let report): return report.description
+        case .staleTranslation(let report): return report.description
         case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN, or QEMU's guest-reset)"
         case .qemuShutdown(let reason): return "QEMU shut the machine down (\(escapingControlCharacters(reason)))"
         case .backendEnded(let termination, let message):

@@ -37,9 +37,14 @@ enum CallDispatcher {
                 return
             }
             // The call runs before the reply is built: a program run sends records of its own.
+            // The TLB checker looks before the reply: a call that left a
+            // translation stale fails here, whatever it returns.
             do throws(CallError) {
-                reply(to: command, .ok, try decoded.perform())
+                let result = try decoded.perform()
+                TLBChecker.check(.endOfCall)
+                reply(to: command, .ok, result)
             } catch {
+                TLBChecker.check(.endOfCall)
                 reply(to: command, .failed, error)
             }
         }

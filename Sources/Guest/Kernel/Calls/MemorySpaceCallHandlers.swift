@@ -25,7 +25,7 @@ extension FreeSpace {
         }
         do throws(MemorySpaceError) {
             try TestSpace.space.free(start, pagemap: &KernelAddressSpace.pagemap, frames: &PhysicalMemory.frames,
-                                     invalidate: { cpu_invlpg(UInt($0)) })
+                                     invalidate: { TLB.invalidate($0, at: .freeSpaceCall) })
         } catch {
             throw .memorySpace(error)
         }

@@ -22,7 +22,7 @@ extension MapPage {
         }
         do throws(MapError) {
             try KernelAddressSpace.pagemap.map(page, to: frame, flags: flags, frames: &PhysicalMemory.frames)
-                .flush { cpu_invlpg(UInt($0)) }
+                .flush { TLB.invalidate($0, at: .mapPageCall) }
         } catch {
             if self.frame == .allocate { PhysicalMemory.free(frame) }
             throw .map(error)
@@ -49,7 +49,7 @@ extension UnmapPage {
             throw .unmap(error)
         }
         let frame = flush.unmappedFrame
-        flush.flush { cpu_invlpg(UInt($0)) }
+        flush.flush { TLB.invalidate($0, at: .unmapPageCall) }
         if let frame { CallMappings.removed(frame) }
         if freeFrame, let frame { PhysicalMemory.free(frame) }
         return frame?.address
@@ -137,7 +137,7 @@ extension RunPagemapBenchmark {
             case .map:
                 do throws(MapError) {
                     try KernelAddressSpace.pagemap.map(Page(startingAt: address)!, to: frame, flags: [.noExecute],
-                                                       frames: &PhysicalMemory.frames).flush { cpu_invlpg(UInt($0)) }
+                                                       frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .pagemapBenchmarkMap) }
                 } catch {
                     throw .map(error)
                 }
@@ -146,7 +146,7 @@ extension RunPagemapBenchmark {
             case .unmap:
                 do throws(UnmapError) {
                     try KernelAddressSpace.pagemap.unmap(Page(startingAt: address)!, frames: &PhysicalMemory.frames)
-                        .flush { cpu_invlpg(UInt($0)) }
+                        .flush { TLB.invalidate($0, at: .pagemapBenchmarkUnmap) }
                 } catch {
                     throw .unmap(error)
                 }

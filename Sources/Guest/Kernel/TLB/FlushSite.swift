@@ -1,0 +1,28 @@
+// Every place the kernel invalidates translations, by name: the one list.
+// `TLB`'s invalidations each name their site, and scripts/mutate-flushes
+// reads this list (one `case` a line, as written here) to build a kernel
+// with one site disabled at a time and see which tests notice.
+
+enum FlushSite: CaseIterable {
+    case mapPageCall            // MapPage: a widened table entry above the new page
+    case unmapPageCall          // UnmapPage: the page unmapped
+    case freeSpaceCall          // FreeSpace: each page of the freed reservation
+    case programFree            // a process's free system call: each page of the reservation
+    case pagemapBenchmarkMap    // RunPagemapBenchmark's map phase
+    case pagemapBenchmarkUnmap  // RunPagemapBenchmark's unmap phase
+    case accessCheckEntries     // the access checks' change of the target's table and leaf entries
+    case accessCheckHugeLeaf    // the access checks' huge leaf in place of a table
+    case inGuestTestCase        // the in-kernel test cases' own flushes of live mappings
+}
+
+/// What a mutant kernel leaves out (scripts/mutate-flushes): built with
+/// `-D MUTATION` and a generated `activeMutation`; the shipped kernel has
+/// neither, so none of this costs it anything.
+enum KernelMutation: Equatable {
+    /// The invalidation at the site does not happen.
+    case skipFlush(FlushSite)
+    /// A frame handed to a process is not zeroed (ProcessRunner.zeroFrame).
+    case skipZeroingProcessFrames
+    /// A page table that empties is not freed (Pagemap's unmap).
+    case keepEmptyPageTables
+}

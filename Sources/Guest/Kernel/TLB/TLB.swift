@@ -1,0 +1,47 @@
+// The kernel's only ways to drop translations from the TLB: an invlpg of a
+// page, a reload of CR3, and loading another address space. Each tells the
+// TLB checker what it discharged, so a page-table write that needed one of
+// them and got none is found (`TLBChecker`). Nothing else in the kernel
+// runs invlpg or writes CR3.
+
+enum TLB {
+    /// The root (PML4 physical address) in CR3, once the kernel loaded its own.
+    private(set) static var loadedRoot: UInt64 = 0
+
+    /// invlpg: drops the page's translation (and, as the CPU does, every
+    /// cached table entry) in the loaded address space.
+    static func invalidate(_ address: UInt64, at site: FlushSite) {
+#if MUTATION
+        if activeMutation == .skipFlush(site) { return }
+#endif
+        cpu_invlpg(UInt(address))
+        TLBChecker.invalidated(address)
+    }
+
+    /// Reloads CR3: drops every translation (there are no global pages).
+    /// What a changed table entry needs, since every address below it may be cached.
+    static func flushAll(at site: FlushSite) {
+#if MUTATION
+        if activeMutation == .skipFlush(site) { return }
+#endif
+        cpu_write_cr3(UInt(loadedRoot))
+        TLBChecker.flushedAll()
+    }
+
+    /// Loads `pagemap`, or flushes it where it is loaded already: how the
+    /// access checks make each new combination of entries take effect.
+    static func reload(_ pagemap: Pagemap, at site: FlushSite) {
+        if pagemap.root.address == loadedRoot {
+            flushAll(at: site)
+        } else {
+            load(pagemap)
+        }
+    }
+
+    /// Loads `pagemap`'s tables into CR3, which drops every translation.
+    static func load(_ pagemap: Pagemap) {
+        loadedRoot = pagemap.root.address
+        cpu_write_cr3(UInt(loadedRoot))
+        TLBChecker.flushedAll()
+    }
+}

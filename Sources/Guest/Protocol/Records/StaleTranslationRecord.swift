@@ -1,0 +1,88 @@
+#if canImport(GuestMemory)
+import GuestMemory
+#endif
+
+// The TLB checker's verdict: a page-table write left a translation the TLB
+// may hold stale, and the kernel reached a point where it could be used
+// without having invalidated it. The record names the first such write
+// (the obligation) and where it was made; the host adds where the kernel
+// stood when it noticed (the vCPU's own backtrace).
+
+/// Where the kernel looked for a pending invalidation and found one.
+public enum TLBCheckpoint: UInt64, CaseIterable, Sendable {
+    /// A call from the host finished.
+    case endOfCall = 1
+    /// The kernel was about to return to a process in ring 3.
+    case returnToUser = 2
+
+    public var name: String {
+        switch self {
+        case .endOfCall: return "the call ended"
+        case .returnToUser: return "the kernel returned to user mode"
+        }
+    }
+}
+
+public struct StaleTranslationRecord: Wire {
+    /// The address whose walk went through the entry written.
+    public var address: UInt64
+    /// The root (PML4 frame address) of the tables written: the address space.
+    public var root: UInt64
+    /// The entry's level (4 PML4 ... 1 PT).
+    public var level: UInt64
+    /// A leaf (a page, which an invlpg of it invalidates) or a table entry
+    /// (every translation below may be cached: only a full flush covers it).
+    public var leaf: Bool
+    public var change: TranslationChange
+    public var checkpoint: TLBCheckpoint
+    /// The obligations pending at the checkpoint, this one included.
+    public var pending: UInt64
+    /// The return addresses of the code that wrote the entry, innermost first.
+    public var writtenFrom: WordList
+
+    public init(address: UInt64, root: UInt64, level: UInt64, leaf: Bool, change: TranslationChange,
+                checkpoint: TLBCheckpoint, pending: UInt64, writtenFrom: WordList) {
+        self.address = address
+        self.root = root
+        self.level = level
+        self.leaf = leaf
+        self.change = change
+        self.checkpoint = checkpoint
+        self.pending = pending
+        self.writtenFrom = writtenFrom
+    }
+
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        address = try decoder.word()
+        root = try decoder.word()
+        level = try decoder.word(in: 1...4)
+        leaf = try decoder.word(in: 0...1) == 1
+        let changeWord = try decoder.word()
+        guard let change = TranslationChange(rawValue: UInt8(truncatingIfNeeded: changeWord)), changeWord <= 0xFF else {
+            throw .invalidValue(index: decoder.index - 1, value: changeWord)
+        }
+        self.change = change
+        let checkpointWord = try decoder.word()
+        guard let checkpoint = TLBCheckpoint(rawValue: checkpointWord) else {
+            throw .invalidValue(index: decoder.index - 1, value: checkpointWord)
+        }
+        self.checkpoint = checkpoint
+        pending = try decoder.word()
+        writtenFrom = try decoder.decode()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(address)
+        encoder.word(root)
+        encoder.word(level)
+        encoder.word(leaf ? 1 : 0)
+        encoder.word(UInt64(change.rawValue))
+        encoder.word(checkpoint.rawValue)
+        encoder.word(pending)
+        encoder.encode(writtenFrom)
+    }
+}
+
+#if !GUEST_KERNEL
+extension StaleTranslationRecord: Equatable, Sendable {}
+#endif
