@@ -47,3 +47,52 @@ final class GuestTestMechanismTests: GuestBehaviourTestCase {
         }
     }
 }
+
+/// The TLB checker, caught in the act: a case that remaps a live page and
+/// never invalidates it.
+final class TLBCheckerMechanismTests: GuestBehaviourTestCase {
+    /// The call fails at its end with the checker's report: the page, the
+    /// change, the checkpoint, and the chain of return addresses that wrote
+    /// the entry, symbolized to the planted line. Whether this backend's
+    /// CPU really kept the stale translation is read from the case's console
+    /// line and printed; the verdict is the same either way.
+    func testAMissingInvalidationFailsNamingTheLineThatForgotIt() throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/Guest/KernelTests/MechanismCases.swift").standardizedFileURL
+        let lines = try String(contentsOf: source, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let planted = try XCTUnwrap(lines.firstIndex { $0.contains("// the planted bug") }) + 1
+        try onEachBackend { backend in
+            let guest = try ReadyGuests.guest(configuration: .init(backend: backend)).0
+            let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
+            let index = try XCTUnwrap(names.firstIndex(of: "mechanism_missingInvalidation"))
+            XCTAssertThrowsError(try guest.call(RunGuestTest(index: UInt64(index)))) { error in
+                guard let failure = error as? GuestFailure, case .staleTranslation(let report) = failure.kind else {
+                    return XCTFail("not the TLB checker's failure: \(error)")
+                }
+                XCTAssertEqual(report.address, 0x0000_01C0_0000_0000)
+                XCTAssertEqual(report.level, 1)
+                XCTAssertTrue(report.leaf)
+                XCTAssertEqual(report.change, .unmapped)
+                XCTAssertEqual(report.checkpoint, .endOfCall)
+                XCTAssertEqual(report.pending, 1)
+                let writer = failure.symbolizedWriter() ?? []
+                XCTAssertEqual(writer.count, report.writtenFrom.values.count)
+                XCTAssertTrue(writer.contains { $0.line?.hasSuffix("MechanismCases.swift:\(planted)") == true },
+                              "the writer's frames name the planted line \(planted): \(writer)")
+                XCTAssertTrue(failure.description.contains(
+                    "stale translation: 0x1c000000000 in the address space with root \(hex(report.root)) was unmapped (its level-1 leaf), "
+                        + "and the call ended without invalidating it"), failure.description)
+                XCTAssertTrue(failure.description.contains("the entry was written from:\n  #0 "), failure.description)
+                // Where the kernel noticed: the end of the call, in the dispatcher.
+                let noticed = failure.symbolizedBacktrace()?.frames ?? []
+                XCTAssertTrue(noticed.contains { $0.function?.contains("TLBChecker") == true }, "\(noticed)")
+                let seen = failure.consoleTail.first { $0.hasPrefix("mechanism_missingInvalidation: after the remap") }
+                XCTAssertTrue(seen?.hasSuffix("0x0000000000001111 (the stale translation)") == true
+                              || seen?.hasSuffix("0x0000000000002222 (the new translation)") == true, "\(seen ?? "no line")")
+                print("TLB checker on \(backend): \(seen ?? "no line")")
+            }
+        }
+    }
+}
+
+private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }

@@ -7,6 +7,7 @@ enum GuestTestTable {
     static func cases() -> [GuestTestCase] {
         [
             GuestTestCase("mechanism_failingExpectation", MechanismCases.failingExpectation),
+            GuestTestCase("mechanism_missingInvalidation", MechanismCases.missingInvalidation),
             GuestTestCase("framesAreHandedOutOnce", FrameCases.framesAreHandedOutOnce),
             GuestTestCase("contiguousRunsAreAlignedAndDisjoint", FrameCases.contiguousRunsAreAlignedAndDisjoint),
             GuestTestCase("refusedFreesChangeNothing", FrameCases.refusedFreesChangeNothing),

@@ -9,3 +9,47 @@ enum MechanismCases {
         expect.that(true, "the case goes on after a failure")
     }
 }
+
+extension MechanismCases {
+    /// Where `missingInvalidation` maps its page: PML4 slot 3, as the live
+    /// mapping cases, at an address none of them uses.
+    static let stalePage: UInt64 = 0x0000_01C0_0000_0000
+
+    /// A planted bug: a page of the loaded address space is unmapped and
+    /// mapped to another frame, and the TLB is never told (`ignore()` where
+    /// the space is loaded). The page is read before and after; the console
+    /// says which frame the second read saw (the first: the CPU kept the
+    /// stale translation; the second: it walked the tables afresh). The TLB
+    /// checker must fail the call at its end, naming the unmap below, either way.
+    static func missingInvalidation(_ expect: inout Expect) {
+        let first = CaseSupport.takeFrame(), second = CaseSupport.takeFrame()
+        KernelLayout.directMap(first.address).storeBytes(of: 0x1111, as: UInt64.self)
+        KernelLayout.directMap(second.address).storeBytes(of: 0x2222, as: UInt64.self)
+        let pointer = UnsafeRawPointer(bitPattern: UInt(stalePage))!
+        do throws(MapError) {
+            try KernelAddressSpace.pagemap.map(CaseSupport.page(stalePage), to: first, flags: [.noExecute],
+                                               frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
+        } catch {
+            expect.that(false, "map the first frame")
+            return
+        }
+        expect.equal(pointer.load(as: UInt64.self), 0x1111, "the page reads the first frame")
+        do throws(UnmapError) {
+            try KernelAddressSpace.pagemap.unmap(CaseSupport.page(stalePage), frames: &PhysicalMemory.frames).ignore()  // the planted bug
+        } catch {
+            expect.that(false, "unmap the first frame")
+            return
+        }
+        do throws(MapError) {
+            try KernelAddressSpace.pagemap.map(CaseSupport.page(stalePage), to: second, flags: [.noExecute],
+                                               frames: &PhysicalMemory.frames).ignore()
+        } catch {
+            expect.that(false, "remap to the second frame")
+            return
+        }
+        let seen = pointer.load(as: UInt64.self)
+        Console.write("mechanism_missingInvalidation: after the remap the page read ")
+        Console.writeHex(seen)
+        Console.write(seen == 0x1111 ? " (the stale translation)\n" : " (the new translation)\n")
+    }
+}
