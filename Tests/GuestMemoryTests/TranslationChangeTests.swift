@@ -45,6 +45,28 @@ final class TranslationChangeTests: XCTestCase {
         }
     }
 
+    /// A table entry widened above a new page: each level that grants
+    /// less than the page is told, at the new page's address. (Tables are
+    /// made executable: only write and user access widen them.)
+    func testWideningATableEntryAboveANewPageIsTold() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 4)
+        var pagemap = memory.makePagemap()
+        let frame = Frame(containing: 0x20_0000)
+        _ = try pagemap.map(Page(startingAt: 0x40_0000_1000)!, to: frame, flags: [.noExecute], frames: &memory.harness.allocator).done()
+        XCTAssertEqual(Self.told, [])
+        _ = try pagemap.map(Page(startingAt: 0x40_0000_2000)!, to: frame, flags: [.writable, .noExecute],
+                            frames: &memory.harness.allocator).done()
+        XCTAssertEqual(Self.told, [4, 3, 2].map {
+            Told(root: pagemap.root.address, address: 0x40_0000_2000, level: $0, leaf: false, change: .tableEntryWidened)
+        })
+        Self.told = []
+        _ = try pagemap.map(Page(startingAt: 0x40_0000_3000)!, to: frame, flags: [.writable, .noExecute],
+                            frames: &memory.harness.allocator).done()
+        _ = try pagemap.map(Page(startingAt: 0x40_0000_4000)!, to: frame, flags: [.user], frames: &memory.harness.allocator).done()
+        XCTAssertEqual(Self.told.map(\.level), [4, 3, 2], "user access widens each level once; the same grant again widens nothing")
+        XCTAssertEqual(Set(Self.told.map(\.address)), [0x40_0000_4000])
+    }
+
     /// Over every pair of entries made of these bits: a change is named
     /// exactly when the new entry takes away what the old one granted
     /// (presence, the frame, write, user, execute) or changes size or type,

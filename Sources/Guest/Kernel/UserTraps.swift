@@ -42,10 +42,12 @@ enum UserTraps {
             if mustZero { ProcessRunner.zeroFrame(taken) }
             do {
                 // The entry was not present, and x86 caches no translation for
-                // a page that is not present: nothing to invalidate. (invlpg
-                // would cost a good part of the fault in this emulated ring 0.)
+                // a page that is not present; a table entry widened above it
+                // was dropped by the fault itself. Nothing to invalidate (invlpg
+                // would cost a good part of the fault in this emulated ring 0).
                 try CurrentProcess.pagemap.map(Page(containing: VirtualAddress(address)!), to: taken, flags: flags,
                                                frames: &PhysicalMemory.frames).ignore()
+                TLB.pageFaultInvalidated(address)
             } catch {
                 PhysicalMemory.free(taken)
                 report(address, errorCode, frame, reason: .outOfMemory)

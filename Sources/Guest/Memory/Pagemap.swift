@@ -488,7 +488,10 @@ public struct Pagemap {
                 guard !entry.isHuge else { throw .parentIsHugePage(level: level) }
                 var widened = entry.raw | grant
                 if executable { widened &= ~PageTableFlags.noExecute.rawValue }
-                if widened != entry.raw { slot.pointee = widened }
+                if widened != entry.raw {
+                    slot.pointee = widened
+                    TranslationChangeWitness.tellWidened(root: root, address: address.raw, level: level)
+                }
             } else {
                 guard let (frame, mustZero) = frames.allocateTrackingZero() else { throw .frameAllocationFailed(level: level - 1) }
                 if mustZero { zero(frame) }

@@ -18,6 +18,14 @@ public enum TranslationChange: UInt8, CaseIterable, Sendable {
     case madeNoExecute = 5
     /// The page size (the huge flag) or the memory type (PWT, PCD) changed.
     case sizeOrTypeChanged = 6
+    /// A table entry above a new page was widened to grant what the page
+    /// grants. A cached copy of the narrower entry gives a spurious fault,
+    /// which this kernel takes as fatal in ring 0 and as the process's
+    /// fault in ring 3: so it too needs an invalidation, of the new page
+    /// (an invlpg drops every cached table entry). Not a function of the
+    /// entry alone (`init(old:new:)` never names it): the Pagemap tells it
+    /// where it widens.
+    case tableEntryWidened = 7
 
     /// The change from `old` to `new`, or nil when the TLB cannot hold a
     /// translation that `new` makes wrong. The first that applies, in the
@@ -55,6 +63,7 @@ public enum TranslationChange: UInt8, CaseIterable, Sendable {
         case .madeSupervisorOnly: return "made supervisor-only"
         case .madeNoExecute: return "made no-execute"
         case .sizeOrTypeChanged: return "changed in page size or memory type"
+        case .tableEntryWidened: return "widened above a new page"
         }
     }
 }
@@ -75,5 +84,12 @@ public enum TranslationChangeWitness {
     static func tell(root: Frame, address: UInt64, level: Int, leaf: Bool, old: UInt64, new: UInt64) {
         guard let witness, let change = TranslationChange(old: old, new: new) else { return }
         witness(root.address, address, UInt8(level), leaf, change.rawValue)
+    }
+
+    /// A present table entry at `level` on the way to `address` now grants more.
+    @inline(__always)
+    static func tellWidened(root: Frame, address: UInt64, level: Int) {
+        guard let witness else { return }
+        witness(root.address, address, UInt8(level), false, TranslationChange.tableEntryWidened.rawValue)
     }
 }

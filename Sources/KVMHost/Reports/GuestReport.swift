@@ -72,7 +72,8 @@ extension StaleTranslationRecord: CustomStringConvertible {
     public var description: String {
         let entry = leaf ? "level-\(level) leaf" : "level-\(level) table entry"
         var text = "stale translation: \(hex(address)) in the address space with root \(hex(root)) was \(change.name) "
-            + "(its \(entry)), and \(checkpoint.name) without \(leaf ? "invalidating it" : "a full TLB flush")"
+            + "(its \(entry)), and \(checkpoint.name) without "
+            + (leaf || change == .tableEntryWidened ? "invalidating it" : "a full TLB flush")
         if pending > 1 { text += " (\(pending) invalidations pending; the first is named)" }
         return text
     }

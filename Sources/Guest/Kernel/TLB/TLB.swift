@@ -18,6 +18,16 @@ enum TLB {
         TLBChecker.invalidated(address)
     }
 
+    /// What the CPU did itself: taking a page fault drops the faulting
+    /// address's translations and cached table entries (Intel SDM 4.10.4.1),
+    /// so a table entry the page trap widens above the page it maps needs
+    /// nothing more. (A speculative walk could cache the narrow entry again
+    /// before the write; a kernel that must rule that out handles spurious
+    /// faults, as Linux does.)
+    static func pageFaultInvalidated(_ address: UInt64) {
+        TLBChecker.invalidated(address)
+    }
+
     /// Reloads CR3: drops every translation (there are no global pages).
     /// What a changed table entry needs, since every address below it may be cached.
     static func flushAll(at site: FlushSite) {

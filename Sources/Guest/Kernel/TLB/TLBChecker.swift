@@ -59,10 +59,12 @@ enum TLBChecker {
     }
 
     /// An invlpg of `address` discharges each leaf obligation whose page
-    /// holds it; a table entry's needs a full flush.
+    /// holds it, and a widened table entry's above the page at `address`;
+    /// another table entry's needs a full flush.
     static func invalidated(_ address: UInt64) {
         guard !pending.isEmpty else { return }
         pending.removeAll { obligation in
+            if obligation.change == .tableEntryWidened { return obligation.address & ~(pageSize - 1) == address & ~(pageSize - 1) }
             guard obligation.leaf else { return false }
             let size: UInt64 = 1 << (12 + 9 * UInt64(obligation.level - 1))
             return obligation.address & ~(size - 1) == address & ~(size - 1)
