@@ -73,7 +73,10 @@ enum ExitCodes {
             status = error.isOutput ? outputFailed : badArguments
         } catch let error as GuestImageError {
             printError("\(error)")
-            if case .badVariant = error { status = badArguments } else { status = badImage }
+            switch error {
+            case .badVariant, .badReplacement, .replacedAndInstrumented: status = badArguments
+            case .unreadable: status = badImage
+            }
         } catch let error as FileAccessError {
             // What kvmhost reads is its input (a kernel, a snapshot); what it writes, its output.
             printError("\(error)")

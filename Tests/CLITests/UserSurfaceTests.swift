@@ -84,6 +84,11 @@ final class UserSurfaceTests: XCTestCase {
         ("KVMHOST_LLVM_SYMBOLIZER", "/nonexistent/llvm-symbolizer",
          "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/nonexistent/llvm-symbolizer: it takes the path of an executable file\n"),
         ("KVMHOST_LLVM_SYMBOLIZER", "/tmp", "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/tmp: it takes the path of an executable file\n"),
+        ("KVMHOST_GUEST_KERNEL", "/tmp", "kvmhost: KVMHOST_GUEST_KERNEL=/tmp: it takes the path of a readable regular file (a kernel image)\n"),
+        ("KVMHOST_GUEST_KERNEL", "/dev/zero",
+         "kvmhost: KVMHOST_GUEST_KERNEL=/dev/zero: it takes the path of a readable regular file (a kernel image)\n"),
+        ("KVMHOST_GUEST_KERNEL", "/nonexistent\u{1b}[2J",
+         "kvmhost: KVMHOST_GUEST_KERNEL=/nonexistent\\u{1b}[2J: it takes the path of a readable regular file (a kernel image)\n"),
     ]
 
     /// #10: every variable, a bad value each, on every subcommand's path.
@@ -112,7 +117,7 @@ final class UserSurfaceTests: XCTestCase {
                 if let name = Range(match.range(at: 2), in: text) { read.insert(String(text[name])) }
             }
         }
-        let constants = ["variantVariable": "KVMHOST_GUEST_VARIANT", "Self.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
+        let constants = ["variantVariable": "KVMHOST_GUEST_VARIANT", "kernelVariable": "KVMHOST_GUEST_KERNEL", "Self.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "LiveGuest.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
@@ -120,7 +125,7 @@ final class UserSurfaceTests: XCTestCase {
         let variables = Set(read.map { constants[$0] ?? $0 }).subtracting(["PATH"])
         XCTAssertEqual(variables, Set(Self.badValues.map(\.variable)).union(["KVMHOST_COVERAGE_DIR"]),
                        "a variable read under Sources/ and not checked here (or the other way)")
-        XCTAssertEqual(Set(KVMHostEnvironment.variables + [GuestImage.variantVariable]), variables)
+        XCTAssertEqual(Set(KVMHostEnvironment.variables + [GuestImage.variantVariable, GuestImage.kernelVariable]), variables)
     }
 
     /// #11: a kernel or a snapshot that is a FIFO with no writer, a device
@@ -232,4 +237,33 @@ final class UserSurfaceTests: XCTestCase {
         }
     }
 
+
+    /// KVMHOST_GUEST_KERNEL names the kernel every guest of the process
+    /// boots (scripts/mutate-flushes runs the suite so): `kernel-path` and a
+    /// boot take it; it does not go with the coverage variant; a file that
+    /// is no kernel is refused as an image (65), a huge one before it is read.
+    func testAKernelNamedByTheEnvironmentIsTheOneBooted() throws {
+        let copy = directory + "/other.elf"
+        try FileManager.default.copyItem(atPath: GuestImage.plainKernelURL.path, toPath: copy)
+        let path = try KVMHostBinary().run(["kernel-path"], environment: ["KVMHOST_GUEST_KERNEL": copy])
+        XCTAssertEqual(path.status, 0, path.stderr)
+        XCTAssertEqual(path.stdout, copy + "\n")
+        let booted = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_GUEST_KERNEL": copy])
+        XCTAssertEqual(booted.status, 0, booted.stderr)
+        let both = try KVMHostBinary().run(["kernel-path"], environment: ["KVMHOST_GUEST_KERNEL": copy, "KVMHOST_GUEST_VARIANT": "coverage"])
+        XCTAssertEqual(both.status, 64)
+        XCTAssertEqual(both.stderr, "kvmhost: KVMHOST_GUEST_KERNEL=\(copy): it takes no kernel with KVMHOST_GUEST_VARIANT=coverage, "
+                       + "whose instrumented kernel it would replace\n")
+        let garbage = directory + "/garbage.elf"
+        XCTAssertTrue(FileManager.default.createFile(atPath: garbage, contents: Data("not an ELF".utf8)))
+        let refused = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_GUEST_KERNEL": garbage])
+        XCTAssertEqual(refused.status, 65, refused.stderr)
+        let huge = directory + "/huge.elf"
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge, contents: nil))
+        XCTAssertEqual(truncate(huge, off_t(GuestImage.maximumKernelBytes) + 1), 0)
+        let tooLarge = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_GUEST_KERNEL": huge])
+        XCTAssertEqual(tooLarge.status, 65, tooLarge.stderr)
+        XCTAssertEqual(tooLarge.stderr, "kvmhost: cannot read the built kernel \(huge): 268435457 bytes, more than a kernel image may hold "
+                       + "(268435456) (the BuildGuest plugin builds it)\n")
+    }
 }

@@ -6,12 +6,31 @@ public enum GuestImage {
     /// The variable that picks the kernel of the whole process: `plain` (or
     /// unset, or empty) or `coverage`.
     public static let variantVariable = "KVMHOST_GUEST_VARIANT"
+    /// The variable that names another kernel file for the whole process:
+    /// a mutant kernel of scripts/mutate-flushes, or one built elsewhere.
+    public static let kernelVariable = "KVMHOST_GUEST_KERNEL"
 
     /// Where the built guest.elf lies; guest-coverage.elf instead when
-    /// $KVMHOST_GUEST_VARIANT is `coverage` (scripts/coverage runs the suite so).
-    /// Where the variable has another value, guest.elf: `kernel()` and
-    /// `checkEnvironment()` refuse that value.
-    public static var kernelURL: URL { instrumented ? coverageKernelURL : resource("guest") }
+    /// $KVMHOST_GUEST_VARIANT is `coverage` (scripts/coverage runs the suite
+    /// so); the file $KVMHOST_GUEST_KERNEL names, when it names one.
+    /// Where a variable has a value it does not take, guest.elf: `kernel()`
+    /// and `checkEnvironment()` refuse that value.
+    public static var kernelURL: URL {
+        if case .success(let path?) = replacement { return URL(fileURLWithPath: path) }
+        return instrumented ? coverageKernelURL : resource("guest")
+    }
+
+    /// The kernel file $KVMHOST_GUEST_KERNEL names: nil when unset or empty.
+    private static let replacement: Result<String?, GuestImageError> = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = environment[kernelVariable], !path.isEmpty else { return .success(nil) }
+        if (try? variant.get()) == true { return .failure(.replacedAndInstrumented(path)) }
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, access(path, R_OK) == 0 else {
+            return .failure(.badReplacement(path))
+        }
+        return .success(path)
+    }()
 
     /// Whether this process's kernel is the one built for coverage.
     public static var instrumented: Bool { (try? variant.get()) ?? false }
@@ -25,9 +44,11 @@ public enum GuestImage {
         }
     }()
 
-    /// Refuses a $KVMHOST_GUEST_VARIANT that is neither plain nor coverage.
+    /// Refuses a $KVMHOST_GUEST_VARIANT that is neither plain nor coverage,
+    /// and a $KVMHOST_GUEST_KERNEL that is not a readable regular file.
     public static func checkEnvironment() throws(GuestImageError) {
         _ = try variant.get()
+        _ = try replacement.get()
     }
 
     /// Where the built guest.elf lies, whatever the variant.
@@ -47,19 +68,33 @@ public enum GuestImage {
         try contents(of: coverageKernelURL)
     }
 
+    /// The most a kernel file may hold: the built one is a few MiB with its
+    /// debug information; a file named by $KVMHOST_GUEST_KERNEL could be anything.
+    public static let maximumKernelBytes = 256 << 20
+
+    /// The file's bytes: a regular file (opened without blocking, so a FIFO
+    /// put in its place is refused, never waited on) of at most `maximumKernelBytes`.
     private static func contents(of url: URL) throws(GuestImageError) -> [UInt8] {
-        guard let handle = fopen(url.path, "rb") else { throw .unreadable(url.path, String(cString: strerror(errno))) }
-        defer { fclose(handle) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress!, 1, $0.count, handle) }
-            bytes += chunk[0..<count]
-            if count < chunk.count {
-                guard ferror(handle) == 0 else { throw .unreadable(url.path, String(cString: strerror(errno))) }
-                return bytes
-            }
+        let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .unreadable(url.path, String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw .unreadable(url.path, String(cString: strerror(errno))) }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw .unreadable(url.path, "not a regular file") }
+        guard status.st_size <= maximumKernelBytes else {
+            throw .unreadable(url.path, "\(status.st_size) bytes, more than a kernel image may hold (\(maximumKernelBytes))")
         }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var done = 0
+        while done < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                throw .unreadable(url.path, count < 0 ? String(cString: strerror(errno)) : "it ended at \(done) of \(bytes.count) bytes")
+            }
+            done += count
+        }
+        return bytes
     }
 
     private static func resource(_ name: String) -> URL {
@@ -75,12 +110,30 @@ public enum GuestImageError: Error, Equatable, Sendable, CustomStringConvertible
     case badVariant(String)
     /// The built kernel cannot be read (the BuildGuest plugin did not run?).
     case unreadable(String, String)
+    /// $KVMHOST_GUEST_KERNEL names no readable regular file.
+    case badReplacement(String)
+    /// $KVMHOST_GUEST_KERNEL with the coverage variant, whose kernel it would replace.
+    case replacedAndInstrumented(String)
 
     public var description: String {
         switch self {
         case .badVariant(let value):
             return "\(GuestImage.variantVariable)=\(value): it takes plain or coverage"
         case .unreadable(let path, let reason): return "cannot read the built kernel \(path): \(reason) (the BuildGuest plugin builds it)"
+        case .badReplacement(let path):
+            return "\(GuestImage.kernelVariable)=\(shown(path)): it takes the path of a readable regular file (a kernel image)"
+        case .replacedAndInstrumented(let path):
+            return "\(GuestImage.kernelVariable)=\(shown(path)): it takes no kernel with \(GuestImage.variantVariable)=coverage, "
+                + "whose instrumented kernel it would replace"
         }
     }
+}
+
+/// A value as a message repeats it: control characters escaped, at most 200
+/// characters and then the length (a variable's value can be anything).
+private func shown(_ value: String) -> String {
+    let escaped = value.unicodeScalars.prefix(200).map { scalar in
+        scalar.properties.generalCategory == .control ? "\\u{" + String(scalar.value, radix: 16) + "}" : String(scalar)
+    }.joined()
+    return value.unicodeScalars.count > 200 ? escaped + "... (\(value.utf8.count) bytes)" : escaped
 }
