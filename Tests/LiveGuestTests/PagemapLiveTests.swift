@@ -153,6 +153,53 @@ final class PagemapLiveTests: GuestBehaviourTestCase {
 /// back the accessed and dirty bits; the host predicts with the guest's own
 /// model (the same source, compiled natively) under the modes the kernel
 /// turned on.
+/// Calls whose invalidations the TLB checker holds the kernel to: each
+/// would fail its call with a stale translation if the kernel left it out
+/// (scripts/mutate-flushes builds such kernels).
+final class PagemapInvalidationLiveTests: GuestBehaviourTestCase {
+    /// A writable page mapped beside a read-only one widens the tables above
+    /// both, which the kernel must invalidate: both pages translate with
+    /// their own flags, and the guest's and the host's walks agree.
+    func testAWiderPageBesideANarrowOneIsInvalidated() throws {
+        try onEachBackend { _ in
+            let (guest, ready) = try readyGuest()
+            let narrow: UInt64 = 0x0000_0300_0000_0000, wide = narrow + 0x1000
+            _ = try guest.call(MapPage(virtual: narrow, frame: .allocate, flags: [.noExecute]))
+            _ = try guest.call(MapPage(virtual: wide, frame: .allocate, flags: [.writable, .noExecute]))
+            for (address, writable) in [(narrow, false), (wide, true)] {
+                guard case .mapped(_, let flags, _) = try guest.call(Translate(virtual: address)) else {
+                    return XCTFail("0x\(String(address, radix: 16)) is not mapped")
+                }
+                XCTAssertEqual(flags.contains(.writable), writable)
+                guard case .mapped(_, _, let access) = try guest.walk(address, cr3: ready.pageTableRoot).outcome else {
+                    return XCTFail("the host finds no mapping at 0x\(String(address, radix: 16))")
+                }
+                XCTAssertEqual(access.writable, writable)
+            }
+            for address in [narrow, wide] { _ = try guest.call(UnmapPage(virtual: address, freeFrame: true)) }
+        }
+    }
+
+    /// The Pagemap benchmark's loop, small: 600 pages across two page
+    /// tables mapped, translated and unmapped, with the tables it makes and
+    /// frees, and the sum of the translations (every page onto one frame).
+    func testThePagemapBenchmarkLoopMapsTranslatesAndUnmapsEveryPage() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try readyGuest()
+            let mapped = try guest.call(RunPagemapBenchmark(phase: .map, count: 600))
+            XCTAssertEqual(mapped, .init(tablesCreated: 4, tablesFreed: 0, checksum: 0), "a PDPT, a PD and two PTs")
+            let translated = try guest.call(RunPagemapBenchmark(phase: .translate, count: 600))
+            XCTAssertEqual(translated.tablesCreated, 0)
+            XCTAssertEqual(translated.checksum % 600, 0, "600 translations of one frame")
+            XCTAssertNotEqual(translated.checksum, 0)
+            let unmapped = try guest.call(RunPagemapBenchmark(phase: .unmap, count: 600))
+            XCTAssertEqual(unmapped, .init(tablesCreated: 0, tablesFreed: 4, checksum: 0))
+            XCTAssertCallFails(try guest.call(RunPagemapBenchmark(phase: .unmap, count: 1)),
+                               .unmap(.notMapped(page: benchmarkBase, level: 4)))
+        }
+    }
+}
+
 final class AccessCheckLiveTests: GuestBehaviourTestCase {
     func testTheMMUDoesWhatTheModelPredictsForEveryCombination() throws {
         try onEachBackend { backend in

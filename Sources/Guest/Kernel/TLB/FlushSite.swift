@@ -8,7 +8,6 @@ enum FlushSite: CaseIterable {
     case unmapPageCall          // UnmapPage: the page unmapped
     case freeSpaceCall          // FreeSpace: each page of the freed reservation
     case programFree            // a process's free system call: each page of the reservation
-    case pagemapBenchmarkMap    // RunPagemapBenchmark's map phase
     case pagemapBenchmarkUnmap  // RunPagemapBenchmark's unmap phase
     case accessCheckEntries     // the access checks' change of the target's table and leaf entries
     case accessCheckHugeLeaf    // the access checks' huge leaf in place of a table
