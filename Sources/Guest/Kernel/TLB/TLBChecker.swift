@@ -15,33 +15,51 @@
 // a set of CPUs per obligation, discharged by an acknowledged shootdown.
 
 enum TLBChecker {
+    /// One obligation in two words, since every word stored costs this
+    /// emulated ring 0 a software walk of the kernel's tables: the page
+    /// with level, leaf, change and frame count in its low 12 bits, and the root.
     struct Obligation {
-        var address: UInt64
+        var packed: UInt64
         var root: UInt64
-        var level: UInt8
-        var leaf: Bool
-        var change: TranslationChange
-        /// The addresses an invlpg discharges it from: those with
-        /// `address & mask == base`; a mask of 0 means only a full flush does.
-        var mask: UInt64
-        var base: UInt64
-        var writtenFrom: Frames
-        var frameCount: Int
-    }
-    typealias Frames = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
-    /// Obligations pending, oldest first, in a buffer made once: in the
-    /// emulated ring 0 here every instruction of this path costs about a
-    /// microsecond, and an Array's append and removeAll cost hundreds.
+        init(page: UInt64, level: UInt8, leaf: Bool, change: TranslationChange, frames: Int, root: UInt64) {
+            packed = page | UInt64(level) | (leaf ? 1 << 3 : 0) | UInt64(change.rawValue) << 4 | UInt64(frames) << 8
+            self.root = root
+        }
+
+        var page: UInt64 { packed & ~(pageSize - 1) }
+        var level: UInt8 { UInt8(packed & 7) }
+        var leaf: Bool { packed & (1 << 3) != 0 }
+        var change: TranslationChange { TranslationChange(rawValue: UInt8((packed >> 4) & 0xF)) ?? .unmapped }
+        var frameCount: Int { Int((packed >> 8) & 0xF) }
+
+        /// Whether an invlpg of `address` discharges it: a leaf's page holds
+        /// the address, or a widened table entry lies above the new page at
+        /// it; any other table entry needs a full flush.
+        func isDischarged(byInvalidating address: UInt64) -> Bool {
+            if change == .tableEntryWidened { return address & ~(pageSize - 1) == page }
+            guard leaf else { return false }
+            let size: UInt64 = 1 << (12 + 9 * UInt64(level &- 1))
+            return address & ~(size - 1) == page & ~(size - 1)
+        }
+    }
+
+    /// Obligations pending, oldest first, in a buffer made once: an
+    /// Array's append and removeAll cost hundreds of emulated instructions.
     /// Each write is flushed right after it today, so one is the most seen;
     /// past `capacity` the first ones are kept and `dropped` counts the rest,
     /// which then only a full flush discharges.
     private static var pending = UnsafeMutablePointer<Obligation>(bitPattern: 8)!
+    /// Each obligation's return addresses, `writerFrames` a slot, beside it:
+    /// written where they lie, never copied.
+    private static var writers = UnsafeMutablePointer<UInt64>(bitPattern: 8)!
     private static var count = 0
     private static var dropped: UInt64 = 0
     static let capacity = 64
-    /// Return addresses kept per write: the witness and the Pagemap take two.
-    static let writerFrames = 8
+    /// Return addresses kept per write (the Pagemap's own is the first):
+    /// each costs three stores and loads in the emulated ring 0, about 25 us
+    /// an unmap.
+    static let writerFrames = 5
 
     /// Where a frame of the kernel's stack may lie: its data and bss.
     private static var stackLow: UInt64 = 0
@@ -53,6 +71,7 @@ enum TLBChecker {
         stackLow = UInt64(layout.data_start)
         stackHigh = UInt64(layout.data_end) &- 16
         pending = UnsafeMutablePointer<Obligation>.allocate(capacity: capacity)
+        writers = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity * writerFrames)
         TranslationChangeWitness.witness = { root, address, level, leaf, change in
             TLBChecker.wrote(root: root, address: address, level: level, leaf: leaf, change: change)
         }
@@ -67,25 +86,25 @@ enum TLBChecker {
             dropped += 1
             return
         }
-        let mask: UInt64 = change == .tableEntryWidened ? ~(pageSize - 1)
-            : leaf ? ~((1 << (12 + 9 * UInt64(level - 1))) - 1) : 0
-        let slot = pending + count
-        slot.initialize(to: Obligation(address: address, root: root, level: level, leaf: leaf, change: change,
-                                       mask: mask, base: address & mask, writtenFrom: (0, 0, 0, 0, 0, 0, 0, 0), frameCount: 0))
-        slot.pointee.frameCount = callers(into: &slot.pointee.writtenFrom)
+        let frames = callers(into: writers + count * writerFrames)
+        (pending + count).initialize(to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf,
+                                                    change: change, frames: frames, root: root))
         count += 1
     }
 
-    /// An invlpg of `address` discharges each leaf obligation whose page
-    /// holds it, and a widened table entry's above the page at `address`;
-    /// another table entry's needs a full flush.
+    /// An invlpg of `address` discharges what it covers (`isDischarged`).
     static func invalidated(_ address: UInt64) {
         var index = 0
         while index < count {
-            let obligation = pending + index
-            if obligation.pointee.mask != 0 && address & obligation.pointee.mask == obligation.pointee.base {
+            if pending[index].isDischarged(byInvalidating: address) {
                 count -= 1
-                obligation.update(from: obligation + 1, count: count - index)  // keeps the oldest first
+                // The rest move down one, oldest first still.
+                var next = index
+                while next < count {
+                    pending[next] = pending[next + 1]
+                    for frame in 0..<writerFrames { writers[next * writerFrames + frame] = writers[(next + 1) * writerFrames + frame] }
+                    next += 1
+                }
             } else {
                 index += 1
             }
@@ -107,41 +126,36 @@ enum TLBChecker {
     private static func fail(_ checkpoint: TLBCheckpoint) -> Never {
         let first = pending.pointee
         Console.write("kernel: stale translation of ")
-        Console.writeHex(first.address)
+        Console.writeHex(first.page)
         Console.write(" when ")
         Console.write(checkpoint == .endOfCall ? "the call ended" : "returning to user mode")
         Console.write("\n")
-        withUnsafeBytes(of: first.writtenFrom) { frames in
-            let frameCount = first.frameCount
-            let record = StaleTranslationRecord(
-                address: first.address, root: first.root, level: UInt64(first.level), leaf: first.leaf,
-                change: first.change, checkpoint: checkpoint, pending: UInt64(count) + dropped,
-                writtenFrom: WordList(UnsafeRawBufferPointer(rebasing: frames[0..<frameCount * 8])))
-            ReportChannel.send(kind: .staleTranslation) { $0.encode(record) }
-        }
+        let record = StaleTranslationRecord(
+            address: first.page, root: first.root, level: UInt64(first.level), leaf: first.leaf,
+            change: first.change, checkpoint: checkpoint, pending: UInt64(count) + dropped,
+            writtenFrom: WordList(UnsafeRawBufferPointer(start: writers, count: first.frameCount * 8)))
+        ReportChannel.send(kind: .staleTranslation) { $0.encode(record) }
         exitGuest(ExitStatus.panic)
     }
 
-    /// The return addresses of `wrote`'s callers, innermost first, and how
-    /// many: the RBP chain, followed only while each frame lies in the
-    /// kernel's data (where its stack is) above the last.
+    /// Stores the return addresses of `wrote`'s callers at `frames`,
+    /// innermost first, and says how many: the RBP chain, followed only
+    /// while each frame lies in the kernel's data (where its stack is),
+    /// each above the last (so checked against the top alone).
     @inline(__always)
-    private static func callers(into frames: inout Frames) -> Int {
-        let low = stackLow, high = stackHigh
+    private static func callers(into frames: UnsafeMutablePointer<UInt64>) -> Int {
+        let high = stackHigh
         var rbp = UInt64(cpu_read_rbp())
-        return withUnsafeMutableBytes(of: &frames) { slots in
-            var index = 0
-            while index < writerFrames, rbp & 7 == 0, rbp >= low, rbp <= high {
-                let frame = UnsafePointer<UInt64>(bitPattern: UInt(rbp))!
-                let returnAddress = frame[1]
-                guard returnAddress != 0 else { break }
-                slots.storeBytes(of: returnAddress, toByteOffset: index * 8, as: UInt64.self)
-                index += 1
-                let next = frame[0]
-                guard next > rbp else { break }
-                rbp = next
-            }
-            return index
+        guard rbp >= stackLow else { return 0 }
+        var index = 0
+        while index < writerFrames && rbp <= high {
+            let frame = UnsafePointer<UInt64>(bitPattern: UInt(rbp))!
+            frames[index] = frame[1]
+            index += 1
+            let next = frame[0]
+            guard next > rbp else { break }
+            rbp = next
         }
+        return index
     }
 }
