@@ -105,7 +105,7 @@ final class RecordCodingTests: XCTestCase {
         XCTAssertEqual(registers.values, Array(1...15))
         let ready = ReadyRecord(kernelPhysicalStart: 0x100000, kernelPhysicalEnd: 0x400000, kernelVirtualBase: 0x7fff_8000_0000,
                                 directMapBase: 0x7f80_0000_0000, heapStart: 1, heapEnd: 2, startInfoPhysical: 0x1000, pageTableRoot: 0x9000,
-                                droppedMemoryRanges: 0, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
+                                droppedMemoryRanges: 0, pageTableCheckTable: 0x4000, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
                                 memoryMap: MemoryMapEntries([.init(base: 0x1000, length: 0x9F000, type: MemoryType.ram),
                                                              .init(base: 0xA0000, length: 0x60000, type: MemoryType.reserved)]))
         XCTAssertEqual(try decode(HostileRecords.record(kind: .ready, ready)), .ready(ready))

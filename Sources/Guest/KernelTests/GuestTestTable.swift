@@ -7,6 +7,8 @@ enum GuestTestTable {
     static func cases() -> [GuestTestCase] {
         [
             GuestTestCase("mechanism_failingExpectation", MechanismCases.failingExpectation),
+            GuestTestCase("mechanism_pageTableMappedAtUserAddress", MechanismCases.pageTableMappedAtUserAddress),
+            GuestTestCase("mechanism_frameFreedWhileMapped", MechanismCases.frameFreedWhileMapped),
             GuestTestCase("framesAreHandedOutOnce", FrameCases.framesAreHandedOutOnce),
             GuestTestCase("contiguousRunsAreAlignedAndDisjoint", FrameCases.contiguousRunsAreAlignedAndDisjoint),
             GuestTestCase("refusedFreesChangeNothing", FrameCases.refusedFreesChangeNothing),

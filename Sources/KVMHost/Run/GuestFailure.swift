@@ -46,6 +46,11 @@ public struct GuestFailure: Error, CustomStringConvertible {
         /// The kernel could not record this many ranges of its memory map
         /// (its ready report says so): it would run with memory missing.
         case memoryMapNotTaken(droppedRanges: UInt64)
+        /// The host's page-table check after a call found an invariant broken
+        /// (the first violation it met).
+        case pageTableViolation(PageTableViolation)
+        /// The host's page-table check could not read what the kernel published.
+        case pageTablesUnchecked(PageTableCheckError)
     }
 
     public let kind: Kind
@@ -159,6 +164,8 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .unexpectedReport(let what): return "unexpected report: \(what)"
         case .memoryMapNotTaken(let dropped):
             return "the kernel dropped \(dropped) range(s) of its memory map that its frame allocator cannot record"
+        case .pageTableViolation(let violation): return violation.description
+        case .pageTablesUnchecked(let error): return "page-table check: \(error)"
         }
     }
 }
