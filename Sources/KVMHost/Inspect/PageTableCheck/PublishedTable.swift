@@ -10,6 +10,12 @@ public struct PublishedTable: Equatable, Sendable {
         public var root: UInt64
         public var kind: PageTableCheckTable.SpaceKind
 
+        public init(index: Int, root: UInt64, kind: PageTableCheckTable.SpaceKind) {
+            self.index = index
+            self.root = root
+            self.kind = kind
+        }
+
         public var description: String { "space \(index) (\(kind.name), root \(hex(root)))" }
     }
 
