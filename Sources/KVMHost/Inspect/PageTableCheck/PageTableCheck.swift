@@ -43,6 +43,14 @@ public struct PageTableCheck {
         public var violations: [PageTableViolation]
         public var violationsLeftOut: Int
 
+        public init(spaces: Int, tables: Int, mappings: Int, violations: [PageTableViolation], violationsLeftOut: Int) {
+            self.spaces = spaces
+            self.tables = tables
+            self.mappings = mappings
+            self.violations = violations
+            self.violationsLeftOut = violationsLeftOut
+        }
+
         public var description: String {
             let counts = "\(spaces) address space\(spaces == 1 ? "" : "s"), \(tables) page tables, \(mappings) mappings outside the direct map"
             guard !violations.isEmpty else { return "page tables: all invariants hold (\(counts))" }
@@ -108,14 +116,6 @@ public struct PageTableCheck {
         }
         let tableFrames = walked.tables.keys.sorted()
         let bitmap = try readBitmap()
-        for frame in tableFrames {
-            if overlaps(frame, 4096, table.address, UInt64(PageTableCheckTable.byteCount)) {
-                throw .pageTableInData(table: frame, what: "the page-table check table")
-            }
-            if overlaps(frame, 4096, table.bitmapPhysical, UInt64(bitmap.count) * 8) {
-                throw .pageTableInData(table: frame, what: "the frame bitmap")
-            }
-        }
         var violations = walked.violations
         for leaf in walked.leaves {
             if !leaf.inDirectMap, let frame = firstTableFrame(in: leaf, tableFrames) {
@@ -136,6 +136,13 @@ public struct PageTableCheck {
     private func visit(_ tableAddress: UInt64, level: Int, base: UInt64, space: Int, path: [PageWalk.Step],
                        writable: Bool, user: Bool, into walked: inout Walked) throws(PageTableCheckError) {
         guard walked.tables.count < limits.tables else { throw .tooManyTables(limit: limits.tables) }
+        // Checked before the table is read: its words would be taken as entries.
+        if overlaps(tableAddress, 4096, table.address, UInt64(PageTableCheckTable.byteCount)) {
+            throw .pageTableInData(table: tableAddress, what: "the page-table check table")
+        }
+        if overlaps(tableAddress, 4096, table.bitmapPhysical, (table.bitmapFrames + 63) / 64 * 8) {
+            throw .pageTableInData(table: tableAddress, what: "the frame bitmap")
+        }
         walked.tables[tableAddress] = (level, base)
         var entries = [UInt64](repeating: 0, count: 512)
         do {
