@@ -64,8 +64,9 @@ public class LiveGuest {
     /// Where the kernel publishes what the page-table check reads, from its
     /// ready report (`ReadyRecord.pageTableCheckTable`); 0 before it.
     public internal(set) var pageTableCheckTable: UInt64 = 0
-    /// MAXPHYADDR for the page-table check, from the backend (read once).
-    lazy var physicalAddressBits = Self.physicalAddressBits(of: machine)
+    /// MAXPHYADDR for the page-table check, from the backend (read once),
+    /// never from the guest.
+    public private(set) lazy var physicalAddressBits = Self.physicalAddressBits(of: machine)
 
     /// A guest on the backend `configuration` names.
     public convenience init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {

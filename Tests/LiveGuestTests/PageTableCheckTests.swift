@@ -46,6 +46,8 @@ final class PageTableCheckTests: GuestBehaviourTestCase {
             XCTAssertEqual(report.spaces, 1)
             XCTAssertEqual(UInt64(report.tables), statistics.kernelPageTables)
             XCTAssertGreaterThan(report.mappings, 0)
+            XCTAssertEqual(guest.physicalAddressBits, Int(try guest.call(ReadCPU()).physicalAddressBits),
+                           "the host's MAXPHYADDR is the one the guest's CPUID gives")
             XCTAssertEqual(try guest.shutdown(), ExitStatus.success)
         }
     }
