@@ -115,14 +115,13 @@ public struct PageTableCheck {
             try visit(space.root, level: 4, base: 0, space: space.index, path: [], writable: true, user: true, into: &walked)
         }
         let tableFrames = walked.tables.keys.sorted()
-        let bitmap = try readBitmap()
         var violations = walked.violations
         for leaf in walked.leaves {
             if !leaf.inDirectMap, let frame = firstTableFrame(in: leaf, tableFrames) {
                 violations.append(violation(.pageTableMappedAsPage, frame: frame, leaf))
             } else if leaf.user, let frame = firstKernelFrame(in: leaf, tableFrames) {
                 violations.append(violation(.userMapsKernelFrame, frame: frame, leaf))
-            } else if !leaf.inDirectMap, let frame = firstFreeFrame(in: leaf, bitmap) {
+            } else if !leaf.inDirectMap, let frame = try firstFreeFrame(in: leaf) {
                 violations.append(violation(.freeFrameMapped, frame: frame, leaf))
             }
         }
@@ -158,7 +157,8 @@ public struct PageTableCheck {
             guard entry & PageWalker.present != 0 else { continue }
             var virtual = base + UInt64(index) * span
             if virtual & (1 << 47) != 0 { virtual |= 0xFFFF_0000_0000_0000 }  // sign-extend the upper half
-            let steps = path + [PageWalk.Step(level: level, tableAddress: tableAddress, index: index, entry: entry)]
+            // Made only where needed: most entries are direct-map leaves.
+            var steps: [PageWalk.Step] { path + [PageWalk.Step(level: level, tableAddress: tableAddress, index: index, entry: entry)] }
             let isLeaf = level == 1 || (level <= 3 && entry & PageWalker.pageSizeBit != 0)
             let reserved = reservedBits(entry, level: level, isLeaf: isLeaf)
             if reserved != 0 {
@@ -218,17 +218,6 @@ public struct PageTableCheck {
         return .init(space: space, virtual: leaf.virtual, steps: steps)
     }
 
-    private func readBitmap() throws(PageTableCheckError) -> [UInt64] {
-        let count = Int((table.bitmapFrames + 63) / 64)
-        do {
-            return try memory.withBytes(at: table.bitmapPhysical, count: count * 8) { bytes in
-                (0..<count).map { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) }
-            }
-        } catch {
-            throw .outsideRAM(what: "bitmapPhysical", address: table.bitmapPhysical, length: UInt64(count * 8))
-        }
-    }
-
     private func overlaps(_ start: UInt64, _ length: UInt64, _ otherStart: UInt64, _ otherLength: UInt64) -> Bool {
         start < otherStart &+ otherLength && otherStart < start &+ length
     }
@@ -250,13 +239,21 @@ public struct PageTableCheck {
         return found
     }
 
-    /// The lowest frame of the leaf the bitmap shows free (frames past it are not the allocator's).
-    private func firstFreeFrame(in leaf: Leaf, _ bitmap: [UInt64]) -> UInt64? {
+    /// The lowest frame of the leaf the bitmap shows free (frames past it
+    /// are not the allocator's). Only the leaves' words of the bitmap are
+    /// read: a 64 GiB guest's whole bitmap is 2 MiB.
+    private func firstFreeFrame(in leaf: Leaf) throws(PageTableCheckError) -> UInt64? {
         let first = leaf.physical >> 12
         let end = min((leaf.physical &+ leaf.size) >> 12, table.bitmapFrames)
         var frame = first
         while frame < end {
-            let word = bitmap[Int(frame >> 6)]
+            let wordAddress = table.bitmapPhysical + (frame >> 6) * 8
+            let word: UInt64
+            do {
+                word = try memory.load(UInt64.self, at: wordAddress)
+            } catch {
+                throw .outsideRAM(what: "bitmapPhysical", address: table.bitmapPhysical, length: (table.bitmapFrames + 63) / 64 * 8)
+            }
             if word == ~0 {
                 frame = (frame | 63) + 1
                 continue
