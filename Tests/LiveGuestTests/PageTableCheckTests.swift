@@ -60,6 +60,10 @@ final class PageTableCheckTests: GuestBehaviourTestCase {
             XCTFail("the call after the damage succeeded", line: line)
         } catch let failure as GuestFailure {
             XCTAssertEqual(failure.kind, .pageTableViolation(expected), "\(failure)", line: line)
+            // The report: the rule on one line, then each walk, unescaped.
+            XCTAssertEqual(failure.summary, expected.summary, line: line)
+            XCTAssertTrue(failure.description.contains("\n" + expected.mappings.map(\.description).joined(separator: "\n") + "\n"),
+                          failure.description, line: line)
         } catch {
             XCTFail("not a guest failure: \(error)", line: line)
         }

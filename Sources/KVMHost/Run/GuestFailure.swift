@@ -122,6 +122,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
             text += "\n\(cpu)"
         }
         if let walk { text += "\n\(walk)" }
+        if case .pageTableViolation(let violation) = kind { text += "\n" + violation.mappings.map(\.description).joined(separator: "\n") }
         if includingConsoleTail && !consoleTail.isEmpty {
             text += "\nlast console lines:\n" + consoleTail.map { "  | \(escapingControlCharacters($0))" }.joined(separator: "\n")
         }
@@ -164,7 +165,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .unexpectedReport(let what): return "unexpected report: \(what)"
         case .memoryMapNotTaken(let dropped):
             return "the kernel dropped \(dropped) range(s) of its memory map that its frame allocator cannot record"
-        case .pageTableViolation(let violation): return violation.description
+        case .pageTableViolation(let violation): return violation.summary
         case .pageTablesUnchecked(let error): return "page-table check: \(error)"
         }
     }

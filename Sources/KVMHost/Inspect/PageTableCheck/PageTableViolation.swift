@@ -62,9 +62,13 @@ public struct PageTableViolation: Error, Equatable, Sendable, CustomStringConver
         self.mappings = mappings
     }
 
-    public var description: String {
+    /// One line: the rule and the frame.
+    public var summary: String {
         var head = "page-table check: \(rule.text) (\(rule.rawValue)): frame \(hex(frame))"
         if rule == .reservedBitsSet { head += ", reserved bits \(hex(reservedBits))" }
-        return ([head] + mappings.map(\.description)).joined(separator: "\n")
+        return head
     }
+
+    /// The summary, then each mapping's space, address and walk.
+    public var description: String { ([summary] + mappings.map(\.description)).joined(separator: "\n") }
 }
