@@ -67,6 +67,12 @@ public struct HandMadeSpace {
 
     static func index(_ virtual: UInt64, level: Int) -> UInt64 { (virtual >> UInt64(12 + 9 * (level - 1))) & 0x1FF }
 
+    /// Shares the kernel half as the kernel's spaces do: the same PML4 entry
+    /// for slot 255, pointing at the kernel's own PDPT.
+    public func shareKernelHalf(kernelRoot: UInt64) throws {
+        try memory.store(try memory.load(UInt64.self, at: kernelRoot + 255 * 8), at: pml4 + 255 * 8)
+    }
+
     /// Puts `entry` in the PT slot of page `page` (0 to 511) of the 2 MiB.
     public func setLeaf(page: Int, _ entry: UInt64) throws {
         try memory.store(entry, at: pt + UInt64(page * 8))
