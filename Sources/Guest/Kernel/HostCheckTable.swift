@@ -36,6 +36,16 @@ enum HostCheckTable {
         }
     }
 
+    /// The kind a live space with root `root` was published as, if it is.
+    static func kind(ofRoot root: UInt64) -> PageTableCheckTable.SpaceKind? {
+        for index in 0..<Int(table[.spaceCount]) where table.words[PageTableCheckTable.spaceWord(index)] == root {
+            return PageTableCheckTable.SpaceKind(rawValue: table.words[PageTableCheckTable.spaceWord(index) + 1])
+        }
+        return nil
+    }
+
+    static var spaceCount: UInt64 { table[.spaceCount] }
+
     /// An address space about to go; nothing when it was never registered.
     static func unregister(_ pagemap: Pagemap) {
         _ = table.removeSpace(root: pagemap.root.address)

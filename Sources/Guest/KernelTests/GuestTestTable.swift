@@ -37,6 +37,7 @@ enum GuestTestTable {
             GuestTestCase("pageTrapDecidesEachReason", PageTrapCases.decidesEachReason),
             GuestTestCase("demandPagingConservesFrames", PageTrapCases.demandPagingConservesFrames),
             GuestTestCase("framesAreConservedAcrossAMixedWorkload", ConservationCases.framesAreConservedAcrossAMixedWorkload),
+            GuestTestCase("spacesArePublishedWhileTheyLive", HostCheckTableCases.spacesArePublishedWhileTheyLive),
         ]
     }
 }
