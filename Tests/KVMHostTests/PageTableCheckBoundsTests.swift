@@ -138,6 +138,21 @@ final class PageTableCheckBoundsTests: XCTestCase {
     }
 
     func testEveryWalkIsBounded() throws {
+        // 512 entries with a reserved bit: the violations kept stop at the limit, the rest are counted.
+        let reserved = try makeMemory()
+        for index in 0..<512 { try reserved.store(Self.frame | 1 << 45 | PageTableFixtures.present, at: Self.pt + UInt64(index * 8)) }
+        let report = try PageTableCheck.run(memory: reserved, tableAddress: Self.tableAddress, physicalAddressBits: 40,
+                                            limits: .init(violations: 4))
+        XCTAssertEqual(report.violations.count, 4)
+        XCTAssertEqual(report.violationsLeftOut, 508)
+        XCTAssertEqual(report.violations.map(\.reservedBits), Array(repeating: 1 << 45, count: 4))
+
+        // One space mapping one frame writable 512 times, twice over: no
+        // violation, and no sweep that grows with the square of it.
+        let aliases = try makeMemory()
+        for index in 0..<512 { try aliases.store(Self.frame | PageTableFixtures.table, at: Self.pt + UInt64(index * 8)) }
+        XCTAssertEqual(try PageTableCheck.run(memory: aliases, tableAddress: Self.tableAddress, physicalAddressBits: 40).violations, [])
+
         let memory = try makeMemory()
         assertRefused(memory, limits: .init(tables: 3), .tooManyTables(limit: 3))
         try memory.store((Self.frame + 4096) | PageTableFixtures.present, at: Self.pt + 8)

@@ -100,6 +100,8 @@ public struct PageTableCheck {
         var tables: [UInt64: (level: Int, base: UInt64)] = [:]
         var leaves: [Leaf] = []
         var violations: [PageTableViolation] = []
+        /// Reserved-bit violations past the limit, counted, not kept.
+        var violationsLeftOut = 0
     }
 
     public func run() throws(PageTableCheckError) -> Report {
@@ -128,7 +130,7 @@ public struct PageTableCheck {
         violations += writableInTwoSpaces(walked.leaves)
         let kept = Array(violations.prefix(limits.violations))
         return Report(spaces: table.spaces.count, tables: tableFrames.count, mappings: walked.leaves.count { !$0.inDirectMap },
-                      violations: kept, violationsLeftOut: violations.count - kept.count)
+                      violations: kept, violationsLeftOut: violations.count - kept.count + walked.violationsLeftOut)
     }
 
     /// Reads one table and goes down its present entries.
@@ -163,6 +165,10 @@ public struct PageTableCheck {
             let reserved = reservedBits(entry, level: level, isLeaf: isLeaf)
             if reserved != 0 {
                 // Not followed: its address may be anything.
+                guard walked.violations.count < limits.violations else {
+                    walked.violationsLeftOut += 1
+                    continue
+                }
                 walked.violations.append(PageTableViolation(rule: .reservedBitsSet, frame: tableAddress, reservedBits: reserved,
                                                             mappings: [.init(space: table.spaces[space], virtual: virtual, steps: steps)]))
                 continue
@@ -271,6 +277,8 @@ public struct PageTableCheck {
             ($0.physical, $0.space, $0.virtual) < ($1.physical, $1.space, $1.virtual)
         }
         var found: [PageTableViolation] = []
+        // Per space, the open leaf reaching furthest: at most one a space,
+        // so a space mapping one frame many times costs no more.
         var open: [Leaf] = []
         for leaf in writable {
             open.removeAll { $0.physical &+ $0.size <= leaf.physical }
@@ -281,7 +289,11 @@ public struct PageTableCheck {
                 found.append(violation(.writableInTwoSpaces, frame: unshared, other, leaf))
                 if found.count > limits.violations { return found }
             }
-            open.append(leaf)
+            if let mine = open.firstIndex(where: { $0.space == leaf.space }) {
+                if open[mine].physical &+ open[mine].size < leaf.physical &+ leaf.size { open[mine] = leaf }
+            } else {
+                open.append(leaf)
+            }
         }
         return found
     }
