@@ -7,8 +7,19 @@ extension LiveGuest {
     /// walked from outside. Returns what it found, violations included;
     /// throws when what the kernel published cannot be read.
     public func checkPageTables(limits: PageTableCheck.Limits = .standard) throws(PageTableCheckError) -> PageTableCheck.Report {
-        try PageTableCheck.run(memory: memory, tableAddress: pageTableCheckTable, physicalAddressBits: physicalAddressBits,
-                               limits: limits)
+        let table = try PublishedTable(memory: memory, at: pageTableCheckTable)
+        return try PageTableCheck(memory: memory, table: table, physicalAddressBits: physicalAddressBits, noExecute: noExecuteEnabled,
+                                  limits: limits).run()
+    }
+
+    /// EFER.NXE as the vCPU has it, read once the kernel is up (it sets it
+    /// at boot, for good); where the backend cannot say, whether the CPU
+    /// was given NX.
+    var noExecuteEnabled: Bool {
+        if let known = checkedNoExecute { return known }
+        let enabled = machine.cpuState().map { $0.efer & (1 << 11) != 0 } ?? !configuration.cpu.disabled.contains(.nx)
+        checkedNoExecute = enabled
+        return enabled
     }
 
     /// The check after a call: its first violation, or a table it cannot

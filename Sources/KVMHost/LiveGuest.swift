@@ -67,6 +67,8 @@ public class LiveGuest {
     /// MAXPHYADDR for the page-table check, from the backend (read once),
     /// never from the guest.
     public private(set) lazy var physicalAddressBits = Self.physicalAddressBits(of: machine)
+    /// EFER.NXE for the page-table check, from the vCPU at the first check.
+    var checkedNoExecute: Bool?
 
     /// A guest on the backend `configuration` names.
     public convenience init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {

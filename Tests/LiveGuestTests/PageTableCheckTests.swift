@@ -149,6 +149,25 @@ final class PageTableCheckTests: GuestBehaviourTestCase {
         }
     }
 
+    /// Bit 63 is the no-execute bit where the CPU has NX (the kernel turns
+    /// EFER.NXE on), a reserved bit where it has none (`--cpu -nx`).
+    func testBit63IsReservedOnlyWithoutNX() throws {
+        try onEachBackend { _ in
+            for cpu in [CPUSelection(), CPUSelection(disabled: [.nx])] {
+                var configuration = LiveGuest.Configuration()
+                configuration.cpu = cpu
+                let (guest, _) = try readyGuest(configuration: configuration)
+                let space = try HandMadeSpace(guest: guest)
+                let frame = try guest.call(AllocateFrames(count: 1))[0]
+                try space.setLeaf(page: 9, frame | 1 << 63 | PageTableFixtures.present)
+                let expected: [PageTableViolation] = cpu.isDefault ? [] : [
+                    .init(rule: .reservedBitsSet, frame: space.pt, reservedBits: 1 << 63, mappings: [try space.mapping(page: 9)]),
+                ]
+                XCTAssertEqual(try guest.checkPageTables().violations, expected, "\(cpu)")
+            }
+        }
+    }
+
     /// What the kernel published, made to lie: each a typed error from the
     /// check after the next call, naming the word.
     func testAPublishedTableThatLiesIsATypedError() throws {

@@ -66,20 +66,25 @@ public struct PageTableCheck {
     /// MAXPHYADDR of the guest's CPU, as the host knows it: address bits
     /// from it to 51 are reserved.
     let physicalAddressBits: Int
+    /// EFER.NXE of the guest's vCPU: without it bit 63 is reserved.
+    let noExecute: Bool
     let limits: Limits
 
-    public init(memory: GuestMemory, table: PublishedTable, physicalAddressBits: Int, limits: Limits = .standard) {
+    public init(memory: GuestMemory, table: PublishedTable, physicalAddressBits: Int, noExecute: Bool = true,
+                limits: Limits = .standard) {
         self.memory = memory
         self.table = table
         self.physicalAddressBits = min(max(physicalAddressBits, 32), 52)
+        self.noExecute = noExecute
         self.limits = limits
     }
 
     /// Reads the table at `address`, then checks.
-    public static func run(memory: GuestMemory, tableAddress: UInt64, physicalAddressBits: Int,
+    public static func run(memory: GuestMemory, tableAddress: UInt64, physicalAddressBits: Int, noExecute: Bool = true,
                            limits: Limits = .standard) throws(PageTableCheckError) -> Report {
         let table = try PublishedTable(memory: memory, at: tableAddress)
-        return try PageTableCheck(memory: memory, table: table, physicalAddressBits: physicalAddressBits, limits: limits).run()
+        return try PageTableCheck(memory: memory, table: table, physicalAddressBits: physicalAddressBits, noExecute: noExecute,
+                                  limits: limits).run()
     }
 
     // MARK: - The walk
@@ -202,9 +207,11 @@ public struct PageTableCheck {
 
     /// The bits of `entry` the CPU reserves at `level`: address bits from
     /// MAXPHYADDR to 51; a huge leaf's address bits below its alignment
-    /// (bit 12 is its PAT bit); the page-size bit of a PML4 entry.
+    /// (bit 12 is its PAT bit); the page-size bit of a PML4 entry; bit 63
+    /// without EFER.NXE.
     func reservedBits(_ entry: UInt64, level: Int, isLeaf: Bool) -> UInt64 {
         var mask: UInt64 = physicalAddressBits < 52 ? ((1 << 52) - 1) & ~((1 << UInt64(physicalAddressBits)) - 1) : 0
+        if !noExecute { mask |= PageWalker.noExecute }
         if level == 4 { mask |= PageWalker.pageSizeBit }
         if isLeaf && level == 2 { mask |= ((1 << 21) - 1) & ~((1 << 13) - 1) }
         if isLeaf && level == 3 { mask |= ((1 << 30) - 1) & ~((1 << 13) - 1) }
