@@ -90,6 +90,8 @@ final class PageTableCheckBoundsTests: XCTestCase {
 
         try set(memory, word: PageTableCheckTable.spaceWord(0), 1 << 40)
         assertRefused(memory, .outsideRAM(what: "space 0 root", address: 1 << 40, length: 4096))
+        try set(memory, word: PageTableCheckTable.spaceWord(0), Self.pml4 + 8)
+        assertRefused(memory, .notPageAligned(what: "space 0 root", address: Self.pml4 + 8))
         try set(memory, word: PageTableCheckTable.spaceWord(0), Self.pml4)
         try set(memory, word: PageTableCheckTable.spaceWord(0) + 1, 99)
         assertRefused(memory, .badSpaceKind(space: 0, value: 99))

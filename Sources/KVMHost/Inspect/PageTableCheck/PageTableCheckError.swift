@@ -14,6 +14,8 @@ public enum PageTableCheckError: Error, Equatable, Sendable, CustomStringConvert
     case countTooLarge(field: PageTableCheckTable.Field, count: UInt64, limit: UInt64)
     /// Something the table points at does not lie whole in guest RAM.
     case outsideRAM(what: String, address: UInt64, length: UInt64)
+    /// A page table's address that does not start a frame.
+    case notPageAligned(what: String, address: UInt64)
     /// A range that ends before it starts.
     case backwardsRange(what: String, start: UInt64, end: UInt64)
     case badSpaceKind(space: Int, value: UInt64)
@@ -40,6 +42,8 @@ public enum PageTableCheckError: Error, Equatable, Sendable, CustomStringConvert
             return "the page-table check table's \(field.name) is \(count), more than the host takes (\(limit))"
         case .outsideRAM(let what, let address, let length):
             return "the page-table check table's \(what) at \(hex(address)) (\(length) bytes) does not lie whole in guest RAM"
+        case .notPageAligned(let what, let address):
+            return "the page-table check table's \(what) at \(hex(address)) does not start a 4 KiB frame"
         case .backwardsRange(let what, let start, let end):
             return "the page-table check table's \(what) ends (\(hex(end))) before it starts (\(hex(start)))"
         case .badSpaceKind(let space, let value):
