@@ -13,6 +13,7 @@ struct KVMBench: ParsableCommand {
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
         case boot, lifecycle, pageTrap = "page-trap", calls, frames, liveFrames = "live-frames", pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes", memoryBackings = "memory-backings"
+        case pageTableCheck = "page-table-check"
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -23,7 +24,7 @@ struct KVMBench: ParsableCommand {
 
     func run() throws {
         let sections = only.isEmpty ? Section.allCases : only
-        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .liveFrames, .pagemap, .coverage, .backends, .snapshots, .memorySizes, .memoryBackings]
+        let needsKVM: Set<Section> = [.boot, .lifecycle, .pageTrap, .calls, .liveFrames, .pagemap, .coverage, .backends, .snapshots, .memorySizes, .memoryBackings, .pageTableCheck]
         let kvm = KVM.deviceExists()
         print("kvmbench: \(machineDescription())")
         var rows: [Row] = []
@@ -46,6 +47,7 @@ struct KVMBench: ParsableCommand {
             case .snapshots: rows += try snapshotCosts(runs: runs)
             case .memorySizes: rows += try memorySizes(runs: min(runs, 5))
             case .memoryBackings: rows += try memoryBackings(runs: 5)
+            case .pageTableCheck: rows += try pageTableCheckCost(runs: 200)
             }
         }
         printTable(rows)

@@ -24,6 +24,11 @@ extension LiveGuest {
         /// Page-trap and program reports kept, at least, of each (see
         /// `pageTraps`): 1 to `maximumReportLimit`.
         public var reportLimit: Int
+        /// Runs the host's page-table check (`LiveGuest.checkPageTables`)
+        /// after every call that succeeds: a violation, or tables it cannot
+        /// read, fail the call (`GuestFailure.Kind.pageTableViolation`,
+        /// `.pageTablesUnchecked`).
+        public var checkPageTablesAfterCalls = true
 
         public static let maximumReportLimit = 1 << 32
 

@@ -61,6 +61,15 @@ public class LiveGuest {
     /// The guest's exit status, once it has exited with one of its own.
     public private(set) var exitStatus: UInt32?
 
+    /// Where the kernel publishes what the page-table check reads, from its
+    /// ready report (`ReadyRecord.pageTableCheckTable`); 0 before it.
+    public internal(set) var pageTableCheckTable: UInt64 = 0
+    /// MAXPHYADDR for the page-table check, from the backend (read once),
+    /// never from the guest.
+    public private(set) lazy var physicalAddressBits = Self.physicalAddressBits(of: machine)
+    /// EFER.NXE for the page-table check, from the vCPU at the first check.
+    var checkedNoExecute: Bool?
+
     /// A guest on the backend `configuration` names.
     public convenience init(kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         try configuration.validate()
@@ -127,6 +136,7 @@ public class LiveGuest {
         case .report(.ready(let ready)):
             if ready.droppedMemoryRanges > 0 { throw failure(.memoryMapNotTaken(droppedRanges: ready.droppedMemoryRanges)) }
             if backend == .tcg { memoryMap = PhysicalMemoryMap(reported: ready.memoryMap.entries) }
+            pageTableCheckTable = ready.pageTableCheckTable
             try checkCPU(deadline)
             return ready
         case .report(let other): throw failure(.unexpectedReport("\(other) before the ready report"))
@@ -165,7 +175,9 @@ public class LiveGuest {
         guard reply.callSequence == sequence else {
             throw failure(.unexpectedReport("a reply to call \(reply.callSequence), expected \(sequence)"))
         }
-        return try reply.decode(Call.self)
+        let decoded = try reply.decode(Call.self)
+        if configuration.checkPageTablesAfterCalls { try checkPageTablesOrFail() }
+        return decoded
     }
 
     /// Asks the guest to exit with `status` and returns the status it exited
@@ -192,7 +204,9 @@ public class LiveGuest {
         while true {
             switch try nextEvent(deadline) {
             case .exited(let status): return status
-            case .report(.ready): checkCPUFirst = !configuration.cpu.isDefault
+            case .report(.ready(let ready)):
+                pageTableCheckTable = ready.pageTableCheckTable
+                checkCPUFirst = !configuration.cpu.isDefault
             case .report(.awaitCommand) where checkCPUFirst:
                 checkCPUFirst = false
                 try checkCPU(deadline)
@@ -337,6 +351,11 @@ public class LiveGuest {
         case .panic(let report): throw failure(.panic(report))
         case .staleTranslation(let report): throw failure(.staleTranslation(report))
         case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
+        case .pageTableCheckRequest:
+            // The monitor's `check`: the result goes on the console, the kernel goes on.
+            serial.receiveConsoleText(Array((pageTableCheckText() + "\n").utf8))
+            serial.flush()
+            return nil
         case .ready, .reply: break
         }
         return .report(report)
@@ -366,12 +385,13 @@ public class LiveGuest {
         var droppedReports: Int
         var expectationFailures: [AssertionReport]
         var exitStatus: UInt32?
+        var pageTableCheckTable: UInt64
     }
 
     var hostState: HostState {
         HostState(memoryMap: memoryMap, queued: queued, commandBuffer: commandBuffer, commandSequence: commandSequence,
                   inputEnded: inputEnded, pageTraps: pageTraps, programReports: programReports, droppedReports: droppedReports,
-                  expectationFailures: expectationFailures, exitStatus: exitStatus)
+                  expectationFailures: expectationFailures, exitStatus: exitStatus, pageTableCheckTable: pageTableCheckTable)
     }
 
     func restoreHostState(_ state: HostState, serial serialState: Serial16550.State) {
@@ -385,6 +405,7 @@ public class LiveGuest {
         droppedReports = state.droppedReports
         expectationFailures = state.expectationFailures
         exitStatus = state.exitStatus
+        pageTableCheckTable = state.pageTableCheckTable
         serial.restore(serialState)
     }
 

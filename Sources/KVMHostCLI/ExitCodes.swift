@@ -30,7 +30,7 @@ enum ExitCodes {
         case .stoppedByUser: return 0
         case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
              .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature, .qemuShutdown, .backendEnded,
-             .statusCutToSevenBits, .kernelExited(.missingCPUFeature, _):
+             .statusCutToSevenBits, .kernelExited(.missingCPUFeature, _), .pageTableViolation, .pageTablesUnchecked:
             return otherFailure
         }
     }

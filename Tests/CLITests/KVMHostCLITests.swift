@@ -26,6 +26,19 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertFalse(quit.stdout.contains("frames: total"), "nothing runs after quit")
     }
 
+    /// The monitor's `check` prints the host's page-table check on the
+    /// console: the same report a LiveGuest of the same kernel and size gets.
+    func testTheMonitorsCheckPrintsTheHostsPageTableCheck() throws {
+        try requireKVM()
+        let guest = try LiveGuest(kernel: GuestImage.kernel())
+        _ = try guest.boot()
+        let expected = try guest.checkPageTables()
+        XCTAssertEqual(expected.violations, [])
+        let result = try KVMHostBinary().run([], input: "check\n")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("monitor> check\n\(expected)\nmonitor> "), result.stdout)
+    }
+
     /// `--memory 64G`: about 16.7M usable frames, most of them above 4 GiB.
     func testASixtyFourGiBGuestShowsItsFramesAboveTheHole() throws {
         try requireKVM()

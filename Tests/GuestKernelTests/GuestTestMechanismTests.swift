@@ -46,6 +46,60 @@ final class GuestTestMechanismTests: GuestBehaviourTestCase {
             XCTAssertEqual(recorded.first?.description, "guest expectation failed: a failure on purpose (values 0x1234, 0x5678)")
         }
     }
+
+    /// Runs `name`, a case that breaks the page tables, and returns the
+    /// violation the host's check after the call names, and the space the
+    /// case published (the last one).
+    private func violationAfter(_ name: String, on backend: Backend) throws -> (PageTableViolation, LiveGuest, PublishedTable.Space) {
+        let guest = try ReadyGuests.guest(on: backend)
+        let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
+        let index = try XCTUnwrap(names.firstIndex(of: name))
+        do {
+            _ = try guest.call(RunGuestTest(index: UInt64(index)), timeout: .seconds(60))
+            throw PageTablesLeftWhole(name: name)
+        } catch let failure as GuestFailure {
+            guard case .pageTableViolation(let violation) = failure.kind else { throw failure }
+            XCTAssertEqual(guest.expectationFailures, [], "the case did what it meant to")
+            let space = try XCTUnwrap(PublishedTable(memory: guest.memory, at: guest.pageTableCheckTable).spaces.last)
+            return (violation, guest, space)
+        }
+    }
+
+    /// A case maps its space's root frame at a user address: the check
+    /// after the call names the page table mapped as a page, at that
+    /// address, with every entry of its walk.
+    func testAPageTableMappedAtAUserAddressIsCaughtAfterTheCall() throws {
+        try onEachBackend { backend in
+            let (violation, guest, space) = try violationAfter("mechanism_pageTableMappedAtUserAddress", on: backend)
+            XCTAssertEqual(space.index, 1)
+            XCTAssertEqual(space.kind, .testCase)
+            let steps = try PageTableFixtures.steps(guest.memory, root: space.root, virtual: 0x4000_0000)
+            XCTAssertEqual(steps.map(\.level), [4, 3, 2, 1])
+            XCTAssertEqual(steps.last.map { $0.entry & PageTableFixtures.addressBits }, space.root, "the leaf maps the root")
+            XCTAssertEqual(violation, PageTableViolation(rule: .pageTableMappedAsPage, frame: space.root,
+                                                         mappings: [.init(space: space, virtual: 0x4000_0000, steps: steps)]))
+        }
+    }
+
+    /// A case frees a frame its space still maps: the check after the call
+    /// names the free frame mapped.
+    func testAFrameFreedWhileMappedIsCaughtAfterTheCall() throws {
+        try onEachBackend { backend in
+            let (violation, guest, space) = try violationAfter("mechanism_frameFreedWhileMapped", on: backend)
+            XCTAssertEqual(space.kind, .testCase)
+            let steps = try PageTableFixtures.steps(guest.memory, root: space.root, virtual: 0x4000_0000)
+            XCTAssertEqual(steps.map(\.level), [4, 3, 2, 1])
+            let frame = try XCTUnwrap(steps.last).entry & PageTableFixtures.addressBits
+            XCTAssertEqual(violation, PageTableViolation(rule: .freeFrameMapped, frame: frame,
+                                                         mappings: [.init(space: space, virtual: 0x4000_0000, steps: steps)]))
+        }
+    }
+}
+
+/// A case meant to break the page tables ran, and the check found nothing.
+struct PageTablesLeftWhole: Error, CustomStringConvertible {
+    var name: String
+    var description: String { "\(name) ran and the host's page-table check after it found nothing" }
 }
 
 /// The TLB checker, caught in the act: a case that remaps a live page and

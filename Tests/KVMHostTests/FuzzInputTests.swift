@@ -1,5 +1,6 @@
 import Foundation
 import FuzzTargets
+import GuestProtocol
 import KVMHost
 import XCTest
 
@@ -56,6 +57,21 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertEqual(outcomes["upper-half"], .some(nil))
         XCTAssertEqual(outcomes["self-referencing-root"], .tooManyRegions(limit: fuzzWalkerLimits.regions, cr3: 0x1000))
         XCTAssertEqual(outcomes["table-outside-memory"], .tableOutsideMemory(level: 3, table: 0x7FFF_0000, memorySize: UInt64(fuzzWalkerMemorySize)))
+        // The page-table check over the same memory, its table at 0x2000 in the check-table seeds.
+        func check(_ name: String) throws -> Result<PageTableCheck.Report, PageTableCheckError> {
+            let bytes = try Data(contentsOf: try XCTUnwrap(files.first { $0.lastPathComponent == name }))
+            let memory = try GuestMemory(size: fuzzWalkerMemorySize)
+            try memory.write(Array(bytes.dropFirst(16)), at: 0)
+            return fuzzPageTableCheck(memory: memory, tableAddress: 0x2000)
+        }
+        XCTAssertEqual(try check("check-table-loop"), .failure(.tableReachedTwice(table: 0x1000, level: 3, firstLevel: 4, space: 0)))
+        let space = PublishedTable.Space(index: 0, root: 0x1000, kind: .kernel)
+        let step = PageWalk.Step(level: 4, tableAddress: 0x1000, index: 1, entry: 0x3087)
+        XCTAssertEqual(try check("check-table-reserved"), .success(.init(
+            spaces: 1, tables: 1, mappings: 0,
+            violations: [.init(rule: .reservedBitsSet, frame: 0x1000, reservedBits: 0x80,
+                               mappings: [.init(space: space, virtual: 0x80_0000_0000, steps: [step])])],
+            violationsLeftOut: 0)))
     }
 
     func testMachineArgumentInputs() throws {

@@ -37,20 +37,25 @@ final class RecordCodingTests: XCTestCase {
     /// trusted to size an array or converted with a trap; the index of the
     /// word refused is named.
     func testCountsOfAnySizeAreRefused() throws {
-        // A ready record's map count is its thirteenth word (after 9 words and 3 of boot cycles).
-        let ready = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 12) + [UInt64.max])
+        // A ready record's map count is its fourteenth word (after 10 words and 3 of boot cycles).
+        let ready = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 13) + [UInt64.max])
         XCTAssertThrowsError(try decode(ready)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 12, value: UInt64.max)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 13, value: UInt64.max)))
         }
         // 129 entries, all present: more than one record may carry.
-        let tooMany = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 12) + [129] + Array(repeating: 0, count: 129 * 3))
+        let tooMany = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 13) + [129] + Array(repeating: 0, count: 129 * 3))
         XCTAssertThrowsError(try decode(tooMany)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 12, value: 129)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 13, value: 129)))
+        }
+        // The page-table check table's address, the tenth word, is word-aligned.
+        let unaligned = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 9) + [0x4004] + Array(repeating: 0, count: 4))
+        XCTAssertThrowsError(try decode(unaligned)) {
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 9, value: 0x4004)))
         }
         // Cut short inside the boot cycles: the word missing is named (this
         // crashed the host once: a compiler's cleanup of a half-built record).
-        for count in 0..<12 {
-            XCTAssertThrowsError(try decode(record(kind: RecordKind.ready, words: Array(repeating: 7, count: count))), "\(count) words") {
+        for count in 0..<13 {
+            XCTAssertThrowsError(try decode(record(kind: RecordKind.ready, words: Array(repeating: 8, count: count))), "\(count) words") {
                 XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .missingWord(index: count)))
             }
         }
@@ -105,7 +110,7 @@ final class RecordCodingTests: XCTestCase {
         XCTAssertEqual(registers.values, Array(1...15))
         let ready = ReadyRecord(kernelPhysicalStart: 0x100000, kernelPhysicalEnd: 0x400000, kernelVirtualBase: 0x7fff_8000_0000,
                                 directMapBase: 0x7f80_0000_0000, heapStart: 1, heapEnd: 2, startInfoPhysical: 0x1000, pageTableRoot: 0x9000,
-                                droppedMemoryRanges: 0, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
+                                droppedMemoryRanges: 0, pageTableCheckTable: 0x4000, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
                                 memoryMap: MemoryMapEntries([.init(base: 0x1000, length: 0x9F000, type: MemoryType.ram),
                                                              .init(base: 0xA0000, length: 0x60000, type: MemoryType.reserved)]))
         XCTAssertEqual(try decode(HostileRecords.record(kind: .ready, ready)), .ready(ready))

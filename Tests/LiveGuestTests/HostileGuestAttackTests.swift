@@ -67,7 +67,7 @@ final class HostileGuestAttackTests: XCTestCase {
             return .failure(.unexpectedReport("\(error)"))
         }
         switch report {
-        case .ready, .reply, .console, .pageTrap, .programReport, .expectationFailed:
+        case .ready, .reply, .console, .pageTrap, .programReport, .expectationFailed, .pageTableCheckRequest:
             return .exited(accepted)
         case .awaitCommand(let waiting):
             let (buffer, capacity) = (waiting.bufferPhysical, waiting.capacity)

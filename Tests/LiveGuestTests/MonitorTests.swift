@@ -332,6 +332,47 @@ final class MonitorTests: GuestBehaviourTestCase {
             }
         }
     }
+
+    /// `check` has the host run its page-table check and show the result on
+    /// the console: all well, then a page mapped (three new tables, one
+    /// more mapping), then damage the host made shown as the violation.
+    func testCheckShowsTheHostsPageTableCheckOnTheConsole() throws {
+        try onEachBackend { _ in
+            var configuration = LiveGuest.Configuration()
+            configuration.checkPageTablesAfterCalls = false  // the damage below must reach the monitor
+            let (guest, ready) = try readyGuest(configuration: configuration)
+            guest.consoleInput = ScriptedConsoleInput(lines: ["check", "map 0x40000000 w", "check", "quit"])
+            let before = guest.serial.text.count
+            XCTAssertEqual(try guest.call(RunMonitor(), timeout: .seconds(60)), Done())
+            let screen = String(guest.serial.text.dropFirst(before))
+            let after = try guest.checkPageTables()
+            XCTAssertEqual(after.violations, [])
+            guard case .mapped(let frame, _, _) = try guest.walk(0x4000_0000, cr3: ready.pageTableRoot).outcome else {
+                return XCTFail("the monitor's map left nothing at 0x40000000")
+            }
+            let start = try XCTUnwrap(screen.range(of: "monitor> check\n"))
+            XCTAssertEqual(String(screen[start.lowerBound...]), """
+                monitor> check
+                page tables: all invariants hold (1 address space, \(after.tables - 3) page tables, \(after.mappings - 1) mappings outside the direct map)
+                monitor> map 0x40000000 w
+                mapped 0x0000000040000000 -> \(hex16(frame))
+                monitor> check
+                page tables: all invariants hold (1 address space, \(after.tables) page tables, \(after.mappings) mappings outside the direct map)
+                monitor> quit
+
+                """)
+
+            let space = try HandMadeSpace(guest: guest)
+            try space.setLeaf(page: 4, space.pt | PageTableFixtures.present)
+            guest.consoleInput = ScriptedConsoleInput(lines: ["check", "quit"])
+            let second = guest.serial.text.count
+            XCTAssertEqual(try guest.call(RunMonitor(), timeout: .seconds(60)), Done())
+            let damaged = try guest.checkPageTables()
+            XCTAssertEqual(damaged.violations, [.init(rule: .pageTableMappedAsPage, frame: space.pt, mappings: [try space.mapping(page: 4)])])
+            XCTAssertEqual(String(guest.serial.text.dropFirst(second)).components(separatedBy: "monitor> check\n").last,
+                           damaged.description + "\nmonitor> quit\n")
+        }
+    }
 }
 
 /// An address as the monitor prints it: 0x and 16 hex digits.

@@ -90,7 +90,7 @@ final class SnapshotFileTests: XCTestCase {
     func testAForeignOrDamagedFileIsATypedError() throws {
         let (_, _, bytes) = try savedSnapshot()
         assertRefused(try GuestImage.kernel(), .notASnapshot, "an ELF")
-        XCTAssertEqual(bytes[8..<12], [2, 0, 0, 0], "version 2")
+        XCTAssertEqual(bytes[8..<12], [3, 0, 0, 0], "version 3")
         var version = bytes
         version[8] = 1
         assertRefused(version, .unsupportedVersion(1))

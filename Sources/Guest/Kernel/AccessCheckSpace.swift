@@ -29,6 +29,7 @@ struct AccessCheckSpace {
         }
         self.pagemap = pagemap
         self.pagemap.shareTopLevelEntry(KernelAddressSpace.kernelSlot, from: KernelAddressSpace.pagemap)
+        HostCheckTable.register(self.pagemap, .accessChecks)
         for _ in 0..<3 {
             guard let frame = PhysicalMemory.frames.allocate() else {
                 code = Frame(containing: 0)
@@ -143,6 +144,7 @@ struct AccessCheckSpace {
                 flush.ignore()  // not in CR3 any more
             }
         }
+        HostCheckTable.unregister(pagemap)
         pagemap.unshareTopLevelEntry(KernelAddressSpace.kernelSlot)
         PhysicalMemory.free(pagemap.root)
         for frame in taken { PhysicalMemory.free(frame) }

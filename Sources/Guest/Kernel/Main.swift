@@ -14,6 +14,7 @@ func kmain(_ startInfoPhysical: UInt) {
     let addressSpaceStart = cpu_rdtsc()
     KernelAddressSpace.build(boot: boot)
     TLBChecker.start()
+    HostCheckTable.start()
     let built = cpu_rdtsc()
     sendReady(boot, cycles: BootCycles(total: UInt64(cpu_rdtsc() &- kernel_boot_tsc),
                                        physicalMemory: UInt64(addressSpaceStart &- physicalMemoryStart),
@@ -33,6 +34,7 @@ private func sendReady(_ boot: BootInfo, cycles: BootCycles) {
         kernelVirtualBase: UInt64(layout.virtual_base), directMapBase: UInt64(layout.direct_map_base),
         heapStart: UInt64(layout.heap_start), heapEnd: UInt64(layout.heap_end),
         startInfoPhysical: boot.startInfoPhysical, pageTableRoot: KernelAddressSpace.pagemap.root.address,
-        droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges), bootCycles: cycles, memoryMap: boot.memoryMap)
+        droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges),
+        pageTableCheckTable: HostCheckTable.physical, bootCycles: cycles, memoryMap: boot.memoryMap)
     ReportChannel.send(kind: RecordKind.ready) { record in record.encode(ready) }
 }

@@ -87,6 +87,7 @@ enum ProcessRunner {
             return false
         }
         pagemap.shareTopLevelEntry(KernelAddressSpace.kernelSlot, from: KernelAddressSpace.pagemap)
+        HostCheckTable.register(pagemap, .process)
         CurrentProcess.pagemap = pagemap
         CurrentProcess.space = MemorySpace(base: 0, limit: userLimit)
         CurrentProcess.reportFaults = reportFaults
@@ -195,6 +196,7 @@ enum ProcessRunner {
                 kernelPanic("process teardown: a reservation of the process would not free", last.start)
             }
         }
+        HostCheckTable.unregister(CurrentProcess.pagemap)
         CurrentProcess.pagemap.unshareTopLevelEntry(KernelAddressSpace.kernelSlot)
         PhysicalMemory.free(CurrentProcess.pagemap.root)
     }

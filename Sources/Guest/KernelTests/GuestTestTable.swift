@@ -8,6 +8,8 @@ enum GuestTestTable {
         [
             GuestTestCase("mechanism_failingExpectation", MechanismCases.failingExpectation),
             GuestTestCase("mechanism_missingInvalidation", MechanismCases.missingInvalidation),
+            GuestTestCase("mechanism_pageTableMappedAtUserAddress", MechanismCases.pageTableMappedAtUserAddress),
+            GuestTestCase("mechanism_frameFreedWhileMapped", MechanismCases.frameFreedWhileMapped),
             GuestTestCase("framesAreHandedOutOnce", FrameCases.framesAreHandedOutOnce),
             GuestTestCase("contiguousRunsAreAlignedAndDisjoint", FrameCases.contiguousRunsAreAlignedAndDisjoint),
             GuestTestCase("refusedFreesChangeNothing", FrameCases.refusedFreesChangeNothing),
@@ -36,6 +38,7 @@ enum GuestTestTable {
             GuestTestCase("pageTrapDecidesEachReason", PageTrapCases.decidesEachReason),
             GuestTestCase("demandPagingConservesFrames", PageTrapCases.demandPagingConservesFrames),
             GuestTestCase("framesAreConservedAcrossAMixedWorkload", ConservationCases.framesAreConservedAcrossAMixedWorkload),
+            GuestTestCase("spacesArePublishedWhileTheyLive", HostCheckTableCases.spacesArePublishedWhileTheyLive),
         ]
     }
 }

@@ -8,6 +8,13 @@ public struct PageWalk: Equatable, Sendable, CustomStringConvertible {
         public let tableAddress: UInt64
         public let index: Int
         public let entry: UInt64
+
+        public init(level: Int, tableAddress: UInt64, index: Int, entry: UInt64) {
+            self.level = level
+            self.tableAddress = tableAddress
+            self.index = index
+            self.entry = entry
+        }
     }
 
     public enum Outcome: Equatable, Sendable {

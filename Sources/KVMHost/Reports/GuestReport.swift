@@ -97,6 +97,8 @@ public enum GuestReport: Equatable, Sendable {
     case programReport(UInt64)
     /// An expectation of an in-kernel test case failed; the case goes on.
     case expectationFailed(AssertionReport)
+    /// The monitor asks for the host's page-table check.
+    case pageTableCheckRequest
 
     /// Decodes `record`, whose words must be exactly the value its kind names.
     public init(_ record: RecordView) throws(ChannelError) {
@@ -128,6 +130,11 @@ public enum GuestReport: Equatable, Sendable {
         case .staleTranslation: self = .staleTranslation(try words(StaleTranslationRecord.self))
         case .programReport: self = .programReport(try words(UInt64.self))
         case .awaitCommand: self = .awaitCommand(try words(AwaitCommandRecord.self))
+        case .pageTableCheckRequest:
+            guard record.wordCount == 0, record.text.isEmpty else {
+                throw ChannelError.undecodable(kind: record.kind, reason: "a page-table check request carries nothing")
+            }
+            self = .pageTableCheckRequest
         case .reply:
             var decoder = WireDecoder(record: record, from: 0)
             let header: ReplyHeader

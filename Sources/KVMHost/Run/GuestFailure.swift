@@ -51,6 +51,11 @@ public struct GuestFailure: Error, CustomStringConvertible {
         /// The kernel could not record this many ranges of its memory map
         /// (its ready report says so): it would run with memory missing.
         case memoryMapNotTaken(droppedRanges: UInt64)
+        /// The host's page-table check after a call found an invariant broken
+        /// (the first violation it met).
+        case pageTableViolation(PageTableViolation)
+        /// The host's page-table check could not read what the kernel published.
+        case pageTablesUnchecked(PageTableCheckError)
     }
 
     public let kind: Kind
@@ -138,6 +143,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
             text += "\n\(cpu)"
         }
         if let walk { text += "\n\(walk)" }
+        if case .pageTableViolation(let violation) = kind { text += "\n" + violation.mappings.map(\.description).joined(separator: "\n") }
         if includingConsoleTail && !consoleTail.isEmpty {
             text += "\nlast console lines:\n" + consoleTail.map { "  | \(escapingControlCharacters($0))" }.joined(separator: "\n")
         }
@@ -181,6 +187,8 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .unexpectedReport(let what): return "unexpected report: \(what)"
         case .memoryMapNotTaken(let dropped):
             return "the kernel dropped \(dropped) range(s) of its memory map that its frame allocator cannot record"
+        case .pageTableViolation(let violation): return violation.summary
+        case .pageTablesUnchecked(let error): return "page-table check: \(error)"
         }
     }
 }

@@ -2,7 +2,7 @@ import CKVM
 import Foundation
 import GuestProtocol
 
-/// A snapshot on disk, version 2, little-endian:
+/// A snapshot on disk, version 3, little-endian:
 ///
 ///     "KVMHSNAP"  u32 version  u64 memory size  u64 kernel digest
 ///     section "CPUF"  the CPU features given and taken away (two u64 masks
@@ -11,7 +11,8 @@ import GuestProtocol
 ///                     and end (memory size is the last end; the 32-bit hole
 ///                     and any other gap hold no pages)
 ///     section "VCPU"  the vCPU's state (KVM's structures as KVM lays them out)
-///     section "HOST"  memory map, command channel, exit status, the reports kept
+///     section "HOST"  memory map, command channel, exit status, the page-table
+///                     check table's address, the reports kept
 ///                     (program values, page traps, failed expectations)
 ///     section "UART"  transcript, unread input, registers
 ///     section "MEMP"  a bit a page (set: not all zero), then those pages
@@ -21,8 +22,9 @@ import GuestProtocol
 /// anything: a truncated, corrupt or foreign file is a `SnapshotFileError`.
 public enum SnapshotFile {
     static let magic = Array("KVMHSNAP".utf8)
-    /// 2: the CPU features (version 1 had none).
-    public static let version: UInt32 = 2
+    /// 2: the CPU features (version 1 had none); 3: the page-table check
+    /// table's address in the host section.
+    public static let version: UInt32 = 3
 
     /// Writes `snapshot` to `path` (through a temporary file beside it, so
     /// that `path` is either the old file or the whole new one).
@@ -77,6 +79,7 @@ public enum SnapshotFile {
             section.append(littleEndian: UInt64(host.droppedReports))
             section.append(host.exitStatus == nil ? 0 : 1)
             section.append(littleEndian: host.exitStatus ?? 0)
+            section.append(littleEndian: host.pageTableCheckTable)
             section.append(littleEndian: UInt64(host.programReports.count))
             for value in host.programReports { section.append(littleEndian: value) }
             section.append(littleEndian: UInt64(host.pageTraps.count))
@@ -230,6 +233,7 @@ public enum SnapshotFile {
         guard dropped <= UInt64(Int.max) else { throw SnapshotFileError.badValue(section: "HOST", "\(dropped) dropped reports") }
         let hasStatus = try hostSection.flag()
         let status = try hostSection.u32()
+        let pageTableCheckTable = try hostSection.u64()
         let reportCount = try hostSection.count(elementSize: 8)
         var programReports: [UInt64] = []
         programReports.reserveCapacity(reportCount)
@@ -248,7 +252,8 @@ public enum SnapshotFile {
         try hostSection.end()
         let host = LiveGuest.HostState(memoryMap: PhysicalMemoryMap(reported: entries), queued: [], commandBuffer: hasBuffer ? buffer : nil,
                                        commandSequence: commandSequence, inputEnded: inputEnded, pageTraps: pageTraps, programReports: programReports,
-                                       droppedReports: Int(dropped), expectationFailures: expectationFailures, exitStatus: hasStatus ? status : nil)
+                                       droppedReports: Int(dropped), expectationFailures: expectationFailures, exitStatus: hasStatus ? status : nil,
+                                       pageTableCheckTable: pageTableCheckTable)
 
         var uartSection = try file.section("UART")
         let transcript = try uartSection.bytes(try uartSection.count(elementSize: 1))

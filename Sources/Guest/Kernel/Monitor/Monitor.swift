@@ -75,6 +75,7 @@ enum Monitor {
         case .run: MonitorCommands.run(words)
         case .faults: MonitorCommands.faults()
         case .fault: _ = cpu_read_byte(0)
+        case .check: MonitorCommands.check()
         case .quit: break
         }
         return command

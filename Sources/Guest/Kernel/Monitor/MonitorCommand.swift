@@ -2,7 +2,7 @@
 // both read, so that a command cannot be in one and missing from the other.
 
 enum MonitorCommand: CaseIterable {
-    case help, mem, cpu, alloc, free, map, unmap, translate, walk, spaces, reserve, release, programs, run, faults, fault, quit
+    case help, mem, cpu, alloc, free, map, unmap, translate, walk, spaces, reserve, release, programs, run, faults, fault, check, quit
 
     var name: StaticString {
         switch self {
@@ -22,6 +22,7 @@ enum MonitorCommand: CaseIterable {
         case .run: "run"
         case .faults: "faults"
         case .fault: "fault"
+        case .check: "check"
         case .quit: "quit"
         }
     }
@@ -44,6 +45,7 @@ enum MonitorCommand: CaseIterable {
         case .run: "run PROGRAM"
         case .faults: "faults"
         case .fault: "fault"
+        case .check: "check"
         case .quit: "quit"
         }
     }
@@ -66,6 +68,7 @@ enum MonitorCommand: CaseIterable {
         case .run: "run one in a process of its own, at 0x0"
         case .faults: "the last page-trap decisions"
         case .fault: "a deliberate kernel page fault (panic report)"
+        case .check: "the host's page-table check, its result here"
         case .quit: "leave the monitor (or Ctrl-D)"
         }
     }
@@ -73,7 +76,7 @@ enum MonitorCommand: CaseIterable {
     /// How many words may follow the command's name.
     var arguments: ClosedRange<Int> {
         switch self {
-        case .help, .mem, .cpu, .spaces, .programs, .faults, .fault, .quit: 0...0
+        case .help, .mem, .cpu, .spaces, .programs, .faults, .fault, .check, .quit: 0...0
         case .alloc: 0...1
         case .free, .unmap, .translate, .walk, .release, .run: 1...1
         case .map: 1...3

@@ -24,6 +24,16 @@ enum MonitorCommands {
         Console.write("\n")
     }
 
+    /// Asks the host to check the page tables from outside; it prints the
+    /// result on the console before the kernel goes on.
+    static func check() {
+        guard ReportChannel.hostAnswers else {
+            Console.write("error: no host answers on the report channel to check the page tables\n")
+            return
+        }
+        ReportChannel.send(kind: RecordKind.pageTableCheckRequest) { _ in }
+    }
+
     static func memory() {
         Console.write("frames: total ")
         Console.writeDecimal(PhysicalMemory.frames.totalFrames)

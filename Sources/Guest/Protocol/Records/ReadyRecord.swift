@@ -14,6 +14,9 @@ public struct ReadyRecord: Wire {
     /// Memory ranges the frame allocator could not record: memory the kernel
     /// does not use. The host fails the boot when there are any.
     public var droppedMemoryRanges: UInt64
+    /// Where the kernel publishes what the host's page-table check reads
+    /// (`PageTableCheckTable`), guest-physical, word-aligned.
+    public var pageTableCheckTable: UInt64
     /// The memory map as the kernel read it from hvm_start_info.
     // Declared before bootCycles (the wire has it last): the other way
     // round, Swift 6.3.1's debug build released an uninitialised memoryMap
@@ -27,7 +30,7 @@ public struct ReadyRecord: Wire {
 
     public init(kernelPhysicalStart: UInt64, kernelPhysicalEnd: UInt64, kernelVirtualBase: UInt64, directMapBase: UInt64,
                 heapStart: UInt64, heapEnd: UInt64, startInfoPhysical: UInt64, pageTableRoot: UInt64,
-                droppedMemoryRanges: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
+                droppedMemoryRanges: UInt64, pageTableCheckTable: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
         self.kernelPhysicalStart = kernelPhysicalStart
         self.kernelPhysicalEnd = kernelPhysicalEnd
         self.kernelVirtualBase = kernelVirtualBase
@@ -37,6 +40,7 @@ public struct ReadyRecord: Wire {
         self.startInfoPhysical = startInfoPhysical
         self.pageTableRoot = pageTableRoot
         self.droppedMemoryRanges = droppedMemoryRanges
+        self.pageTableCheckTable = pageTableCheckTable
         self.bootCycles = bootCycles
         self.memoryMap = memoryMap
     }
@@ -51,11 +55,14 @@ public struct ReadyRecord: Wire {
         let startInfoPhysical = try decoder.word()
         let pageTableRoot = try decoder.word()
         let droppedMemoryRanges = try decoder.word()
+        let pageTableCheckTable = try decoder.word()
+        guard pageTableCheckTable % 8 == 0 else { throw .invalidValue(index: decoder.index - 1, value: pageTableCheckTable) }
         let bootCycles: BootCycles = try decoder.decode()
         let memoryMap: MemoryMapEntries = try decoder.decode()
         self.init(kernelPhysicalStart: kernelPhysicalStart, kernelPhysicalEnd: kernelPhysicalEnd, kernelVirtualBase: kernelVirtualBase,
                   directMapBase: directMapBase, heapStart: heapStart, heapEnd: heapEnd, startInfoPhysical: startInfoPhysical,
-                  pageTableRoot: pageTableRoot, droppedMemoryRanges: droppedMemoryRanges, bootCycles: bootCycles, memoryMap: memoryMap)
+                  pageTableRoot: pageTableRoot, droppedMemoryRanges: droppedMemoryRanges, pageTableCheckTable: pageTableCheckTable,
+                  bootCycles: bootCycles, memoryMap: memoryMap)
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -68,6 +75,7 @@ public struct ReadyRecord: Wire {
         encoder.word(startInfoPhysical)
         encoder.word(pageTableRoot)
         encoder.word(droppedMemoryRanges)
+        encoder.word(pageTableCheckTable)
         encoder.encode(bootCycles)
         encoder.encode(memoryMap)
     }

@@ -43,9 +43,12 @@ public enum RecordKind: UInt16, Sendable {
     /// Guest to host: an expectation of an in-kernel test case failed, and
     /// the case goes on. Laid out as `assertion`.
     case expectationFailed = 10
+    /// Guest to host: the monitor's `check` asks the host to run its
+    /// page-table check now and show the result on the console. No words.
+    case pageTableCheckRequest = 11
     /// Guest to host: the TLB checker found a translation the kernel left
     /// stale where it could be used. Words: a `StaleTranslationRecord`.
-    case staleTranslation = 11
+    case staleTranslation = 12
     /// Host to guest: a call. Words: its `CallCode`, then its arguments as `Wire` words.
     case command = 16
 }
