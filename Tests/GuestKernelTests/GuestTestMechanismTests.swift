@@ -105,6 +105,33 @@ struct PageTablesLeftWhole: Error, CustomStringConvertible {
 /// The TLB checker, caught in the act: a case that remaps a live page and
 /// never invalidates it.
 final class TLBCheckerMechanismTests: GuestBehaviourTestCase {
+    /// The checker sees every invalidation because `TLB` is the only code
+    /// that invalidates: no other kernel source runs invlpg or writes CR3
+    /// (cpu.h defines the instructions; the PVH entry loads the boot tables
+    /// before the kernel's own exist).
+    func testOnlyTheTLBPrimitivesInvalidate() throws {
+        let guest = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Guest")
+            .standardizedFileURL
+        let allowed: Set<String> = ["Kernel/TLB/TLB.swift", "Kernel/cpu.h", "Kernel/Assembly/pvh-entry.S"]
+        let walker = try XCTUnwrap(FileManager.default.enumerator(atPath: guest.path))
+        var offenders: [String] = []
+        var scanned = 0
+        while let file = walker.nextObject() as? String {
+            guard [".swift", ".S", ".h", ".c"].contains(where: file.hasSuffix), !allowed.contains(file) else { continue }
+            scanned += 1
+            let text = try String(contentsOf: guest.appendingPathComponent(file), encoding: .utf8)
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let code = line.components(separatedBy: "//").first ?? ""
+                if code.contains("cpu_invlpg") || code.contains("cpu_write_cr3") || code.contains("invlpg")
+                    || code.range(of: #",\s*%cr3"#, options: .regularExpression) != nil {
+                    offenders.append("\(file):\(number + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        XCTAssertGreaterThan(scanned, 100)
+        XCTAssertEqual(offenders, [], "invalidations outside Kernel/TLB/TLB.swift escape the TLB checker")
+    }
+
     /// The call fails at its end with the checker's report: the page, the
     /// change, the checkpoint, and the chain of return addresses that wrote
     /// the entry, symbolized to the planted line. Whether this backend's
