@@ -77,7 +77,7 @@ enum TLBChecker {
         }
     }
 
-    @inline(never)
+    @inline(__always)
     static func wrote(root: UInt64, address: UInt64, level: UInt8, leaf: Bool, change: UInt8) {
         // Below its PML4 entry, the kernel's region is the same tables in every space.
         let shared = level < 4 && (address >> 39) & 0x1FF == UInt64(KernelAddressSpace.kernelSlot)
