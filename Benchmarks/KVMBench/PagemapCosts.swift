@@ -93,7 +93,7 @@ func memorySpaceFallback() throws -> [Row] {
         let left = (space.limit - space.highWaterMark) / 4096
         let size = min(UInt64.random(in: 1...64, using: &random), left)
         starts.append(try space.reserve(pages: size, backing: .eager, flags: [.writable], pagemap: &pagemap,
-                                        frames: &memory.frames, zero: { _ in }))
+                                        frames: &memory.frames, zero: { _ in }, invalidate: { _ in }))
     }
 
     /// Walks the arena page by page from its base and takes the first run of
@@ -123,7 +123,7 @@ func memorySpaceFallback() throws -> [Row] {
             var reserved: UInt64?
             fast.append(nanoseconds(clock.measure {
                 reserved = try? space.reserve(pages: size, backing: .lazy, flags: [.writable], pagemap: &pagemap,
-                                              frames: &memory.frames, zero: { _ in })
+                                              frames: &memory.frames, zero: { _ in }, invalidate: { _ in })
             }))
             guard found == reserved else { throw BenchmarkError("the two fallbacks chose different places") }
             if let reserved { try space.free(reserved, pagemap: &pagemap, frames: &memory.frames, invalidate: { _ in }) }
@@ -140,7 +140,7 @@ func memorySpaceFallback() throws -> [Row] {
     // One hole near the top: fill every hole with single pages, then free
     // only the reservation below the topmost.
     while (try? space.reserve(pages: 1, backing: .eager, flags: [.writable], pagemap: &pagemap,
-                              frames: &memory.frames, zero: { _ in })) != nil {}
+                              frames: &memory.frames, zero: { _ in }, invalidate: { _ in })) != nil {}
     try space.free(starts[starts.count - 2], pagemap: &pagemap, frames: &memory.frames, invalidate: { _ in })
     let nearTop = try compare()
 

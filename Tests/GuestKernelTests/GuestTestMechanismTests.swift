@@ -105,6 +105,27 @@ struct PageTablesLeftWhole: Error, CustomStringConvertible {
 /// The TLB checker, caught in the act: a case that remaps a live page and
 /// never invalidates it.
 final class TLBCheckerMechanismTests: GuestBehaviourTestCase {
+    /// Past the checker's capacity of 64 obligations, the first one not
+    /// kept still fails the call once the kept ones are discharged.
+    func testAnObligationPastTheCheckersCapacityStillFails() throws {
+        try onEachBackend { backend in
+            let guest = try ReadyGuests.guest(configuration: .init(backend: backend)).0
+            let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
+            let index = try XCTUnwrap(names.firstIndex(of: "mechanism_obligationsPastCapacity"))
+            XCTAssertThrowsError(try guest.call(RunGuestTest(index: UInt64(index)))) { error in
+                guard let failure = error as? GuestFailure, case .staleTranslation(let report) = failure.kind else {
+                    return XCTFail("not the TLB checker's failure: \(error)")
+                }
+                XCTAssertEqual(report.address, 0x0000_01D0_0000_0000 + 64 * 4096)
+                XCTAssertEqual(report.change, .unmapped)
+                XCTAssertEqual(report.pending, 1)
+                XCTAssertEqual(report.checkpoint, .endOfCall)
+                XCTAssertTrue((failure.symbolizedWriter() ?? []).contains { $0.line?.contains("MechanismCases.swift:") == true },
+                              "\(failure.symbolizedWriter() ?? [])")
+            }
+        }
+    }
+
     /// The checker sees every invalidation because `TLB` is the only code
     /// that invalidates: no other kernel source runs invlpg or writes CR3
     /// (cpu.h defines the instructions; the PVH entry loads the boot tables

@@ -7,7 +7,7 @@ final class MemorySpaceTests: XCTestCase {
     private func reserve(_ space: inout MemorySpace, _ pages: UInt64, _ backing: Backing = .lazy,
                          _ memory: SimulatedPhysicalMemory, pagemap: inout Pagemap) throws -> UInt64 {
         try space.reserve(pages: pages, backing: backing, flags: [.writable, .noExecute], pagemap: &pagemap,
-                          frames: &memory.harness.allocator, zero: { _ in })
+                          frames: &memory.harness.allocator, zero: { _ in }, invalidate: { _ in })
     }
 
     func testHighWaterMarkHandsOutConsecutiveRanges() throws {
@@ -32,7 +32,7 @@ final class MemorySpaceTests: XCTestCase {
         var space = MemorySpace(base: base, limit: base + MemorySpace.regionSize)
         var zeroed = 0
         let start = try space.reserve(pages: 600, backing: .eager, flags: [.writable, .noExecute], pagemap: &pagemap,
-                                      frames: &memory.harness.allocator, zero: { _ in zeroed += 1 })
+                                      frames: &memory.harness.allocator, zero: { _ in zeroed += 1 }, invalidate: { _ in })
         XCTAssertEqual(zeroed, 0, "fresh frames are known zero")
         var physical = Set<UInt64>()
         for page in 0..<600 as Range<UInt64> {

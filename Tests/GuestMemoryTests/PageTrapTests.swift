@@ -16,7 +16,7 @@ final class PageTrapTests: XCTestCase {
         for (start, backing, flags) in [(UInt64(0x10000), Backing.lazy, PageTableFlags([.user, .writable])),
                                         (0x20000, .lazy, [.user]), (0x30000, .eager, [.user, .writable, .noExecute]),
                                         (0x40000, .guardPage, [])] {
-            try space.reserve(at: start, pages: 4, backing: backing, flags: flags, pagemap: &pagemap, frames: &memory.harness.allocator, zero: { _ in })
+            try space.reserve(at: start, pages: 4, backing: backing, flags: flags, pagemap: &pagemap, frames: &memory.harness.allocator, zero: { _ in }, invalidate: { _ in })
         }
         return space
     }

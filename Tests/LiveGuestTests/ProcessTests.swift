@@ -115,6 +115,21 @@ final class ProcessTests: GuestBehaviourTestCase {
         }
     }
 
+    /// A process frees pages it filled and reserves as many again: the
+    /// frames come back dirty and must be zeroed before it sees them; then
+    /// it frees those and writes where they were, which faults (on tcg a
+    /// translation the kernel forgot to invalidate would take the write).
+    func testFreedFramesComeBackZeroedAndFreedPagesAreGone() throws {
+        try onEachBackend { _ in
+            let guest = try boot()
+            let before = try guest.call(ReadFrameStatistics()).free
+            let run = try guest.runProgram("free-reuse")
+            XCTAssertEqual(guest.programReports, [0], "the OR of every word of the reserved-again pages")
+            XCTAssertEqual(run.outcome, .faulted(reason: .notAllocated, address: 0x1000, rip: 0x8B, vector: 14))
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, before, "every frame and table given back")
+        }
+    }
+
     func testAnotherProcessesAddressesAreNotThere() throws {
         try onEachBackend { _ in
             let guest = try boot()

@@ -43,6 +43,7 @@ enum AccessProbe {
         faulted = false
         target = address
         cpu_set_alignment_check(alignmentCheckFlag ? 1 : 0)
+        TLBChecker.check(.kernelAccess)
         switch access {
         case .read: _ = probe_read(UInt(address))
         case .write: _ = probe_write(UInt(address))

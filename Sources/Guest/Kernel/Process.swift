@@ -105,6 +105,7 @@ enum ProcessRunner {
             TLB.load(pagemap)
             CurrentProcess.active = true
             let started = cpu_rdtsc()
+            TLBChecker.check(.returnToUser)
             _ = user_enter(UInt(image.entry), UInt(userLimit - 8))
             CurrentProcess.userCycles = UInt64(cpu_rdtsc() - started)
             CurrentProcess.active = false
@@ -148,7 +149,7 @@ enum ProcessRunner {
             do {
                 try CurrentProcess.space.reserve(at: start, pages: pages, backing: .eager, flags: flags,
                                                  pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames,
-                                                 zero: zeroFrame)
+                                                 zero: zeroFrame, invalidate: { _ in })  // not in CR3 yet
             } catch {
                 return false
             }
@@ -163,9 +164,9 @@ enum ProcessRunner {
         let top = userLimit - stackPages * pageSize
         do {
             try CurrentProcess.space.reserve(at: top - pageSize, pages: 1, backing: .guardPage, flags: [],
-                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame)
+                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame, invalidate: { _ in })  // not in CR3 yet
             try CurrentProcess.space.reserve(at: top, pages: stackPages, backing: .lazy, flags: [.user, .writable, .noExecute],
-                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame)
+                                             pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame, invalidate: { _ in })  // not in CR3 yet
         } catch {
             return false
         }

@@ -21,7 +21,7 @@ enum Syscalls {
         case allocate:
             let address = try? CurrentProcess.space.reserve(
                 pages: argument0, backing: argument1 == 1 ? .eager : .lazy, flags: [.user, .writable, .noExecute],
-                pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: ProcessRunner.zeroFrame)
+                pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: ProcessRunner.zeroFrame, invalidate: { TLB.invalidate($0, at: .programAllocate) })
             frame.pointee.rax = UInt(address ?? 0)
         case free:
             FastFaults.disarm()  // the range it serves may be going away

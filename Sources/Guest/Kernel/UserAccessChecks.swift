@@ -29,6 +29,7 @@ enum UserAccessChecks {
             space.set(parent: check.parent, leaf: check.leaf)
             errorCode = 0
             let entry = AccessCheckSpace.codePage + UInt64(entryStride * (check.access == .read ? 0 : check.access == .write ? 1 : 2))
+            TLBChecker.check(.returnToUser)
             return (user_enter(UInt(entry), UInt(AccessCheckSpace.stackPage + pageSize)) == 1 ? errorCode : nil, 1)
         }
     }

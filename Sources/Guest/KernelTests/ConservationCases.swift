@@ -24,7 +24,7 @@ enum ConservationCases {
         do throws(MemorySpaceError) {
             for pages: UInt64 in [1, 7, 64, 3] {
                 starts.append(try space.reserve(pages: pages, backing: pages % 2 == 1 ? .eager : .lazy, flags: [.writable],
-                                                pagemap: &pagemap, frames: &PhysicalMemory.frames, zero: CaseSupport.zero))
+                                                pagemap: &pagemap, frames: &PhysicalMemory.frames, zero: CaseSupport.zero, invalidate: { _ in }))
             }
             for start in starts.reversed() {
                 try space.free(start, pagemap: &pagemap, frames: &PhysicalMemory.frames, invalidate: { _ in })

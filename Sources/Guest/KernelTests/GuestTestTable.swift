@@ -8,6 +8,7 @@ enum GuestTestTable {
         [
             GuestTestCase("mechanism_failingExpectation", MechanismCases.failingExpectation),
             GuestTestCase("mechanism_missingInvalidation", MechanismCases.missingInvalidation),
+            GuestTestCase("mechanism_obligationsPastCapacity", MechanismCases.obligationsPastCapacity),
             GuestTestCase("mechanism_pageTableMappedAtUserAddress", MechanismCases.pageTableMappedAtUserAddress),
             GuestTestCase("mechanism_frameFreedWhileMapped", MechanismCases.frameFreedWhileMapped),
             GuestTestCase("framesAreHandedOutOnce", FrameCases.framesAreHandedOutOnce),

@@ -82,3 +82,36 @@ extension MechanismCases {
         Console.write(seen == 0x1111 ? " (the stale translation)\n" : " (the new translation)\n")
     }
 }
+
+extension MechanismCases {
+    /// Where `obligationsPastCapacity` maps its pages: PML4 slot 3, beside `stalePage`.
+    static let crowdedPages: UInt64 = 0x0000_01D0_0000_0000
+
+    /// More unmaps left uninvalidated than the TLB checker keeps (its
+    /// capacity, 64, and one more), then an invalidation of the first 64:
+    /// the one past capacity is still stale, and the call must fail naming it.
+    static func obligationsPastCapacity(_ expect: inout Expect) {
+        let frame = CaseSupport.takeFrame()
+        let pages = UInt64(TLBChecker.capacity + 1)
+        for index in 0..<pages {
+            do throws(MapError) {
+                try KernelAddressSpace.pagemap.map(CaseSupport.page(crowdedPages + index * pageSize), to: frame, flags: [.noExecute],
+                                                   frames: &PhysicalMemory.frames).flush { TLB.invalidate($0, at: .inGuestTestCase) }
+            } catch {
+                expect.that(false, "map a page", index)
+                return
+            }
+        }
+        for index in 0..<pages {
+            do throws(UnmapError) {
+                try KernelAddressSpace.pagemap.unmap(CaseSupport.page(crowdedPages + index * pageSize), frames: &PhysicalMemory.frames)
+                    .ignore()  // each one planted
+            } catch {
+                expect.that(false, "unmap a page", index)
+                return
+            }
+        }
+        for index in 0..<pages - 1 { TLB.invalidate(crowdedPages + index * pageSize, at: .inGuestTestCase) }
+        expect.that(true, "the last page was left stale")
+    }
+}

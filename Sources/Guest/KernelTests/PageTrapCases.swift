@@ -16,7 +16,7 @@ enum PageTrapCases {
                                             (readOnly, .lazy, [.user]), (noExecute, .lazy, [.user, .writable, .noExecute]),
                                             (guardPage, .guardPage, [])] {
                 try space.reserve(at: start, pages: 4, backing: backing, flags: flags, pagemap: &pagemap,
-                                  frames: &PhysicalMemory.frames, zero: { _ in })
+                                  frames: &PhysicalMemory.frames, zero: { _ in }, invalidate: { _ in })
             }
         } catch {
             expect.that(false, "the reservations fit")

@@ -74,10 +74,11 @@ public struct MemorySpace: ~Copyable {
     }
 
     /// Reserves `pages` pages and returns the first address. Eager backing
-    /// maps a frame (zeroed unless known zero) under every page.
+    /// maps a frame (zeroed unless known zero) under every page, and hands
+    /// each page to `invalidate` (a table entry above it may have widened).
     public mutating func reserve(pages: UInt64, backing: Backing, flags: PageTableFlags,
                                  pagemap: inout Pagemap, frames: inout FrameAllocator,
-                                 zero: (Frame) -> Void) throws(MemorySpaceError) -> UInt64 {
+                                 zero: (Frame) -> Void, invalidate: (UInt64) -> Void) throws(MemorySpaceError) -> UInt64 {
         guard pages > 0, pages <= (limit - base) / pageSize else { throw .invalidSize(pages: pages) }
         let size = pages * pageSize
         let start: UInt64
@@ -89,7 +90,7 @@ public struct MemorySpace: ~Copyable {
             start = gap
             fallbackCount += 1
         }
-        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero)
+        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero, invalidate: invalidate)
         return start
     }
 
@@ -97,13 +98,13 @@ public struct MemorySpace: ~Copyable {
     /// stack and its guard page. The mark stays where it is.
     public mutating func reserve(at start: UInt64, pages: UInt64, backing: Backing, flags: PageTableFlags,
                                  pagemap: inout Pagemap, frames: inout FrameAllocator,
-                                 zero: (Frame) -> Void) throws(MemorySpaceError) {
+                                 zero: (Frame) -> Void, invalidate: (UInt64) -> Void) throws(MemorySpaceError) {
         guard pages > 0, start % pageSize == 0 else { throw .invalidSize(pages: pages) }
         let size = pages * pageSize
         guard start >= base, start <= limit, limit - start >= size, !overlapsAny(start, size) else {
             throw .overlaps(address: start)
         }
-        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero)
+        try place(start: start, pages: pages, backing: backing, flags: flags, pagemap: &pagemap, frames: &frames, zero: zero, invalidate: invalidate)
         // A fixed range the mark sits in (a program loaded at the base) moves
         // the mark past it; one far above (a stack at the top) does not.
         if start <= highWaterMark && highWaterMark < start + size { highWaterMark = start + size }
@@ -116,7 +117,7 @@ public struct MemorySpace: ~Copyable {
 
     private mutating func place(start: UInt64, pages: UInt64, backing: Backing, flags: PageTableFlags,
                                 pagemap: inout Pagemap, frames: inout FrameAllocator,
-                                zero: (Frame) -> Void) throws(MemorySpaceError) {
+                                zero: (Frame) -> Void, invalidate: (UInt64) -> Void) throws(MemorySpaceError) {
         let size = pages * pageSize
         let reservation = Reservation(start: start, pageCount: pages, backing: backing, flags: flags)
         if backing == .eager {
@@ -126,8 +127,11 @@ public struct MemorySpace: ~Copyable {
                     guard let (frame, mustZero) = frames.allocateTrackingZero() else { throw MemorySpaceError.outOfFrames }
                     if mustZero { zero(frame) }
                     do {
+                        // No TLB holds the new page, but a table entry above it
+                        // may have been widened: the caller invalidates where
+                        // the space is loaded.
                         try pagemap.map(Page(startingAt: start + mapped * pageSize)!, to: frame, flags: flags, frames: &frames)
-                            .ignore()  // a fresh address: no TLB holds it
+                            .flush(invalidate)
                     } catch {
                         frames.giveBack(frame)
                         throw MemorySpaceError.map(error)
@@ -135,7 +139,7 @@ public struct MemorySpace: ~Copyable {
                     mapped += 1
                 }
             } catch {
-                unmapAndFree(start, pages: mapped, pagemap: &pagemap, frames: &frames, invalidate: { _ in })
+                unmapAndFree(start, pages: mapped, pagemap: &pagemap, frames: &frames, invalidate: invalidate)
                 if start + size == highWaterMark { highWaterMark = start }
                 throw error
             }

@@ -10,7 +10,7 @@ extension ReserveSpace {
         do throws(MemorySpaceError) {
             return try TestSpace.space.reserve(
                 pages: pages, backing: backing, flags: flags, pagemap: &KernelAddressSpace.pagemap, frames: &PhysicalMemory.frames,
-                zero: { frame in KernelLayout.directMap(frame.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize)) })
+                zero: { frame in KernelLayout.directMap(frame.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize)) }, invalidate: { TLB.invalidate($0, at: .reserveSpaceCall) })
         } catch {
             throw .memorySpace(error)
         }

@@ -26,7 +26,10 @@ enum Monitor {
             case .line(let length):
                 let words = MonitorWords(LineEditor.line, length: length, bounds: bounds)
                 if words.count == 0 && !words.overflowed { continue }
-                if execute(words) == .quit { return }
+                let command = execute(words)
+                // A command is the monitor's call: it must leave no stale translation.
+                TLBChecker.check(.endOfMonitorCommand)
+                if command == .quit { return }
             }
         }
     }

@@ -6,7 +6,9 @@
 enum FlushSite: CaseIterable {
     case mapPageCall            // MapPage: a widened table entry above the new page
     case unmapPageCall          // UnmapPage: the page unmapped
+    case reserveSpaceCall       // ReserveSpace: each page of an eager reservation (a table entry above may widen)
     case freeSpaceCall          // FreeSpace: each page of the freed reservation
+    case programAllocate        // a process's allocate system call: each page of an eager reservation
     case programFree            // a process's free system call: each page of the reservation
     case pagemapBenchmarkUnmap  // RunPagemapBenchmark's unmap phase
     case accessCheckEntries     // the access checks' change of the target's table and leaf entries

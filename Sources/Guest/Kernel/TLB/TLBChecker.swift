@@ -46,9 +46,10 @@ enum TLBChecker {
 
     /// Obligations pending, oldest first, in a buffer made once: an
     /// Array's append and removeAll cost hundreds of emulated instructions.
-    /// Each write is flushed right after it today, so one is the most seen;
-    /// past `capacity` the first ones are kept and `dropped` counts the rest,
-    /// which then only a full flush discharges.
+    /// Each write is flushed right after it today, so one is the most seen.
+    /// Past `capacity`, `dropped` counts the writes not kept, the first of
+    /// them in the slot after the last: only a full flush discharges those,
+    /// and a checkpoint before it fails.
     private static var pending = UnsafeMutablePointer<Obligation>(bitPattern: 8)!
     /// Each obligation's return addresses, `writerFrames` a slot, beside it:
     /// written where they lie, never copied.
@@ -70,8 +71,8 @@ enum TLBChecker {
         let layout = KernelLayout.current
         stackLow = UInt64(layout.data_start)
         stackHigh = UInt64(layout.data_end) &- 16
-        pending = UnsafeMutablePointer<Obligation>.allocate(capacity: capacity)
-        writers = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity * writerFrames)
+        pending = UnsafeMutablePointer<Obligation>.allocate(capacity: capacity + 1)
+        writers = UnsafeMutablePointer<UInt64>.allocate(capacity: (capacity + 1) * writerFrames)
         TranslationChangeWitness.witness = { root, address, level, leaf, change in
             TLBChecker.wrote(root: root, address: address, level: level, leaf: leaf, change: change)
         }
@@ -82,14 +83,14 @@ enum TLBChecker {
         // Below its PML4 entry, the kernel's region is the same tables in every space.
         let shared = level < 4 && (address >> 39) & 0x1FF == UInt64(KernelAddressSpace.kernelSlot)
         guard root == TLB.loadedRoot || shared, let change = TranslationChange(rawValue: change) else { return }
-        guard count < capacity else {
-            dropped += 1
-            return
+        // Past capacity, the first write not kept goes in the spare slot.
+        let slot = count < capacity ? count : capacity
+        if slot == count || dropped == 0 {
+            let frames = callers(into: writers + slot * writerFrames)
+            (pending + slot).initialize(to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf,
+                                                       change: change, frames: frames, root: root))
         }
-        let frames = callers(into: writers + count * writerFrames)
-        (pending + count).initialize(to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf,
-                                                    change: change, frames: frames, root: root))
-        count += 1
+        if slot == count { count += 1 } else { dropped += 1 }
     }
 
     /// An invlpg of `address` discharges what it covers (`isDischarged`).
@@ -119,21 +120,28 @@ enum TLBChecker {
     /// Fails the kernel when an obligation is pending at `checkpoint`.
     @inline(__always)
     static func check(_ checkpoint: TLBCheckpoint) {
-        if count > 0 { fail(checkpoint) }
+        if count > 0 || dropped > 0 { fail(checkpoint) }
     }
 
     @inline(never)
     private static func fail(_ checkpoint: TLBCheckpoint) -> Never {
-        let first = pending.pointee
+        // The oldest kept; when invalidations discharged them all, the first dropped.
+        let first = count > 0 ? pending.pointee : pending[capacity]
+        let firstWriters = count > 0 ? writers : writers + capacity * writerFrames
         Console.write("kernel: stale translation of ")
         Console.writeHex(first.page)
         Console.write(" when ")
-        Console.write(checkpoint == .endOfCall ? "the call ended" : "returning to user mode")
+        switch checkpoint {
+        case .endOfCall: Console.write("the call ended")
+        case .returnToUser: Console.write("returning to user mode")
+        case .kernelAccess: Console.write("probing a page")
+        case .endOfMonitorCommand: Console.write("the monitor's command ended")
+        }
         Console.write("\n")
         let record = StaleTranslationRecord(
             address: first.page, root: first.root, level: UInt64(first.level), leaf: first.leaf,
             change: first.change, checkpoint: checkpoint, pending: UInt64(count) + dropped,
-            writtenFrom: WordList(UnsafeRawBufferPointer(start: writers, count: first.frameCount * 8)))
+            writtenFrom: WordList(UnsafeRawBufferPointer(start: firstWriters, count: first.frameCount * 8)))
         ReportChannel.send(kind: .staleTranslation) { $0.encode(record) }
         exitGuest(ExitStatus.panic)
     }

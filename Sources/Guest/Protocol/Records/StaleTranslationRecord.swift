@@ -12,13 +12,20 @@ import GuestMemory
 public enum TLBCheckpoint: UInt64, CaseIterable, Sendable {
     /// A call from the host finished.
     case endOfCall = 1
-    /// The kernel was about to return to a process in ring 3.
+    /// The kernel was about to run a process in ring 3 (a return from a
+    /// trap, or the start of a process or of a ring-3 access check).
     case returnToUser = 2
+    /// The kernel was about to access a page on purpose (its access probes).
+    case kernelAccess = 3
+    /// A command of the console's monitor finished.
+    case endOfMonitorCommand = 4
 
     public var name: String {
         switch self {
         case .endOfCall: return "the call ended"
         case .returnToUser: return "the kernel returned to user mode"
+        case .kernelAccess: return "the kernel probed a page"
+        case .endOfMonitorCommand: return "the monitor's command ended"
         }
     }
 }
@@ -56,7 +63,8 @@ public struct StaleTranslationRecord: Wire {
         address = try decoder.word()
         root = try decoder.word()
         level = try decoder.word(in: 1...4)
-        leaf = try decoder.word(in: 0...1) == 1
+        // A leaf maps a page: 4 KiB, 2 MiB or 1 GiB, never at the PML4.
+        leaf = try decoder.word(in: 0...(level == 4 ? 0 : 1)) == 1
         let changeWord = try decoder.word()
         guard let change = TranslationChange(rawValue: UInt8(truncatingIfNeeded: changeWord)), changeWord <= 0xFF else {
             throw .invalidValue(index: decoder.index - 1, value: changeWord)
