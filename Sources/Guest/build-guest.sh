@@ -12,7 +12,6 @@
 # checks against Kernel/TLB/FlushSite.swift.
 set -euo pipefail
 bin=$1 sources=$2 script=$3 output=$4 work=$5 variant=${6:-plain}
-mkdir -p "$work"
 variant_flags=()
 mutation_source=()
 case "$variant" in
@@ -21,13 +20,15 @@ case "$variant" in
     mutant:*)
         mutation=${variant#mutant:}
         # A Swift expression goes into a source file: only names, dots and parentheses.
-        [[ "$mutation" =~ ^[A-Za-z.()]+$ ]] || { echo "build-guest.sh: not a KernelMutation: '$mutation'" >&2; exit 64; }
+        [[ "$mutation" =~ ^[A-Za-z.()]{1,200}$ ]] || { printf 'build-guest.sh: not a KernelMutation: %q\n' "$mutation" >&2; exit 64; }
+        mkdir -p "$work"
         echo "let activeMutation: KernelMutation = $mutation" > "$work/active-mutation.swift"
         variant_flags=(-D MUTATION)
         mutation_source=("$work/active-mutation.swift")
         ;;
-    *) echo "build-guest.sh: unknown variant '$variant' (plain, coverage or mutant:MUTATION)" >&2; exit 64 ;;
+    *) printf 'build-guest.sh: unknown variant %q (plain, coverage or mutant:MUTATION)\n' "$variant" >&2; exit 64 ;;
 esac
+mkdir -p "$work"
 
 # Ring-0 code runs in KVM's instruction emulator here: no SSE/MMX, and no red
 # zone, since an exception taken in ring 0 pushes its frame below RSP.

@@ -126,6 +126,39 @@ final class TLBCheckerMechanismTests: GuestBehaviourTestCase {
         }
     }
 
+    /// scripts/mutate-flushes mutates what the kernel has: its list is every
+    /// flush site a `TLB` invalidation names in the kernel's sources, and
+    /// every other mutation a `#if MUTATION` there tests for, each once.
+    func testTheMutationScriptListsEverySiteTheKernelUses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [root.appendingPathComponent("scripts/mutate-flushes").path, "--list"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let listed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").map(String.init)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+
+        var used: [String] = []
+        let walker = try XCTUnwrap(FileManager.default.enumerator(atPath: root.appendingPathComponent("Sources/Guest").path))
+        let site = try NSRegularExpression(pattern: #"TLB\.(?:invalidate|flushAll|reload)\([^\n]*at: \.([A-Za-z]+)\)"#)
+        let other = try NSRegularExpression(pattern: #"activeMutation == \.([A-Za-z]+)\b(?!\()"#)
+        while let file = walker.nextObject() as? String {
+            guard file.hasSuffix(".swift") else { continue }
+            let text = try String(contentsOf: root.appendingPathComponent("Sources/Guest").appendingPathComponent(file), encoding: .utf8)
+            for expression in [site, other] {
+                for match in expression.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                    used.append(String(text[Range(match.range(at: 1), in: text)!]))
+                }
+            }
+        }
+        XCTAssertEqual(Set(listed), Set(used), "listed but never used, or used but not listed")
+        XCTAssertEqual(listed.count, Set(listed).count, "a mutation listed twice")
+        XCTAssertGreaterThanOrEqual(listed.count, 12)
+    }
+
     /// The checker sees every invalidation because `TLB` is the only code
     /// that invalidates: no other kernel source runs invlpg or writes CR3
     /// (cpu.h defines the instructions; the PVH entry loads the boot tables
