@@ -75,7 +75,7 @@ enum ExitCodes {
             printError("\(error)")
             switch error {
             case .badVariant, .badReplacement, .replacedAndInstrumented: status = badArguments
-            case .unreadable: status = badImage
+            case .unreadable, .replacementUnreadable: status = badImage
             }
         } catch let error as FileAccessError {
             // What kvmhost reads is its input (a kernel, a snapshot); what it writes, its output.

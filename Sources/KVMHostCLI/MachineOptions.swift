@@ -59,8 +59,11 @@ struct MachineOptions: ParsableArguments {
     /// larger than guest memory (no image that large can load).
     /// The built-in kernel is guest.elf, or guest-coverage.elf for `coverage`.
     func kernelImage(memorySize: Int, coverage: Bool = false) throws -> [UInt8] {
-        guard let kernel else { return try coverage ? GuestImage.coverageKernel() : GuestImage.kernel() }
-        return try KernelFile.read(path: kernel, limit: memorySize)
+        if let kernel { return try KernelFile.read(path: kernel, limit: memorySize) }
+        if coverage { return try GuestImage.coverageKernel() }
+        // A kernel the environment names is the user's file: read as --kernel is.
+        if let named = try GuestImage.replacementPath() { return try KernelFile.read(path: named, limit: memorySize) }
+        return try GuestImage.kernel()
     }
 
     /// The watchdog: as asked, or none for a person at a terminal.

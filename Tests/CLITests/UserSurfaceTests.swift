@@ -263,7 +263,14 @@ final class UserSurfaceTests: XCTestCase {
         XCTAssertEqual(truncate(huge, off_t(GuestImage.maximumKernelBytes) + 1), 0)
         let tooLarge = try KVMHostBinary().run(["--no-monitor"], environment: ["KVMHOST_GUEST_KERNEL": huge])
         XCTAssertEqual(tooLarge.status, 65, tooLarge.stderr)
-        XCTAssertEqual(tooLarge.stderr, "kvmhost: cannot read the built kernel \(huge): 268435457 bytes, more than a kernel image may hold "
-                       + "(268435456) (the BuildGuest plugin builds it)\n")
+        XCTAssertEqual(tooLarge.stderr, "kvmhost: cannot read the kernel image \(huge): 268435457 bytes is larger than guest memory "
+                       + "(67108864 bytes)\n", "read as --kernel is, no larger than guest memory")
+        // The coverage kernel is not the one the variable names.
+        let coverage = try KVMHostBinary().run(["--coverage", directory + "/x.profraw", "--no-monitor"],
+                                               environment: ["KVMHOST_GUEST_KERNEL": copy])
+        XCTAssertEqual(coverage.status, 64, coverage.stderr)
+        XCTAssertEqual(coverage.stderr, "kvmhost: KVMHOST_GUEST_KERNEL=\(copy): it takes no kernel with KVMHOST_GUEST_VARIANT=coverage, "
+                       + "whose instrumented kernel it would replace\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/x.profraw"))
     }
 }

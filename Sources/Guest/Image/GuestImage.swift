@@ -63,9 +63,19 @@ public enum GuestImage {
     /// Where the built guest-coverage.elf lies: `llvm-cov` reads its coverage mapping.
     public static var coverageKernelURL: URL { resource("guest-coverage") }
 
-    /// The bytes of guest-coverage.elf.
+    /// The bytes of guest-coverage.elf. Refused where $KVMHOST_GUEST_KERNEL
+    /// names another kernel: the instrumented one would not be it.
     public static func coverageKernel() throws(GuestImageError) -> [UInt8] {
-        try contents(of: coverageKernelURL)
+        try checkEnvironment()
+        if let path = try replacement.get() { throw .replacedAndInstrumented(path) }
+        return try contents(of: coverageKernelURL)
+    }
+
+    /// The file $KVMHOST_GUEST_KERNEL names, once checked; nil when unset.
+    /// (kvmhost reads it itself, no larger than guest memory.)
+    public static func replacementPath() throws(GuestImageError) -> String? {
+        try checkEnvironment()
+        return try replacement.get()
     }
 
     /// The most a kernel file may hold: the built one is a few MiB with its
@@ -75,14 +85,19 @@ public enum GuestImage {
     /// The file's bytes: a regular file (opened without blocking, so a FIFO
     /// put in its place is refused, never waited on) of at most `maximumKernelBytes`.
     private static func contents(of url: URL) throws(GuestImageError) -> [UInt8] {
+        // A kernel the variable names is the user's file, not the build's.
+        func unreadable(_ reason: String) -> GuestImageError {
+            if case .success(url.path?) = replacement { return .replacementUnreadable(url.path, reason) }
+            return .unreadable(url.path, reason)
+        }
         let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .unreadable(url.path, String(cString: strerror(errno))) }
+        guard descriptor >= 0 else { throw unreadable(String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw .unreadable(url.path, String(cString: strerror(errno))) }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw .unreadable(url.path, "not a regular file") }
+        guard fstat(descriptor, &status) == 0 else { throw unreadable(String(cString: strerror(errno))) }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw unreadable("not a regular file") }
         guard status.st_size <= maximumKernelBytes else {
-            throw .unreadable(url.path, "\(status.st_size) bytes, more than a kernel image may hold (\(maximumKernelBytes))")
+            throw unreadable("\(status.st_size) bytes, more than a kernel image may hold (\(maximumKernelBytes))")
         }
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
         var done = 0
@@ -90,7 +105,7 @@ public enum GuestImage {
             let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + done, $0.count - done) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
-                throw .unreadable(url.path, count < 0 ? String(cString: strerror(errno)) : "it ended at \(done) of \(bytes.count) bytes")
+                throw unreadable(count < 0 ? String(cString: strerror(errno)) : "it ended at \(done) of \(bytes.count) bytes")
             }
             done += count
         }
@@ -112,6 +127,9 @@ public enum GuestImageError: Error, Equatable, Sendable, CustomStringConvertible
     case unreadable(String, String)
     /// $KVMHOST_GUEST_KERNEL names no readable regular file.
     case badReplacement(String)
+    /// The file $KVMHOST_GUEST_KERNEL names could not be read whole (it
+    /// changed after it was checked, or is too large): path and reason.
+    case replacementUnreadable(String, String)
     /// $KVMHOST_GUEST_KERNEL with the coverage variant, whose kernel it would replace.
     case replacedAndInstrumented(String)
 
@@ -119,9 +137,11 @@ public enum GuestImageError: Error, Equatable, Sendable, CustomStringConvertible
         switch self {
         case .badVariant(let value):
             return "\(GuestImage.variantVariable)=\(value): it takes plain or coverage"
-        case .unreadable(let path, let reason): return "cannot read the built kernel \(path): \(reason) (the BuildGuest plugin builds it)"
+        case .unreadable(let path, let reason): return "cannot read the built kernel \(shown(path)): \(reason) (the BuildGuest plugin builds it)"
         case .badReplacement(let path):
             return "\(GuestImage.kernelVariable)=\(shown(path)): it takes the path of a readable regular file (a kernel image)"
+        case .replacementUnreadable(let path, let reason):
+            return "cannot read the kernel \(GuestImage.kernelVariable) names, \(shown(path)): \(reason)"
         case .replacedAndInstrumented(let path):
             return "\(GuestImage.kernelVariable)=\(shown(path)): it takes no kernel with \(GuestImage.variantVariable)=coverage, "
                 + "whose instrumented kernel it would replace"
