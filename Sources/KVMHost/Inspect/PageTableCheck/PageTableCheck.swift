@@ -98,11 +98,15 @@ public struct PageTableCheck {
         var writable: Bool
         var user: Bool
         var inDirectMap: Bool
+        /// Met again through a table another space reached first with
+        /// narrower rights: the same mapping, seen with this space's rights.
+        var again = false
     }
 
     struct Walked {
-        /// Table address -> the level and virtual base it was first met at.
-        var tables: [UInt64: (level: Int, base: UInt64)] = [:]
+        /// Table address -> the level and virtual base it was first met at,
+        /// and the widest rights it was walked with.
+        var tables: [UInt64: (level: Int, base: UInt64, writable: Bool, user: Bool)] = [:]
         var leaves: [Leaf] = []
         var violations: [PageTableViolation] = []
         /// Reserved-bit violations past the limit, counted, not kept.
@@ -119,28 +123,38 @@ public struct PageTableCheck {
                 }
                 continue
             }
-            try visit(space.root, level: 4, base: 0, space: space.index, path: [], writable: true, user: true, into: &walked)
+            try visit(space.root, level: 4, base: 0, space: space.index, path: [], writable: true, user: true, again: false,
+                      into: &walked)
         }
         let tableFrames = walked.tables.keys.sorted()
         var violations = walked.violations
+        var leftOut = walked.violationsLeftOut
+        func add(_ found: @autoclosure () -> PageTableViolation) {
+            if violations.count < limits.violations { violations.append(found()) } else { leftOut += 1 }
+        }
+        var bitmap = FreeFrames(memory: memory, table: table, leaves: walked.leaves)
         for leaf in walked.leaves {
+            if leaf.again {
+                // Seen by the first walk already, but for what this space may do.
+                if leaf.user, let frame = firstKernelFrame(in: leaf, tableFrames) { add(violation(.userMapsKernelFrame, frame: frame, leaf)) }
+                continue
+            }
             if !leaf.inDirectMap, let frame = firstTableFrame(in: leaf, tableFrames) {
-                violations.append(violation(.pageTableMappedAsPage, frame: frame, leaf))
+                add(violation(.pageTableMappedAsPage, frame: frame, leaf))
             } else if leaf.user, let frame = firstKernelFrame(in: leaf, tableFrames) {
-                violations.append(violation(.userMapsKernelFrame, frame: frame, leaf))
-            } else if !leaf.inDirectMap, let frame = try firstFreeFrame(in: leaf) {
-                violations.append(violation(.freeFrameMapped, frame: frame, leaf))
+                add(violation(.userMapsKernelFrame, frame: frame, leaf))
+            } else if !leaf.inDirectMap, let frame = try bitmap.first(from: leaf.physical, size: leaf.size) {
+                add(violation(.freeFrameMapped, frame: frame, leaf))
             }
         }
-        violations += writableInTwoSpaces(walked.leaves)
-        let kept = Array(violations.prefix(limits.violations))
-        return Report(spaces: table.spaces.count, tables: tableFrames.count, mappings: walked.leaves.count { !$0.inDirectMap },
-                      violations: kept, violationsLeftOut: violations.count - kept.count + walked.violationsLeftOut)
+        writableInTwoSpaces(walked.leaves.filter { !$0.again }, add)
+        return Report(spaces: table.spaces.count, tables: tableFrames.count, mappings: walked.leaves.count { !$0.inDirectMap && !$0.again },
+                      violations: violations, violationsLeftOut: leftOut)
     }
 
     /// Reads one table and goes down its present entries.
     private func visit(_ tableAddress: UInt64, level: Int, base: UInt64, space: Int, path: [PageWalk.Step],
-                       writable: Bool, user: Bool, into walked: inout Walked) throws(PageTableCheckError) {
+                       writable: Bool, user: Bool, again: Bool, into walked: inout Walked) throws(PageTableCheckError) {
         guard walked.tables.count < limits.tables else { throw .tooManyTables(limit: limits.tables) }
         // Checked before the table is read: its words would be taken as entries.
         if overlaps(tableAddress, 4096, table.address, UInt64(PageTableCheckTable.byteCount)) {
@@ -149,7 +163,8 @@ public struct PageTableCheck {
         if overlaps(tableAddress, 4096, table.bitmapPhysical, (table.bitmapFrames + 63) / 64 * 8) {
             throw .pageTableInData(table: tableAddress, what: "the frame bitmap")
         }
-        walked.tables[tableAddress] = (level, base)
+        let before = walked.tables[tableAddress]
+        walked.tables[tableAddress] = (level, base, writable || before?.writable == true, user || before?.user == true)
         var entries = [UInt64](repeating: 0, count: 512)
         do {
             try memory.withBytes(at: tableAddress, count: 4096) { bytes in
@@ -188,20 +203,26 @@ public struct PageTableCheck {
                 guard !inDirectMap || u else { continue }
                 guard walked.leaves.count < limits.mappings else { throw .tooManyMappings(limit: limits.mappings) }
                 walked.leaves.append(Leaf(space: space, virtual: virtual, physical: address & ~(span - 1), size: span,
-                                          writable: w, user: u, inDirectMap: inDirectMap))
+                                          writable: w, user: u, inDirectMap: inDirectMap, again: again))
                 continue
             }
             let next = address
+            var isAgain = again
             if let first = walked.tables[next] {
                 // A table another space shares at the same place (the kernel
                 // half) is walked once; anything else is a loop or an alias.
                 guard first.level == level - 1, first.base == virtual else {
                     throw .tableReachedTwice(table: next, level: level - 1, firstLevel: first.level, space: table.spaces[space].index)
                 }
-                continue
+                // Again only where this path grants more than every walk so
+                // far (at most twice more a table: writable, user), so that
+                // what this space may do there is checked too.
+                guard (w && !first.writable) || (u && !first.user) else { continue }
+                isAgain = true
             }
             guard memory.contains(next, length: 4096) else { throw .pageTableOutsideRAM(level: level - 1, table: next, space: space) }
-            try visit(next, level: level - 1, base: virtual, space: space, path: steps, writable: w, user: u, into: &walked)
+            try visit(next, level: level - 1, base: virtual, space: space, path: steps, writable: w, user: u, again: isAgain,
+                      into: &walked)
         }
     }
 
@@ -252,38 +273,13 @@ public struct PageTableCheck {
         return found
     }
 
-    /// The lowest frame of the leaf the bitmap shows free (frames past it
-    /// are not the allocator's). Only the leaves' words of the bitmap are
-    /// read: a 64 GiB guest's whole bitmap is 2 MiB.
-    private func firstFreeFrame(in leaf: Leaf) throws(PageTableCheckError) -> UInt64? {
-        let first = leaf.physical >> 12
-        let end = min((leaf.physical &+ leaf.size) >> 12, table.bitmapFrames)
-        var frame = first
-        while frame < end {
-            let wordAddress = table.bitmapPhysical + (frame >> 6) * 8
-            let word: UInt64
-            do {
-                word = try memory.load(UInt64.self, at: wordAddress)
-            } catch {
-                throw .outsideRAM(what: "bitmapPhysical", address: table.bitmapPhysical, length: (table.bitmapFrames + 63) / 64 * 8)
-            }
-            if word == ~0 {
-                frame = (frame | 63) + 1
-                continue
-            }
-            if word & (1 << (frame & 63)) == 0 { return frame << 12 }
-            frame += 1
-        }
-        return nil
-    }
-
     /// Pairs of writable leaves of two spaces over one frame outside the
-    /// shared ranges: a sweep over the leaves by physical address.
-    private func writableInTwoSpaces(_ leaves: [Leaf]) -> [PageTableViolation] {
+    /// shared ranges, each handed to `add`: a sweep over the leaves by
+    /// physical address.
+    private func writableInTwoSpaces(_ leaves: [Leaf], _ add: (@autoclosure () -> PageTableViolation) -> Void) {
         let writable = leaves.filter { $0.writable && !$0.inDirectMap }.sorted {
             ($0.physical, $0.space, $0.virtual) < ($1.physical, $1.space, $1.virtual)
         }
-        var found: [PageTableViolation] = []
         // Per space, the open leaf reaching furthest: at most one a space,
         // so a space mapping one frame many times costs no more.
         var open: [Leaf] = []
@@ -293,8 +289,7 @@ public struct PageTableCheck {
                 let frame = max(other.physical, leaf.physical)
                 let end = min(other.physical &+ other.size, leaf.physical &+ leaf.size)
                 guard let unshared = firstUnshared(from: frame, to: end) else { continue }
-                found.append(violation(.writableInTwoSpaces, frame: unshared, other, leaf))
-                if found.count > limits.violations { return found }
+                add(violation(.writableInTwoSpaces, frame: unshared, other, leaf))
             }
             if let mine = open.firstIndex(where: { $0.space == leaf.space }) {
                 if open[mine].physical &+ open[mine].size < leaf.physical &+ leaf.size { open[mine] = leaf }
@@ -302,7 +297,6 @@ public struct PageTableCheck {
                 open.append(leaf)
             }
         }
-        return found
     }
 
     /// The first frame of `[start, end)` outside every shared range.
