@@ -56,9 +56,13 @@ public enum PageTableCheckError: Error, Equatable, Sendable, CustomStringConvert
         case .pageTableInData(let table, let what):
             return "the page table at \(hex(table)) lies in \(what): the host would read page tables as data"
         case .tooManyTables(let limit):
-            return "the address spaces have more than \(limit) page tables: the host stopped walking them"
+            return "the address spaces have more than \(limit) page tables: the host stopped walking them "
+                + "(the check's limit, not a broken invariant: checkPageTables(limits:) takes a higher one, "
+                + "and LiveGuest.Configuration.checkPageTablesAfterCalls = false turns the check after each call off)"
         case .tooManyMappings(let limit):
-            return "the address spaces have more than \(limit) mappings outside the direct map: the host stopped walking them"
+            return "the address spaces have more than \(limit) mappings outside the direct map: the host stopped walking them "
+                + "(the check's limit, not a broken invariant: checkPageTables(limits:) takes a higher one, "
+                + "and LiveGuest.Configuration.checkPageTablesAfterCalls = false turns the check after each call off)"
         }
     }
 }
