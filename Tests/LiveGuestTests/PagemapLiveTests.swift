@@ -180,6 +180,30 @@ final class PagemapInvalidationLiveTests: GuestBehaviourTestCase {
         }
     }
 
+    /// An eager reservation beside a read-only one widens the tables
+    /// they share, which the kernel must invalidate for each page it maps:
+    /// the eager pages translate writable for the guest and the host alike.
+    func testAWiderEagerReservationBesideANarrowOneIsInvalidated() throws {
+        try onEachBackend { _ in
+            let (guest, ready) = try readyGuest()
+            let narrow = try guest.call(ReserveSpace(pages: 1, backing: .eager, flags: [.noExecute]))
+            let wide = try guest.call(ReserveSpace(pages: 2, backing: .eager, flags: [.writable, .noExecute]))
+            XCTAssertEqual(wide, narrow + 0x1000, "in the same page table")
+            for address in [wide, wide + 0x1000] {
+                guard case .mapped(_, let flags, _) = try guest.call(Translate(virtual: address)) else {
+                    return XCTFail("0x\(String(address, radix: 16)) is not mapped")
+                }
+                XCTAssertTrue(flags.contains(.writable))
+                guard case .mapped(_, _, let access) = try guest.walk(address, cr3: ready.pageTableRoot).outcome else {
+                    return XCTFail("the host finds no mapping at 0x\(String(address, radix: 16))")
+                }
+                XCTAssertTrue(access.writable)
+            }
+            XCTAssertEqual(try guest.call(FreeSpace(start: wide)), 2, "its two frames")
+            XCTAssertEqual(try guest.call(FreeSpace(start: narrow)), 4, "its frame, and the PDPT, PD and PT made for both")
+        }
+    }
+
     /// The Pagemap benchmark's loop, small: 600 pages across two page
     /// tables mapped, translated and unmapped, with the tables it makes and
     /// frees, and the sum of the translations (every page onto one frame).
