@@ -44,6 +44,9 @@ final class FuzzInputTests: XCTestCase {
             guard case .success? = outcome else { return XCTFail("seed \(name): \(String(describing: outcome))") }
         }
         XCTAssertEqual(outcomes["console-misaligned"], .success(.console(Array("abc".utf8))))
+        XCTAssertEqual(outcomes["stale-translation"], .success(.staleTranslation(StaleTranslationRecord(
+            address: 0x1C0_0000_0000, root: 0x401000, level: 1, leaf: true, change: .unmapped, checkpoint: .endOfCall, pending: 1,
+            writtenFrom: WordList([0x7FFF_8010_B17E, 0x7FFF_8014_7D0E])))))
         XCTAssertEqual(outcomes["address-outside"], .failure(.outsideGuestMemory(address: 0xFFFF_F000, length: 16)))
     }
 
