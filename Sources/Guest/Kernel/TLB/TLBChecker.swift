@@ -1,17 +1,17 @@
 // The TLB checker: a page-table write that leaves a translation the TLB may
 // hold stale (the Pagemap tells of each, `TranslationChangeWitness`) is an
 // obligation, and only `TLB`'s invalidations discharge it. Where a stale
-// translation could next be used (the end of a call from the host, a return
-// to user mode) an obligation still pending is a failure that names the
-// write and where it was made, whether or not this CPU (or emulator) would
-// have shown the stale translation: nested KVM flushes more eagerly than
-// hardware, so a missing invlpg passes every behaviour test there.
+// translation could next be used (`TLBCheckpoint`: the end of a call or of
+// a monitor command, an entry to ring 3, the kernel's access probes) an
+// obligation still pending is a failure that names the write and where it
+// was made, whether or not this CPU (or emulator) would have shown the
+// stale translation: nested KVM flushes more eagerly than hardware, so a
+// missing invlpg passes every behaviour test there.
 //
 // Which writes count: only the loaded address space's, and those below the
 // PML4 in the kernel's region (slot 255, whose tables every address space
-// shares). The TLB
-// holds no other space's translations: with no PCIDs and no global pages,
-// the CR3 load that left it dropped them all. Several CPUs (later) make this
+// shares). The TLB holds no other space's translations: with no PCIDs and
+// no global pages, the CR3 load that left it dropped them all. Several CPUs (later) make this
 // a set of CPUs per obligation, discharged by an acknowledged shootdown.
 
 enum TLBChecker {
