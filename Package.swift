@@ -18,12 +18,15 @@ let package = Package(
         // C shim over <linux/kvm.h>.
         .target(name: "CKVM"),
         // The report-channel records: the same source the guest kernel compiles.
-        .target(name: "GuestProtocol", dependencies: ["GuestMemory"], path: "Sources/Guest/Protocol"),
+        // Their coding is generated from their declarations by WireCodeGenerator.
+        .target(name: "GuestProtocol", dependencies: ["MemoryManager"], path: "Sources/Guest/Protocol", plugins: ["WireCoding"]),
+        .executableTarget(name: "WireCodeGenerator"),
+        .plugin(name: "WireCoding", capability: .buildTool(), dependencies: ["WireCodeGenerator"]),
         // The guest's hardware-free memory manager, compiled natively so that
         // XCTest runs the same source the guest kernel runs.
-        .target(name: "GuestMemory", path: "Sources/Guest/Memory"),
+        .target(name: "MemoryManager", path: "Sources/Guest/Memory"),
         // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
-        .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol", "GuestMemory"]),
+        .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol", "MemoryManager"]),
         // guest.elf, built from Sources/Guest by the BuildGuest plugin. The
         // target's path covers the guest's sources so that SwiftPM notices a
         // guest file added or deleted; only Image/ is compiled for the host.
@@ -34,7 +37,7 @@ let package = Package(
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),
-        .plugin(name: "BuildGuest", capability: .buildTool()),
+        .plugin(name: "BuildGuest", capability: .buildTool(), dependencies: ["WireCodeGenerator"]),
         // GuestKernelTests' methods, one per in-kernel test case, generated
         // from the kernel's test table.
         .plugin(name: "GuestTestMethods", capability: .buildTool()),
@@ -51,7 +54,7 @@ let package = Package(
         // Every benchmark, one table: swift run -c release kvmbench
         .executableTarget(
             name: "KVMBench",
-            dependencies: ["CKVM", "KVMHost", "GuestImage", "GuestMemory", "GuestProtocol", "SeededRandom",
+            dependencies: ["CKVM", "KVMHost", "GuestImage", "MemoryManager", "GuestProtocol", "SeededRandom",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/KVMBench"
         ),
@@ -67,16 +70,16 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol", "MachineArguments"], path: "Fuzz/FuzzTargets"),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Fuzz"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
-        .target(name: "TestSupport", dependencies: ["KVMHost", "GuestProtocol", "GuestMemory"], path: "Tests/TestSupport"),
-        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory", "SeededRandom"]),
-        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets"]),
+        .target(name: "TestSupport", dependencies: ["KVMHost", "GuestProtocol", "MemoryManager"], path: "Tests/TestSupport"),
+        .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager", "SeededRandom"]),
+        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets", "SeededRandom"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
         // The test cases that run inside the guest kernel, one XCTest each.
         .testTarget(name: "GuestKernelTests", dependencies: ["KVMHost", "GuestImage", "TestSupport"],
                     plugins: ["GuestTestMethods"]),
         .testTarget(name: "LiveGuestTests",
-                    dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "GuestMemory", "TestSupport", "ProcessResources",
+                    dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "MemoryManager", "TestSupport", "ProcessResources",
                                    "SeededRandom", "StressCycle"]),
     ]
 )

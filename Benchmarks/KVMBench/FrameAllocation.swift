@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import SeededRandom
 
 /// The guest's frame allocator (the same source the kernel runs), natively,

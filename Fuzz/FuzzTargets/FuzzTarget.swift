@@ -7,6 +7,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case machineArguments = "machine-arguments"
     case remotePackets = "remote-packets"
     case snapshotFile = "snapshot-file"
+    case wireFormat = "wire-format"
 
     /// Runs one input; returns what the target made of it, for replays.
     public func run(_ input: UnsafeRawBufferPointer) -> String {
@@ -17,6 +18,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .machineArguments: return "\(fuzzMachineArguments(input)) values parsed"
         case .remotePackets: return "\(fuzzRemotePackets(input)) packets"
         case .snapshotFile: return "\(String(describing: fuzzSnapshotFile(input)))"
+        case .wireFormat: return "\(String(describing: fuzzWireFormat(input)))"
         }
     }
 

@@ -51,7 +51,7 @@ public class LiveGuest {
     /// newest `configuration.reportLimit` of each at least. A guest that
     /// floods them costs bounded memory even with no deadline;
     /// `droppedReports` counts the oldest ones let go.
-    public private(set) var pageTraps: [PageTrapReport] = []
+    public private(set) var pageTraps: [PageTrapRecord] = []
     public private(set) var programReports: [UInt64] = []
     public private(set) var droppedReports = 0
     /// Expectations of in-kernel test cases that failed, in order (kept as
@@ -130,7 +130,7 @@ public class LiveGuest {
     public var stopHandle: VCPUStopHandle { machine.stopHandle }
 
     /// Runs the guest until its ready report, all within `timeout`.
-    public func boot(timeout: Duration = LiveGuest.defaultTimeout) throws -> ReadyReport {
+    public func boot(timeout: Duration = LiveGuest.defaultTimeout) throws -> ReadyRecord {
         let deadline = Deadline(after: timeout)
         switch try nextEvent(deadline) {
         case .report(.ready(let ready)):
@@ -380,7 +380,7 @@ public class LiveGuest {
         var commandBuffer: (address: UInt64, capacity: UInt64)?
         var commandSequence: UInt32
         var inputEnded: Bool
-        var pageTraps: [PageTrapReport]
+        var pageTraps: [PageTrapRecord]
         var programReports: [UInt64]
         var droppedReports: Int
         var expectationFailures: [AssertionReport]

@@ -38,7 +38,9 @@ final class FuzzInputTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(files.count, 10, "the seed corpus is in Fuzz/Corpus/report-channel")
         var outcomes: [String: Result<GuestReport, ChannelError>?] = [:]
         for file in files { outcomes[file.lastPathComponent] = try Data(contentsOf: file).withUnsafeBytes(fuzzReportChannel) }
-        // Every seed of a record kind decodes to that kind.
+        // Every seed of a record kind decodes to that kind. (The ready seed
+        // starts with the wire format's fingerprint: a protocol change makes
+        // it another kernel's record, and its first word must follow.)
         for (name, outcome) in outcomes where !["address-outside", "console-line"].contains(name) && !name.hasPrefix("crash-") {
             _ = String(describing: outcome)  // every report describes itself, whatever its words
             guard case .success? = outcome else { return XCTFail("seed \(name): \(String(describing: outcome))") }

@@ -3,7 +3,7 @@ import GuestProtocol
 import XCTest
 
 final class PhysicalMemoryMapTests: XCTestCase {
-    typealias Entry = PhysicalMemoryMap.Entry
+    typealias Entry = MemoryMapEntry
 
     func testStandardMapReservesPageZeroAndTheLegacyHole() throws {
         let map = try PhysicalMemoryMap(memorySize: 64 << 20)

@@ -37,27 +37,38 @@ final class RecordCodingTests: XCTestCase {
     /// trusted to size an array or converted with a trap; the index of the
     /// word refused is named.
     func testCountsOfAnySizeAreRefused() throws {
-        // A ready record's map count is its fourteenth word (after 10 words and 3 of boot cycles).
-        let ready = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 13) + [UInt64.max])
+        // A ready record's map count is its twelfth word (after the wire
+        // format's fingerprint and 10 words).
+        let ready = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [UInt64.max])
         XCTAssertThrowsError(try decode(ready)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 13, value: UInt64.max)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 11, value: UInt64.max)))
         }
         // 129 entries, all present: more than one record may carry.
-        let tooMany = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 13) + [129] + Array(repeating: 0, count: 129 * 3))
+        let tooMany = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [129]
+                             + Array(repeating: 0, count: 129 * 3 + 3))
         XCTAssertThrowsError(try decode(tooMany)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 13, value: 129)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 11, value: 129)))
         }
-        // The page-table check table's address, the tenth word, is word-aligned.
-        let unaligned = record(kind: RecordKind.ready, words: Array(repeating: 0, count: 9) + [0x4004] + Array(repeating: 0, count: 4))
+        // The page-table check table's address, the eleventh word, is word-aligned.
+        let unaligned = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 9) + [0x4004]
+                               + Array(repeating: 0, count: 4))
         XCTAssertThrowsError(try decode(unaligned)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 9, value: 0x4004)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 10, value: 0x4004)))
         }
-        // Cut short inside the boot cycles: the word missing is named (this
-        // crashed the host once: a compiler's cleanup of a half-built record).
-        for count in 0..<13 {
-            XCTAssertThrowsError(try decode(record(kind: RecordKind.ready, words: Array(repeating: 8, count: count))), "\(count) words") {
+        // Cut short anywhere, the boot cycles last included: the word missing
+        // is named (this crashed the host once: a compiler's cleanup of a
+        // half-built record).
+        for count in 0..<15 {
+            let words = count == 0 ? [] : [wireFormatFingerprint] + Array(repeating: 0, count: count - 1)
+            XCTAssertThrowsError(try decode(record(kind: RecordKind.ready, words: words)), "\(count) words") {
                 XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .missingWord(index: count)))
             }
+        }
+        // A kernel built from other protocol sources is named as such before
+        // any other word is read.
+        let otherFormat = record(kind: RecordKind.ready, words: [wireFormatFingerprint ^ 1] + Array(repeating: 0, count: 14))
+        XCTAssertThrowsError(try decode(otherFormat)) {
+            XCTAssertEqual($0 as? ChannelError, .wireFormatMismatch(kernel: wireFormatFingerprint ^ 1, host: wireFormatFingerprint))
         }
         // An exception's walk count follows its 12 words and 15 registers: at most 4.
         let exception = record(kind: RecordKind.exception, words: Array(repeating: 0, count: 27) + [5] + Array(repeating: 0, count: 5))

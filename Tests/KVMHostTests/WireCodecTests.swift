@@ -22,10 +22,10 @@ final class WireCodecTests: XCTestCase {
     func testValuesRoundTripWordForWord() throws {
         let run = ProgramRun(outcome: .faulted(reason: .guardPage, address: 0x7000, rip: 0x12, vector: 14),
                              reallocations: 3, freeFramesBefore: 10, freeFramesAfter: 10, breakpoints: 1, userCycles: 99)
-        XCTAssertEqual(encode(run), [1, FaultReason.guardPage.rawValue, 0x7000, 0x12, 14, 3, 10, 10, 1, 99])
+        XCTAssertEqual(encode(run), [2, FaultReason.guardPage.rawValue, 0x7000, 0x12, 14, 3, 10, 10, 1, 99])
         XCTAssertEqual(try decode(ProgramRun.self, encode(run)).get(), run)
         let map = MapPage(virtual: 0x4000_0000, frame: .existing(physical: 0x5000), flags: [.writable, .noExecute])
-        XCTAssertEqual(encode(map), [0x4000_0000, 1, 0x5000, (1 << 1) | (1 << 63)])
+        XCTAssertEqual(encode(map), [0x4000_0000, 2, 0x5000, (1 << 1) | (1 << 63)])
         XCTAssertEqual(try decode(MapPage.self, encode(map)).get(), map)
         let error = CallError.map(.alreadyMapped(page: 0x1000, frame: Frame(number: 7)))
         XCTAssertEqual(try decode(CallError.self, encode(error)).get(), error)
@@ -39,15 +39,18 @@ final class WireCodecTests: XCTestCase {
 
     func testMalformedWordsAreNamedExactly() {
         XCTAssertEqual(decode(MapPage.self, [0x4000_0000, 1]), .failure(.missingWord(index: 2)))
-        XCTAssertEqual(decode(MapPage.self, [0x4000_0000, 2, 0, 0]), .failure(.invalidValue(index: 1, value: 2)))
+        XCTAssertEqual(decode(MapPage.self, [0x4000_0000, 3, 0, 0]), .failure(.invalidValue(index: 1, value: 3)))
+        XCTAssertEqual(decode(MapPage.self, [0x4000_0000, 0, 0]), .failure(.invalidValue(index: 1, value: 0)), "tags start at 1")
         XCTAssertEqual(decode(AssertEqual.self, [1, 2, 3]), .failure(.extraWords(count: 1)))
         XCTAssertEqual(decode(Shutdown.self, [1 << 32]), .failure(.invalidValue(index: 0, value: 1 << 32)))
-        XCTAssertEqual(decode(ProgramRun.self, [1, 99, 0, 0, 0, 0, 0, 0, 0, 0]), .failure(.invalidValue(index: 1, value: 99)),
+        XCTAssertEqual(decode(ProgramRun.self, [2, 99, 0, 0, 0, 0, 0, 0, 0, 0]), .failure(.invalidValue(index: 1, value: 99)),
                        "a fault reason the kernel does not have")
         // A count is checked against the words left before anything is kept.
         XCTAssertEqual(decode([UInt64].self, [UInt64.max]), .failure(.invalidValue(index: 0, value: UInt64.max)))
         XCTAssertEqual(decode([UInt64].self, [3, 1, 2]), .failure(.invalidValue(index: 0, value: 3)))
         XCTAssertEqual(decode(WireBytes.self, [17, 0, 0]), .failure(.invalidValue(index: 0, value: 17)))
+        XCTAssertEqual(decode(WireBytes.self, [3, 0x0100_0000_0041_4243]), .failure(.invalidValue(index: 1, value: 0x0100_0000_0041_4243)),
+                       "a byte past the count in the last word")
         // Found by the report-channel fuzz target: a byte count near 2^64 once overflowed.
         XCTAssertEqual(decode(WireBytes.self, [UInt64.max]), .failure(.invalidValue(index: 0, value: UInt64.max)))
         XCTAssertEqual(decode(WireBytes.self, [UInt64.max - 6, 1]), .failure(.invalidValue(index: 0, value: UInt64.max - 6)))

@@ -7,7 +7,7 @@ import XCTest
 /// Every way the real guest can fail reaches the test as a GuestFailure that
 /// says what happened, with registers and console lines.
 final class GuestFailureTests: GuestBehaviourTestCase {
-    private func bootedGuest() throws -> (LiveGuest, ReadyReport) {
+    private func bootedGuest() throws -> (LiveGuest, ReadyRecord) {
         let guest = try liveGuest(kernel: GuestImage.kernel())
         return (guest, try guest.boot())
     }

@@ -1,5 +1,5 @@
 import GuestImage
-import GuestMemory
+import MemoryManager
 import GuestProtocol
 import KVMHost
 import TestSupport
@@ -10,7 +10,7 @@ import XCTest
 final class PagemapLiveTests: GuestBehaviourTestCase {
 
     /// A fresh, ready guest: from one snapshot on kvm (`ReadyGuests`).
-    private func boot() throws -> (LiveGuest, ReadyReport) {
+    private func boot() throws -> (LiveGuest, ReadyRecord) {
         try readyGuest()
     }
 

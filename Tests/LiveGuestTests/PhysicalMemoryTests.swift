@@ -7,7 +7,7 @@ import XCTest
 /// The guest's frame allocator, built from the memory map KVMHost handed it,
 /// checked against the host's own view of the machine.
 final class PhysicalMemoryTests: GuestBehaviourTestCase {
-    private func boot(memory: Int = 64 << 20, holes: [Range<UInt64>] = []) throws -> (LiveGuest, ReadyReport) {
+    private func boot(memory: Int = 64 << 20, holes: [Range<UInt64>] = []) throws -> (LiveGuest, ReadyRecord) {
         let guest = try liveGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memory, memoryHoles: holes))
         return (guest, try guest.boot())
     }

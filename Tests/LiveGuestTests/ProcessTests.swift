@@ -1,5 +1,5 @@
 import GuestImage
-import GuestMemory
+import MemoryManager
 import GuestProtocol
 import KVMHost
 import TestSupport

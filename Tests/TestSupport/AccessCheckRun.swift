@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import GuestProtocol
 import KVMHost
 import XCTest

@@ -19,11 +19,11 @@ public enum ReadyGuests {
 
     /// One snapshot per machine and process, made at its first use: XCTest
     /// runs a process's tests one at a time.
-    nonisolated(unsafe) private static var ready: [Machine: (snapshot: GuestSnapshot, report: ReadyReport)] = [:]
+    nonisolated(unsafe) private static var ready: [Machine: (snapshot: GuestSnapshot, report: ReadyRecord)] = [:]
 
     /// A guest of `configuration` as its boot leaves it, and the ready report
     /// the boot gave.
-    public static func guest(configuration: LiveGuest.Configuration) throws -> (LiveGuest, ReadyReport) {
+    public static func guest(configuration: LiveGuest.Configuration) throws -> (LiveGuest, ReadyRecord) {
         let kernel = try GuestImage.kernel()
         guard configuration.backend == .kvm else {
             let guest = try LiveGuest(kernel: kernel, configuration: configuration)
@@ -47,7 +47,7 @@ public enum ReadyGuests {
 extension GuestBehaviourTestCase {
     /// A fresh, ready guest of the built-in kernel on the current backend
     /// (`ReadyGuests`), and its ready report.
-    public func readyGuest(configuration: LiveGuest.Configuration = .init()) throws -> (LiveGuest, ReadyReport) {
+    public func readyGuest(configuration: LiveGuest.Configuration = .init()) throws -> (LiveGuest, ReadyRecord) {
         guard let backend else { preconditionFailure("readyGuest() outside onEachBackend") }
         var configuration = configuration
         configuration.backend = backend

@@ -1,44 +1,24 @@
-#if canImport(GuestMemory)
-import GuestMemory
+#if canImport(MemoryManager)
+import MemoryManager
 #endif
 
 // The memory manager's own types, as calls carry them: the host gets the
-// same `PageTableFlags`, `FaultReason` and `Backing` the kernel uses.
+// same `PageTableFlags`, `FaultReason` and `Backing` the kernel uses. Their
+// coding is generated (WireCodeGenerator) from their declarations in
+// Sources/Guest/Memory; a frame and a set of flags are one word each.
 
-extension Frame: Wire {
+extension Frame: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.init(number: try decoder.word(in: 0...(UInt64.max >> frameShift)))
     }
     public func encode(to encoder: inout WireEncoder) { encoder.word(number) }
 }
 
-extension PageTableFlags: Wire {
+extension PageTableFlags: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) { self.init(rawValue: try decoder.word()) }
     public func encode(to encoder: inout WireEncoder) { encoder.word(rawValue) }
 }
 
-extension FaultReason: Wire {
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        let word = try decoder.word()
-        guard let reason = FaultReason(rawValue: word) else { throw .invalidValue(index: decoder.index - 1, value: word) }
-        self = reason
-    }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(rawValue) }
-}
-
-extension Backing: Wire {
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        switch try decoder.word(in: 0...2) {
-        case 0: self = .lazy
-        case 1: self = .eager
-        default: self = .guardPage
-        }
-    }
-    public func encode(to encoder: inout WireEncoder) {
-        switch self {
-        case .lazy: encoder.word(0)
-        case .eager: encoder.word(1)
-        case .guardPage: encoder.word(2)
-        }
-    }
-}
+extension FaultReason: Wire {}
+extension Backing: Wire {}
+extension TranslationChange: Wire {}

@@ -113,6 +113,8 @@ public struct WireDecoder {
         var left = Int(count)
         while left > 0 {
             let packed = try word()
+            // The last word's bytes past the count are zero: one encoding per value.
+            if left < 8, packed >> UInt64(left * 8) != 0 { throw .invalidValue(index: index - 1, value: packed) }
             var shift: UInt64 = 0
             while shift < 64, left > 0 {
                 body(UInt8(truncatingIfNeeded: packed >> shift))
@@ -143,37 +145,45 @@ extension WireDecoder {
     }
 }
 
-/// A value with a word encoding.
+/// A value with a word encoding. WireCodeGenerator writes the coding of
+/// every Wire type from its declaration (see WireCoding.swift in the build's
+/// plugin output); only a `WirePrimitive` writes its own.
 public protocol Wire {
     init(from decoder: inout WireDecoder) throws(WireError)
     func encode(to encoder: inout WireEncoder)
 }
 
-extension UInt64: Wire {
+/// A Wire type that codes itself: the integers, Bool, Optional, Array, and
+/// containers or views whose words are not stored properties (bytes packed
+/// eight to a word, words where they lie in the kernel). Every other Wire
+/// type's coding is generated.
+public protocol WirePrimitive: Wire {}
+
+extension UInt64: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) { self = try decoder.word() }
     public func encode(to encoder: inout WireEncoder) { encoder.word(self) }
 }
 
-extension UInt32: Wire {
+extension UInt32: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self = UInt32(try decoder.word(in: 0...UInt64(UInt32.max)))
     }
     public func encode(to encoder: inout WireEncoder) { encoder.word(UInt64(self)) }
 }
 
-extension Int: Wire {
+extension Int: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self = Int(truncatingIfNeeded: try decoder.word(in: 0...UInt64(Int.max)))
     }
     public func encode(to encoder: inout WireEncoder) { encoder.word(UInt64(truncatingIfNeeded: self)) }
 }
 
-extension Bool: Wire {
+extension Bool: WirePrimitive {
     public init(from decoder: inout WireDecoder) throws(WireError) { self = try decoder.word(in: 0...1) == 1 }
     public func encode(to encoder: inout WireEncoder) { encoder.word(self ? 1 : 0) }
 }
 
-extension Optional: Wire where Wrapped: Wire {
+extension Optional: Wire, WirePrimitive where Wrapped: Wire {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self = try decoder.word(in: 0...1) == 1 ? .some(try Wrapped(from: &decoder)) : .none
     }
@@ -185,7 +195,7 @@ extension Optional: Wire where Wrapped: Wire {
     }
 }
 
-extension Array: Wire where Element: Wire {
+extension Array: Wire, WirePrimitive where Element: Wire {
     /// A count, then the elements; the count is checked against the words
     /// left before anything is reserved.
     public init(from decoder: inout WireDecoder) throws(WireError) {
@@ -201,7 +211,7 @@ extension Array: Wire where Element: Wire {
 }
 
 /// Bytes, packed eight to a word: text and memory contents.
-public struct WireBytes: Wire, Equatable, Sendable {
+public struct WireBytes: WirePrimitive, Equatable, Sendable {
     public var bytes: [UInt8]
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
@@ -220,6 +230,4 @@ public struct WireBytes: Wire, Equatable, Sendable {
 /// A reply that carries nothing but its success.
 public struct Done: Wire, Equatable, Sendable {
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }

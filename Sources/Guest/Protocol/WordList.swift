@@ -4,7 +4,7 @@
 // onto the kernel heap: an array there cost about 250 us of emulated ring 0
 // a call.
 
-public struct WordList: Wire {
+public struct WordList: WirePrimitive {
 #if GUEST_KERNEL
     let words: UnsafeRawBufferPointer
 

@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import GuestProtocol
 
 /// The E820-style memory map handed to the guest in hvm_start_info. Every
@@ -7,12 +7,10 @@ import GuestProtocol
 /// is marked reserved: page 0, the legacy hole 0xA0000-0xFFFFF, and any hole
 /// the caller asks for.
 public struct PhysicalMemoryMap: Equatable, Sendable {
-    public typealias Entry = MemoryMapEntry
-
     public static let legacyHole: Range<UInt64> = 0xA0000..<0x100000
     public static let pageZero: Range<UInt64> = 0..<0x1000
 
-    public private(set) var entries: [Entry]
+    public private(set) var entries: [MemoryMapEntry]
 
     /// Entries the PVH boot page holds and the guest's ready report carries back.
     public static var maximumEntries: Int { min(PVHBoot.maximumMemoryMapEntries, ReadyRecord.maximumMemoryMapEntries) }
@@ -38,7 +36,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
             reserved.append(hole)
         }
         // Walk each range of RAM once, cutting at every reserved boundary.
-        var entries: [Entry] = []
+        var entries: [MemoryMapEntry] = []
         for range in ram {
             var cuts = Set<UInt64>([range.lowerBound, range.upperBound])
             for hole in reserved where hole.overlaps(range) {
@@ -52,7 +50,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
                 if let last = entries.last, last.type == type, last.end == start {
                     entries[entries.count - 1].length += end - start
                 } else {
-                    entries.append(Entry(base: start, length: end - start, type: type))
+                    entries.append(MemoryMapEntry(base: start, length: end - start, type: type))
                 }
             }
         }
@@ -64,7 +62,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     /// The map another machine (QEMU's firmware) gave the guest, as the
     /// guest's ready report carries it back: taken as it is, for tests to
     /// derive their expectations from.
-    public init(reported entries: [Entry]) {
+    public init(reported entries: [MemoryMapEntry]) {
         self.entries = entries
     }
 

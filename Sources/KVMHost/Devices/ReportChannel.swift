@@ -14,6 +14,9 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
     case badCommandBuffer(address: UInt64, capacity: UInt64)
     /// A byte on the serial link (COM2, under QEMU) that starts no LinkFrame.
     case badLinkFrame(tag: UInt8)
+    /// The kernel's ready record names another wire format than the host's:
+    /// they were built from different protocol sources.
+    case wireFormatMismatch(kernel: UInt64, host: UInt64)
 
     public var description: String {
         switch self {
@@ -27,6 +30,9 @@ public enum ChannelError: Error, Equatable, CustomStringConvertible {
             return "the guest's command buffer \(hex(address)) + \(capacity) bytes is outside guest memory or too small"
         case .badLinkFrame(let tag):
             return "the guest sent byte \(hex(UInt64(tag))) on its serial link, which starts no frame"
+        case .wireFormatMismatch(let kernel, let host):
+            return "the kernel speaks wire format \(hex(kernel)) and this host \(hex(host)): "
+                + "they were built from different protocol sources (rebuild the kernel with this host)"
         }
     }
 }

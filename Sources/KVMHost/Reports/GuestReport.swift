@@ -1,11 +1,5 @@
 import GuestProtocol
-import GuestMemory
-
-/// The ready report: the kernel is up, and this is what it was given.
-public typealias ReadyReport = ReadyRecord
-
-/// A CPU exception the guest kernel did not handle.
-public typealias ExceptionReport = ExceptionRecord
+import MemoryManager
 
 extension ExceptionRecord: CustomStringConvertible {
     /// The faulting context, as lines: where it stopped, its registers.
@@ -61,13 +55,6 @@ public struct PanicReport: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "kernel panic: \(reason) (\(hex(value)))" }
 }
 
-/// One decision of the page trap: reallocated (demand paging), or the
-/// process faulted for a reason.
-public typealias PageTrapReport = PageTrapRecord
-
-/// The TLB checker's verdict: a translation left stale where it could be used.
-public typealias StaleTranslationReport = StaleTranslationRecord
-
 extension StaleTranslationRecord: CustomStringConvertible {
     public var description: String {
         let entry = leaf ? "level-\(level) leaf" : "level-\(level) table entry"
@@ -81,8 +68,8 @@ extension StaleTranslationRecord: CustomStringConvertible {
 
 /// One record from the guest, decoded.
 public enum GuestReport: Equatable, Sendable {
-    case ready(ReadyReport)
-    case exception(ExceptionReport)
+    case ready(ReadyRecord)
+    case exception(ExceptionRecord)
     case assertion(AssertionReport)
     case panic(PanicReport)
     case awaitCommand(AwaitCommandRecord)
@@ -90,9 +77,9 @@ public enum GuestReport: Equatable, Sendable {
     /// Console text sent over the channel instead of COM1.
     case console([UInt8])
     /// A page-trap decision for a process.
-    case pageTrap(PageTrapReport)
+    case pageTrap(PageTrapRecord)
     /// The TLB checker found a stale translation; the kernel stops.
-    case staleTranslation(StaleTranslationReport)
+    case staleTranslation(StaleTranslationRecord)
     /// A value a user program reported.
     case programReport(UInt64)
     /// An expectation of an in-kernel test case failed; the case goes on.
@@ -120,7 +107,12 @@ public enum GuestReport: Equatable, Sendable {
                 line: words.line, values: words.values.values)
         }
         switch kind {
-        case .ready: self = .ready(try words(ReadyRecord.self))
+        case .ready:
+            // The fingerprint first: another format's words mean something else.
+            guard record.wordCount == 0 || record.word(0) == wireFormatFingerprint else {
+                throw ChannelError.wireFormatMismatch(kernel: record.word(0), host: wireFormatFingerprint)
+            }
+            self = .ready(try words(ReadyRecord.self))
         case .exception: self = .exception(try words(ExceptionRecord.self))
         case .assertion: self = .assertion(try assertion())
         case .expectationFailed: self = .expectationFailed(try assertion())

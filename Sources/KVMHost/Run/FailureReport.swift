@@ -5,11 +5,12 @@ extension LiveGuest {
     /// The machine hears of it first (a debugger may want a look).
     func failure(_ kind: GuestFailure.Kind) -> GuestFailure {
         var walk: PageWalk?
+        var walkProblem: String?
         if case .exception(let report) = kind, report.vector == 14 {
-            walk = try? PageWalker(memory: memory).walk(cr3: report.cr3, virtual: report.cr2)
+            do { walk = try PageWalker(memory: memory).walk(cr3: report.cr3, virtual: report.cr2) } catch { walkProblem = "\(error)" }
         }
         let cpu = machine.cpuState()
-        let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk,
+        let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk, walkProblem: walkProblem,
                                    backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
         machine.runFailed(failure)
         return failure

@@ -2,14 +2,14 @@
 /// registers at that moment, and the last lines of the guest's console.
 public struct GuestFailure: Error, CustomStringConvertible {
     public enum Kind: Equatable, Sendable {
-        case exception(ExceptionReport)
+        case exception(ExceptionRecord)
         case assertion(AssertionReport)
         case panic(PanicReport)
         /// The kernel's TLB checker: a page-table write needed an
         /// invalidation the kernel did not make before the translation could
         /// be used. The backtrace is where the kernel noticed; the record's
         /// return addresses say where the entry was written.
-        case staleTranslation(StaleTranslationReport)
+        case staleTranslation(StaleTranslationRecord)
         /// KVM_EXIT_SHUTDOWN (or QMP's SHUTDOWN for a reset under
         /// -no-reboot): the guest triple faulted.
         case tripleFault
@@ -63,18 +63,22 @@ public struct GuestFailure: Error, CustomStringConvertible {
     public let consoleTail: [String]
     /// For a page fault: the host's walk of the faulting address.
     public let walk: PageWalk?
+    /// Why the host could not walk the faulting address, when it could not
+    /// (a page table outside guest memory, say): said in the report, not dropped.
+    public let walkProblem: String?
     /// The failing context's call stack (the trap frame's for an exception,
     /// the vCPU's otherwise), when the guest was in long mode with paging.
     public let backtrace: Backtrace?
     /// The kernel's symbols, to name the backtrace's functions and lines.
     public let symbols: GuestSymbols?
 
-    public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil,
+    public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil, walkProblem: String? = nil,
                 backtrace: Backtrace? = nil, symbols: GuestSymbols? = nil) {
         self.kind = kind
         self.cpu = cpu
         self.consoleTail = consoleTail
         self.walk = walk
+        self.walkProblem = walkProblem
         self.backtrace = backtrace
         self.symbols = symbols
     }
@@ -143,6 +147,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
             text += "\n\(cpu)"
         }
         if let walk { text += "\n\(walk)" }
+        if let walkProblem { text += "\nthe host could not walk the faulting address: \(walkProblem)" }
         if case .pageTableViolation(let violation) = kind { text += "\n" + violation.mappings.map(\.description).joined(separator: "\n") }
         if includingConsoleTail && !consoleTail.isEmpty {
             text += "\nlast console lines:\n" + consoleTail.map { "  | \(escapingControlCharacters($0))" }.joined(separator: "\n")

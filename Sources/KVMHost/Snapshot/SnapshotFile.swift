@@ -240,8 +240,8 @@ public enum SnapshotFile {
         for _ in 0..<reportCount { programReports.append(try hostSection.u64()) }
         // A page trap is at least its three words and the reason's.
         let trapCount = try hostSection.count(elementSize: 32)
-        var pageTraps: [PageTrapReport] = []
-        for _ in 0..<trapCount { pageTraps.append(try hostSection.wire(PageTrapReport.self)) }
+        var pageTraps: [PageTrapRecord] = []
+        for _ in 0..<trapCount { pageTraps.append(try hostSection.wire(PageTrapRecord.self)) }
         let failureCount = try hostSection.count(elementSize: 32)
         var expectationFailures: [AssertionReport] = []
         for _ in 0..<failureCount {

@@ -115,7 +115,3 @@ extension RestartFrameSearch {
         return Done()
     }
 }
-
-extension MeasureFrameSearch {
-    public func perform() throws(CallError) -> Reply { try FrameSearchBenchmark.run() }
-}

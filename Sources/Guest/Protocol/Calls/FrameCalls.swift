@@ -1,16 +1,14 @@
 // Calls to the kernel's physical memory: the bitmap frame allocator.
 
 /// The allocator's counts and what the kernel reserved at boot.
+// wire: call 7
 public struct ReadFrameStatistics: GuestCall, Equatable, Sendable {
     public typealias Reply = FrameStatistics
-    public static let code = CallCode.readFrameStatistics
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// What the kernel takes from usable RAM at boot, item by item.
-public enum ReservationKind: UInt64, CaseIterable, Sendable {
+public enum ReservationKind: UInt64, Wire, CaseIterable, Sendable {
     case pageZero = 1
     case bootstrapTables = 2
     case kernelImage = 3
@@ -32,6 +30,7 @@ public enum ReservationKind: UInt64, CaseIterable, Sendable {
 
 public struct FrameStatistics: Wire, Equatable, Sendable {
     /// One range the kernel took at boot: physical addresses `start..<end`.
+    // wire: end in start...UInt64.max
     public struct Reservation: Wire, Equatable, Sendable {
         public var kind: ReservationKind
         public var start: UInt64
@@ -42,17 +41,6 @@ public struct FrameStatistics: Wire, Equatable, Sendable {
             self.kind = kind; self.start = start; self.end = end; self.framesTaken = framesTaken
         }
         public var range: Range<UInt64> { start..<end }
-        public init(from decoder: inout WireDecoder) throws(WireError) {
-            let kindWord = try decoder.word()
-            guard let kind = ReservationKind(rawValue: kindWord) else { throw .invalidValue(index: decoder.index - 1, value: kindWord) }
-            self.kind = kind
-            start = try decoder.word()
-            end = try decoder.word(in: start...UInt64.max)
-            framesTaken = try decoder.word()
-        }
-        public func encode(to encoder: inout WireEncoder) {
-            encoder.word(kind.rawValue); encoder.word(start); encoder.word(end); encoder.word(framesTaken)
-        }
     }
 
     public var total: UInt64
@@ -73,58 +61,39 @@ public struct FrameStatistics: Wire, Equatable, Sendable {
         self.kernelPageTables = kernelPageTables; self.reservations = reservations
     }
 
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        total = try decoder.word(); free = try decoder.word(); used = try decoder.word()
-        reserved = try decoder.word(); usable = try decoder.word()
-        bitmapPhysical = try decoder.word(); bitmapBytes = try decoder.word()
-        kernelPageTables = try decoder.word()
-        reservations = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(total); encoder.word(free); encoder.word(used); encoder.word(reserved); encoder.word(usable)
-        encoder.word(bitmapPhysical); encoder.word(bitmapBytes); encoder.word(kernelPageTables)
-        encoder.encode(reservations)
-    }
-
     public func reservation(_ kind: ReservationKind) -> Reservation? { reservations.first { $0.kind == kind } }
 }
 
 /// Allocates `count` frames, at most `limit`; fewer when memory runs out.
 /// Replies their physical addresses.
+// wire: call 8
 public struct AllocateFrames: GuestCall, Equatable, Sendable {
     public typealias Reply = [UInt64]
-    public static let code = CallCode.allocateFrames
     public static let limit: UInt64 = 400
     public var count: UInt64
     public init(count: UInt64) { self.count = count }
-    public init(from decoder: inout WireDecoder) throws(WireError) { count = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(count) }
 }
 
 /// Frees the frame at physical `address`; a refused free is `CallError.frame`.
+// wire: call 9
 public struct FreeFrame: GuestCall, Equatable, Sendable {
     public typealias Reply = Done
-    public static let code = CallCode.freeFrame
     public var address: UInt64
     public init(address: UInt64) { self.address = address }
-    public init(from decoder: inout WireDecoder) throws(WireError) { address = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(address) }
 }
 
 /// `count` contiguous frames aligned to `alignment` frames. Replies the
 /// first one's address, or nil when no run is free.
+// wire: call 10
 public struct AllocateContiguousFrames: GuestCall, Equatable, Sendable {
     public typealias Reply = UInt64?
-    public static let code = CallCode.allocateContiguousFrames
     public var count: UInt64
     public var alignment: UInt64
     public init(count: UInt64, alignment: UInt64) { self.count = count; self.alignment = alignment }
-    public init(from decoder: inout WireDecoder) throws(WireError) { count = try decoder.word(); alignment = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(count); encoder.word(alignment) }
 }
 
 /// What the allocator knows of the frame at physical `address`.
+// wire: call 11
 public struct QueryFrame: GuestCall, Equatable, Sendable {
     public struct Reply: Wire, Equatable, Sendable {
         public var isFree: Bool
@@ -134,36 +103,23 @@ public struct QueryFrame: GuestCall, Equatable, Sendable {
         public init(isFree: Bool, isReserved: Bool, mustZero: Bool) {
             self.isFree = isFree; self.isReserved = isReserved; self.mustZero = mustZero
         }
-        public init(from decoder: inout WireDecoder) throws(WireError) {
-            isFree = try decoder.decode(); isReserved = try decoder.decode(); mustZero = try decoder.decode()
-        }
-        public func encode(to encoder: inout WireEncoder) { encoder.encode(isFree); encoder.encode(isReserved); encoder.encode(mustZero) }
     }
-    public static let code = CallCode.queryFrame
     public var address: UInt64
     public init(address: UInt64) { self.address = address }
-    public init(from decoder: inout WireDecoder) throws(WireError) { address = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(address) }
 }
 
 /// Allocates every free frame, writing `marker ^ address` at offset 0 of each
 /// and chaining them through offset 8.
+// wire: call 12
 public struct ExhaustFrames: GuestCall, Equatable, Sendable {
     public struct Reply: Wire, Equatable, Sendable {
         public var count: UInt64
         public var lowest: UInt64
         public var highest: UInt64
         public init(count: UInt64, lowest: UInt64, highest: UInt64) { self.count = count; self.lowest = lowest; self.highest = highest }
-        public init(from decoder: inout WireDecoder) throws(WireError) {
-            count = try decoder.word(); lowest = try decoder.word(); highest = try decoder.word()
-        }
-        public func encode(to encoder: inout WireEncoder) { encoder.word(count); encoder.word(lowest); encoder.word(highest) }
     }
-    public static let code = CallCode.exhaustFrames
     public static let marker: UInt64 = 0x4652_414D_4521_0000
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// The allocator's worst case at 99% full against a linear scan of the same
@@ -173,6 +129,7 @@ public struct ExhaustFrames: GuestCall, Equatable, Sendable {
 /// given back, and a linear scan from frame 0 finds the first free frame;
 /// then everything is given back. Afterwards every frame counts as handed
 /// out (it must be zeroed before use). TSC cycles are the guest's.
+// wire: call 37
 public struct MeasureFrameSearch: GuestCall, Equatable, Sendable {
     public struct Reply: Wire, Equatable, Sendable {
         /// Usable frames, and the free ones left at 99% full.
@@ -192,53 +149,34 @@ public struct MeasureFrameSearch: GuestCall, Equatable, Sendable {
             self.nextFitFrame = nextFitFrame; self.nextFitCycles = nextFitCycles
             self.linearScanFrame = linearScanFrame; self.linearScanCycles = linearScanCycles; self.totalCycles = totalCycles
         }
-        public init(from decoder: inout WireDecoder) throws(WireError) {
-            usableFrames = try decoder.word(); freeFrames = try decoder.word()
-            nextFitFrame = try decoder.word(); nextFitCycles = try decoder.word()
-            linearScanFrame = try decoder.word(); linearScanCycles = try decoder.word(); totalCycles = try decoder.word()
-        }
-        public func encode(to encoder: inout WireEncoder) {
-            encoder.word(usableFrames); encoder.word(freeFrames)
-            encoder.word(nextFitFrame); encoder.word(nextFitCycles)
-            encoder.word(linearScanFrame); encoder.word(linearScanCycles); encoder.word(totalCycles)
-        }
     }
-    public static let code = CallCode.measureFrameSearch
     /// The most contiguous runs the fill may take: a map more fragmented
     /// than this is refused (`tooMany`), never measured in part.
     public static let runLimit: UInt64 = 1024
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// Frees every frame `ExhaustFrames` took. Replies how many.
+// wire: call 13
 public struct FreeExhaustedFrames: GuestCall, Equatable, Sendable {
     public typealias Reply = UInt64
-    public static let code = CallCode.freeExhaustedFrames
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// Takes one frame the kernel cannot do without: out of memory is a kernel
 /// panic that names the request. Replies its address.
+// wire: call 14
 public struct RequireFrame: GuestCall, Equatable, Sendable {
     public typealias Reply = UInt64
-    public static let code = CallCode.requireFrame
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// Points the allocator's next search at frame 0 (frames used before, which
 /// need zeroing, come first), or when `fresh` past every frame handed out
 /// since boot (known-zero frames first). For benchmarks.
+// wire: call 27
 public struct RestartFrameSearch: GuestCall, Equatable, Sendable {
     public typealias Reply = Done
-    public static let code = CallCode.restartFrameSearch
     public var fresh: Bool
     public init(fresh: Bool) { self.fresh = fresh }
-    public init(from decoder: inout WireDecoder) throws(WireError) { fresh = try decoder.decode() }
-    public func encode(to encoder: inout WireEncoder) { encoder.encode(fresh) }
 }

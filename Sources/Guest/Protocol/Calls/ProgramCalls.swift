@@ -1,21 +1,19 @@
-#if canImport(GuestMemory)
-import GuestMemory
+#if canImport(MemoryManager)
+import MemoryManager
 #endif
 
 // Calls that run user programs, each in a process of its own at virtual 0x0.
 
 /// The built-in programs' names, in the kernel's order.
+// wire: call 25
 public struct ListPrograms: GuestCall, Equatable, Sendable {
     public typealias Reply = [WireBytes]
-    public static let code = CallCode.listPrograms
     public init() {}
-    public init(from decoder: inout WireDecoder) throws(WireError) {}
-    public func encode(to encoder: inout WireEncoder) {}
 }
 
 /// How a program's process ended, and what it cost.
 public struct ProgramRun: Wire, Equatable, Sendable {
-    public enum Outcome: Equatable, Sendable {
+    public enum Outcome: Wire, Equatable, Sendable {
         case exited(status: UInt64)
         /// Killed by the kernel, at `address` (CR2 for a page fault) and `rip`;
         /// `vector` for `.exception`.
@@ -40,81 +38,46 @@ public struct ProgramRun: Wire, Equatable, Sendable {
         self.freeFramesBefore = freeFramesBefore; self.freeFramesAfter = freeFramesAfter
         self.breakpoints = breakpoints; self.userCycles = userCycles
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        if try decoder.decode(Bool.self) {
-            let reason = try decoder.decode(FaultReason.self)
-            let address = try decoder.word(), rip = try decoder.word()
-            outcome = .faulted(reason: reason, address: address, rip: rip, vector: try decoder.word())
-        } else {
-            outcome = .exited(status: try decoder.word())
-        }
-        reallocations = try decoder.word()
-        freeFramesBefore = try decoder.word()
-        freeFramesAfter = try decoder.word()
-        breakpoints = try decoder.word()
-        userCycles = try decoder.word()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        switch outcome {
-        case .exited(let status): encoder.encode(false); encoder.word(status)
-        case .faulted(let reason, let address, let rip, let vector):
-            encoder.encode(true); encoder.encode(reason); encoder.word(address); encoder.word(rip); encoder.word(vector)
-        }
-        encoder.word(reallocations); encoder.word(freeFramesBefore); encoder.word(freeFramesAfter)
-        encoder.word(breakpoints); encoder.word(userCycles)
-    }
 }
 
 /// Runs built-in program `index` (in `ListPrograms` order); `reportFaults`:
 /// send every page-trap decision as a record, not only count them.
+// wire: call 26
 public struct RunProgram: GuestCall, Equatable, Sendable {
     public typealias Reply = ProgramRun
-    public static let code = CallCode.runProgram
     public var index: UInt64
     public var reportFaults: Bool
     public init(index: UInt64, reportFaults: Bool) { self.index = index; self.reportFaults = reportFaults }
-    public init(from decoder: inout WireDecoder) throws(WireError) { index = try decoder.word(); reportFaults = try decoder.decode() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(index); encoder.encode(reportFaults) }
 }
 
 /// Sets aside `bytes` bytes of guest memory for a program image the host
 /// will write. Replies its physical address.
+// wire: call 29
 public struct ReserveProgramBuffer: GuestCall, Equatable, Sendable {
     public typealias Reply = UInt64
-    public static let code = CallCode.reserveProgramBuffer
     public var bytes: UInt64
     public init(bytes: UInt64) { self.bytes = bytes }
-    public init(from decoder: inout WireDecoder) throws(WireError) { bytes = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(bytes) }
 }
 
 /// Runs the image of `bytes` bytes the host wrote at `physical` (a program
 /// buffer, freed afterwards).
+// wire: call 30
 public struct RunProgramImage: GuestCall, Equatable, Sendable {
     public typealias Reply = ProgramRun
-    public static let code = CallCode.runProgramImage
     public var physical: UInt64
     public var bytes: UInt64
     public var reportFaults: Bool
     public init(physical: UInt64, bytes: UInt64, reportFaults: Bool) {
         self.physical = physical; self.bytes = bytes; self.reportFaults = reportFaults
     }
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        physical = try decoder.word(); bytes = try decoder.word(); reportFaults = try decoder.decode()
-    }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(physical); encoder.word(bytes); encoder.encode(reportFaults) }
 }
 
 /// Runs built-in program `index` with every user page fault skipped instead
 /// of decided (the faulting instruction must be 2 bytes long): the empty
 /// page-fault round trip, for the benchmark.
+// wire: call 31
 public struct RunProgramSkippingFaults: GuestCall, Equatable, Sendable {
     public typealias Reply = ProgramRun
-    public static let code = CallCode.runProgramSkippingFaults
     public var index: UInt64
     public init(index: UInt64) { self.index = index }
-    public init(from decoder: inout WireDecoder) throws(WireError) { index = try decoder.word() }
-    public func encode(to encoder: inout WireEncoder) { encoder.word(index) }
 }

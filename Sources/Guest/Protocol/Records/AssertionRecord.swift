@@ -10,14 +10,4 @@ public struct AssertionRecord: Wire {
         self.line = line
         self.values = values
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        line = try decoder.word()
-        values = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(line)
-        encoder.encode(values)
-    }
 }

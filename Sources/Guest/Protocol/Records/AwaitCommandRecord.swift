@@ -9,14 +9,4 @@ public struct AwaitCommandRecord: Wire, Equatable, Sendable {
         self.bufferPhysical = bufferPhysical
         self.capacity = capacity
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        bufferPhysical = try decoder.word()
-        capacity = try decoder.word()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(bufferPhysical)
-        encoder.word(capacity)
-    }
 }

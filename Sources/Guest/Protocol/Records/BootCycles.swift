@@ -18,16 +18,4 @@ public struct BootCycles: Wire, Equatable, Sendable {
         self.physicalMemory = physicalMemory
         self.addressSpace = addressSpace
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        total = try decoder.word()
-        physicalMemory = try decoder.word()
-        addressSpace = try decoder.word()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(total)
-        encoder.word(physicalMemory)
-        encoder.word(addressSpace)
-    }
 }

@@ -37,40 +37,6 @@ public struct ExceptionRecord: Wire {
         self.registers = registers
         self.guestWalk = guestWalk
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        vector = try decoder.word()
-        errorCode = try decoder.word()
-        rip = try decoder.word()
-        cs = try decoder.word()
-        rflags = try decoder.word()
-        rsp = try decoder.word()
-        ss = try decoder.word()
-        cr0 = try decoder.word()
-        cr2 = try decoder.word()
-        cr3 = try decoder.word()
-        cr4 = try decoder.word()
-        efer = try decoder.word()
-        registers = try decoder.decode()
-        guestWalk = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(vector)
-        encoder.word(errorCode)
-        encoder.word(rip)
-        encoder.word(cs)
-        encoder.word(rflags)
-        encoder.word(rsp)
-        encoder.word(ss)
-        encoder.word(cr0)
-        encoder.word(cr2)
-        encoder.word(cr3)
-        encoder.word(cr4)
-        encoder.word(efer)
-        encoder.encode(registers)
-        encoder.encode(guestWalk)
-    }
 }
 
 /// The 15 general registers of a context, by name.
@@ -84,25 +50,11 @@ public struct GeneralRegisters: Wire {
         self.r8 = r8; self.r9 = r9; self.r10 = r10; self.r11 = r11; self.r12 = r12; self.r13 = r13; self.r14 = r14
         self.r15 = r15
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        rax = try decoder.word(); rbx = try decoder.word(); rcx = try decoder.word(); rdx = try decoder.word()
-        rsi = try decoder.word(); rdi = try decoder.word(); rbp = try decoder.word()
-        r8 = try decoder.word(); r9 = try decoder.word(); r10 = try decoder.word(); r11 = try decoder.word()
-        r12 = try decoder.word(); r13 = try decoder.word(); r14 = try decoder.word(); r15 = try decoder.word()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(rax); encoder.word(rbx); encoder.word(rcx); encoder.word(rdx)
-        encoder.word(rsi); encoder.word(rdi); encoder.word(rbp)
-        encoder.word(r8); encoder.word(r9); encoder.word(r10); encoder.word(r11)
-        encoder.word(r12); encoder.word(r13); encoder.word(r14); encoder.word(r15)
-    }
 }
 
 /// At most four page-table entries, PML4 first, held in place: the
 /// exception path builds them with no heap.
-public struct PageWalkEntries: Wire {
+public struct PageWalkEntries: WirePrimitive {
     public private(set) var count = 0
     private var pml4: UInt64 = 0, pdpt: UInt64 = 0, pd: UInt64 = 0, pt: UInt64 = 0
 

@@ -22,18 +22,6 @@ public struct MemoryMapEntry: Wire {
 
     public var isRAM: Bool { type == MemoryType.ram }
 
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        base = try decoder.word()
-        length = try decoder.word()
-        type = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(base)
-        encoder.word(length)
-        encoder.word(UInt64(type))
-    }
-
     /// The size of an hvm_memmap_table_entry: base, length, type, a reserved word.
     public static let pvhEntrySize = 24
 }

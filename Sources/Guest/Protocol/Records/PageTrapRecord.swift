@@ -1,5 +1,5 @@
-#if canImport(GuestMemory)
-import GuestMemory
+#if canImport(MemoryManager)
+import MemoryManager
 #endif
 
 // One decision of the page trap for a process: reallocated (demand paging),
@@ -20,18 +20,4 @@ public struct PageTrapRecord: Wire, Equatable, Sendable {
     }
 
     public var reallocated: Bool { faultReason == nil }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        address = try decoder.word()
-        errorCode = try decoder.word()
-        rip = try decoder.word()
-        faultReason = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(address)
-        encoder.word(errorCode)
-        encoder.word(rip)
-        encoder.encode(faultReason)
-    }
 }

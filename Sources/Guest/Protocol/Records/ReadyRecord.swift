@@ -1,7 +1,11 @@
 // The ready record: the kernel is up, where it lives, and the memory map it
 // was given, read back so that the host can check it took every entry.
 
+// wire: pageTableCheckTable where pageTableCheckTable % 8 == 0
 public struct ReadyRecord: Wire {
+    /// The kernel's `wireFormatFingerprint`, first, so that a host built
+    /// from another protocol says so instead of misreading what follows.
+    public var wireFormat: UInt64
     public var kernelPhysicalStart: UInt64
     public var kernelPhysicalEnd: UInt64
     public var kernelVirtualBase: UInt64
@@ -18,9 +22,9 @@ public struct ReadyRecord: Wire {
     /// (`PageTableCheckTable`), guest-physical, word-aligned.
     public var pageTableCheckTable: UInt64
     /// The memory map as the kernel read it from hvm_start_info.
-    // Declared before bootCycles (the wire has it last): the other way
-    // round, Swift 6.3.1's debug build released an uninitialised memoryMap
-    // in both inits, a host crash on every ready record.
+    // Declared before bootCycles: the other way round, Swift 6.3.1's debug
+    // build released an uninitialised memoryMap in the memberwise init, a
+    // host crash on every ready record.
     public var memoryMap: MemoryMapEntries
     /// The kernel's own part of the boot, and its parts.
     public var bootCycles: BootCycles
@@ -28,9 +32,10 @@ public struct ReadyRecord: Wire {
     /// Entries one record carries (3 words each, within one page).
     public static let maximumMemoryMapEntries = 128
 
-    public init(kernelPhysicalStart: UInt64, kernelPhysicalEnd: UInt64, kernelVirtualBase: UInt64, directMapBase: UInt64,
+    public init(wireFormat: UInt64 = wireFormatFingerprint, kernelPhysicalStart: UInt64, kernelPhysicalEnd: UInt64, kernelVirtualBase: UInt64, directMapBase: UInt64,
                 heapStart: UInt64, heapEnd: UInt64, startInfoPhysical: UInt64, pageTableRoot: UInt64,
                 droppedMemoryRanges: UInt64, pageTableCheckTable: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
+        self.wireFormat = wireFormat
         self.kernelPhysicalStart = kernelPhysicalStart
         self.kernelPhysicalEnd = kernelPhysicalEnd
         self.kernelVirtualBase = kernelVirtualBase
@@ -44,48 +49,13 @@ public struct ReadyRecord: Wire {
         self.bootCycles = bootCycles
         self.memoryMap = memoryMap
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        let kernelPhysicalStart = try decoder.word()
-        let kernelPhysicalEnd = try decoder.word()
-        let kernelVirtualBase = try decoder.word()
-        let directMapBase = try decoder.word()
-        let heapStart = try decoder.word()
-        let heapEnd = try decoder.word()
-        let startInfoPhysical = try decoder.word()
-        let pageTableRoot = try decoder.word()
-        let droppedMemoryRanges = try decoder.word()
-        let pageTableCheckTable = try decoder.word()
-        guard pageTableCheckTable % 8 == 0 else { throw .invalidValue(index: decoder.index - 1, value: pageTableCheckTable) }
-        let bootCycles: BootCycles = try decoder.decode()
-        let memoryMap: MemoryMapEntries = try decoder.decode()
-        self.init(kernelPhysicalStart: kernelPhysicalStart, kernelPhysicalEnd: kernelPhysicalEnd, kernelVirtualBase: kernelVirtualBase,
-                  directMapBase: directMapBase, heapStart: heapStart, heapEnd: heapEnd, startInfoPhysical: startInfoPhysical,
-                  pageTableRoot: pageTableRoot, droppedMemoryRanges: droppedMemoryRanges, pageTableCheckTable: pageTableCheckTable,
-                  bootCycles: bootCycles, memoryMap: memoryMap)
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(kernelPhysicalStart)
-        encoder.word(kernelPhysicalEnd)
-        encoder.word(kernelVirtualBase)
-        encoder.word(directMapBase)
-        encoder.word(heapStart)
-        encoder.word(heapEnd)
-        encoder.word(startInfoPhysical)
-        encoder.word(pageTableRoot)
-        encoder.word(droppedMemoryRanges)
-        encoder.word(pageTableCheckTable)
-        encoder.encode(bootCycles)
-        encoder.encode(memoryMap)
-    }
 }
 
 /// The memory map's entries: a count, then the entries. On the host an
 /// array, at most `ReadyRecord.maximumMemoryMapEntries` long. In the kernel
 /// a view of PVH's table where it lies, so that the ready record is built
 /// with no copy on the kernel heap.
-public struct MemoryMapEntries: Wire {
+public struct MemoryMapEntries: WirePrimitive {
 #if GUEST_KERNEL
     let table: UnsafeRawPointer
     public let count: Int

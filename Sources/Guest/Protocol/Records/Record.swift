@@ -18,7 +18,7 @@ public let recordHeaderSize = 16
 /// No record may be longer than this, header included: one page.
 public let recordMaximumSize = 4096
 
-public enum RecordKind: UInt16, Sendable {
+public enum RecordKind: UInt16, CaseIterable, Sendable {
     /// Guest to host: the kernel is up. Words: a `ReadyRecord`.
     case ready = 1
     /// Guest to host: a CPU exception the kernel cannot handle. Words: an `ExceptionRecord`.

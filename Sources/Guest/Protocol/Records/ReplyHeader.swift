@@ -12,14 +12,4 @@ public struct ReplyHeader: Wire, Equatable, Sendable {
         self.callSequence = callSequence
         self.status = status
     }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        callSequence = try decoder.decode()
-        status = try decoder.word()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(UInt64(callSequence))
-        encoder.word(status)
-    }
 }

@@ -1,5 +1,5 @@
-#if canImport(GuestMemory)
-import GuestMemory
+#if canImport(MemoryManager)
+import MemoryManager
 #endif
 
 // The TLB checker's verdict: a page-table write left a translation the TLB
@@ -9,7 +9,7 @@ import GuestMemory
 // stood when it noticed (the vCPU's own backtrace).
 
 /// Where the kernel looked for a pending invalidation and found one.
-public enum TLBCheckpoint: UInt64, CaseIterable, Sendable {
+public enum TLBCheckpoint: UInt64, Wire, CaseIterable, Sendable {
     /// A call from the host finished.
     case endOfCall = 1
     /// The kernel was about to run a process in ring 3 (a return from a
@@ -30,6 +30,9 @@ public enum TLBCheckpoint: UInt64, CaseIterable, Sendable {
     }
 }
 
+// wire: level in 1...4
+// A leaf maps a page: 4 KiB, 2 MiB or 1 GiB, never at the PML4.
+// wire: leaf in 0...(level == 4 ? 0 : 1)
 public struct StaleTranslationRecord: Wire {
     /// The address whose walk went through the entry written.
     public var address: UInt64
@@ -57,37 +60,6 @@ public struct StaleTranslationRecord: Wire {
         self.checkpoint = checkpoint
         self.pending = pending
         self.writtenFrom = writtenFrom
-    }
-
-    public init(from decoder: inout WireDecoder) throws(WireError) {
-        address = try decoder.word()
-        root = try decoder.word()
-        level = try decoder.word(in: 1...4)
-        // A leaf maps a page: 4 KiB, 2 MiB or 1 GiB, never at the PML4.
-        leaf = try decoder.word(in: 0...(level == 4 ? 0 : 1)) == 1
-        let changeWord = try decoder.word()
-        guard let change = TranslationChange(rawValue: UInt8(truncatingIfNeeded: changeWord)), changeWord <= 0xFF else {
-            throw .invalidValue(index: decoder.index - 1, value: changeWord)
-        }
-        self.change = change
-        let checkpointWord = try decoder.word()
-        guard let checkpoint = TLBCheckpoint(rawValue: checkpointWord) else {
-            throw .invalidValue(index: decoder.index - 1, value: checkpointWord)
-        }
-        self.checkpoint = checkpoint
-        pending = try decoder.word()
-        writtenFrom = try decoder.decode()
-    }
-
-    public func encode(to encoder: inout WireEncoder) {
-        encoder.word(address)
-        encoder.word(root)
-        encoder.word(level)
-        encoder.word(leaf ? 1 : 0)
-        encoder.word(UInt64(change.rawValue))
-        encoder.word(checkpoint.rawValue)
-        encoder.word(pending)
-        encoder.encode(writtenFrom)
     }
 }
 

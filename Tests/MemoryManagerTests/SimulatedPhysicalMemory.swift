@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 
 /// Physical memory for native Pagemap tests: a zeroed buffer where physical
 /// address p lives at base + p, with a frame allocator over it (frame 0 kept

@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import XCTest
 
 final class AccessModelTests: XCTestCase {

@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import XCTest
 
 /// What the Pagemap tells the TLB checker: every write that takes something

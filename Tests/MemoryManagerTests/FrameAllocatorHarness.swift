@@ -1,4 +1,4 @@
-import GuestMemory
+import MemoryManager
 import SeededRandom
 
 /// A FrameAllocator with storage of its own, for native tests.
