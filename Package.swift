@@ -18,10 +18,10 @@ let package = Package(
         // C shim over <linux/kvm.h>.
         .target(name: "CKVM"),
         // The report-channel records: the same source the guest kernel compiles.
-        // Their coding is generated from their declarations by WireCodeGenerator.
-        .target(name: "GuestProtocol", dependencies: ["MemoryManager"], path: "Sources/Guest/Protocol", plugins: ["WireCoding"]),
+        // Their coding (WireCoding.generated.swift) is written from their
+        // declarations by WireCodeGenerator: scripts/generate-wire-coding.
+        .target(name: "GuestProtocol", dependencies: ["MemoryManager"], path: "Sources/Guest/Protocol"),
         .executableTarget(name: "WireCodeGenerator"),
-        .plugin(name: "WireCoding", capability: .buildTool(), dependencies: ["WireCodeGenerator"]),
         // The guest's hardware-free memory manager, compiled natively so that
         // XCTest runs the same source the guest kernel runs.
         .target(name: "MemoryManager", path: "Sources/Guest/Memory"),
@@ -37,7 +37,7 @@ let package = Package(
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),
-        .plugin(name: "BuildGuest", capability: .buildTool(), dependencies: ["WireCodeGenerator"]),
+        .plugin(name: "BuildGuest", capability: .buildTool()),
         // GuestKernelTests' methods, one per in-kernel test case, generated
         // from the kernel's test table.
         .plugin(name: "GuestTestMethods", capability: .buildTool()),

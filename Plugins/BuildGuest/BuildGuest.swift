@@ -15,9 +15,8 @@ struct BuildGuest: BuildToolPlugin {
         let script = sources.appending(path: "build-guest.sh")
         let swiftc = try context.tool(named: "swiftc").url
         let toolchainBin = swiftc.resolvingSymlinksInPath().deletingLastPathComponent()
-        let generator = try context.tool(named: "WireCodeGenerator").url
 
-        var inputs = [linkerScript, script, generator]
+        var inputs = [linkerScript, script]
         if let walker = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: [.isRegularFileKey]) {
             for case let file as URL in walker where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
                 inputs.append(file)
@@ -39,7 +38,7 @@ struct BuildGuest: BuildToolPlugin {
             return .buildCommand(
                 displayName: "Building guest kernel \(name)",
                 executable: URL(fileURLWithPath: "/bin/bash"),
-                arguments: [script.path, toolchainBin.path, sources.path, linkerScript.path, output.path, work.path, generator.path, variant],
+                arguments: [script.path, toolchainBin.path, sources.path, linkerScript.path, output.path, work.path, variant],
                 inputFiles: inputs,
                 outputFiles: [output]
             )

@@ -2,9 +2,7 @@
 # Builds guest.elf, the Embedded Swift guest kernel: Swift for Protocol/,
 # Memory/, Kernel/ and KernelTests/, assembly for Kernel/Assembly/, the user programs
 # of Programs/ embedded, linked by guest.ld.
-# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR WIRE_CODE_GENERATOR [VARIANT]
-# WIRE_CODE_GENERATOR is the built WireCodeGenerator: it writes the
-# protocol's wire coding, the same file the host's GuestProtocol compiles.
+# Usage: build-guest.sh TOOLCHAIN_BIN GUEST_SOURCES LINKER_SCRIPT OUTPUT_ELF WORK_DIR [VARIANT]
 # VARIANT is `plain` (the default), `coverage` or `mutant:MUTATION`.
 # With `coverage`, the Swift code is instrumented for source-based coverage
 # (its counters live in guest memory, where the host reads them); the image
@@ -13,7 +11,7 @@
 # (`.skipFlush(.unmapPageCall)`, `.keepEmptyPageTables`), which the compiler
 # checks against Kernel/TLB/FlushSite.swift.
 set -euo pipefail
-bin=$1 sources=$2 script=$3 output=$4 work=$5 generator=$6 variant=${7:-plain}
+bin=$1 sources=$2 script=$3 output=$4 work=$5 variant=${6:-plain}
 variant_flags=()
 mutation_source=()
 case "$variant" in
@@ -85,8 +83,6 @@ programs_asm="$work/programs.S"
 "$bin/clang" --target=x86_64-unknown-none-elf -ffreestanding "${target_flags[@]}" -c "$programs_asm" -o "$work/programs.o"
 
 mapfile -t swift_files < <(find "$sources/Protocol" "$sources/Memory" "$sources/Kernel" "$sources/KernelTests" -name '*.swift' 2>/dev/null | LC_ALL=C sort)
-"$generator" "$work/WireCoding.swift" "$sources/Protocol" "$sources/Memory"
-swift_files+=("$work/WireCoding.swift")
 
 "$bin/swiftc" -target x86_64-unknown-none-elf \
     -enable-experimental-feature Embedded -wmo -O -g -Xfrontend -no-clang-module-breadcrumbs -parse-as-library \

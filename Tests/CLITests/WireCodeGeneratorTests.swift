@@ -16,6 +16,21 @@ final class WireCodeGeneratorTests: XCTestCase {
         return (result.status, (try? String(contentsOf: output, encoding: .utf8)) ?? "", result.stderr)
     }
 
+    /// The checked-in coding is what the generator writes from today's
+    /// declarations: a change to a Wire type without
+    /// scripts/generate-wire-coding fails here.
+    func testTheCheckedInCodingIsUpToDate() throws {
+        let generator = try KVMHostBinary(product: "WireCodeGenerator")
+        let guest = KVMHostBinary.packageRoot.appendingPathComponent("Sources/Guest")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("wire-coding-\(UUID().uuidString).swift")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = try generator.run([output.path, guest.appendingPathComponent("Protocol").path, guest.appendingPathComponent("Memory").path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let checkedIn = try String(contentsOf: guest.appendingPathComponent("Protocol/WireCoding.generated.swift"), encoding: .utf8)
+        XCTAssertTrue(try String(contentsOf: output, encoding: .utf8) == checkedIn,
+                      "Sources/Guest/Protocol/WireCoding.generated.swift is stale: run scripts/generate-wire-coding")
+    }
+
     func testCallsGetCodesCodingAndTheirDirectives() throws {
         let (status, output, stderr) = try generate("""
             // wire: call 2

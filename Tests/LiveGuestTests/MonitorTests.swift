@@ -18,6 +18,29 @@ final class MonitorTests: GuestBehaviourTestCase {
         return (guest, String(guest.serial.text.dropFirst(before)))
     }
 
+    /// README.md's table of commands is what `help` prints, row for row: both
+    /// come from the kernel's one table (`MonitorCommand.all`).
+    func testTheREADMETableIsWhatHelpLists() throws {
+        try onEachBackend { _ in
+            let (_, screen) = try runMonitor(["help", "quit"])
+            let lines = screen.split(separator: "\n").map(String.init)
+            let start = try XCTUnwrap(lines.firstIndex(of: "monitor> help")) + 1
+            let end = try XCTUnwrap(lines[start...].firstIndex { $0.hasPrefix("Addresses are") })
+            // help pads the usage to 30 columns; a usage of 30 or more is followed by its summary directly.
+            let listed = lines[start..<end].map { line -> String in
+                let usage = line.prefix(30).trimmingCharacters(in: .whitespaces)
+                return "| `\(usage.replacingOccurrences(of: "|", with: "\\|"))` | \(line.dropFirst(30)) |"
+            }
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+            let header = try XCTUnwrap(readme.firstIndex(of: "| command | what it does |"), "README.md has the monitor's table")
+            let table = Array(readme[(header + 2)...].prefix { $0.hasPrefix("| `") })
+            XCTAssertGreaterThanOrEqual(listed.count, 18)
+            XCTAssertEqual(table, listed, "README.md's monitor table should read:\n" + listed.joined(separator: "\n"))
+        }
+    }
+
     /// The whole transcript, in order. Physical addresses depend on the
     /// kernel's size, so each distinct one is named P1, P2, ... in order of
     /// first appearance: the same frame must appear wherever it is expected.

@@ -146,8 +146,8 @@ extension WireDecoder {
 }
 
 /// A value with a word encoding. WireCodeGenerator writes the coding of
-/// every Wire type from its declaration (see WireCoding.swift in the build's
-/// plugin output); only a `WirePrimitive` writes its own.
+/// every Wire type from its declaration (WireCoding.generated.swift, by
+/// scripts/generate-wire-coding); only a `WirePrimitive` writes its own.
 public protocol Wire {
     init(from decoder: inout WireDecoder) throws(WireError)
     func encode(to encoder: inout WireEncoder)

@@ -29,7 +29,7 @@ enum Monitor {
                 let command = execute(words)
                 // A command is the monitor's call: it must leave no stale translation.
                 TLBChecker.check(.endOfMonitorCommand)
-                if command == .quit { return }
+                if command?.leavesMonitor == true { return }
             }
         }
     }
@@ -61,31 +61,12 @@ enum Monitor {
             }
             return nil
         }
-        switch command {
-        case .help: help()
-        case .mem: MonitorCommands.memory()
-        case .cpu: MonitorCommands.cpu()
-        case .alloc: MonitorCommands.allocate(words)
-        case .free: MonitorCommands.free(words)
-        case .map: MonitorCommands.map(words)
-        case .unmap: MonitorCommands.unmap(words)
-        case .translate: MonitorCommands.translate(words)
-        case .walk: MonitorCommands.walk(words)
-        case .spaces: MonitorCommands.spaces()
-        case .reserve: MonitorCommands.reserve(words)
-        case .release: MonitorCommands.release(words)
-        case .programs: MonitorCommands.programs()
-        case .run: MonitorCommands.run(words)
-        case .faults: MonitorCommands.faults()
-        case .fault: _ = cpu_read_byte(0)
-        case .check: MonitorCommands.check()
-        case .quit: break
-        }
+        command.run(words)
         return command
     }
 
-    private static func help() {
-        for command in MonitorCommand.allCases {
+    static func help() {
+        for command in MonitorCommand.all {
             Console.write(command.usage)
             Console.writeSpaces(30 - command.usage.utf8CodeUnitCount)
             Console.write(command.summary)

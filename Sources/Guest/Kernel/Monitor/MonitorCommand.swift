@@ -1,96 +1,67 @@
-// The monitor's commands: one list, from which `help` and the dispatcher
-// both read, so that a command cannot be in one and missing from the other.
+// The monitor's commands: one table, a row a command, from which the
+// dispatcher and `help` both read (and README.md's table is checked against
+// `help` by MonitorTests), so that a command cannot be in one and missing
+// from another.
 
-enum MonitorCommand: CaseIterable {
-    case help, mem, cpu, alloc, free, map, unmap, translate, walk, spaces, reserve, release, programs, run, faults, fault, check, quit
+struct MonitorCommand {
+    /// The command's name, then its arguments: `map VIRTUAL [PHYSICAL] [wux]`.
+    let usage: StaticString
+    /// How many words may follow the name.
+    let arguments: ClosedRange<Int>
+    let summary: StaticString
+    /// Runs the command; its arguments were counted against `arguments`.
+    let run: (MonitorWords) -> Void
+    /// `quit`: the monitor returns after it.
+    var leavesMonitor = false
 
-    var name: StaticString {
-        switch self {
-        case .help: "help"
-        case .mem: "mem"
-        case .cpu: "cpu"
-        case .alloc: "alloc"
-        case .free: "free"
-        case .map: "map"
-        case .unmap: "unmap"
-        case .translate: "translate"
-        case .walk: "walk"
-        case .spaces: "spaces"
-        case .reserve: "reserve"
-        case .release: "release"
-        case .programs: "programs"
-        case .run: "run"
-        case .faults: "faults"
-        case .fault: "fault"
-        case .check: "check"
-        case .quit: "quit"
-        }
-    }
+    static let all: [MonitorCommand] = [
+        MonitorCommand(usage: "help", arguments: 0...0, summary: "this list") { _ in Monitor.help() },
+        MonitorCommand(usage: "mem", arguments: 0...0, summary: "frame counts, boot reservations") { _ in MonitorCommands.memory() },
+        MonitorCommand(usage: "cpu", arguments: 0...0, summary: "CPUID's paging features, and the modes the kernel took") { _ in
+            MonitorCommands.cpu()
+        },
+        MonitorCommand(usage: "alloc [COUNT]", arguments: 0...1, summary: "allocate 1 to 16 frames (1 if no count)") {
+            MonitorCommands.allocate($0)
+        },
+        MonitorCommand(usage: "free ADDRESS", arguments: 1...1, summary: "free the frame at a physical address") { MonitorCommands.free($0) },
+        MonitorCommand(usage: "map VIRTUAL [PHYSICAL] [wux]", arguments: 1...3, summary: "map a page (w writable, u user, x executable)") {
+            MonitorCommands.map($0)
+        },
+        MonitorCommand(usage: "unmap VIRTUAL", arguments: 1...1, summary: "unmap a page; frees its frame if map took it") {
+            MonitorCommands.unmap($0)
+        },
+        MonitorCommand(usage: "translate VIRTUAL", arguments: 1...1, summary: "physical address and flags") { MonitorCommands.translate($0) },
+        MonitorCommand(usage: "walk VIRTUAL", arguments: 1...1, summary: "every level of the page walk, with flags") { MonitorCommands.walk($0) },
+        MonitorCommand(usage: "spaces", arguments: 0...0, summary: "the test memory space and its reservations") { _ in MonitorCommands.spaces() },
+        MonitorCommand(usage: "reserve PAGES [eager|lazy]", arguments: 1...2, summary: "reserve pages in the test memory space") {
+            MonitorCommands.reserve($0)
+        },
+        MonitorCommand(usage: "release ADDRESS", arguments: 1...1, summary: "free a reservation") { MonitorCommands.release($0) },
+        MonitorCommand(usage: "programs", arguments: 0...0, summary: "the built-in user programs, and what each does") { _ in
+            MonitorCommands.programs()
+        },
+        MonitorCommand(usage: "run PROGRAM", arguments: 1...1, summary: "run one in a process of its own, at 0x0") { MonitorCommands.run($0) },
+        MonitorCommand(usage: "faults", arguments: 0...0, summary: "the last page-trap decisions") { _ in MonitorCommands.faults() },
+        MonitorCommand(usage: "fault", arguments: 0...0, summary: "a deliberate kernel page fault (panic report)") { _ in
+            _ = cpu_read_byte(0)
+        },
+        MonitorCommand(usage: "check", arguments: 0...0, summary: "the host's page-table check, its result here") { _ in
+            MonitorCommands.check()
+        },
+        MonitorCommand(usage: "quit", arguments: 0...0, summary: "leave the monitor (or Ctrl-D)", run: { _ in }, leavesMonitor: true),
+    ]
 
-    var usage: StaticString {
-        switch self {
-        case .help: "help"
-        case .mem: "mem"
-        case .cpu: "cpu"
-        case .alloc: "alloc [COUNT]"
-        case .free: "free ADDRESS"
-        case .map: "map VIRTUAL [PHYSICAL] [wux]"
-        case .unmap: "unmap VIRTUAL"
-        case .translate: "translate VIRTUAL"
-        case .walk: "walk VIRTUAL"
-        case .spaces: "spaces"
-        case .reserve: "reserve PAGES [eager|lazy]"
-        case .release: "release ADDRESS"
-        case .programs: "programs"
-        case .run: "run PROGRAM"
-        case .faults: "faults"
-        case .fault: "fault"
-        case .check: "check"
-        case .quit: "quit"
-        }
-    }
-
-    var summary: StaticString {
-        switch self {
-        case .help: "this list"
-        case .mem: "frame counts, boot reservations"
-        case .cpu: "CPUID's paging features, and the modes the kernel took"
-        case .alloc: "allocate 1 to 16 frames (1 if no count)"
-        case .free: "free the frame at a physical address"
-        case .map: "map a page (w writable, u user, x executable)"
-        case .unmap: "unmap a page; frees its frame if map took it"
-        case .translate: "physical address and flags"
-        case .walk: "every level of the page walk, with flags"
-        case .spaces: "the test memory space and its reservations"
-        case .reserve: "reserve pages in the test memory space"
-        case .release: "free a reservation"
-        case .programs: "the built-in user programs, and what each does"
-        case .run: "run one in a process of its own, at 0x0"
-        case .faults: "the last page-trap decisions"
-        case .fault: "a deliberate kernel page fault (panic report)"
-        case .check: "the host's page-table check, its result here"
-        case .quit: "leave the monitor (or Ctrl-D)"
-        }
-    }
-
-    /// How many words may follow the command's name.
-    var arguments: ClosedRange<Int> {
-        switch self {
-        case .help, .mem, .cpu, .spaces, .programs, .faults, .fault, .check, .quit: 0...0
-        case .alloc: 0...1
-        case .free, .unmap, .translate, .walk, .release, .run: 1...1
-        case .map: 1...3
-        case .reserve: 1...2
-        }
+    /// The name: the usage's first word.
+    var nameLength: Int {
+        var length = 0
+        while length < usage.utf8CodeUnitCount && usage.utf8Start[length] != UInt8(ascii: " ") { length += 1 }
+        return length
     }
 
     /// The command a word names, if any.
     static func named(_ word: UnsafeBufferPointer<UInt8>) -> MonitorCommand? {
-        for command in allCases {
-            let name = command.name
-            if name.utf8CodeUnitCount == word.count && (0..<word.count).allSatisfy({ word[$0] == name.utf8Start[$0] }) {
-                return command
-            }
+        for command in all where command.nameLength == word.count {
+            if (0..<word.count).allSatisfy({ word[$0] == command.usage.utf8Start[$0] }) { return command }
         }
         return nil
     }
