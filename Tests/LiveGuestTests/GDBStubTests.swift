@@ -186,10 +186,21 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.ask("m1000,4"), "78c56e33")
         XCTAssertEqual(client.ask("Qqemu.PhyMemMode:0"), "OK")
         // monitor commands reach the host's walker.
-        let help = try XCTUnwrap(client.ask("qRcmd," + Array("help".utf8).map { String(format: "%02x", $0) }.joined()))
-        XCTAssertTrue(String(decoding: try XCTUnwrap(hexBytes(help)), as: UTF8.self).contains("monitor walk ADDRESS"))
-        let mem = try XCTUnwrap(client.ask("qRcmd," + Array("mem".utf8).map { String(format: "%02x", $0) }.joined()))
-        XCTAssertTrue(String(decoding: try XCTUnwrap(hexBytes(mem)), as: UTF8.self).contains("guest memory: 32 MiB"))
+        func monitor(_ line: String) throws -> String {
+            let reply = try XCTUnwrap(client.ask("qRcmd," + Array(line.utf8).map { String(format: "%02x", $0) }.joined()))
+            return String(decoding: try XCTUnwrap(hexBytes(reply)), as: UTF8.self)
+        }
+        // One line a command of the table, in its order.
+        let help = try monitor("help")
+        XCTAssertEqual(help.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") },
+                       ["monitor walk", "monitor mem", "monitor regions", "monitor phys", "Addresses are"])
+        XCTAssertTrue(try monitor("mem").contains("guest memory: 32 MiB"))
+        // Numbers as everywhere else (NumberText); each mistake is named.
+        XCTAssertTrue(try monitor("walk 7fff_8010_9000").contains("PML4[255] at 0x"))
+        XCTAssertEqual(try monitor("walk 0xzz"), "'0xzz' is not an address (hexadecimal, 0x optional)\n")
+        XCTAssertEqual(try monitor("walk"), "usage: monitor walk ADDRESS\n")
+        XCTAssertEqual(try monitor("phys maybe"), "usage: monitor phys [on|off]\n")
+        XCTAssertTrue(try monitor("bogus").hasPrefix("unknown monitor command 'bogus'\nmonitor walk ADDRESS"))
         // Run, then Ctrl-C stops the spinning guest.
         client.sendPacket("c")
         XCTAssertEqual(client.next(), "+")

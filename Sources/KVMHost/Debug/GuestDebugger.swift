@@ -1,5 +1,6 @@
 import CKVM
 import Foundation
+import GuestProtocol
 
 /// A gdb remote stub for one live guest. `listen(port:)` opens
 /// 127.0.0.1:PORT (0 picks a free port); a debugger that connects stops
@@ -617,46 +618,87 @@ public final class GuestDebugger: @unchecked Sendable {
 
     // MARK: - monitor
 
-    private func monitor(_ command: String) -> String {
-        let words = command.split(separator: " ")
-        switch words.first {
-        case "walk":
-            guard words.count == 2, let address = Hex.number(words[1].hasPrefix("0x") ? words[1].dropFirst(2) : words[1]) else {
-                return "usage: monitor walk ADDRESS (hex)\n"
-            }
-            guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
-            do {
-                return "CR3 0x\(String(sregs.cr3, radix: 16))\n\(try PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address))\n"
-            } catch {
-                return "\(error)\n"
-            }
-        case "mem":
-            var lines = ["guest memory: \(memory.size >> 20) MiB; the memory map handed to the guest:"]
-            lines += memoryMap.entries.map { "  \($0)" }
-            if let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 {
-                switch Result(catching: { try AddressSpaceMap(memory: memory, cr3: sregs.cr3) }) {
-                case .success(let map):
-                    let mapped = map.regions.reduce(UInt64(0)) { $0 &+ ($1.end &- $1.start) }
-                    lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(map.regions.count) regions, \(mapped >> 10) KiB mapped")
-                case .failure(let error):
-                    lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(error)")
-                }
-            }
-            return lines.joined(separator: "\n") + "\n"
-        case "regions":
-            guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
-            do { return "\(try AddressSpaceMap(memory: memory, cr3: sregs.cr3))\n" } catch { return "\(error)\n" }
-        case "phys":
-            if words.count == 2 && (words[1] == "on" || words[1] == "off") { physicalMode = words[1] == "on" }
-            return "memory accesses use \(physicalMode ? "guest-physical" : "guest-virtual (through CR3)") addresses\n"
-        default:
-            return """
-                monitor walk ADDRESS   the host's walk of a virtual address through CR3
-                monitor mem            guest memory, its memory map, the current address space's size
-                monitor regions        the current address space as regions
-                monitor phys on|off    memory accesses by physical or virtual address
+    /// Runs a `monitor` command (qRcmd) from `StubMonitorCommand.all`.
+    private func monitor(_ line: String) -> String {
+        let words = line.split(separator: " ")
+        guard let name = words.first, name != "help" else { return StubMonitorCommand.help }
+        guard let command = StubMonitorCommand.all.first(where: { $0.name == name }) else {
+            return "unknown monitor command '\(name)'\n" + StubMonitorCommand.help
+        }
+        let arguments = Array(words.dropFirst())
+        guard command.arguments.contains(arguments.count) else { return "usage: monitor \(command.usage)\n" }
+        return command.run(self, arguments)
+    }
 
-                """
+    fileprivate func monitorWalk(_ arguments: [Substring]) -> String {
+        let text = Array(arguments[0].utf8)
+        guard let address = text.withUnsafeBufferPointer(NumberText.address) else {
+            return "'\(arguments[0])' is not an address (hexadecimal, 0x optional)\n"
+        }
+        guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
+        do {
+            return "CR3 0x\(String(sregs.cr3, radix: 16))\n\(try PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address))\n"
+        } catch {
+            return "\(error)\n"
         }
     }
+
+    fileprivate func monitorMemory() -> String {
+        var lines = ["guest memory: \(memory.size >> 20) MiB; the memory map handed to the guest:"]
+        lines += memoryMap.entries.map { "  \($0)" }
+        if let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 {
+            switch Result(catching: { try AddressSpaceMap(memory: memory, cr3: sregs.cr3) }) {
+            case .success(let map):
+                let mapped = map.regions.reduce(UInt64(0)) { $0 &+ ($1.end &- $1.start) }
+                lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(map.regions.count) regions, \(mapped >> 10) KiB mapped")
+            case .failure(let error):
+                lines.append("address space at CR3 0x\(String(sregs.cr3, radix: 16)): \(error)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    fileprivate func monitorRegions() -> String {
+        guard let sregs = try? vcpu.specialRegisters() else { return "cannot read CR3\n" }
+        do { return "\(try AddressSpaceMap(memory: memory, cr3: sregs.cr3))\n" } catch { return "\(error)\n" }
+    }
+
+    fileprivate func monitorPhysical(_ arguments: [Substring]) -> String {
+        if let mode = arguments.first {
+            guard mode == "on" || mode == "off" else { return "usage: monitor phys [on|off]\n" }
+            physicalMode = mode == "on"
+        }
+        return "memory accesses use \(physicalMode ? "guest-physical" : "guest-virtual (through CR3)") addresses\n"
+    }
+}
+
+/// The stub's `monitor` commands: one table, a row a command, from which
+/// the dispatcher and `monitor help` both read.
+struct StubMonitorCommand: Sendable {
+    /// The name, then the arguments.
+    let usage: String
+    let arguments: ClosedRange<Int>
+    let summary: String
+    let run: @Sendable (GuestDebugger, [Substring]) -> String
+
+    var name: Substring { usage.prefix { $0 != " " } }
+
+    static let all: [StubMonitorCommand] = [
+        StubMonitorCommand(usage: "walk ADDRESS", arguments: 1...1, summary: "the host's walk of a virtual address through CR3") {
+            $0.monitorWalk($1)
+        },
+        StubMonitorCommand(usage: "mem", arguments: 0...0, summary: "guest memory, its memory map, the current address space's size") { stub, _ in
+            stub.monitorMemory()
+        },
+        StubMonitorCommand(usage: "regions", arguments: 0...0, summary: "the current address space as regions") { stub, _ in stub.monitorRegions() },
+        StubMonitorCommand(usage: "phys [on|off]", arguments: 0...1, summary: "memory accesses by physical or virtual address") {
+            $0.monitorPhysical($1)
+        },
+    ]
+
+    static var help: String {
+        all.map { "monitor " + $0.usage.padding(toLength: 16, withPad: " ", startingAt: 0) + $0.summary + "\n" }.joined()
+            + "Addresses are hexadecimal, with or without 0x.\n"
+    }
+
 }
