@@ -20,7 +20,11 @@ let package = Package(
         // The report-channel records: the same source the guest kernel compiles.
         // Their coding (WireCoding.generated.swift) is written from their
         // declarations by WireCodeGenerator: scripts/generate-wire-coding.
-        .target(name: "GuestProtocol", dependencies: ["MemoryManager"], path: "Sources/Guest/Protocol"),
+        .target(name: "GuestProtocol", dependencies: ["MemoryManager", "MachineFacts"], path: "Sources/Guest/Protocol"),
+        // The machine's facts (ports, statuses, addresses, sizes): one C header
+        // that the host's Swift, the kernel's Swift, its assembly and its
+        // linker script all include.
+        .target(name: "MachineFacts", path: "Sources/Guest/Machine"),
         .executableTarget(name: "WireCodeGenerator"),
         // The guest's hardware-free memory manager, compiled natively so that
         // XCTest runs the same source the guest kernel runs.
@@ -33,7 +37,7 @@ let package = Package(
         .target(
             name: "GuestImage",
             path: "Sources/Guest",
-            exclude: ["Kernel", "KernelTests", "Memory", "Programs", "Protocol", "build-guest.sh"],
+            exclude: ["Kernel", "KernelTests", "Machine", "Memory", "Programs", "Protocol", "build-guest.sh"],
             sources: ["Image"],
             plugins: ["BuildGuest"]
         ),
@@ -72,7 +76,7 @@ let package = Package(
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
         .target(name: "TestSupport", dependencies: ["KVMHost", "GuestProtocol", "MemoryManager"], path: "Tests/TestSupport"),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager", "SeededRandom"]),
-        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "TestSupport", "FuzzTargets", "SeededRandom"]),
+        .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "MachineFacts", "TestSupport", "FuzzTargets", "SeededRandom"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
         .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
         // The test cases that run inside the guest kernel, one XCTest each.

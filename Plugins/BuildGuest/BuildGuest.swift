@@ -4,14 +4,14 @@ import PackagePlugin
 /// Builds guest.elf, the Embedded Swift guest kernel, as a resource of the
 /// target it is applied to, and guest-coverage.elf beside it: the same
 /// kernel instrumented for source-based coverage. Every file under
-/// Sources/Guest and guest.ld is an input, listed afresh on each build, so
+/// Sources/Guest and guest.lds.S is an input, listed afresh on each build, so
 /// editing, adding or deleting a guest file rebuilds both.
 @main
 struct BuildGuest: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let package = context.package.directoryURL
         let sources = package.appending(path: "Sources/Guest")
-        let linkerScript = package.appending(path: "guest.ld")
+        let linkerScript = package.appending(path: "guest.lds.S")
         let script = sources.appending(path: "build-guest.sh")
         let swiftc = try context.tool(named: "swiftc").url
         let toolchainBin = swiftc.resolvingSymlinksInPath().deletingLastPathComponent()

@@ -5,7 +5,7 @@
 // test asks for every decision.
 
 enum FastFaults {
-    static let cacheCapacity = 64
+    static let cacheCapacity = Int(FAST_FAULT_CACHE_CAPACITY)
 
     private static var state: UnsafeMutablePointer<fast_fault_state> { fast_fault_state_get()! }
 

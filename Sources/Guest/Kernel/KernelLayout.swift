@@ -1,4 +1,4 @@
-// Where the kernel lives, from Assembly/kernel-layout.S and guest.ld, and the address arithmetic
+// Where the kernel lives, from Assembly/kernel-layout.S and guest.lds.S, and the address arithmetic
 // that follows from it.
 
 enum KernelLayout {

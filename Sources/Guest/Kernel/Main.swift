@@ -4,7 +4,10 @@
 @_cdecl("kmain")
 func kmain(_ startInfoPhysical: UInt) {
     ReportChannel.start()
-    Console.write("guest kernel: long mode, kernel region at 0x00007fff80000000\n")
+    // The layout the kernel was linked with, not a string about it.
+    Console.write("guest kernel: long mode, kernel region at ")
+    Console.writeHex(UInt64(kernel_layout_get()!.pointee.virtual_base))
+    Console.write("\n")
     guard let boot = BootInfo(startInfoPhysical: UInt64(startInfoPhysical)) else {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }

@@ -4,6 +4,8 @@
 #ifndef GUEST_CPU_H
 #define GUEST_CPU_H
 
+#include "machine.h"
+
 static inline void cpu_out8(unsigned short port, unsigned char value) {
     __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
 }
@@ -82,7 +84,7 @@ static inline unsigned char cpu_read_byte(unsigned long address) {
 }
 static inline void cpu_spin_forever(void) { for (;;) __asm__ volatile("pause"); }
 
-// What Assembly/kernel-layout.S and guest.ld tell the kernel about itself (all addresses virtual
+// What Assembly/kernel-layout.S and guest.lds.S tell the kernel about itself (all addresses virtual
 // unless the name says physical).
 struct kernel_layout {
     unsigned long image_physical_start;
@@ -134,7 +136,7 @@ static inline unsigned long cpu_rdtsc(void) {
 struct fast_fault_state {
     unsigned long start, end, flags, count, cache_count;
     unsigned long root;             // the process's PML4, physical
-    unsigned long cache[64];
+    unsigned long cache[FAST_FAULT_CACHE_CAPACITY];
 };
 struct fast_fault_state *fast_fault_state_get(void);
 

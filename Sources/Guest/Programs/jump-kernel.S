@@ -1,7 +1,8 @@
 // Jumps into the kernel's text.
 #include "syscalls.h"
+#include "machine.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
-    movabs $0x00007fff80109000, %rax
+    movabs $(KERNEL_VIRTUAL_BASE + 0x109000), %rax
     jmp *%rax

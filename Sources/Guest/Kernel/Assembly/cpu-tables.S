@@ -56,7 +56,7 @@ ist2_stack_top:
     .skip 8 * 1024
 ist3_stack_top:
 
-    // The heap has a section of its own that guest.ld puts last, at a 2 MiB
+    // The heap has a section of its own that guest.lds.S puts last, at a 2 MiB
     // boundary, so that the kernel maps it with one huge page.
     .section .kernel_heap, "aw", @nobits
     .p2align 12

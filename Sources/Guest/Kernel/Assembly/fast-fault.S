@@ -2,6 +2,7 @@
 // arms it with (FastFaults.swift).
 
 #include "machine.h"
+#include "layout-check.h"
 
 // A user page fault on an empty entry inside the lazy reservation the page
 // trap last resolved, whose page table exists, is resolved here: a
@@ -114,20 +115,28 @@ trap_stub_14:
     .p2align 6
     .globl fast_fault_state
 fast_fault_state:
+    field fast_fault_state, FAST_FAULT_START
 fast_start:
     .quad 0
+    field fast_fault_state, FAST_FAULT_END
 fast_end:
     .quad 0
+    field fast_fault_state, FAST_FAULT_FLAGS
 fast_flags:
     .quad 0
+    field fast_fault_state, FAST_FAULT_COUNT
 fast_count:
     .quad 0
+    field fast_fault_state, FAST_FAULT_CACHE_COUNT
 frame_cache_count:
     .quad 0
+    field fast_fault_state, FAST_FAULT_ROOT
 fast_root:
     .quad 0
+    field fast_fault_state, FAST_FAULT_CACHE
 frame_cache:
-    .fill 64, 8, 0
+    .fill FAST_FAULT_CACHE_CAPACITY, 8, 0
+    end_of fast_fault_state, FAST_FAULT_STATE_SIZE
     .text
     .globl fast_fault_state_get
 fast_fault_state_get:

@@ -62,8 +62,8 @@ trap_common:
     incl trap_depth(%rip)
     cmpl $1, trap_depth(%rip)
     jbe 1f
-    mov $0xF4, %dx
-    mov $5, %eax
+    mov $EXIT_PORT, %dx
+    mov $EXIT_NESTED_EXCEPTION, %eax
     outl %eax, %dx
 2:  cli
     hlt

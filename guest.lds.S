@@ -1,12 +1,13 @@
-/* The guest kernel's layout. The 32-bit PVH entry and the bootstrap tables
+/* The guest kernel's layout, preprocessed by build-guest.sh with
+ * Sources/Guest/Machine/include/machine.h, which defines the addresses.
+ * The 32-bit PVH entry and the bootstrap tables
  * are linked at their physical addresses from 1 MiB; everything else runs in
  * the kernel region at KERNEL_VIRTUAL_BASE + physical (PML4 slot 255, below
  * 2^47) and is loaded right behind them (p_paddr = virtual - base). */
 
 ENTRY(pvh_start32)
 
-KERNEL_VIRTUAL_BASE = 0x00007FFF80000000;
-PHYSICAL_START = 0x100000;
+#include "machine.h"
 
 PHDRS {
     boot   PT_LOAD FLAGS(7);
@@ -17,7 +18,7 @@ PHDRS {
 }
 
 SECTIONS {
-    . = PHYSICAL_START;
+    . = KERNEL_PHYSICAL_START;
     __image_physical_start = .;
     .note.pvh : { KEEP(*(.note.pvh)) } :boot :note
     .boot.text : { *(.boot.text) } :boot

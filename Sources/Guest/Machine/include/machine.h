@@ -1,0 +1,45 @@
+// The machine's facts, defined once: where the kernel region is, its
+// segment selectors, the paging and control bits the entry sets, the ports
+// and statuses the kernel and the host agree on, the sizes the assembly and
+// the Swift share. Every side includes this one file: the assembly, the
+// linker script (guest.lds.S, preprocessed), the kernel's Swift (through
+// cpu.h) and the host's Swift (module MachineFacts, under GuestProtocol).
+// Plain literals only: the assembler and the linker read them too. The
+// kernel region lies below 2^47: Embedded Swift keeps flags in pointer bits 56-63.
+#ifndef GUEST_MACHINE_H
+#define GUEST_MACHINE_H
+
+#define KERNEL_VIRTUAL_BASE 0x00007FFF80000000
+#define DIRECT_MAP_BASE     0x00007F8000000000
+#define PAGE_PRESENT_WRITABLE 0x3
+#define PAGE_HUGE_2M          0x83      // present, writable, 2 MiB page
+#define EFER_MSR   0xC0000080
+#define EFER_LME   (1 << 8)
+#define EFER_NXE   (1 << 11)
+#define CR0_PE_WP_PG 0x80010001
+#define CR4_PAE      0x20
+
+#define KERNEL_CODE 0x08
+#define KERNEL_DATA 0x10
+#define TSS_SELECTOR 0x28
+
+// The kernel image starts at 1 MiB, where PVH loads it.
+#define KERNEL_PHYSICAL_START 0x100000
+
+#define COM1      0x3F8                 // GuestPort.serial
+#define EXIT_PORT 0xF4                  // GuestPort.exit
+#define REPORT_PORT 0x1000              // GuestPort.report
+#define CHANNEL_SIGNATURE 0x484D564B    // channelSignature
+#define SERIAL_LINK 0x2F8               // GuestPort.serialLink
+
+// Written by assembly, where Swift's enums cannot be: KernelExit's and
+// LinkFrame's raw values, which MachineFactsTests holds equal to these.
+#define EXIT_NESTED_EXCEPTION 5         // KernelExit.nestedException
+#define EXIT_MISSING_CPU_FEATURE 6      // KernelExit.missingCPUFeature
+#define LINK_FRAME_EXIT 0x58            // LinkFrame.exit
+
+// The demand-paging fast path's cache of known-zero frames (fast-fault.S,
+// struct fast_fault_state, FastFaults.swift): one aligned run.
+#define FAST_FAULT_CACHE_CAPACITY 64
+
+#endif

@@ -1,0 +1,1 @@
+// MachineFacts is its header, include/machine.h; a C target needs a source.
