@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(name: "WireCodeGenerator"),
         // The guest's hardware-free memory manager, compiled natively so that
         // XCTest runs the same source the guest kernel runs.
-        .target(name: "MemoryManager", path: "Sources/Guest/Memory"),
+        .target(name: "MemoryManager", dependencies: ["MachineFacts"], path: "Sources/Guest/Memory"),
         // The VMM: /dev/kvm, VM, vCPU, guest memory, PVH/ELF boot, port devices.
         .target(name: "KVMHost", dependencies: ["CKVM", "GuestProtocol", "MemoryManager"]),
         // guest.elf, built from Sources/Guest by the BuildGuest plugin. The

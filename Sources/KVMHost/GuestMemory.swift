@@ -1,3 +1,4 @@
+import MemoryManager
 import Glibc
 
 /// An access outside guest memory. The host checks every guest-supplied
@@ -30,7 +31,7 @@ public final class GuestMemory {
     let base: UnsafeMutableRawPointer
     private let mapping: UnsafeMutableRawPointer
     private let mappingSize: Int
-    private static let guardSize = 4096
+    private static let guardSize = pageBytes
     /// Pages the host wrote since tracking began (`trackHostWrites`): KVM's
     /// dirty log sees only the guest's writes, and a restore must undo both.
     private var hostWrites: PageBitmap?
@@ -163,13 +164,13 @@ public final class GuestMemory {
     public func residentBytes(in range: Range<UInt64>) throws -> Int {
         try check(range.lowerBound, length: UInt64(range.count))
         let chunk = 1 << 30
-        var vector = [UInt8](repeating: 0, count: chunk / 4096)
+        var vector = [UInt8](repeating: 0, count: chunk / pageBytes)
         var resident = 0
         var offset = Int(range.lowerBound)
         while offset < Int(range.upperBound) {
             let length = min(chunk, Int(range.upperBound) - offset)
             guard mincore(base + offset, length, &vector) == 0 else { throw KVMError.mmapFailed(bytes: length, errno: errno) }
-            resident += vector.prefix(length / 4096).reduce(0) { $0 + Int($1 & 1) } * 4096
+            resident += vector.prefix(length / pageBytes).reduce(0) { $0 + Int($1 & 1) } * pageBytes
             offset += length
         }
         return resident
@@ -210,15 +211,15 @@ public final class GuestMemory {
         let descriptor = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var touched = PageBitmap(pages: size / 4096)
+        var touched = PageBitmap(pages: size / pageBytes)
         let chunk = 1 << 16  // entries a read: 512 KiB
         var entries = [UInt64](repeating: 0, count: chunk)
         for range in ram {
-            var page = Int(range.lowerBound / 4096)
-            let end = Int(range.upperBound / 4096)
+            var page = Int(range.lowerBound / pageSize)
+            let end = Int(range.upperBound / pageSize)
             while page < end {
                 let count = min(chunk, end - page)
-                let offset = off_t((UInt(bitPattern: base) / 4096 + UInt(page)) * 8)
+                let offset = off_t((UInt(bitPattern: base) / UInt(pageBytes) + UInt(page)) * 8)
                 let read = entries.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count * 8, offset) }
                 guard read == count * 8 else { return nil }
                 for index in 0..<count where entries[index] >> 62 != 0 {
@@ -230,7 +231,7 @@ public final class GuestMemory {
         if case .file(let descriptor) = untouchedPages {
             let dataRegions = MemoryFile.dataRegions(of: descriptor, size: size)
             for region in dataRegions {
-                for page in region where contains(UInt64(page) * 4096, length: 4096) {
+                for page in region where contains(UInt64(page) * pageSize, length: pageSize) {
                     touched.insert(pages: UInt64(page)...UInt64(page))
                 }
             }
@@ -254,29 +255,29 @@ public final class GuestMemory {
     func zero(pages: Range<Int>, mayHoldData: PageBitmap?) {
         guard !pages.isEmpty else { return }
         if givenBackPagesReadAsZero,
-           madvise(base + pages.lowerBound * 4096, pages.count * 4096, MADV_DONTNEED) == 0 {
+           madvise(base + pages.lowerBound * pageBytes, pages.count * pageBytes, MADV_DONTNEED) == 0 {
             return
         }
-        for page in pages where mayHoldData?.contains(page) ?? true { memset(pagePointer(page), 0, 4096) }
+        for page in pages where mayHoldData?.contains(page) ?? true { memset(pagePointer(page), 0, pageBytes) }
     }
 
     /// Starts (or restarts, emptied) the record of pages the host writes.
     func trackHostWrites() {
-        hostWrites = PageBitmap(pages: size / 4096)
+        hostWrites = PageBitmap(pages: size / pageBytes)
     }
 
     /// The pages the host wrote since tracking began or was last taken, and
     /// an empty record from here; nil when not tracking.
     func takeHostWrites() -> PageBitmap? {
         guard let written = hostWrites else { return nil }
-        hostWrites = PageBitmap(pages: size / 4096)
+        hostWrites = PageBitmap(pages: size / pageBytes)
         return written
     }
 
     /// The guest page at `page`, whole, for copying in and out of snapshots.
     func pagePointer(_ page: Int) -> UnsafeMutableRawPointer {
-        precondition(page >= 0 && page < size / 4096, "a page inside guest memory")
-        return base + page * 4096
+        precondition(page >= 0 && page < size / pageBytes, "a page inside guest memory")
+        return base + page * pageBytes
     }
 
     public func read(at address: UInt64, count: Int) throws -> [UInt8] {

@@ -64,7 +64,7 @@ public final class KVMGuest: LiveGuest {
         // The snapshot's memory file backs it, copy-on-write.
         guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
         configuration.ram = snapshot.ram
-        configuration.memorySize = snapshot.ramPages * 4096
+        configuration.memorySize = snapshot.ramPages * pageBytes
         try self.init(kernel: kernel, configuration: configuration, from: snapshot)
     }
 

@@ -1,4 +1,5 @@
 import GuestProtocol
+import MemoryManager
 
 extension LiveGuest {
     public struct Configuration: Sendable {
@@ -66,7 +67,7 @@ extension LiveGuest {
             for (index, range) in ram.enumerated() {
                 let name = "range \(index) [\(hex(range.lowerBound)), \(hex(range.upperBound)))"
                 guard !range.isEmpty else { throw refuse("\(name) is empty") }
-                guard range.lowerBound % 4096 == 0, range.upperBound % 4096 == 0 else { throw refuse("\(name) does not start and end on 4 KiB pages") }
+                guard range.lowerBound % pageSize == 0, range.upperBound % pageSize == 0 else { throw refuse("\(name) does not start and end on 4 KiB pages") }
                 guard range.upperBound <= GuestRAM.maximumEnd else { throw refuse("\(name) ends above \(hex(GuestRAM.maximumEnd))") }
                 if index > 0 {
                     guard ram[index - 1].upperBound <= range.lowerBound else { throw refuse("\(name) is not above the range before it") }
@@ -87,7 +88,7 @@ extension LiveGuest {
             guard (VirtualMachine.minimumMemorySize...VirtualMachine.maximumMemorySize).contains(memorySize) else {
                 throw .memorySizeOutOfRange(bytes: memorySize)
             }
-            guard memorySize % 4096 == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
+            guard memorySize % pageBytes == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
             do { try cpu.validate() } catch { throw .cpu(error) }
             // QEMU's pc machine lays out its own memory map; it takes no holes.

@@ -73,7 +73,7 @@ public enum MemoryBacking: String, CaseIterable, Sendable {
         guard let file = fopen(path, "r") else { return nil }
         defer { fclose(file) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 4096)  // a read's buffer, not a page
         while bytes.count < 1 << 20 {
             let count = fread(&buffer, 1, buffer.count, file)
             if count <= 0 { break }

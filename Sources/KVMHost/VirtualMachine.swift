@@ -1,3 +1,4 @@
+import MemoryManager
 import CKVM
 import Glibc
 import GuestProtocol
@@ -21,7 +22,7 @@ public final class VirtualMachine {
         guard memorySize >= Self.minimumMemorySize, memorySize <= Self.maximumMemorySize else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must lie between 4 MiB and \(Self.maximumMemorySize >> 30) GiB")
         }
-        guard memorySize % 4096 == 0 else {
+        guard memorySize % pageBytes == 0 else {
             throw KVMError.invalidMemorySize(bytes: memorySize, reason: "it must be a whole number of 4 KiB pages")
         }
         try self.init(kvm: kvm, ram: GuestRAM.rangeList(bytes: UInt64(memorySize)), memory: nil)
@@ -81,14 +82,14 @@ public final class VirtualMachine {
     /// this was last called; the log starts empty again.
     func takeDirtyPages() throws -> PageBitmap {
         precondition(logsDirtyPages, "dirty logging started")
-        var dirty = PageBitmap(pages: memory.size / 4096)
+        var dirty = PageBitmap(pages: memory.size / pageBytes)
         for (slot, range) in memory.ram.enumerated() {
-            let pages = Int(range.upperBound - range.lowerBound) / 4096
+            let pages = Int(range.upperBound - range.lowerBound) / pageBytes
             var words = [UInt64](repeating: 0, count: (pages + 63) / 64)
             guard ckvm_get_dirty_log(fd, UInt32(slot), &words) == 0 else {
                 throw KVMError.ioctlFailed(request: "KVM_GET_DIRTY_LOG", errno: ckvm_errno())
             }
-            dirty.insert(log: words, count: pages, fromPage: Int(range.lowerBound / 4096))
+            dirty.insert(log: words, count: pages, fromPage: Int(range.lowerBound / pageSize))
         }
         if let host = memory.takeHostWrites() { dirty.formUnion(host) }
         return dirty

@@ -18,8 +18,8 @@ enum PhysicalMemory {
     private(set) static var bitmapBytes: UInt64 = 0
     /// Frames below 1 MiB may hold what firmware wrote (QEMU's SeaBIOS does).
     static let firstKnownZeroFrame: UInt64 = 0x100000 >> frameShift
-    /// The bootstrap tables' direct map reaches 4 GiB (pvh-entry.S).
-    private static let bootstrapMapFrames: UInt64 = (1 << 32) >> frameShift
+    /// How far the bootstrap tables' direct map reaches (pvh-entry.S).
+    private static let bootstrapMapFrames: UInt64 = (UInt64(BOOTSTRAP_MAP_GIB) << 30) >> frameShift
 
     /// Builds the allocator: every frame starts used, usable RAM is freed,
     /// then page 0, the bootstrap tables, the kernel image, the boot

@@ -1,5 +1,6 @@
 // Test cases that run inside the kernel, as KUnit's do: each is a function
-// over the real memory manager, registered by name in `GuestTestTable`. An
+// over the real memory manager, named once in its *Cases file's list, which
+// `GuestTestTable` joins. An
 // expectation that fails is sent to the host with its file, line and values
 // at once, and the case goes on; the host shows it as a failure at that line.
 

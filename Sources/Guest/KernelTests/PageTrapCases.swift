@@ -4,8 +4,8 @@
 private let userLimit: UInt64 = 0x0000_0080_0000_0000
 
 enum PageTrapCases {
-    private static let user: UInt64 = 1 << 2, write: UInt64 = 1 << 1, fetch: UInt64 = 1 << 4
-    private static let protection: UInt64 = 1, reservedBit: UInt64 = 1 << 3
+    private static let user = PageFaultError.user, write = PageFaultError.write, fetch = PageFaultError.instructionFetch
+    private static let protection = PageFaultError.protection, reservedBit = PageFaultError.reservedBit
 
     /// This file's cases, in the order the kernel runs them: each is
     /// named once, here, and is registered by being in this list.

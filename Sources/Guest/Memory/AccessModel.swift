@@ -3,18 +3,22 @@
 // it, which accesses fault and with what error code. The live guest checks
 // this model against the real MMU for every combination.
 
+#if canImport(MachineFacts)
+import MachineFacts
+#endif
+
 public enum AccessKind: Equatable, Sendable {
     case read, write, fetch
 }
 
-/// Bits of the page-fault error code.
+/// Bits of the page-fault error code (machine.h).
 public enum PageFaultError {
     /// Set for a protection violation, clear for a page that is not present.
-    public static let protection: UInt64 = 1 << 0
-    public static let write: UInt64 = 1 << 1
-    public static let user: UInt64 = 1 << 2
-    public static let reservedBit: UInt64 = 1 << 3
-    public static let instructionFetch: UInt64 = 1 << 4
+    public static let protection = UInt64(PF_PROTECTION)
+    public static let write = UInt64(PF_WRITE)
+    public static let user = UInt64(PF_USER)
+    public static let reservedBit = UInt64(PF_RESERVED_BIT)
+    public static let instructionFetch = UInt64(PF_FETCH)
 }
 
 /// The CPU's paging modes the model depends on.

@@ -1,18 +1,23 @@
 // Page-table entries: a frame address and a flag set, as the MMU reads them.
+// The bits the assembly also reads come from machine.h.
+
+#if canImport(MachineFacts)
+import MachineFacts
+#endif
 
 public struct PageTableFlags: OptionSet, Equatable, Sendable {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
-    public static let present = PageTableFlags(rawValue: 1 << 0)
-    public static let writable = PageTableFlags(rawValue: 1 << 1)
-    public static let user = PageTableFlags(rawValue: 1 << 2)
+    public static let present = PageTableFlags(rawValue: UInt64(PAGE_PRESENT))
+    public static let writable = PageTableFlags(rawValue: UInt64(PAGE_WRITABLE))
+    public static let user = PageTableFlags(rawValue: UInt64(PAGE_USER))
     public static let writeThrough = PageTableFlags(rawValue: 1 << 3)
     public static let cacheDisable = PageTableFlags(rawValue: 1 << 4)
     public static let accessed = PageTableFlags(rawValue: 1 << 5)
     public static let dirty = PageTableFlags(rawValue: 1 << 6)
     /// A 2 MiB page in a PD entry, a 1 GiB page in a PDPT entry.
-    public static let huge = PageTableFlags(rawValue: 1 << 7)
+    public static let huge = PageTableFlags(rawValue: UInt64(PAGE_HUGE))
     public static let global = PageTableFlags(rawValue: 1 << 8)
     public static let noExecute = PageTableFlags(rawValue: 1 << 63)
 
@@ -27,7 +32,7 @@ public struct PageTableEntry: Equatable, Sendable {
     public var raw: UInt64
 
     /// Bits 12..51: the frame (or next table) address.
-    public static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
+    public static let addressMask = UInt64(PAGE_ADDRESS_MASK)
     /// Ignored by the MMU; the Pagemap keeps a table's count of present entries
     /// in its parent entry, split over bits 9-11 (low 3) and 52-58 (high 7).
     static let countLowShift: UInt64 = 9

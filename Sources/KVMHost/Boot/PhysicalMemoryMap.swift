@@ -29,7 +29,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
         var reserved = [Self.pageZero, Self.legacyHole]
         for hole in holes {
             guard !hole.isEmpty else { throw .emptyHole(hole) }
-            guard hole.lowerBound % 4096 == 0, hole.upperBound % 4096 == 0 else { throw .holeNotPageAligned(hole) }
+            guard hole.lowerBound % pageSize == 0, hole.upperBound % pageSize == 0 else { throw .holeNotPageAligned(hole) }
             guard ram.contains(where: { $0.lowerBound <= hole.lowerBound && hole.upperBound <= $0.upperBound }) else {
                 throw .holeOutsideMemory(hole, memorySize: memorySize)
             }
@@ -71,7 +71,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     public var usableRanges: [Range<UInt64>] {
         var ranges: [Range<UInt64>] = []
         for entry in entries.filter(\.isRAM).sorted(by: { $0.base < $1.base }) {
-            let start = (entry.base + 4095) & ~4095, end = entry.end & ~4095
+            let start = (entry.base + (pageSize - 1)) & ~(pageSize - 1), end = entry.end & ~(pageSize - 1)
             guard start < end else { continue }
             if let last = ranges.last, start <= last.upperBound {
                 ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, end)
@@ -85,7 +85,7 @@ public struct PhysicalMemoryMap: Equatable, Sendable {
     /// Usable frames (`usableRanges`) at or above `address`.
     public func usableFrames(from address: UInt64 = 0) -> UInt64 {
         usableRanges.reduce(0) { count, range in
-            range.upperBound > address ? count + (range.upperBound - max(range.lowerBound, address)) / 4096 : count
+            range.upperBound > address ? count + (range.upperBound - max(range.lowerBound, address)) / pageSize : count
         }
     }
 

@@ -1,6 +1,7 @@
 import CKVM
 import Foundation
 import GuestProtocol
+import MemoryManager
 
 /// A gdb remote stub for one live guest. `listen(port:)` opens
 /// 127.0.0.1:PORT (0 picks a free port); a debugger that connects stops
@@ -226,7 +227,7 @@ public final class GuestDebugger: @unchecked Sendable {
     }
 
     private func readWatched(_ address: UInt64, _ length: Int) -> [UInt8]? {
-        guard let physical = physical(address), physical & 0xFFF + UInt64(length) <= 4096 else { return nil }
+        guard let physical = physical(address), physical & 0xFFF + UInt64(length) <= pageSize else { return nil }
         return try? memory.read(at: physical, count: length)
     }
 
@@ -586,7 +587,7 @@ public final class GuestDebugger: @unchecked Sendable {
         var done = 0
         while done < length {
             let virtual = address &+ UInt64(done)
-            let piece = min(length - done, 4096 - Int(virtual & 0xFFF))
+            let piece = min(length - done, pageBytes - Int(virtual & 0xFFF))
             guard let physical = physical(virtual), (try? body(physical, done, piece)) != nil else { return false }
             done += piece
         }

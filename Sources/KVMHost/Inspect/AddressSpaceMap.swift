@@ -43,7 +43,7 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
             guard tablesRead < limits.tables else { throw .tooManyTables(limit: limits.tables, cr3: cr3) }
             tablesRead += 1
             do {
-                try memory.withBytes(at: table, count: 4096) { bytes in
+                try memory.withBytes(at: table, count: PageWalker.tableBytes) { bytes in
                     for index in 0..<512 { entries[index] = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
                 }
             } catch {
@@ -86,7 +86,7 @@ public struct AddressSpaceMap: Sendable, CustomStringConvertible {
         regions.map { region in
             let size = region.end &- region.start
             let sizeText = size >= 1 << 30 ? "\(size >> 30) GiB" : size >= 1 << 20 ? "\(size >> 20) MiB" : "\(size >> 10) KiB"
-            let pages = region.pageSize == 4096 ? "4K" : region.pageSize == 2 << 20 ? "2M" : "1G"
+            let pages = region.pageSize == 4 << 10 ? "4K" : region.pageSize == 2 << 20 ? "2M" : "1G"
             return "\(pad(region.start))-\(pad(region.end))  \(sizeText.padding(toLength: 8, withPad: " ", startingAt: 0)) "
                 + "\(region.access.description.padding(toLength: 14, withPad: " ", startingAt: 0)) \(pages) pages -> \(pad(region.physicalStart))"
         }.joined(separator: "\n")

@@ -71,12 +71,17 @@ public struct PageWalker {
         self.memory = memory
     }
 
+    // The walker spells the entry bits itself, on purpose: it is the host's
+    // independent oracle of what the kernel wrote, not a second reader of
+    // machine.h or of the memory manager's PageTableFlags.
     static let present: UInt64 = 1 << 0
     static let writable: UInt64 = 1 << 1
     static let user: UInt64 = 1 << 2
     static let pageSizeBit: UInt64 = 1 << 7
     static let noExecute: UInt64 = 1 << 63
     static let addressBits: UInt64 = 0x000F_FFFF_FFFF_F000
+    /// A page table's bytes: 512 entries of 8.
+    static let tableBytes = 4096
 
     /// Walks `virtual` from the PML4 at `cr3`. Throws when a table lies
     /// outside guest memory.

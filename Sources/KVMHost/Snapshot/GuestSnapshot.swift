@@ -1,3 +1,4 @@
+import MemoryManager
 import GuestProtocol
 import CKVM
 import Glibc
@@ -41,7 +42,7 @@ public final class GuestSnapshot {
         // are copied (a booted 64 MiB guest touched a few MiB), and each
         // copy is a page fault of the file less.
         if let touched = guestMemory.pagesThatMayHoldData() {
-            touched.forEachPage { page in memcpy(memory + page * 4096, guestMemory.pagePointer(page), 4096) }
+            touched.forEachPage { page in memcpy(memory + page * pageBytes, guestMemory.pagePointer(page), pageBytes) }
             pagesCopied = touched.count
         } else {
             for range in ram {
@@ -73,7 +74,7 @@ public final class GuestSnapshot {
         self.ram = ram
         self.kernelDigest = kernelDigest
         self.cpuFeatures = cpuFeatures
-        pagesCopied = ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / 4096 }
+        pagesCopied = ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / pageBytes }
         memoryFile = file
         memory = mapped
         self.vcpu = vcpu
@@ -96,7 +97,7 @@ public final class GuestSnapshot {
     }
 
     /// Pages of RAM, the hole left out.
-    public var ramPages: Int { ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / 4096 } }
+    public var ramPages: Int { ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / pageBytes } }
 
     /// Host memory the snapshot's copy of guest memory takes: its memory
     /// file's allocated blocks (pages never written take none).
@@ -111,7 +112,7 @@ public final class GuestSnapshot {
 
     /// Copies the snapshot's page `page` over the guest's.
     func copyPage(_ page: Int, into guestMemory: GuestMemory) {
-        memcpy(guestMemory.pagePointer(page), memory + page * 4096, 4096)
+        memcpy(guestMemory.pagePointer(page), memory + page * pageBytes, pageBytes)
     }
 
     /// Copies every page of the snapshot over the guest's: the memory
@@ -123,8 +124,8 @@ public final class GuestSnapshot {
         let data = MemoryFile.dataRegions(of: memoryFile, size: memorySize)
         let guestData = guestMemory.givenBackPagesReadAsZero ? nil : guestMemory.pagesThatMayHoldData()
         for range in ram {
-            var page = Int(range.lowerBound / 4096)
-            let end = Int(range.upperBound / 4096)
+            var page = Int(range.lowerBound / pageSize)
+            let end = Int(range.upperBound / pageSize)
             for region in data where region.upperBound > page && region.lowerBound < end {
                 let copied = max(region.lowerBound, page)..<min(region.upperBound, end)
                 guestMemory.zero(pages: page..<copied.lowerBound, mayHoldData: guestData)

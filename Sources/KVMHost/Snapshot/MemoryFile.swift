@@ -9,22 +9,22 @@ enum MemoryFile {
     /// run, lowest first (lseek SEEK_DATA, SEEK_HOLE). Where the file
     /// cannot say, all of it.
     static func dataRegions(of descriptor: Int32, size: Int) -> [Range<Int>] {
-        let pages = size / 4096
+        let pages = size / pageBytes
         var regions: [Range<Int>] = []
         var offset: off_t = 0
         while offset < off_t(size) {
             let data = lseek(descriptor, offset, seekData)
             if data < 0 {
-                if errno != ENXIO { regions.append(Int(offset) / 4096..<pages) }  // ENXIO: no data from here on
+                if errno != ENXIO { regions.append(Int(offset) / pageBytes..<pages) }  // ENXIO: no data from here on
                 break
             }
             let hole = min(lseek(descriptor, data, seekHole), off_t(size))
             guard hole > data else {
-                regions.append(Int(data) / 4096..<pages)
+                regions.append(Int(data) / pageBytes..<pages)
                 break
             }
             // Runs are whole pages: memory files are written a page at a time.
-            regions.append(Int(data) / 4096..<(Int(hole) + 4095) / 4096)
+            regions.append(Int(data) / pageBytes..<(Int(hole) + (pageBytes - 1)) / pageBytes)
             offset = hole
         }
         return regions

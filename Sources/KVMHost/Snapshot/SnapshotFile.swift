@@ -1,3 +1,4 @@
+import MemoryManager
 import CKVM
 import Foundation
 import GuestProtocol
@@ -106,21 +107,21 @@ public enum SnapshotFile {
         // Pages that are all zero are left out: most of a booted guest's.
         // Only the memory file's data is read: its holes are zeros, and
         // reading one would give it a page of host memory.
-        let pages = snapshot.memorySize / 4096
+        let pages = snapshot.memorySize / pageBytes
         var present = PageBitmap(pages: pages)
         snapshot.forEachDataRegion { region in
-            for page in region where !isZero(snapshot.memory + page * 4096) {
+            for page in region where !isZero(snapshot.memory + page * pageBytes) {
                 present.insert(pages: UInt64(page)...UInt64(page))
             }
         }
-        let memoryLength = present.words.count * 8 + present.count * 4096
+        let memoryLength = present.words.count * 8 + present.count * pageBytes
         out.append(contentsOf: Array("MEMP".utf8))
         out.append(littleEndian: UInt64(memoryLength))
         for word in present.words { out.append(littleEndian: word) }
 
         try UserFiles.write(to: path) { write in
             try out.withUnsafeBytes { try write($0.baseAddress!, $0.count) }
-            try present.forEachPage { page in try write(snapshot.memory + page * 4096, 4096) }
+            try present.forEachPage { page in try write(snapshot.memory + page * pageBytes, pageBytes) }
         }
     }
 
@@ -170,7 +171,7 @@ public enum SnapshotFile {
         let version = try file.u32()
         guard version == Self.version else { throw SnapshotFileError.unsupportedVersion(version) }
         let memorySize = try file.u64()
-        guard memorySize % 4096 == 0, memorySize >= UInt64(VirtualMachine.minimumMemorySize), memorySize <= GuestRAM.maximumEnd else {
+        guard memorySize % pageSize == 0, memorySize >= UInt64(VirtualMachine.minimumMemorySize), memorySize <= GuestRAM.maximumEnd else {
             throw SnapshotFileError.badValue(section: "file", "memory size \(memorySize) is not a guest size this host builds")
         }
         let kernelDigest = try file.u64()
@@ -191,7 +192,7 @@ public enum SnapshotFile {
         var ram: [Range<UInt64>] = []
         for _ in 0..<rangeCount {
             let start = try ramSection.u64(), end = try ramSection.u64()
-            guard start < end, start % 4096 == 0, end % 4096 == 0, start >= (ram.last?.upperBound ?? 0), ram.isEmpty == (start == 0) else {
+            guard start < end, start % pageSize == 0, end % pageSize == 0, start >= (ram.last?.upperBound ?? 0), ram.isEmpty == (start == 0) else {
                 throw SnapshotFileError.badValue(section: "RAMR", "[\(hex(start)), \(hex(end))) does not follow as RAM does: "
                                                  + "page-aligned, ascending, the first from 0")
             }
@@ -267,7 +268,7 @@ public enum SnapshotFile {
         let snapshot = try GuestSnapshot(memorySize: Int(memorySize), ram: ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
                                          vcpu: vcpu, serial: serial, host: host)
         let memoryLength = try file.sectionLength("MEMP")
-        let pages = Int(memorySize / 4096)
+        let pages = Int(memorySize / pageSize)
         let bitmapBytes = (pages + 63) / 64 * 8
         var bitmapSection = SnapshotReader(try file.take(min(bitmapBytes, memoryLength), section: "MEMP"), section: "MEMP")
         var words: [UInt64] = []
@@ -277,15 +278,15 @@ public enum SnapshotFile {
         }
         let present = PageBitmap(pages: pages, words: words)
         let pagesStart = file.offset, pagesLength = memoryLength - bitmapBytes
-        guard pagesLength == present.count * 4096 else {
+        guard pagesLength == present.count * pageBytes else {
             throw SnapshotFileError.badValue(section: "MEMP", "\(present.count) pages marked present, \(pagesLength) bytes of pages")
         }
         var range = 0
         try present.forEachPage { page in
             // Pages come lowest first: the range that holds one holds the next or lies below it.
-            while range < ram.count && ram[range].upperBound <= UInt64(page) * 4096 { range += 1 }
-            guard range < ram.count, ram[range].lowerBound <= UInt64(page) * 4096 else {
-                throw SnapshotFileError.badValue(section: "MEMP", "page \(hex(UInt64(page) * 4096)) marked present outside RAM")
+            while range < ram.count && ram[range].upperBound <= UInt64(page) * pageSize { range += 1 }
+            guard range < ram.count, ram[range].lowerBound <= UInt64(page) * pageSize else {
+                throw SnapshotFileError.badValue(section: "MEMP", "page \(hex(UInt64(page) * pageSize)) marked present outside RAM")
             }
         }
         try copyPages(present, from: source, at: pagesStart, into: snapshot)
@@ -304,8 +305,8 @@ public enum SnapshotFile {
         guard present.count > 0 else { return }
         // Which pages, by their place in the file, may hold data.
         var wanted: [Range<Int>] = []
-        for run in source.dataRuns(in: start..<start + present.count * 4096) {
-            let first = (run.lowerBound - start) / 4096, end = (run.upperBound - start + 4095) / 4096
+        for run in source.dataRuns(in: start..<start + present.count * pageBytes) {
+            let first = (run.lowerBound - start) / pageBytes, end = (run.upperBound - start + (pageBytes - 1)) / pageBytes
             if let last = wanted.last, last.upperBound >= first {
                 wanted[wanted.count - 1] = last.lowerBound..<max(last.upperBound, end)
             } else {
@@ -314,7 +315,7 @@ public enum SnapshotFile {
         }
         guard !wanted.isEmpty else { return }
         let bufferPages = 256
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferPages * 4096, alignment: 4096)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferPages * pageBytes, alignment: pageBytes)
         defer { buffer.deallocate() }
         var bufferFirst = 0, bufferCount = 0, index = 0, run = 0
         try present.forEachPage { page in
@@ -324,10 +325,10 @@ public enum SnapshotFile {
             if index >= bufferFirst + bufferCount {
                 bufferFirst = index
                 bufferCount = min(bufferPages, wanted[run].upperBound - index)
-                try source.read(at: start + index * 4096, count: bufferCount * 4096, into: buffer)
+                try source.read(at: start + index * pageBytes, count: bufferCount * pageBytes, into: buffer)
             }
-            let bytes = buffer + (index - bufferFirst) * 4096
-            if !isZero(bytes) { (snapshot.memory + page * 4096).copyMemory(from: bytes, byteCount: 4096) }
+            let bytes = buffer + (index - bufferFirst) * pageBytes
+            if !isZero(bytes) { (snapshot.memory + page * pageBytes).copyMemory(from: bytes, byteCount: pageBytes) }
         }
     }
 

@@ -15,9 +15,9 @@
     .text
     .globl trap_stub_14
 trap_stub_14:
-    testb $4, (%rsp)                    // error code: from ring 3?
+    testb $PF_USER, (%rsp)              // error code: from ring 3?
     jz 9f
-    testb $0x19, (%rsp)                 // protection, reserved bit or fetch
+    testb $(PF_PROTECTION | PF_RESERVED_BIT | PF_FETCH), (%rsp)
     jnz 9f
     push %rax
     push %rbx
@@ -32,21 +32,21 @@ trap_stub_14:
     jb 8f
     cmp fast_end(%rip), %rax
     jae 8f
-    testb $2, 64(%rsp)                  // a write needs a writable range
+    testb $PF_WRITE, 64(%rsp)           // a write needs a writable range
     jz 1f
-    testb $2, fast_flags(%rip)
+    testb $PAGE_WRITABLE, fast_flags(%rip)
     jz 8f
 1:  cmpq $0, frame_cache_count(%rip)
     je 8f
     movabs $DIRECT_MAP_BASE, %rdx
-    movabs $0x000FFFFFFFFFF000, %rdi
+    movabs $PAGE_ADDRESS_MASK, %rdi
     mov fast_root(%rip), %rbx           // the PML4 (not read from CR3: that traps here)
     mov %rax, %rcx
     shr $39, %rcx
     and $511, %ecx
     lea (%rbx, %rcx, 8), %rbx
     mov (%rdx, %rbx), %rbx
-    test $1, %bl
+    test $PAGE_PRESENT, %bl
     jz 8f
     and %rdi, %rbx                      // the PDPT
     mov %rax, %rcx
@@ -55,8 +55,8 @@ trap_stub_14:
     lea (%rbx, %rcx, 8), %rbx
     mov (%rdx, %rbx), %rbx
     mov %ebx, %ecx
-    and $0x81, %ecx
-    cmp $1, %ecx                        // present, not a 1 GiB page
+    and $(PAGE_PRESENT | PAGE_HUGE), %ecx
+    cmp $PAGE_PRESENT, %ecx                        // present, not a 1 GiB page
     jne 8f
     and %rdi, %rbx                      // the PD
     mov %rax, %rcx
@@ -65,8 +65,8 @@ trap_stub_14:
     lea (%rbx, %rcx, 8), %r8            // the PD entry, physical
     mov (%rdx, %r8), %r9
     mov %r9d, %ecx
-    and $0x81, %ecx
-    cmp $1, %ecx                        // present, not a 2 MiB page
+    and $(PAGE_PRESENT | PAGE_HUGE), %ecx
+    cmp $PAGE_PRESENT, %ecx                        // present, not a 2 MiB page
     jne 8f
     // The PT's use count lives in its PD entry. Rather than write that entry
     // on every fault too, the page trap marks the count stale when it arms

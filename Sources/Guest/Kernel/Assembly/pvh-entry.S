@@ -153,16 +153,17 @@ boot_pdpt_identity:
     .quad boot_pd + PAGE_PRESENT_WRITABLE
     .fill 511, 8, 0
 boot_pdpt_kernel:
-    .quad boot_pd + PAGE_PRESENT_WRITABLE                   // direct map, GiB 0
-    .quad boot_pd + 0x1000 + PAGE_PRESENT_WRITABLE          // GiB 1
-    .quad boot_pd + 0x2000 + PAGE_PRESENT_WRITABLE          // GiB 2
-    .quad boot_pd + 0x3000 + PAGE_PRESENT_WRITABLE          // GiB 3
-    .fill 506, 8, 0
+    .set gib, 0
+    .rept BOOTSTRAP_MAP_GIB                                 // the direct map, a PD a GiB
+    .quad boot_pd + gib * 0x1000 + PAGE_PRESENT_WRITABLE
+    .set gib, gib + 1
+    .endr
+    .fill 510 - BOOTSTRAP_MAP_GIB, 8, 0
     .quad boot_pd + PAGE_PRESENT_WRITABLE                   // slot 510: the kernel image
     .quad 0
-boot_pd:                                                    // 4 x 512 huge pages: 0..4 GiB
+boot_pd:                                                    // 512 huge pages a GiB
     .set frame, 0
-    .rept 2048
+    .rept BOOTSTRAP_MAP_GIB * 512
     .quad (frame << 21) | PAGE_HUGE_2M
     .set frame, frame + 1
     .endr

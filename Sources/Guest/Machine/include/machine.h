@@ -11,8 +11,27 @@
 
 #define KERNEL_VIRTUAL_BASE 0x00007FFF80000000
 #define DIRECT_MAP_BASE     0x00007F8000000000
-#define PAGE_PRESENT_WRITABLE 0x3
-#define PAGE_HUGE_2M          0x83      // present, writable, 2 MiB page
+// Page-table entry bits (PageTableFlags, PageTableEntry). The host's own
+// page walker (KVMHost/Inspect) spells its bits itself on purpose: it is an
+// independent oracle of what the kernel wrote, not a second reader of this file.
+#define PAGE_PRESENT   0x1
+#define PAGE_WRITABLE  0x2
+#define PAGE_USER      0x4
+#define PAGE_HUGE      0x80             // a 2 MiB page in a PD entry, 1 GiB in a PDPT entry
+#define PAGE_ADDRESS_MASK 0x000FFFFFFFFFF000
+#define PAGE_PRESENT_WRITABLE (PAGE_PRESENT | PAGE_WRITABLE)
+#define PAGE_HUGE_2M          (PAGE_PRESENT | PAGE_WRITABLE | PAGE_HUGE)
+
+// Page-fault error code bits (PageFaultError).
+#define PF_PROTECTION   0x1
+#define PF_WRITE        0x2
+#define PF_USER         0x4
+#define PF_RESERVED_BIT 0x8
+#define PF_FETCH        0x10
+
+// The bootstrap tables' direct map (pvh-entry.S), in GiB from physical 0:
+// the frame bitmap must lie below it (PhysicalMemory.swift).
+#define BOOTSTRAP_MAP_GIB 4
 #define EFER_MSR   0xC0000080
 #define EFER_LME   (1 << 8)
 #define EFER_NXE   (1 << 11)

@@ -157,17 +157,17 @@ public struct PageTableCheck {
                        writable: Bool, user: Bool, again: Bool, into walked: inout Walked) throws(PageTableCheckError) {
         guard walked.tables.count < limits.tables else { throw .tooManyTables(limit: limits.tables) }
         // Checked before the table is read: its words would be taken as entries.
-        if overlaps(tableAddress, 4096, table.address, UInt64(PageTableCheckTable.byteCount)) {
+        if overlaps(tableAddress, UInt64(PageWalker.tableBytes), table.address, UInt64(PageTableCheckTable.byteCount)) {
             throw .pageTableInData(table: tableAddress, what: "the page-table check table")
         }
-        if overlaps(tableAddress, 4096, table.bitmapPhysical, (table.bitmapFrames + 63) / 64 * 8) {
+        if overlaps(tableAddress, UInt64(PageWalker.tableBytes), table.bitmapPhysical, (table.bitmapFrames + 63) / 64 * 8) {
             throw .pageTableInData(table: tableAddress, what: "the frame bitmap")
         }
         let before = walked.tables[tableAddress]
         walked.tables[tableAddress] = (level, base, writable || before?.writable == true, user || before?.user == true)
         var entries = [UInt64](repeating: 0, count: 512)
         do {
-            try memory.withBytes(at: tableAddress, count: 4096) { bytes in
+            try memory.withBytes(at: tableAddress, count: PageWalker.tableBytes) { bytes in
                 for index in 0..<512 { entries[index] = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
             }
         } catch {
@@ -220,7 +220,7 @@ public struct PageTableCheck {
                 guard (w && !first.writable) || (u && !first.user) else { continue }
                 isAgain = true
             }
-            guard memory.contains(next, length: 4096) else { throw .pageTableOutsideRAM(level: level - 1, table: next, space: space) }
+            guard memory.contains(next, length: UInt64(PageWalker.tableBytes)) else { throw .pageTableOutsideRAM(level: level - 1, table: next, space: space) }
             try visit(next, level: level - 1, base: virtual, space: space, path: steps, writable: w, user: u, again: isAgain,
                       into: &walked)
         }

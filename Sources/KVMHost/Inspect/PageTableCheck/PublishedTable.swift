@@ -76,8 +76,8 @@ public struct PublishedTable: Equatable, Sendable {
             let root = words[PageTableCheckTable.spaceWord(index)]
             let kindWord = words[PageTableCheckTable.spaceWord(index) + 1]
             guard let kind = PageTableCheckTable.SpaceKind(rawValue: kindWord) else { throw .badSpaceKind(space: index, value: kindWord) }
-            guard root % 4096 == 0 else { throw .notPageAligned(what: "space \(index) root", address: root) }
-            guard memory.contains(root, length: 4096) else { throw .outsideRAM(what: "space \(index) root", address: root, length: 4096) }
+            guard root % UInt64(PageWalker.tableBytes) == 0 else { throw .notPageAligned(what: "space \(index) root", address: root) }
+            guard memory.contains(root, length: UInt64(PageWalker.tableBytes)) else { throw .outsideRAM(what: "space \(index) root", address: root, length: UInt64(PageWalker.tableBytes)) }
             spaces.append(Space(index: index, root: root, kind: kind))
         }
         kernelRanges = []
