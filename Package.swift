@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "MachineFacts", "TestSupport", "FuzzTargets", "SeededRandom"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.
-        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "Stress", "KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["KVMHostCLI", "WireCodeGenerator", "Stress", "KVMHost", "GuestImage", "GuestProtocol", "TestSupport"]),
         // The test cases that run inside the guest kernel, one XCTest each.
         .testTarget(name: "GuestKernelTests", dependencies: ["KVMHost", "GuestImage", "TestSupport"],
                     plugins: ["GuestTestMethods"]),

@@ -18,6 +18,8 @@ struct Field {
     var location: SourceLocation
     /// Directives written just above it: `// wire: NAME in RANGE`, `// wire: NAME where CONDITION`.
     var directives: [String]
+    /// `lazy var`: not something a decoder can set.
+    var isLazy = false
 }
 
 struct EnumCase {
@@ -56,13 +58,19 @@ struct DeclarationError: Error, CustomStringConvertible {
 func splitTopLevel(_ text: Substring, separator: Character = ",") -> [Substring] {
     var parts: [Substring] = []
     var depth = 0
+    var angles = 0
     var start = text.startIndex
     var index = text.startIndex
     while index < text.endIndex {
         let character = text[index]
-        if "([<{".contains(character) { depth += 1 }
-        if ")]>}".contains(character) { depth -= 1 }
-        if character == separator, depth == 0 {
+        let previous = index > text.startIndex ? text[text.index(before: index)] : " "
+        let next = text.index(after: index) < text.endIndex ? text[text.index(after: index)] : " "
+        if "([{".contains(character) { depth += 1 }
+        if ")]}".contains(character) { depth -= 1 }
+        // A generic's angle brackets, not `<<`, `>>`, `->`, `<=` or a comparison.
+        if character == "<", previous.isLetter || previous.isNumber || previous == "_", next != "<", next != "=" { angles += 1 }
+        if character == ">", angles > 0, previous != "-", next != ">", next != "=" { angles -= 1 }
+        if character == separator, depth == 0, angles == 0 {
             parts.append(text[start..<index])
             start = text.index(after: index)
         }
@@ -91,6 +99,15 @@ struct DeclarationReader {
     private struct Scope {
         var block: Int?  // index into `blocks` for a type's body
         var conditionalDepth = 0
+        /// A property with a body that is stored if an observer opens it.
+        var observedCandidate: (block: Int, fields: [Field])?
+    }
+
+    private mutating func addFields(_ fields: [Field], to block: Int) {
+        if scopes.contains(where: { $0.block == block && $0.conditionalDepth > 0 }) {
+            blocks[block].conditionalMembers.append(location)
+        }
+        blocks[block].properties += fields
     }
 
     private(set) var blocks: [TypeBlock] = []
@@ -102,7 +119,8 @@ struct DeclarationReader {
 
     init(file: String, text: String) {
         self.file = file
-        characters = Array(text)
+        // "\r\n" is one Character in Swift: as a newline it must be "\n".
+        characters = Array(text.replacingOccurrences(of: "\r\n", with: "\n"))
     }
 
     static func read(file: String, text: String) throws -> [TypeBlock] {
@@ -126,10 +144,17 @@ struct DeclarationReader {
                 blockComment()
             case "\"":
                 stringLiteral()
+            case "#" where peek(1) == "\"":
+                rawStringLiteral()
             case "\n":
                 line += 1
                 index += 1
-                if parenthesisDepth == 0 { try endStatement() } else { statement.append(" ") }
+                // A statement whose line ends in a comma goes on (`case a,` / `struct S: A,`).
+                if parenthesisDepth == 0 && !statement.trimmingTrailingSpaces.hasSuffix(",") {
+                    try endStatement()
+                } else {
+                    statement.append(" ")
+                }
             case ";":
                 index += 1
                 try endStatement()
@@ -185,6 +210,17 @@ struct DeclarationReader {
         let triple = peek(1) == "\"" && peek(2) == "\""
         index += triple ? 3 : 1
         while let character = peek() {
+            if character == "\\" && peek(1) == "(" {
+                // An interpolation: its parentheses (and any braces or quotes in
+                // them) belong to the string.
+                index += 2
+                var depth = 1
+                while let inner = peek(), depth > 0 {
+                    if inner == "(" { depth += 1 } else if inner == ")" { depth -= 1 } else if inner == "\n" { line += 1 }
+                    index += 1
+                }
+                continue
+            }
             if character == "\\" { index += 2; continue }
             if character == "\n" { line += 1 }
             if character == "\"" {
@@ -193,6 +229,17 @@ struct DeclarationReader {
             }
             index += 1
         }
+        statement.append("\"\"")
+    }
+
+    /// `#"..."#`: no escapes, so a backslash before the closing quote is a character.
+    private mutating func rawStringLiteral() {
+        index += 2
+        while let character = peek(), !(character == "\"" && peek(1) == "#") {
+            if character == "\n" { line += 1 }
+            index += 1
+        }
+        index += 2
         statement.append("\"\"")
     }
 
@@ -208,6 +255,18 @@ struct DeclarationReader {
             scope.block = blocks.count - 1
         } else if let enclosing, Self.isCodingInitializer(header) {
             blocks[enclosing].codesItself = true
+        } else if let enclosing, scopes[scopes.count - 1].block == enclosing, let fields = storedProperties(header) {
+            // `var x: T = value { didSet ... }` or `= [..].map { ... }` is stored;
+            // `var x: T { ... }` is computed unless its body starts with an observer.
+            if splitTopLevel(header, separator: "=").count > 1 {
+                addFields(fields, to: enclosing)
+            } else {
+                scope.observedCandidate = (enclosing, fields)
+            }
+        } else if let candidate = scopes[scopes.count - 1].observedCandidate,
+                  header.hasPrefix("willSet") || header.hasPrefix("didSet") {
+            addFields(candidate.fields, to: candidate.block)
+            scopes[scopes.count - 1].observedCandidate = nil
         }
         directives = []
         scopes.append(scope)
@@ -234,7 +293,7 @@ struct DeclarationReader {
 
     private static let modifiers: Set<Substring> = [
         "public", "private", "fileprivate", "internal", "package", "private(set)", "public private(set)",
-        "fileprivate(set)", "internal(set)", "final", "indirect", "nonisolated", "@frozen",
+        "fileprivate(set)", "internal(set)", "final", "indirect", "nonisolated", "nonisolated(unsafe)", "@frozen",
     ]
 
     /// The words of a declaration after its modifiers and attributes.
@@ -242,7 +301,8 @@ struct DeclarationReader {
         var rest = text
         while true {
             let word = rest.prefix { !$0.isWhitespace }
-            if modifiers.contains(word) || word.hasPrefix("@") || word.hasPrefix("private(") || word.hasPrefix("public(") {
+            if modifiers.contains(word) || word.hasPrefix("@") || word.hasPrefix("private(") || word.hasPrefix("public(")
+                || word.hasPrefix("nonisolated(") {
                 rest = rest.dropFirst(word.count).trimmed
             } else {
                 return rest
@@ -258,6 +318,15 @@ struct DeclarationReader {
         if let whereClause = afterKeyword.range(of: " where ") { afterKeyword = afterKeyword[..<whereClause.lowerBound] }
         let name = afterKeyword.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
         guard !name.isEmpty else { return nil }
+        // Past the name and any generic parameters (`G<T: Wire>`): then the conformances.
+        afterKeyword = afterKeyword.dropFirst(name.count)
+        if afterKeyword.first == "<" {
+            var depth = 0
+            while let character = afterKeyword.first {
+                afterKeyword.removeFirst()
+                if character == "<" { depth += 1 } else if character == ">" { depth -= 1; if depth == 0 { break } }
+            }
+        }
         var inherits: [String] = []
         if let colon = afterKeyword.firstIndex(of: ":") {
             inherits = splitTopLevel(afterKeyword[afterKeyword.index(after: colon)...]).map { String($0.trimmed) }
@@ -271,7 +340,9 @@ struct DeclarationReader {
     }
 
     private func storedProperties(_ text: Substring) -> [Field]? {
-        let rest = Self.withoutModifiers(text)
+        var rest = Self.withoutModifiers(text)
+        let isLazy = rest.hasPrefix("lazy ")
+        if isLazy { rest = Self.withoutModifiers(rest.dropFirst(5).trimmed) }
         guard rest.hasPrefix("var ") || rest.hasPrefix("let ") else { return nil }
         if text.contains("static ") || text.contains("class var") { return [] }
         var fields: [Field] = []
@@ -281,7 +352,8 @@ struct DeclarationReader {
             // itself; the generator refuses it for one whose coding it writes.
             var type = parts.count >= 2 ? parts[1...].joined(separator: ":")[...] : ""
             if let equals = type.firstIndex(of: "=") { type = type[..<equals] }
-            fields.append(Field(name: String(parts[0].trimmed), type: String(type.trimmed), location: location, directives: directives))
+            fields.append(Field(name: String(parts[0].trimmed), type: String(type.trimmed), location: location, directives: directives,
+                                isLazy: isLazy))
         }
         return fields
     }
@@ -323,4 +395,9 @@ struct DeclarationReader {
 
 extension String {
     var trimmingSpaces: String { String(Substring(self).trimmed) }
+    var trimmingTrailingSpaces: Substring {
+        var result = Substring(self)
+        while let last = result.last, last.isWhitespace { result.removeLast() }
+        return result
+    }
 }

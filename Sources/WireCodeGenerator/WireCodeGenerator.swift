@@ -24,10 +24,23 @@ enum WireCodeGenerator {
             var blocks: [TypeBlock] = []
             for directory in arguments.dropFirst() {
                 let root = URL(fileURLWithPath: directory)
-                guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {
-                    throw DeclarationError(location: SourceLocation(file: directory, line: 0), message: "cannot read the directory")
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw DeclarationError(location: SourceLocation(file: directory, line: 0), message: "not a directory")
                 }
-                let files = walker.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" && !$0.lastPathComponent.hasSuffix(".generated.swift") }.map(\.path).sorted()
+                var unreadable: [String] = []
+                let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) { url, error in
+                    unreadable.append("\(url.path): \(error)")
+                    return false
+                }
+                let files = (walker?.compactMap { $0 as? URL } ?? [])
+                    .filter { $0.pathExtension == "swift" && !$0.lastPathComponent.hasSuffix(".generated.swift") }.map(\.path).sorted()
+                if let first = unreadable.first {
+                    throw DeclarationError(location: SourceLocation(file: directory, line: 0), message: "cannot read \(first)")
+                }
+                guard !files.isEmpty else {
+                    throw DeclarationError(location: SourceLocation(file: directory, line: 0), message: "holds no Swift source")
+                }
                 for file in files {
                     blocks += try DeclarationReader.read(file: file, text: String(contentsOfFile: file, encoding: .utf8))
                 }

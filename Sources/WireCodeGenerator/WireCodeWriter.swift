@@ -1,3 +1,5 @@
+import Foundation
+
 // Writes the wire coding of every `Wire` and `GuestCall` type: values are
 // words in declaration order, an enum case is its tag (its raw value, or its
 // position from 1) then its payload, and every decoder refuses a word its
@@ -76,6 +78,9 @@ struct WireCodeWriter {
                 schema.append("primitive \(type.name)")
                 continue
             }
+            if !type.isCall, type.directives.contains(where: { $0.hasPrefix("call ") }) {
+                throw DeclarationError(location: type.location, message: "\(type.name) has a `wire: call` directive but is not a GuestCall")
+            }
             guard !type.codesItself else {
                 throw DeclarationError(location: type.location, message: """
                     \(type.name) writes its own init(from:): its coding is generated. Delete init(from:) and \
@@ -94,7 +99,11 @@ struct WireCodeWriter {
             switch declaration.kind {
             case .struct, .class: try writeStruct(type, declaration)
             case .enum:
-                if let raw = declaration.inherits.first, integerTypes.contains(raw) {
+                if let raw = declaration.inherits.first, ["Int", "Int8", "Int16", "Int32", "Int64"].contains(raw) {
+                    throw DeclarationError(location: type.location, message: """
+                        \(type.name)'s raw values are signed: a wire enum's raw type is UInt8, UInt16, UInt32 or UInt64
+                        """)
+                } else if let raw = declaration.inherits.first, integerTypes.contains(raw) {
                     try writeRawEnum(type, declaration, rawType: raw)
                 } else {
                     try writeTaggedEnum(type, declaration)
@@ -117,11 +126,25 @@ struct WireCodeWriter {
     /// A directive naming no field of its type is a mistake, not a no-op.
     private func checkDirectivesNameFields(_ type: WireType, _ fields: [Field]) throws {
         let names = Set(fields.compactMap(\.name))
-        for (directive, location) in type.directives.map({ ($0, type.location) }) + fields.flatMap({ field in field.directives.map { ($0, field.location) } }) {
+        for directive in type.directives {
             let words = directive.split(separator: " ")
             guard let first = words.first, first != "call" else { continue }
             guard names.contains(String(first)) else {
-                throw DeclarationError(location: location, message: "`\(directive)` names no field of \(type.name)")
+                throw DeclarationError(location: type.location, message: "`\(directive)` names no field of \(type.name)")
+            }
+        }
+        // A directive above a declaration names a field that declaration declares.
+        for field in fields {
+            let declared = Set(fields.filter { $0.location.line == field.location.line && $0.location.file == field.location.file }
+                .compactMap(\.name))
+            for directive in field.directives {
+                let words = directive.split(separator: " ")
+                guard let first = words.first, first != "call" else { continue }
+                guard declared.contains(String(first)) else {
+                    let here = declared.sorted().joined(separator: ", ")
+                    throw DeclarationError(location: field.location,
+                                           message: "`\(directive)` stands above \(here), not \(first): put it above the field it names")
+                }
             }
         }
     }
@@ -134,7 +157,12 @@ struct WireCodeWriter {
         var encode: [String] = []
         for field in declaration.properties {
             guard let name = field.name, !field.type.isEmpty else {
-                throw DeclarationError(location: field.location, message: "\(type.name)'s stored properties need written types")
+                throw DeclarationError(location: field.location, message: """
+                    \(type.name)'s stored properties each need a written type (`var a: T, b: T`)
+                    """)
+            }
+            guard !field.isLazy else {
+                throw DeclarationError(location: field.location, message: "\(type.name).\(name) is lazy: a decoder cannot set it")
             }
             let rule = try FieldRule(field: field, typeDirectives: type.directives)
             decode.append("self.\(name) = \(rule.decodeExpression)")
@@ -307,16 +335,28 @@ private struct FieldRule {
             guard integerTypes.contains(field.type) || field.type == "Bool" else {
                 throw DeclarationError(location: field.location, message: "`\(directive)`: only an integer or Bool field takes a directive")
             }
-            if words[1] == "in" { range = String(words[2]) } else { condition = String(words[2]) }
+            if words[1] == "in" {
+                guard let dots = words[2].range(of: "..."), !words[2][dots.upperBound...].contains("...") else {
+                    throw DeclarationError(location: field.location, message: "`\(directive)`: a range is LOWER...UPPER")
+                }
+                range = String(words[2])
+                bounds = (String(words[2][..<dots.lowerBound].trimmed), String(words[2][dots.upperBound...].trimmed))
+            } else {
+                condition = String(words[2])
+            }
         }
     }
 
+    /// The range's bounds, as written.
+    var bounds: (lower: String, upper: String)?
+
     var decodeExpression: String {
-        if let range {
+        if let (lower, upper) = bounds {
+            // Through `word(from:through:as:)`: a word outside the range, or
+            // outside the field's type, or bounds that cross, refuse the word.
             switch field.type {
-            case "Bool": return "try decoder.word(in: \(range)) == 1"
-            case "UInt64": return "try decoder.word(in: \(range))"
-            default: return ".init(try decoder.word(in: \(range)))"
+            case "Bool": return "try decoder.word(from: \(lower), through: min(\(upper), 1), as: UInt64.self) == 1"
+            default: return "try decoder.word(from: \(lower), through: \(upper), as: \(field.type).self)"
             }
         }
         return field.type == "UInt64" ? "try decoder.word()" : "try decoder.decode()"

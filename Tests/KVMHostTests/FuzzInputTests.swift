@@ -113,6 +113,16 @@ final class FuzzInputTests: XCTestCase {
     }
 
     /// The reader's exact answers, byte by byte.
+    /// Each input names a wire type and gives it words; the property holds
+    /// for each (a violation stops the target), and the seeds reach both ends.
+    func testWireFormatInputs() throws {
+        let files = try inputs("wire-format")
+        XCTAssertGreaterThanOrEqual(files.count, 5, "the seed corpus is in Fuzz/Corpus/wire-format")
+        let outcomes = try files.map { try Data(contentsOf: $0).withUnsafeBytes(fuzzWireFormat) }
+        XCTAssertTrue(outcomes.contains(.decoded), "\(outcomes)")
+        XCTAssertTrue(outcomes.contains { if case .refused? = $0 { true } else { false } }, "\(outcomes)")
+    }
+
     func testRemotePacketReader() {
         var reader = RemotePacketReader()
         let items = Array("+$g#67-\u{03}$m0,4#fd$m0,4#00".utf8).compactMap { reader.take($0) }

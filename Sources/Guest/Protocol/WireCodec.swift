@@ -82,6 +82,18 @@ public struct WireDecoder {
         return view
     }
 
+    /// A word in `lower...upper`, as a `Value` exactly: generated decoders'
+    /// ranges, whose bounds may be words read before (bounds that cross
+    /// refuse the word instead of trapping).
+    public mutating func word<Value: FixedWidthInteger>(from lower: UInt64, through upper: UInt64,
+                                                        as type: Value.Type = Value.self) throws(WireError) -> Value {
+        let value = try word()
+        guard lower <= value, value <= upper, let result = Value(exactly: value) else {
+            throw .invalidValue(index: index - 1, value: value)
+        }
+        return result
+    }
+
     /// A word that must be one of `range`'s values.
     public mutating func word(in range: ClosedRange<UInt64>) throws(WireError) -> UInt64 {
         let value = try word()

@@ -351,7 +351,7 @@ extension FrameStatistics.Reservation {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.kind = try decoder.decode()
         self.start = try decoder.word()
-        self.end = try decoder.word(in: start...UInt64.max)
+        self.end = try decoder.word(from: start, through: UInt64.max, as: UInt64.self)
         self.framesTaken = try decoder.word()
     }
 
@@ -456,8 +456,8 @@ extension MapError {
         let tag = try decoder.word()
         switch tag {
         case 1: self = .alreadyMapped(page: try decoder.word(), frame: try decoder.decode())
-        case 2: self = .frameAllocationFailed(level: .init(try decoder.word(in: 1...4)))
-        case 3: self = .parentIsHugePage(level: .init(try decoder.word(in: 1...4)))
+        case 2: self = .frameAllocationFailed(level: try decoder.word(from: 1, through: 4, as: Int.self))
+        case 3: self = .parentIsHugePage(level: try decoder.word(from: 1, through: 4, as: Int.self))
         default: throw .invalidValue(index: decoder.index - 1, value: tag)
         }
     }
@@ -719,12 +719,12 @@ extension ReadCPU {
 
 extension ReadCPU.Reply {
     public init(from decoder: inout WireDecoder) throws(WireError) {
-        self.features = try decoder.word(in: 0...0x3F)
+        self.features = try decoder.word(from: 0, through: 0x3F, as: UInt64.self)
         self.noExecute = try decoder.decode()
         self.smep = try decoder.decode()
         self.smap = try decoder.decode()
         self.gigabyteDirectMap = try decoder.decode()
-        self.physicalAddressBits = try decoder.word(in: 32...52)
+        self.physicalAddressBits = try decoder.word(from: 32, through: 52, as: UInt64.self)
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -911,7 +911,7 @@ extension RunGuestTest {
 extension RunGuestTest.Reply {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.expectations = try decoder.word()
-        self.failures = try decoder.word(in: 0...expectations)
+        self.failures = try decoder.word(from: 0, through: expectations, as: UInt64.self)
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -1052,8 +1052,8 @@ extension StaleTranslationRecord {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.address = try decoder.word()
         self.root = try decoder.word()
-        self.level = try decoder.word(in: 1...4)
-        self.leaf = try decoder.word(in: 0...(level == 4 ? 0 : 1)) == 1
+        self.level = try decoder.word(from: 1, through: 4, as: UInt64.self)
+        self.leaf = try decoder.word(from: 0, through: min((level == 4 ? 0 : 1), 1), as: UInt64.self) == 1
         self.change = try decoder.decode()
         self.checkpoint = try decoder.decode()
         self.pending = try decoder.word()
@@ -1099,7 +1099,7 @@ extension Translate.Reply {
         let tag = try decoder.word()
         switch tag {
         case 1: self = .mapped(physical: try decoder.word(), flags: try decoder.decode(), pageSize: try decoder.word())
-        case 2: self = .notPresent(level: .init(try decoder.word(in: 1...4)), lazy: try decoder.decode())
+        case 2: self = .notPresent(level: try decoder.word(from: 1, through: 4, as: Int.self), lazy: try decoder.decode())
         default: throw .invalidValue(index: decoder.index - 1, value: tag)
         }
     }
@@ -1128,8 +1128,8 @@ extension UnmapError {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         let tag = try decoder.word()
         switch tag {
-        case 1: self = .notMapped(page: try decoder.word(), level: .init(try decoder.word(in: 1...4)))
-        case 2: self = .parentIsHugePage(level: .init(try decoder.word(in: 1...4)))
+        case 1: self = .notMapped(page: try decoder.word(), level: try decoder.word(from: 1, through: 4, as: Int.self))
+        case 2: self = .parentIsHugePage(level: try decoder.word(from: 1, through: 4, as: Int.self))
         default: throw .invalidValue(index: decoder.index - 1, value: tag)
         }
     }

@@ -621,7 +621,7 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// Runs a `monitor` command (qRcmd) from `StubMonitorCommand.all`.
     private func monitor(_ line: String) -> String {
-        let words = line.split(separator: " ")
+        let words = line.split(whereSeparator: \.isWhitespace)
         guard let name = words.first, name != "help" else { return StubMonitorCommand.help }
         guard let command = StubMonitorCommand.all.first(where: { $0.name == name }) else {
             return "unknown monitor command '\(name)'\n" + StubMonitorCommand.help
