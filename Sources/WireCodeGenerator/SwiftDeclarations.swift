@@ -206,7 +206,7 @@ struct DeclarationReader {
     }
 
     private mutating func stringLiteral() {
-        // The contents never matter here; a placeholder keeps the statement's shape.
+        // The contents never matter here; an empty literal stands in for them.
         let triple = peek(1) == "\"" && peek(2) == "\""
         index += triple ? 3 : 1
         while let character = peek() {
