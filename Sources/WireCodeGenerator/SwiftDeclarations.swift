@@ -196,14 +196,18 @@ struct DeclarationReader {
         }
     }
 
-    private mutating func blockComment() {
+    /// Skips the two-character opener, then everything up to and past the
+    /// two-character `end`, counting lines: a block comment, a raw string.
+    private mutating func skipDelimited(until end: (Character, Character)) {
         index += 2
-        while let character = peek(), !(character == "*" && peek(1) == "/") {
+        while let character = peek(), !(character == end.0 && peek(1) == end.1) {
             if character == "\n" { line += 1 }
             index += 1
         }
         index += 2
     }
+
+    private mutating func blockComment() { skipDelimited(until: ("*", "/")) }
 
     private mutating func stringLiteral() {
         // The contents never matter here; an empty literal stands in for them.
@@ -234,12 +238,7 @@ struct DeclarationReader {
 
     /// `#"..."#`: no escapes, so a backslash before the closing quote is a character.
     private mutating func rawStringLiteral() {
-        index += 2
-        while let character = peek(), !(character == "\"" && peek(1) == "#") {
-            if character == "\n" { line += 1 }
-            index += 1
-        }
-        index += 2
+        skipDelimited(until: ("\"", "#"))
         statement.append("\"\"")
     }
 

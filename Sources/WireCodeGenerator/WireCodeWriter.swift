@@ -1,10 +1,10 @@
-import Foundation
-
 // Writes the wire coding of every `Wire` and `GuestCall` type: values are
 // words in declaration order, an enum case is its tag (its raw value, or its
 // position from 1) then its payload, and every decoder refuses a word its
 // field cannot take by naming that word. Calls get their `CallCode` from
 // their `// wire: call N` directive, and `CallCode.visit` from the list.
+
+import Foundation
 
 /// One type as all its blocks (declaration and extensions) describe it.
 struct WireType {
