@@ -40,7 +40,7 @@ public func fuzzELFLoader(_ input: UnsafeRawBufferPointer) -> ELFLoadError? {
         let memory = try GuestMemory(size: 16 << 20)
         let map = try PhysicalMemoryMap(memorySize: UInt64(memory.size))
         try image.load(into: memory, map: map, keepingFree: PVHBoot.bootInfoRange)
-        try PVHBoot.writeStartInfo(map: map, into: memory)
+        try PVHBoot.writeStartInfo(map: map, cpuCount: 1, into: memory)
         // What parsed must hold what loading relied on.
         for segment in image.segments {
             precondition(segment.fileSize <= segment.memorySize, "a segment's file part exceeds its memory size")

@@ -67,7 +67,7 @@ int ckvm_supported_cpuid_bit(int kvm_fd, uint32_t leaf, uint32_t subleaf, uint32
     return entry && (*cpuid_register(entry, reg) >> (bit & 31) & 1) ? 1 : 0;
 }
 
-int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *edits, uint32_t count) {
+int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *edits, uint32_t count, uint32_t apic_id) {
     struct kvm_cpuid2 *supported = supported_cpuid(kvm_fd);
     if (!supported) return -1;
     size_t size = sizeof(struct kvm_cpuid2) + supported->nent * sizeof(struct kvm_cpuid_entry2);
@@ -80,6 +80,11 @@ int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *
         uint32_t *value = cpuid_register(entry, edits[i].reg);
         uint32_t mask = 1u << (edits[i].bit & 31);
         *value = edits[i].value ? (*value | mask) : (*value & ~mask);
+    }
+    for (uint32_t i = 0; i < cpuid->nent; i++) {
+        struct kvm_cpuid_entry2 *entry = &cpuid->entries[i];
+        if (entry->function == 1) entry->ebx = (entry->ebx & 0x00FFFFFF) | (apic_id << 24);
+        if (entry->function == 0xB) entry->edx = apic_id;
     }
     int result = ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
     int saved = errno;

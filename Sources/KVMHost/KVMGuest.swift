@@ -38,6 +38,7 @@ public final class KVMGuest: LiveGuest {
     override public var consoleInput: ConsoleInput? {
         didSet {
             debugger.setWake { [weak consoleInput] in consoleInput?.wake() }
+            kvm.applicationProcessorExit.set { [weak consoleInput] in consoleInput?.wake() }
             snapshotRequests.input = consoleInput
         }
     }

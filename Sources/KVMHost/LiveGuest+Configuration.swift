@@ -18,6 +18,11 @@ extension LiveGuest {
         /// CPU features given and taken away against the backend's CPU (KVM's
         /// supported CPUID, QEMU's qemu64): `--cpu +smep,-nx`.
         public var cpu = CPUSelection()
+        /// How many CPUs the guest has (QEMU's `-smp`), 1 to
+        /// `GuestCPUs.maximumCount`: on KVM a vCPU each, on a thread each,
+        /// with the in-kernel LAPIC; on QEMU multi-threaded TCG. The kernel
+        /// finds them in the ACPI tables and starts them with INIT-SIPI-SIPI.
+        public var cpuCount = 1
         /// What backs guest RAM on the host (kvm only): ordinary pages,
         /// transparent huge pages, or the hugetlb pool.
         public var memoryBacking = MemoryBacking.anonymous
@@ -90,6 +95,7 @@ extension LiveGuest {
             }
             guard memorySize % pageBytes == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
+            guard (1...GuestCPUs.maximumCount).contains(cpuCount) else { throw .cpuCountOutOfRange(cpuCount) }
             do { try cpu.validate() } catch { throw .cpu(error) }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
@@ -103,6 +109,7 @@ extension LiveGuest {
         case memorySizeOutOfRange(bytes: Int)
         case memorySizeNotWholePages(bytes: Int)
         case reportLimitOutOfRange(Int)
+        case cpuCountOutOfRange(Int)
         case memoryHolesNeedKVM
         case memorySizeNotWholeMiB(bytes: Int)
         /// `ram` is not a layout this host builds: why.
@@ -122,6 +129,8 @@ extension LiveGuest {
                 return "guest memory of \(bytes) bytes is not a whole number of 4 KiB pages"
             case .reportLimitOutOfRange(let limit):
                 return "reportLimit \(limit) must lie between 1 and \(Configuration.maximumReportLimit)"
+            case .cpuCountOutOfRange(let count):
+                return "a guest of \(count) CPUs is not possible: it must have 1 to \(GuestCPUs.maximumCount)"
             case .memoryHolesNeedKVM:
                 return "memory holes need the kvm backend: under tcg, QEMU's pc machine lays out the memory map itself"
             case .memorySizeNotWholeMiB(let bytes):

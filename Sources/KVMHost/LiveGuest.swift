@@ -84,7 +84,8 @@ public class LiveGuest {
             // image is held to the same RAM as on KVM first, so that a kernel
             // KVM refuses is refused here too, not loaded over the firmware.
             try image.checkPlacement(map: PhysicalMemoryMap(ram: configuration.ramRanges), keepingFree: 0..<0)
-            let machine = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: configuration.cpu.qemuModel())
+            let machine = try QEMUMachine(kernel: kernel, memorySize: configuration.memorySize, cpu: configuration.cpu.qemuModel(),
+                                          cpuCount: configuration.cpuCount)
             try self.init(kernel: kernel, image: image, configuration: configuration, machine: machine,
                           memoryMap: PhysicalMemoryMap(reported: []), serial: serial)
         }

@@ -39,7 +39,7 @@ public final class VCPU {
         stopHandle = VCPUStopHandle(stop)
         // The guest sees the CPU features this KVM can virtualize, no more,
         // less those `cpu` takes away.
-        guard ckvm_set_edited_cpuid(vm.kvm.fd, fd, edits, UInt32(edits.count)) == 0 else {
+        guard ckvm_set_edited_cpuid(vm.kvm.fd, fd, edits, UInt32(edits.count), UInt32(id)) == 0 else {
             let code = ckvm_errno()
             munmap(mapped, size)
             close(fd)

@@ -95,6 +95,15 @@ public final class VirtualMachine {
         return dirty
     }
 
+    /// KVM_CREATE_IRQCHIP: the in-kernel PIC, IOAPIC and a LAPIC a vCPU
+    /// (created after this). With it, vCPUs other than 0 wait inside
+    /// KVM_RUN for the INIT and SIPI that start them, as hardware's do.
+    func createInterruptController() throws {
+        guard ckvm_ioctl(fd, ckvm_create_irqchip) == 0 else {
+            throw KVMError.ioctlFailed(request: "KVM_CREATE_IRQCHIP", errno: ckvm_errno())
+        }
+    }
+
     /// A vCPU with the CPU features KVM supports, `cpu` given and taken away
     /// (`CPUFeatureError` for one KVM does not support).
     public func createVCPU(id: Int = 0, cpu: CPUSelection = CPUSelection()) throws -> VCPU {

@@ -30,6 +30,11 @@ struct MachineOptions: ParsableArguments {
                                            valueName: "features"))
     var cpu: String?
 
+    @Option(name: .long, help: ArgumentHelp("CPUs, as QEMU's -smp: 1 to \(GuestCPUs.maximumCount) (default 1). On kvm a vCPU thread each with the "
+                                           + "in-kernel LAPIC, on tcg multi-threaded TCG; the kernel starts them with INIT-SIPI-SIPI.",
+                                           valueName: "n"))
+    var smp: String?
+
     @Option(name: .long, help: ArgumentHelp("What backs guest RAM on the host (kvm only): anonymous (ordinary pages), thp "
                                            + "(transparent huge pages, madvise) or hugetlb (2 MiB pages from /proc/sys/vm/nr_hugepages' pool).",
                                            valueName: "anonymous|thp|hugetlb"))
@@ -52,6 +57,7 @@ struct MachineOptions: ParsableArguments {
                                                     memoryHoles: try MachineArguments.reservedRanges(reserve))
         if let cpu { configuration.cpu = try MachineArguments.cpuFeatures(cpu) }
         configuration.memoryBacking = memoryBacking
+        if let smp { configuration.cpuCount = try MachineArguments.cpuCount(smp) }
         return configuration
     }
 

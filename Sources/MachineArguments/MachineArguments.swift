@@ -63,6 +63,19 @@ public enum MachineArguments {
 
     /// `--timeout SECONDS`: a positive decimal number of seconds, at most
     /// `maximumTimeoutSeconds`, or `none`/`inf` for no limit (nil).
+    /// `--smp N`: the CPUs the guest has, a plain decimal from 1 to
+    /// `GuestCPUs.maximumCount` (QEMU's other -smp keys are not taken).
+    public static func cpuCount(_ text: String) throws(ArgumentError) -> Int {
+        let range = 1...GuestCPUs.maximumCount
+        guard !text.isEmpty, text.utf8.count <= 3, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(text) else {
+            throw ArgumentError(option: "--smp", value: text, problem: "is not a CPU count: a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        guard range.contains(count) else {
+            throw ArgumentError(option: "--smp", value: text, problem: "must lie between \(range.lowerBound) and \(range.upperBound) CPUs")
+        }
+        return count
+    }
+
     public static func timeout(_ text: String) throws(ArgumentError) -> Duration? {
         let lowered = text.lowercased()
         if lowered == "none" || lowered == "inf" || lowered == "infinity" { return nil }

@@ -37,17 +37,24 @@ final class RecordCodingTests: XCTestCase {
     /// trusted to size an array or converted with a trap; the index of the
     /// word refused is named.
     func testCountsOfAnySizeAreRefused() throws {
-        // A ready record's map count is its twelfth word (after the wire
-        // format's fingerprint and 10 words).
-        let ready = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [UInt64.max])
+        // A ready record's map count is its thirteenth word (after the wire
+        // format's fingerprint, 10 words and the CPU count, which is 1 or more).
+        let ready = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [1, UInt64.max])
         XCTAssertThrowsError(try decode(ready)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 11, value: UInt64.max)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 12, value: UInt64.max)))
         }
         // 129 entries, all present: more than one record may carry.
-        let tooMany = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [129]
+        let tooMany = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [1, 129]
                              + Array(repeating: 0, count: 129 * 3 + 3))
         XCTAssertThrowsError(try decode(tooMany)) {
-            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 11, value: 129)))
+            XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 12, value: 129)))
+        }
+        // No CPU, or more than the kernel starts, is not a count.
+        for cpus in [0, UInt64(GuestCPUs.maximumCount) + 1] {
+            let badCount = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 10) + [cpus, 0, 0, 0, 0])
+            XCTAssertThrowsError(try decode(badCount)) {
+                XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .invalidValue(index: 11, value: cpus)))
+            }
         }
         // The page-table check table's address, the eleventh word, is word-aligned.
         let unaligned = record(kind: RecordKind.ready, words: [wireFormatFingerprint] + Array(repeating: 0, count: 9) + [0x4004]
@@ -58,15 +65,15 @@ final class RecordCodingTests: XCTestCase {
         // Cut short anywhere, the boot cycles last included: the word missing
         // is named (this crashed the host once: a compiler's cleanup of a
         // half-built record).
-        for count in 0..<15 {
-            let words = count == 0 ? [] : [wireFormatFingerprint] + Array(repeating: 0, count: count - 1)
+        for count in 0..<16 {
+            let words = count == 0 ? [] : [wireFormatFingerprint] + (1..<count).map { $0 == 11 ? 1 : 0 }
             XCTAssertThrowsError(try decode(record(kind: RecordKind.ready, words: words)), "\(count) words") {
                 XCTAssertEqual($0 as? ChannelError, .malformedWords(kind: .ready, .missingWord(index: count)))
             }
         }
         // A kernel built from other protocol sources is named as such before
         // any other word is read.
-        let otherFormat = record(kind: RecordKind.ready, words: [wireFormatFingerprint ^ 1] + Array(repeating: 0, count: 14))
+        let otherFormat = record(kind: RecordKind.ready, words: [wireFormatFingerprint ^ 1] + Array(repeating: 0, count: 15))
         XCTAssertThrowsError(try decode(otherFormat)) {
             XCTAssertEqual($0 as? ChannelError, .wireFormatMismatch(kernel: wireFormatFingerprint ^ 1, host: wireFormatFingerprint))
         }
@@ -121,7 +128,7 @@ final class RecordCodingTests: XCTestCase {
         XCTAssertEqual(registers.values, Array(1...15))
         let ready = ReadyRecord(kernelPhysicalStart: 0x100000, kernelPhysicalEnd: 0x400000, kernelVirtualBase: 0x7fff_8000_0000,
                                 directMapBase: 0x7f80_0000_0000, heapStart: 1, heapEnd: 2, startInfoPhysical: 0x1000, pageTableRoot: 0x9000,
-                                droppedMemoryRanges: 0, pageTableCheckTable: 0x4000, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
+                                droppedMemoryRanges: 0, pageTableCheckTable: 0x4000, cpuCount: 2, bootCycles: BootCycles(total: 9_000_000, physicalMemory: 1_000, addressSpace: 2_000),
                                 memoryMap: MemoryMapEntries([.init(base: 0x1000, length: 0x9F000, type: MemoryType.ram),
                                                              .init(base: 0xA0000, length: 0x60000, type: MemoryType.reserved)]))
         XCTAssertEqual(try decode(HostileRecords.record(kind: .ready, ready)), .ready(ready))

@@ -32,7 +32,7 @@ public enum HostileRecords {
     public static func ready(droppedMemoryRanges: UInt64 = 0) -> [UInt8] {
         record(kind: .ready, ReadyRecord(kernelPhysicalStart: 0, kernelPhysicalEnd: 0, kernelVirtualBase: 0, directMapBase: 0,
                                          heapStart: 0, heapEnd: 0, startInfoPhysical: 0, pageTableRoot: 0,
-                                         droppedMemoryRanges: droppedMemoryRanges, pageTableCheckTable: 0, bootCycles: BootCycles(total: 0, physicalMemory: 0, addressSpace: 0),
+                                         droppedMemoryRanges: droppedMemoryRanges, pageTableCheckTable: 0, cpuCount: 1, bootCycles: BootCycles(total: 0, physicalMemory: 0, addressSpace: 0),
                                          memoryMap: MemoryMapEntries([])))
     }
 

@@ -31,6 +31,7 @@ extern const unsigned long ckvm_get_vcpu_events;
 extern const unsigned long ckvm_set_vcpu_events;
 extern const unsigned long ckvm_get_mp_state;
 extern const unsigned long ckvm_set_mp_state;
+extern const unsigned long ckvm_create_irqchip;
 
 // ---- capabilities the host relies on -------------------------------------
 extern const int ckvm_cap_user_memory;
@@ -68,8 +69,10 @@ struct ckvm_cpuid_bit {
 int ckvm_supported_cpuid_bit(int kvm_fd, uint32_t leaf, uint32_t subleaf, uint32_t reg, uint32_t bit);
 
 /// KVM_SET_CPUID2 with the supported CPUID, each of `edits` set to its
-/// value first (a bit in a missing leaf is left alone).
-int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *edits, uint32_t count);
+/// value first (a bit in a missing leaf is left alone), and the vCPU's
+/// initial APIC ID `apic_id` where CPUID reports it (leaf 1 EBX[31:24],
+/// leaf 0xB EDX): KVM leaves those to the VMM.
+int ckvm_set_edited_cpuid(int kvm_fd, int vcpu_fd, const struct ckvm_cpuid_bit *edits, uint32_t count, uint32_t apic_id);
 
 // ---- snapshots ---------------------------------------------------------------
 // The legacy 4 KiB XSAVE area (struct kvm_xsave's region), as bytes.

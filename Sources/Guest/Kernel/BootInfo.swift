@@ -8,6 +8,8 @@ struct BootInfo {
     let startInfoPhysical: UInt64
     let memoryMapPhysical: UInt64
     let memoryMapCount: Int
+    /// The ACPI RSDP (rsdp_paddr), 0 when the loader gave none.
+    let rsdpPhysical: UInt64
 
     /// Nil when the block is missing or older than version 1 (no memory map).
     init?(startInfoPhysical: UInt64) {
@@ -18,6 +20,7 @@ struct BootInfo {
         self.startInfoPhysical = startInfoPhysical
         memoryMapPhysical = info.loadUnaligned(fromByteOffset: 40, as: UInt64.self)
         memoryMapCount = Int(info.loadUnaligned(fromByteOffset: 48, as: UInt32.self))
+        rsdpPhysical = info.loadUnaligned(fromByteOffset: 32, as: UInt64.self)
     }
 
     /// The map where it lies, through the direct map.

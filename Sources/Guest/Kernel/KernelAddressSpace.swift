@@ -5,7 +5,8 @@
 //   - a direct map of all RAM the memory map lists, read-write no-execute,
 //     in 1 GiB pages where CPUID has pdpe1gb and a whole aligned GiB is RAM,
 //     2 MiB pages where the memory allows; gaps of 2 MiB or more between
-//     RAM (the 32-bit hole) stay unmapped.
+//     RAM (the 32-bit hole) stay unmapped;
+//   - with several CPUs, the local APIC's page at its direct-map address.
 // Nothing else is mapped: page 0 and all of user space stay empty.
 
 enum KernelAddressSpace {
@@ -31,6 +32,7 @@ enum KernelAddressSpace {
         mapImage(layout.heap_start, layout.heap_end, [.writable, .noExecute])
         gigabyteDirectMap = CPUModes.has(.pdpe1gb)
         mapDirectMap(boot.memoryMap, base: UInt64(layout.direct_map_base))
+        if CPUs.table.count > 1 { LocalAPIC.map(into: &pagemap) }
         TLB.load(pagemap)
     }
 

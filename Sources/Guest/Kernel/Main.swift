@@ -11,14 +11,17 @@ func kmain(_ startInfoPhysical: UInt) {
     guard let boot = BootInfo(startInfoPhysical: UInt64(startInfoPhysical)) else {
         kernelPanic("no PVH start info (hvm_start_info version 1)", UInt64(startInfoPhysical))
     }
+    // The ACPI tables first: the bootstrap tables' direct map reaches them.
+    CPUs.startBootCPU(ProcessorTable(boot: boot))
     CPUModes.start()
     let physicalMemoryStart = cpu_rdtsc()
-    PhysicalMemory.start(boot: boot)
+    PhysicalMemory.start(boot: boot, severalCPUs: CPUs.table.count > 1)
     let addressSpaceStart = cpu_rdtsc()
     KernelAddressSpace.build(boot: boot)
     TLBChecker.start()
     HostCheckTable.start()
     let built = cpu_rdtsc()
+    CPUs.startApplicationProcessors()
     sendReady(boot, cycles: BootCycles(total: UInt64(cpu_rdtsc() &- kernel_boot_tsc),
                                        physicalMemory: UInt64(addressSpaceStart &- physicalMemoryStart),
                                        addressSpace: UInt64(built &- addressSpaceStart)))
@@ -38,6 +41,6 @@ private func sendReady(_ boot: BootInfo, cycles: BootCycles) {
         heapStart: UInt64(layout.heap_start), heapEnd: UInt64(layout.heap_end),
         startInfoPhysical: boot.startInfoPhysical, pageTableRoot: KernelAddressSpace.pagemap.root.address,
         droppedMemoryRanges: UInt64(PhysicalMemory.frames.droppedRanges),
-        pageTableCheckTable: HostCheckTable.physical, bootCycles: cycles, memoryMap: boot.memoryMap)
+        pageTableCheckTable: HostCheckTable.physical, cpuCount: UInt64(CPUs.count), bootCycles: cycles, memoryMap: boot.memoryMap)
     ReportChannel.send(kind: RecordKind.ready) { record in record.encode(ready) }
 }

@@ -24,7 +24,8 @@ enum PhysicalMemory {
     /// Builds the allocator: every frame starts used, usable RAM is freed,
     /// then page 0, the bootstrap tables, the kernel image, the boot
     /// information and the bitmap itself are taken back.
-    static func start(boot: BootInfo) {
+    /// With `severalCPUs`, the page the other CPUs start in is taken too.
+    static func start(boot: BootInfo, severalCPUs: Bool) {
         let layout = KernelLayout.current
         // The map's view, made once: each making reads the kernel layout.
         let map = boot.memoryMap
@@ -73,6 +74,9 @@ enum PhysicalMemory {
         reserve(ReservationKind.startInfo, startInfo)
         reserve(ReservationKind.memoryMap, memoryMap)
         reserve(ReservationKind.frameBitmap, FrameRange(start: bitmapStart, count: bitmapFrames))
+        if severalCPUs {
+            reserve(ReservationKind.startupTrampoline, FrameRange(start: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift, count: 1))
+        }
         // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
         // frames are not known to hold zeros.
         frames.markTouched(FrameRange(start: 0, count: firstKnownZeroFrame))

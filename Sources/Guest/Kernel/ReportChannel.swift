@@ -23,9 +23,9 @@ enum ReportChannel {
     /// on QEMU); false under a bare QEMU.
     static var hostAnswers: Bool { doorbell != .consoleLines }
 
-    /// True when console input arrives while the kernel halts (KVMHost on KVM);
-    /// otherwise the kernel polls for it.
-    static var haltWaitsForInput: Bool { doorbell == .port }
+    /// True when the host answers the input-wait port once console input
+    /// is there (KVMHost on KVM); otherwise the kernel polls for it.
+    static var hostWaitsWithUs: Bool { doorbell == .port }
 
     /// Probes the port, then COM2, and sets aside the two pages records live
     /// in, so that a report can still be sent when the heap is exhausted.

@@ -1,7 +1,8 @@
-// Console input from COM1. Under KVMHost on KVM the kernel halts while no
-// byte is waiting and the host resumes it once input arrives, so neither side
-// spins; under QEMU (no interrupts set up, so a halt would never end) it
-// polls, having told a host on the serial link that it waits.
+// Console input from COM1. Under KVMHost on KVM the kernel reads the
+// input-wait port while no byte is waiting, and the host completes that
+// read once input arrives, so neither side spins (a `hlt` served until
+// several CPUs: KVM's in-kernel LAPIC keeps a halt from reaching the host);
+// under QEMU it polls, having told a host on the serial link that it waits.
 
 enum SerialInput {
     private static let lineStatus = GuestPort.serial + 5
@@ -11,8 +12,8 @@ enum SerialInput {
 
     static func readByte() -> UInt8 {
         if cpu_in8(lineStatus) & dataReady == 0 {
-            if ReportChannel.haltWaitsForInput {
-                repeat { cpu_halt_once() } while cpu_in8(lineStatus) & dataReady == 0
+            if ReportChannel.hostWaitsWithUs {
+                repeat { _ = cpu_in8(GuestPort.inputWait) } while cpu_in8(lineStatus) & dataReady == 0
             } else {
                 ReportChannel.announceWaitForInput(bytesRead: bytesRead)
                 repeat { cpu_pause() } while cpu_in8(lineStatus) & dataReady == 0

@@ -38,4 +38,30 @@ void asm_offsets(void) {
     OFFSET(FAST_FAULT_ROOT, struct fast_fault_state, root);
     OFFSET(FAST_FAULT_CACHE, struct fast_fault_state, cache);
     SIZE(FAST_FAULT_STATE_SIZE, struct fast_fault_state);
+
+    OFFSET(CPU_LOCAL_AREA, struct cpu_local, area);
+    OFFSET(CPU_LOCAL_TRAP_DEPTH, struct cpu_local, trap_depth);
+    OFFSET(CPU_LOCAL_USER_RETURN_RSP, struct cpu_local, user_return_rsp);
+    OFFSET(CPU_LOCAL_GDT, struct cpu_local, gdt);
+    SIZE(CPU_LOCAL_SIZE, struct cpu_local);
+
+    OFFSET(AP_START_TRAMPOLINE_CR3, struct ap_start, trampoline_cr3);
+    OFFSET(AP_START_EFER, struct ap_start, efer);
+    OFFSET(AP_START_ENTRY, struct ap_start, entry);
+    OFFSET(AP_START_KERNEL_CR3, struct ap_start, kernel_cr3);
+    OFFSET(AP_START_CR4, struct ap_start, cr4);
+    OFFSET(AP_START_STACK_TOP, struct ap_start, stack_top);
+    OFFSET(AP_START_AREA, struct ap_start, area);
+    SIZE(AP_START_SIZE, struct ap_start);
+
+    OFFSET(CPU_START_TRAMPOLINE_START, struct cpu_start_layout, trampoline_start);
+    OFFSET(CPU_START_TRAMPOLINE_END, struct cpu_start_layout, trampoline_end);
+    OFFSET(CPU_START_ENTRY, struct cpu_start_layout, entry);
+    OFFSET(CPU_START_IDENTITY_PDPT, struct cpu_start_layout, identity_pdpt_physical);
+    OFFSET(CPU_START_GDT_TEMPLATE, struct cpu_start_layout, gdt_template);
+    OFFSET(CPU_START_BOOT_STACK_TOP, struct cpu_start_layout, boot_stack_top);
+    OFFSET(CPU_START_BOOT_IST1_TOP, struct cpu_start_layout, boot_ist1_top);
+    OFFSET(CPU_START_BOOT_IST2_TOP, struct cpu_start_layout, boot_ist2_top);
+    OFFSET(CPU_START_BOOT_IST3_TOP, struct cpu_start_layout, boot_ist3_top);
+    SIZE(CPU_START_LAYOUT_SIZE, struct cpu_start_layout);
 }

@@ -140,6 +140,82 @@ struct fast_fault_state {
 };
 struct fast_fault_state *fast_fault_state_get(void);
 
+// ---- several CPUs ---------------------------------------------------------
+
+// A CPU's own state, reached through GS (GS_BASE holds its address; `area`
+// is its first word, so `mov %gs:0` finds it). Assembly/cpu-tables.S lays
+// out MAXIMUM_CPUS of them, 256 bytes each; CPUs.swift fills one before
+// its CPU loads it (cpu_local_load). trap-stubs.S and user-mode.S use
+// trap_depth and user_return_rsp, through asm-offsets.h.
+struct cpu_local {
+    struct cpu_local *area;          // its own address
+    unsigned long index;             // 0 for the boot CPU, then in MADT order
+    unsigned long apic_id;
+    unsigned long trap_depth;        // trap_common's nesting: 2 is a nested exception
+    unsigned long user_return_rsp;   // user_enter's stack, for user_leave
+    unsigned long online;            // 1 once the CPU runs kernel code of its own
+    unsigned long gdt[8];            // the kernel GDT's entries, its own TSS descriptor among them
+    unsigned int tss[26];            // its 64-bit TSS (104 bytes): stacks for entries and IST
+    unsigned long reserved[5];
+};
+struct cpu_local *cpu_local_area(unsigned long index);
+// Loads `area`'s GDT and TSS, the shared IDT and GS_BASE on the calling CPU.
+void cpu_local_load(struct cpu_local *area);
+
+static inline struct cpu_local *cpu_local_current(void) {
+    struct cpu_local *area;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(area));
+    return area;
+}
+
+// What the boot CPU hands an application processor it starts, at
+// AP_START_PHYSICAL: the trampoline reads the first three in 32-bit mode,
+// ap_entry64 the rest before it leaves the trampoline's tables.
+struct ap_start {
+    unsigned long trampoline_cr3;    // identity-maps the trampoline, and the kernel region
+    unsigned long efer;
+    unsigned long entry;             // ap_entry64
+    unsigned long kernel_cr3;
+    unsigned long cr4;
+    unsigned long stack_top;
+    unsigned long area;              // its struct cpu_local
+};
+// What starting a CPU needs to know of the image (Assembly/ap-trampoline.S).
+struct cpu_start_layout {
+    unsigned long trampoline_start, trampoline_end;  // ap_trampoline, copied to AP_TRAMPOLINE_PHYSICAL
+    unsigned long entry;                             // ap_entry64
+    unsigned long identity_pdpt_physical;            // the bootstrap tables' identity map of the first GiB
+    unsigned long gdt_template;                      // kernel_gdt: 7 entries every CPU's GDT starts as
+    unsigned long boot_stack_top;                    // the boot CPU's stacks (Assembly/cpu-tables.S)
+    unsigned long boot_ist1_top, boot_ist2_top, boot_ist3_top;
+};
+const struct cpu_start_layout *cpu_start_layout_get(void);
+
+static inline void cpu_write_msr(unsigned int msr, unsigned long value) {
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((unsigned int)value), "d"((unsigned int)(value >> 32)) : "memory");
+}
+
+// The local APIC's registers: 32-bit accesses, never merged or dropped.
+static inline unsigned int cpu_mmio_read32(unsigned long address) {
+    unsigned int v;
+    __asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(address) : "memory");
+    return v;
+}
+static inline void cpu_mmio_write32(unsigned long address, unsigned int value) {
+    __asm__ volatile("movl %0, (%1)" : : "r"(value), "r"(address) : "memory");
+}
+
+// Shared words between CPUs: sequentially consistent, as the x86 `lock` prefix and plain stores give.
+static inline unsigned long cpu_atomic_load(const volatile unsigned long *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+static inline void cpu_atomic_store(volatile unsigned long *word, unsigned long value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
+static inline unsigned long cpu_atomic_fetch_add(volatile unsigned long *word, unsigned long value) {
+    return __atomic_fetch_add(word, value, __ATOMIC_SEQ_CST);
+}
+
+// Idle: interrupts on for exactly the halt (sti's one-instruction shadow
+// keeps a wake that arrives before the hlt from being lost), then off again.
+static inline void cpu_wait_for_interrupt(void) { __asm__ volatile("sti; hlt; cli" : : : "memory"); }
+
 // The registers trap_common saves, in push order reversed: the frame as it
 // lies on the stack, lowest address first.
 struct trap_frame {

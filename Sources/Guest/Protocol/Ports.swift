@@ -24,6 +24,15 @@ public enum GuestPort {
 
     /// The exit port, where QEMU's isa-debug-exit sits, so one guest runs on both.
     public static let exit = UInt16(EXIT_PORT)
+
+    /// A byte read here: the kernel waits for console input (KVMHost on KVM).
+    /// The read returns once the host has some for it.
+    public static let inputWait = UInt16(INPUT_WAIT_PORT)
+}
+
+/// The CPUs a guest can have, 1 to `maximumCount` (the kernel's MAXIMUM_CPUS).
+public enum GuestCPUs {
+    public static let maximumCount = Int(MAXIMUM_CPUS)
 }
 
 /// What a 32-bit read of the report port answers under KVMHost: "KVMH".

@@ -797,6 +797,7 @@ extension ReadyRecord {
         self.droppedMemoryRanges = try decoder.word()
         self.pageTableCheckTable = try decoder.word()
         guard pageTableCheckTable % 8 == 0 else { throw .invalidValue(index: decoder.index - 1, value: UInt64(truncatingIfNeeded: self.pageTableCheckTable)) }
+        self.cpuCount = try decoder.word(from: 1, through: UInt64(GuestCPUs.maximumCount), as: UInt64.self)
         self.memoryMap = try decoder.decode()
         self.bootCycles = try decoder.decode()
     }
@@ -813,6 +814,7 @@ extension ReadyRecord {
         encoder.word(pageTableRoot)
         encoder.word(droppedMemoryRanges)
         encoder.word(pageTableCheckTable)
+        encoder.word(cpuCount)
         encoder.encode(memoryMap)
         encoder.encode(bootCycles)
     }
@@ -1309,4 +1311,4 @@ extension MeasureFrameSearch { public static var code: CallCode { .measureFrameS
 /// A fingerprint of the wire format written above: the kernel puts it
 /// first in its ready record, and a host built from another protocol
 /// refuses the kernel before reading anything else.
-public let wireFormatFingerprint: UInt64 = 0xa5e8f10cf6a3454a
+public let wireFormatFingerprint: UInt64 = 0x566bd8e5bff4eabc

@@ -13,12 +13,14 @@ public enum PVHBoot {
     static let memoryMapAddress: UInt64 = 0x1040
     static let startInfoMagic: UInt32 = 0x336E_C578
 
+    /// The memory map ends where the ACPI tables start.
     public static var maximumMemoryMapEntries: Int {
-        Int(bootInfoRange.upperBound - memoryMapAddress) / MemoryMapEntry.pvhEntrySize
+        Int(ACPITables.rsdpAddress - memoryMapAddress) / MemoryMapEntry.pvhEntrySize
     }
 
-    /// Writes hvm_start_info and the memory map into guest memory.
-    public static func writeStartInfo(map: PhysicalMemoryMap, into memory: GuestMemory) throws {
+    /// Writes hvm_start_info, the memory map and the ACPI tables that list
+    /// `cpuCount` CPUs into guest memory.
+    public static func writeStartInfo(map: PhysicalMemoryMap, cpuCount: Int, into memory: GuestMemory) throws {
         // PhysicalMemoryMap refuses maps larger than this page holds.
         precondition(map.entries.count <= maximumMemoryMapEntries)
         let info = startInfoAddress
@@ -27,6 +29,7 @@ public enum PVHBoot {
         }
         try memory.store(startInfoMagic, at: info)          // magic
         try memory.store(UInt32(1), at: info + 4)          // version 1: has a memory map
+        try memory.store(ACPITables.rsdpAddress, at: info + 32)
         try memory.store(UInt64(memoryMapAddress), at: info + 40)
         try memory.store(UInt32(map.entries.count), at: info + 48)
         for (index, entry) in map.entries.enumerated() {
@@ -35,6 +38,8 @@ public enum PVHBoot {
             try memory.store(entry.length, at: address + 8)
             try memory.store(entry.type, at: address + 16)
         }
+        precondition(ACPITables.rsdpAddress + ACPITables.size(cpuCount: cpuCount) <= bootInfoRange.upperBound)
+        try memory.write(ACPITables.bytes(cpuCount: cpuCount), at: ACPITables.rsdpAddress)
     }
 
     /// Puts the vCPU at `entry` in 32-bit protected mode with paging off.

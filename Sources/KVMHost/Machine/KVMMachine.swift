@@ -1,13 +1,25 @@
 import Foundation
 import GuestProtocol
 
-/// The guest on this machine's KVM: a VM with one vCPU run on the calling
-/// thread, its port I/O routed to COM1, the report port and the exit port.
-/// What only KVM has lives here: the VM and vCPU themselves, the gdb stub and
-/// the port trace (snapshots are `KVMGuest`'s, built on this).
+/// The guest on this machine's KVM: a VM whose boot CPU runs on the calling
+/// thread (and each other vCPU on a thread of its own, its exits handed to
+/// the calling thread), its port I/O routed to COM1, the report port, the
+/// input-wait port and the exit port. What only KVM has lives here: the VM
+/// and vCPUs themselves, the gdb stub and the port trace (snapshots are
+/// `KVMGuest`'s, built on this).
 public final class KVMMachine: Machine {
     public let vm: VirtualMachine
+    /// The boot CPU.
     public let vcpu: VCPU
+    /// The other vCPUs, in order of their index (from 1).
+    let applicationProcessors: [ApplicationProcessor]
+    /// Every vCPU, by index.
+    public var vcpus: [VCPU] { [vcpu] + applicationProcessors.map(\.vcpu) }
+    /// The CPU whose exit the last stop came from.
+    public private(set) var stoppedCPU = 0
+    /// Posted from a vCPU's thread when it has an exit for the machine's
+    /// thread: something waiting for console input must look again.
+    let applicationProcessorExit = ExitNotice()
     /// The gdb remote stub, idle until `KVMGuest.attachDebugger` or `debugger.listen`.
     public let debugger: GuestDebugger
     /// Called for every port access once it is handled (a read's value is
@@ -23,21 +35,33 @@ public final class KVMMachine: Machine {
     private let serial: Serial16550
     private let doorbell = ReportDoorbell()
     private let exitPort = ExitPort()
-    /// Stops already seen and not yet returned: a `rep outsl` rings several records.
-    private var pending: [MachineStop] = []
+    private let inputWait = InputWaitPort()
+    /// Stops already seen and not yet returned, with the CPU each came
+    /// from: a `rep outsl` rings several records.
+    private var pending: [(cpu: Int, stop: MachineStop)] = []
+    /// Application processors whose exit became a stop: they stay out of
+    /// the guest until the caller has dealt with it (the next `run`).
+    private var held: [ApplicationProcessor] = []
     var waitForDebuggerAtStart = false
 
-    init(vm: VirtualMachine, vcpu: VCPU, serial: Serial16550, memoryMap: PhysicalMemoryMap) {
+    init(vm: VirtualMachine, vcpus: [VCPU], serial: Serial16550, memoryMap: PhysicalMemoryMap) {
         self.vm = vm
-        self.vcpu = vcpu
+        self.vcpu = vcpus[0]
         self.serial = serial
-        debugger = GuestDebugger(vcpu: vcpu, memory: vm.memory, memoryMap: memoryMap)
+        let boot = vcpus[0].stopHandle
+        let notice = applicationProcessorExit
+        applicationProcessors = vcpus.dropFirst().map { ApplicationProcessor(vcpu: $0, notify: { boot.kick(); notice.post() }) }
+        debugger = GuestDebugger(vcpu: vcpus[0], memory: vm.memory, memoryMap: memoryMap)
         bus.attach(serial)
         bus.attach(doorbell)
         bus.attach(exitPort)
+        bus.attach(inputWait)
+        for processor in applicationProcessors { processor.start() }
     }
 
     deinit {
+        for processor in applicationProcessors { processor.stop() }
+        for processor in applicationProcessors { processor.join() }
         debugger.close()
     }
 
@@ -49,10 +73,18 @@ public final class KVMMachine: Machine {
         serial.enqueueInput(bytes)
     }
 
-    func cpuState() -> CPUState? { vcpu.snapshot() }
+    func cpuState() -> CPUState? { vcpus[stoppedCPU].snapshot() }
 
     func run(until deadline: Deadline) throws -> MachineStop {
-        if !pending.isEmpty { return pending.removeFirst() }
+        if let next = pending.first {
+            pending.removeFirst()
+            stoppedCPU = next.cpu
+            return next.stop
+        }
+        // The caller has dealt with what held them.
+        for processor in held { processor.resume() }
+        held.removeAll()
+        stoppedCPU = 0
         if stopHandle.isRequested { return .stopRequested }
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
@@ -63,12 +95,37 @@ public final class KVMMachine: Machine {
         if deadline.hasPassed { return .deadlinePassed }
         return try vcpu.withWatchdog(deadline: deadline) {
             while true {
-                if let stop = try handle(try vcpu.run(), deadline) { return stop }
+                if let stop = try takeApplicationProcessorExits(deadline) { return stop }
+                if let stop = try handle(try vcpu.run(), deadline, cpu: 0) { return stop }
             }
         }
     }
 
-    private func handle(_ exit: VCPUExit, _ deadline: Deadline) throws -> MachineStop? {
+    /// Handles the exits the other vCPUs wait with: one that needs the
+    /// caller becomes the stop returned, its vCPU held until the next `run`;
+    /// the others' vCPUs go on at once.
+    private func takeApplicationProcessorExits(_ deadline: Deadline) throws -> MachineStop? {
+        for processor in applicationProcessors {
+            guard let exit = processor.takeExit() else { continue }
+            guard let stop = try handle(try exit.get(), deadline, cpu: processor.index) else {
+                processor.resume()
+                continue
+            }
+            held.append(processor)
+            stoppedCPU = processor.index
+            return stop
+        }
+        return nil
+    }
+
+    /// Hands back the first stop `exit` (of CPU `cpu`) makes, keeping the rest.
+    private func handle(_ exit: VCPUExit, _ deadline: Deadline, cpu: Int) throws -> MachineStop? {
+        guard let stop = try stops(of: exit, deadline, cpu: cpu) else { return nil }
+        stoppedCPU = cpu
+        return stop
+    }
+
+    private func stops(of exit: VCPUExit, _ deadline: Deadline, cpu: Int) throws -> MachineStop? {
         switch exit {
         case .portIO(let access):
             // After the device answered, so that a read's value is traced too.
@@ -80,24 +137,33 @@ public final class KVMMachine: Machine {
             } catch let error as ChannelError {
                 return .channel(error)
             }
-            pending += doorbell.rung.map { .record(address: $0) }
+            var stops = doorbell.rung.map { MachineStop.record(address: $0) }
             doorbell.rung.removeAll()
+            if inputWait.waiting {
+                inputWait.waiting = false
+                stops.append(.wantsInput)
+            }
             if let status = exitPort.status {
                 exitPort.status = nil
-                pending.append(.exited(status: status))
+                stops.append(.exited(status: status))
             }
-            return pending.isEmpty ? nil : pending.removeFirst()
+            guard let first = stops.first else { return nil }
+            pending += stops.dropFirst().map { (cpu: cpu, stop: $0) }
+            return first
         case .interrupted:
             if vcpu.stopHandle.isRequested { return .stopRequested }
             if try debugger.pauseIfRequested() { return nil }
             if vcpu.watchdogFired || deadline.hasPassed { return .deadlinePassed }
+            // Another vCPU has an exit for this thread: the loop takes it.
+            if applicationProcessors.contains(where: \.hasExit) { return nil }
             // A kick (a snapshot request, a wake): the caller has something to do.
             return .wantsAttention
-        case .halt: return .wantsInput
+        // The kernel waits for input at the input-wait port: a `hlt` means
+        // no interrupt will come (there is no LAPIC without several CPUs).
+        case .halt: return .haltedForGood
         case .debug(let exit):
-            // A `hlt` stepped over while a watchpoint is set: the guest waits
-            // for input, and gets it as if it had halted.
-            return try debugger.debugExit(exit) ? .wantsInput : nil
+            // A `hlt` stepped over while a watchpoint is set: as a KVM_EXIT_HLT.
+            return try debugger.debugExit(exit) ? .haltedForGood : nil
         case .mmio(let access): return .mmio(access)
         case .shutdown: return .tripleFault
         case .failEntry(let reason): return .failEntry(hardwareReason: reason)
@@ -146,21 +212,29 @@ extension KVMMachine {
         }
         let kvm = try KVM(path: configuration.kvmPath)
         let vm: VirtualMachine
-        let vcpu: VCPU
+        var vcpus: [VCPU] = []
         if let snapshot {
             let digest = KernelDigest.of(kernel)
             guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
+            guard configuration.cpuCount == 1 else { throw SnapshotError.severalCPUs(configuration.cpuCount) }
             let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, ram: snapshot.ram)
             vm = try VirtualMachine(kvm: kvm, ram: snapshot.ram, memory: memory)
-            vcpu = try vm.createVCPU(cpu: configuration.cpu)
+            let vcpu = try vm.createVCPU(cpu: configuration.cpu)
             do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
+            vcpus.append(vcpu)
         } else {
             vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil, backing: configuration.memoryBacking)
             try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)
-            try PVHBoot.writeStartInfo(map: memoryMap, into: vm.memory)
-            vcpu = try vm.createVCPU(cpu: configuration.cpu)
-            try PVHBoot.setInitialState(of: vcpu, entry: image.pvhEntry)
+            try PVHBoot.writeStartInfo(map: memoryMap, cpuCount: configuration.cpuCount, into: vm.memory)
+            // Several CPUs need the in-kernel LAPIC (IPIs, INIT-SIPI-SIPI),
+            // made before the vCPUs. One CPU runs without it: then a `hlt`
+            // exits to the host, and a restore has no LAPIC state to put back.
+            if configuration.cpuCount > 1 { try vm.createInterruptController() }
+            for index in 0..<configuration.cpuCount {
+                vcpus.append(try vm.createVCPU(id: index, cpu: configuration.cpu))
+            }
+            try PVHBoot.setInitialState(of: vcpus[0], entry: image.pvhEntry)
         }
-        return (KVMMachine(vm: vm, vcpu: vcpu, serial: serial, memoryMap: memoryMap), memoryMap)
+        return (KVMMachine(vm: vm, vcpus: vcpus, serial: serial, memoryMap: memoryMap), memoryMap)
     }
 }

@@ -68,8 +68,9 @@ final class QEMUMachine: Machine {
     }
 
     /// Starts QEMU on `kernel` (an ELF already checked by the caller) with
-    /// `memorySize` bytes of RAM and `cpu` as QEMU's -cpu (its default if nil).
-    init(kernel: [UInt8], memorySize: Int, cpu: String?) throws {
+    /// `memorySize` bytes of RAM, `cpu` as QEMU's -cpu (its default if nil)
+    /// and `cpuCount` CPUs.
+    init(kernel: [UInt8], memorySize: Int, cpu: String?, cpuCount: Int) throws {
         guard let executable = Self.find() else { throw QEMUMachineError.notInstalled }
         // The rest may throw before every property is set: none owns anything yet.
         var errorDescriptor: Int32 = -1
@@ -96,7 +97,7 @@ final class QEMUMachine: Machine {
             let qmpListener = try UnixListener(path: directory + "/qmp")
             errorDescriptor = open(directory + "/stderr", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0o600)
             guard errorDescriptor >= 0 else { throw QEMUMachineError.memoryFile("open \(directory)/stderr", errno: errno) }
-            let arguments = Self.arguments(kernel: kernelPath, memoryPath: memoryPath, memorySize: memorySize, cpu: cpu,
+            let arguments = Self.arguments(kernel: kernelPath, memoryPath: memoryPath, memorySize: memorySize, cpu: cpu, cpuCount: cpuCount,
                                            console: consoleListener.path, link: linkListener.path, qmp: qmpListener.path)
             let process: ChildProcess
             do {
@@ -138,11 +139,12 @@ final class QEMUMachine: Machine {
         close(errorDescriptor)
     }
 
-    static func arguments(kernel: String, memoryPath: String, memorySize: Int, cpu: String?,
+    static func arguments(kernel: String, memoryPath: String, memorySize: Int, cpu: String?, cpuCount: Int,
                           console: String, link: String, qmp: String) -> [String] {
         // -display none, not -nographic: SeaBIOS then keeps its banner and
-        // terminal escapes off COM1.
-        ["-accel", "tcg", "-M", "pc,memory-backend=ram", "-nodefaults", "-display", "none",
+        // terminal escapes off COM1. Multi-threaded TCG: a thread a CPU, so
+        // that CPUs race as they do on KVM.
+        ["-accel", "tcg,thread=multi", "-smp", "\(cpuCount)", "-M", "pc,memory-backend=ram", "-nodefaults", "-display", "none",
          "-no-reboot", "-no-shutdown",
          "-object", "memory-backend-file,id=ram,size=\(memorySize),mem-path=\(memoryPath),share=on",
          "-m", "\(memorySize >> 20)M",

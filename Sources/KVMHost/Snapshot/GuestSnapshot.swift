@@ -158,12 +158,16 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     /// A new VM from a snapshot maps the snapshot's memory copy-on-write: it
     /// takes no other backing.
     case backedByItsFile(MemoryBacking)
+    /// The guest has several CPUs: a snapshot carries one vCPU so far.
+    case severalCPUs(Int)
 
     public var description: String {
         switch self {
         case .memorySizeMismatch(let snapshot, let guest):
             return "a snapshot of \(snapshot >> 20) MiB of guest memory (\(snapshot) bytes) cannot be restored into a guest of \(guest >> 20) MiB (\(guest) bytes)"
         case .guestExited(let status): return "the guest exited (status \(status)): there is nothing to snapshot that could go on"
+        case .severalCPUs(let count):
+            return "the guest has \(count) CPUs, and a snapshot carries one vCPU's state so far: snapshots need a one-CPU guest"
         case .debuggerAttached: return "a debugger is attached: detach it before taking or restoring a snapshot"
         case .vcpu(let error): return "the vCPU's state: \(error)"
         case .capabilityMissing(let name): return "this KVM lacks \(name), which snapshots need"

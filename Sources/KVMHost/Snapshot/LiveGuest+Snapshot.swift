@@ -58,6 +58,7 @@ extension KVMGuest {
 
     private func snapshotVM() throws -> VirtualMachine {
         if debugger.isActive { throw SnapshotError.debuggerAttached }
+        if kvm.vcpus.count > 1 { throw SnapshotError.severalCPUs(kvm.vcpus.count) }
         for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
                                    (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {
             guard vm.kvm.supports(capability) else { throw SnapshotError.capabilityMissing(name) }

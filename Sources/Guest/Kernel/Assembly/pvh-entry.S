@@ -149,6 +149,7 @@ boot_pml4:
     .fill 254, 8, 0
     .quad boot_pdpt_kernel + PAGE_PRESENT_WRITABLE          // slot 255
     .fill 256, 8, 0
+    .globl boot_pdpt_identity
 boot_pdpt_identity:
     .quad boot_pd + PAGE_PRESENT_WRITABLE
     .fill 511, 8, 0
@@ -193,6 +194,14 @@ kernel_entry64:
     xor %eax, %eax
     mov %eax, %fs
     mov %eax, %gs
+    // GS_BASE: the boot CPU's own area (struct cpu_local), whose first word
+    // points at itself; the trap path counts its nesting there.
+    lea cpu_locals(%rip), %rax
+    mov %rax, (%rax)
+    mov %rax, %rdx
+    shr $32, %rdx
+    mov $GS_BASE_MSR, %ecx
+    wrmsr
 
     // TSS descriptor: the base is split across the descriptor, so patch it here.
     lea kernel_tss(%rip), %rax
@@ -246,6 +255,17 @@ kernel_entry64:
     movw $KERNEL_CODE, 2(%rdi)
     movb $1, 4(%rdi)
     movb $0xEE, 5(%rdi)                 // present, DPL 3, 64-bit interrupt gate
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    // The wake vector: DPL 0, on the stack it interrupts (no IST).
+    lea (idt + WAKE_VECTOR * 16)(%rip), %rdi
+    lea wake_stub(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $0, 4(%rdi)
+    movb $0x8E, 5(%rdi)
     shr $16, %rax
     mov %ax, 6(%rdi)
     shr $16, %rax

@@ -3,6 +3,7 @@
 // stub (trap_stub_14) has a fast path first, in fast-fault.S.
 
 #include "machine.h"
+#include "asm-offsets.h"
 
     .text
 // ---- exception stubs -------------------------------------------------------
@@ -56,11 +57,18 @@ trap_stub_\vector:
 // 5 CPU words + error + vector + 15 registers = 22 words: RSP stays 16-aligned.
 // An exception inside the exception path (say, the handler touching an
 // unmapped page) would re-enter on the same IST stack forever: the depth
-// counter stops that with exit status 5 instead.
+// counter (the CPU's own, in its struct cpu_local) stops that with exit
+// status 5 instead.
     .globl trap_common
 trap_common:
-    incl trap_depth(%rip)
-    cmpl $1, trap_depth(%rip)
+    // From ring 3, GS_BASE is the user's: swapgs brings the CPU's own area
+    // (KERNEL_GS_BASE holds it while user code runs). The frame's CS is at
+    // 24(%rsp), above the vector and the error code.
+    testb $3, 24(%rsp)
+    jz 3f
+    swapgs
+3:  incq %gs:CPU_LOCAL_TRAP_DEPTH
+    cmpq $1, %gs:CPU_LOCAL_TRAP_DEPTH
     jbe 1f
     mov $EXIT_PORT, %dx
     mov $EXIT_NESTED_EXCEPTION, %eax
@@ -107,8 +115,11 @@ trap_common:
     pop %rbx
     pop %rax
     add $16, %rsp
-    decl trap_depth(%rip)
-    iretq
+    decq %gs:CPU_LOCAL_TRAP_DEPTH
+    testb $3, 8(%rsp)                   // back to ring 3: its GS_BASE again
+    jz 4f
+    swapgs
+4:  iretq
 
     .section .rodata
     .p2align 3
@@ -118,8 +129,3 @@ trap_stub_table:
     .quad trap_stub_\v
     .endr
 
-    .data
-    .p2align 2
-    .globl trap_depth
-trap_depth:
-    .long 0

@@ -1,5 +1,7 @@
 // Ring 3: entering a process, and leaving it from a trap taken from it.
 
+#include "asm-offsets.h"
+
 // user_enter(rip, rsp) runs a process in ring 3 until the kernel, in a trap
 // taken from it, calls user_leave(value): that abandons the trap frame and
 // returns `value` from user_enter, on the kernel stack it was called on.
@@ -12,7 +14,7 @@ user_enter:
     push %r13
     push %r14
     push %r15
-    mov %rsp, user_return_rsp(%rip)
+    mov %rsp, %gs:CPU_LOCAL_USER_RETURN_RSP
     pushq $0x1B                         // SS: user data, RPL 3
     pushq %rsi                          // RSP
     pushq $0x2                          // RFLAGS: IOPL 0, interrupts off
@@ -33,12 +35,13 @@ user_enter:
     xor %r13d, %r13d
     xor %r14d, %r14d
     xor %r15d, %r15d
+    swapgs                              // user GS_BASE in, the CPU's area to KERNEL_GS_BASE
     iretq
 
     .globl user_leave
 user_leave:
-    decl trap_depth(%rip)               // the trap that called us never returns
-    mov user_return_rsp(%rip), %rsp
+    decq %gs:CPU_LOCAL_TRAP_DEPTH       // the trap that called us never returns
+    mov %gs:CPU_LOCAL_USER_RETURN_RSP, %rsp
     mov %rdi, %rax
     pop %r15
     pop %r14
@@ -48,7 +51,3 @@ user_leave:
     pop %rbp
     ret
 
-    .data
-    .p2align 3
-user_return_rsp:
-    .quad 0

@@ -20,6 +20,7 @@ struct MonitorCommand {
         MonitorCommand(usage: "cpu", arguments: 0...0, summary: "CPUID's paging features, and the modes the kernel took") { _ in
             MonitorCommands.cpu()
         },
+        MonitorCommand(usage: "cpus", arguments: 0...0, summary: "the CPUs online, and what each runs") { _ in MonitorCommands.cpus() },
         MonitorCommand(usage: "alloc [COUNT]", arguments: 0...1, summary: "allocate 1 to 16 frames (1 if no count)") {
             MonitorCommands.allocate($0)
         },

@@ -24,6 +24,20 @@ enum MonitorCommands {
         Console.write("\n")
     }
 
+    /// Each CPU online, its APIC ID, and what it runs: the boot CPU runs the
+    /// monitor (and calls, and processes), the others wait in their idle loop.
+    static func cpus() {
+        for index in 0..<CPUs.count {
+            let area = CPUs.area(index).pointee
+            Console.write("cpu ")
+            Console.writeDecimal(UInt64(index))
+            Console.write(": APIC ID ")
+            Console.writeDecimal(UInt64(area.apic_id))
+            Console.write(cpu_atomic_load(&CPUs.area(index).pointee.online) != 0 ? ", online, " : ", offline, ")
+            Console.write(index == 0 ? "boot CPU, runs the monitor\n" : "idle\n")
+        }
+    }
+
     /// Asks the host to check the page tables from outside; it prints the
     /// result on the console before the kernel goes on.
     static func check() {

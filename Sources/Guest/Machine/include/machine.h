@@ -50,6 +50,23 @@
 #define REPORT_PORT 0x1000              // GuestPort.report
 #define CHANNEL_SIGNATURE 0x484D564B    // channelSignature
 #define SERIAL_LINK 0x2F8               // GuestPort.serialLink
+// A byte read here says the kernel waits for console input (KVMHost on
+// KVM): the host answers once input is there. An exit of its own, where a
+// `hlt` would not exit once the in-kernel LAPIC handles it (several CPUs).
+#define INPUT_WAIT_PORT 0x1008          // GuestPort.inputWait
+
+// Several CPUs: the most the kernel starts, the local APIC's registers
+// (xAPIC, the architectural address), and the page below 1 MiB where an
+// application processor starts in real mode (the SIPI's vector is its
+// frame number).
+#define MAXIMUM_CPUS 8
+#define LOCAL_APIC_PHYSICAL 0xFEE00000
+#define AP_TRAMPOLINE_PHYSICAL 0x8000
+// The start-up parameters (struct ap_start) at the end of the trampoline's page.
+#define AP_START_PHYSICAL 0x8F00
+// The interrupt vector that wakes a CPU halted in its idle loop.
+#define WAKE_VECTOR 0xF0
+#define GS_BASE_MSR 0xC0000101
 
 // Written by assembly, where Swift's enums cannot be: KernelExit's and
 // LinkFrame's raw values, which MachineFactsTests holds equal to these.

@@ -15,6 +15,8 @@ public enum ReservationKind: UInt64, Wire, CaseIterable, Sendable {
     case startInfo = 4
     case memoryMap = 5
     case frameBitmap = 6
+    /// The page the other CPUs start in (AP_TRAMPOLINE_PHYSICAL), with several CPUs.
+    case startupTrampoline = 7
 
     public var name: StaticString {
         switch self {
@@ -24,6 +26,7 @@ public enum ReservationKind: UInt64, Wire, CaseIterable, Sendable {
         case .startInfo: "start info"
         case .memoryMap: "memory map"
         case .frameBitmap: "frame bitmap"
+        case .startupTrampoline: "CPU start-up trampoline"
         }
     }
 }

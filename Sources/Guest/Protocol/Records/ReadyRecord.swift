@@ -2,6 +2,7 @@
 // was given, read back so that the host can check it took every entry.
 
 // wire: pageTableCheckTable where pageTableCheckTable % 8 == 0
+// wire: cpuCount in 1...UInt64(GuestCPUs.maximumCount)
 public struct ReadyRecord: Wire {
     /// The kernel's `wireFormatFingerprint`, first, so that a host built
     /// from another protocol says so instead of misreading what follows.
@@ -21,6 +22,9 @@ public struct ReadyRecord: Wire {
     /// Where the kernel publishes what the host's page-table check reads
     /// (`PageTableCheckTable`), guest-physical, word-aligned.
     public var pageTableCheckTable: UInt64
+    /// The CPUs that checked in: the boot CPU and every application
+    /// processor of the ACPI tables it started (INIT-SIPI-SIPI).
+    public var cpuCount: UInt64
     /// The memory map as the kernel read it from hvm_start_info.
     // Declared before bootCycles: the other way round, Swift 6.3.1's debug
     // build released an uninitialised memoryMap in the memberwise init, a
@@ -34,7 +38,7 @@ public struct ReadyRecord: Wire {
 
     public init(wireFormat: UInt64 = wireFormatFingerprint, kernelPhysicalStart: UInt64, kernelPhysicalEnd: UInt64, kernelVirtualBase: UInt64, directMapBase: UInt64,
                 heapStart: UInt64, heapEnd: UInt64, startInfoPhysical: UInt64, pageTableRoot: UInt64,
-                droppedMemoryRanges: UInt64, pageTableCheckTable: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
+                droppedMemoryRanges: UInt64, pageTableCheckTable: UInt64, cpuCount: UInt64, bootCycles: BootCycles, memoryMap: MemoryMapEntries) {
         self.wireFormat = wireFormat
         self.kernelPhysicalStart = kernelPhysicalStart
         self.kernelPhysicalEnd = kernelPhysicalEnd
@@ -46,6 +50,7 @@ public struct ReadyRecord: Wire {
         self.pageTableRoot = pageTableRoot
         self.droppedMemoryRanges = droppedMemoryRanges
         self.pageTableCheckTable = pageTableCheckTable
+        self.cpuCount = cpuCount
         self.bootCycles = bootCycles
         self.memoryMap = memoryMap
     }

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A vCPU other than the boot CPU, run on a thread of its own. KVM keeps it
+/// inside KVM_RUN until the kernel starts it (INIT-SIPI-SIPI through the
+/// in-kernel LAPIC). Each exit it takes goes to the machine's thread, and
+/// the vCPU waits outside KVM_RUN until that thread has handled it and
+/// resumes it: devices, records and verdicts stay on one thread, as for
+/// the boot CPU, and an exit that stops the machine holds its vCPU where it was.
+final class ApplicationProcessor: @unchecked Sendable {  // its state is under `condition`
+    let vcpu: VCPU
+    /// The CPU's index: its APIC ID, and its place in the MADT.
+    var index: Int { vcpu.id }
+    private let condition = NSCondition()
+    /// An exit taken and not yet handed to the machine's thread.
+    private var exit: Result<VCPUExit, any Error>?
+    /// The machine's thread holds an exit it took from here.
+    private var held = false
+    private var finished = false
+    /// Tells the machine's thread an exit waits (a kick of the boot CPU).
+    private let notify: @Sendable () -> Void
+
+    init(vcpu: VCPU, notify: @escaping @Sendable () -> Void) {
+        self.vcpu = vcpu
+        self.notify = notify
+    }
+
+    func start() {
+        let thread = Thread { [self] in loop() }
+        thread.name = "vCPU \(index)"
+        thread.start()
+    }
+
+    private func loop() {
+        while true {
+            let result = Result { try vcpu.run() }
+            if case .success(.interrupted) = result {
+                // A stop ends the thread; a kick alone (nothing asked of
+                // this vCPU yet) enters the guest again.
+                if vcpu.stopHandle.isRequested { break }
+                continue
+            }
+            condition.lock()
+            exit = result
+            held = true
+            condition.unlock()
+            notify()
+            condition.lock()
+            while held && !vcpu.stopHandle.isRequested { condition.wait() }
+            condition.unlock()
+            if vcpu.stopHandle.isRequested { break }
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The exit this vCPU waits with, once: the machine's thread handles it,
+    /// then calls `resume`.
+    func takeExit() -> Result<VCPUExit, any Error>? {
+        condition.lock()
+        defer { condition.unlock() }
+        defer { exit = nil }
+        return exit
+    }
+
+    /// Whether an exit waits to be taken.
+    var hasExit: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return exit != nil
+    }
+
+    /// The exit taken was handled: the vCPU enters the guest again (an
+    /// `in`'s value is in place).
+    func resume() {
+        condition.lock()
+        held = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Ends the thread: KVM_RUN returns, and the thread waits no more.
+    func stop() {
+        vcpu.stopHandle.requestStop()
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for the thread to end (after `stop`).
+    func join() {
+        condition.lock()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+}
+
+/// What a vCPU's thread calls when it has an exit for the machine's thread
+/// (a wake of a wait for console input); set from the machine's thread.
+final class ExitNotice: @unchecked Sendable {  // `action` is under `lock`
+    private let lock = NSLock()
+    private var action: (@Sendable () -> Void)?
+
+    func set(_ action: (@Sendable () -> Void)?) { lock.withLock { self.action = action } }
+
+    func post() { lock.withLock { action }?() }
+}
