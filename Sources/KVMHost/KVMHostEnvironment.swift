@@ -1,4 +1,5 @@
 import Foundation
+import GuestProtocol
 
 /// The environment variables KVMHost reads, each checked in one place:
 /// a value that is not one the variable takes is an `EnvironmentError`
@@ -16,10 +17,25 @@ public enum KVMHostEnvironment {
     /// The llvm-symbolizer to run instead of the toolchain's.
     public static let llvmSymbolizer = "KVMHOST_LLVM_SYMBOLIZER"
 
-    public static let variables = [coverageDirectory, gdbOnFailure, gdbTrace, llvmSymbolizer]
+    /// The CPUs a configuration has unless it says otherwise
+    /// (`LiveGuest.Configuration.cpuCount`): a whole suite on several CPUs.
+    public static let cpuCount = "KVMHOST_SMP"
+
+    public static let variables = [coverageDirectory, gdbOnFailure, gdbTrace, llvmSymbolizer, cpuCount]
+
+    /// KVMHOST_SMP's count, 1 when it is unset.
+    public static func defaultCPUCount(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(EnvironmentError) -> Int {
+        guard let value = environment[cpuCount] else { return 1 }
+        guard value.utf8.count <= 3, value.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(value),
+              (1...GuestCPUs.maximumCount).contains(count) else {
+            throw EnvironmentError(variable: cpuCount, value: value, expected: "a CPU count, 1 to \(GuestCPUs.maximumCount)")
+        }
+        return count
+    }
 
     /// Checks every variable of `environment` that KVMHost reads.
     public static func check(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(EnvironmentError) {
+        _ = try defaultCPUCount(environment)
         if let value = environment[gdbOnFailure] {
             // Decimal digits only: UInt16 would take "+1" too.
             guard value.allSatisfy(\.isASCII) && value.allSatisfy(\.isNumber), let port = UInt16(value), port > 0 else {

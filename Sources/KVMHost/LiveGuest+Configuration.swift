@@ -22,7 +22,9 @@ extension LiveGuest {
         /// `GuestCPUs.maximumCount`: on KVM a vCPU each, on a thread each,
         /// with the in-kernel LAPIC; on QEMU multi-threaded TCG. The kernel
         /// finds them in the ACPI tables and starts them with INIT-SIPI-SIPI.
-        public var cpuCount = 1
+        /// KVMHOST_SMP sets it for every configuration that does not (0
+        /// until then: `validate` names a bad value of the variable).
+        public var cpuCount = (try? KVMHostEnvironment.defaultCPUCount()) ?? 0
         /// What backs guest RAM on the host (kvm only): ordinary pages,
         /// transparent huge pages, or the hugetlb pool.
         public var memoryBacking = MemoryBacking.anonymous
@@ -95,7 +97,10 @@ extension LiveGuest {
             }
             guard memorySize % pageBytes == 0 else { throw .memorySizeNotWholePages(bytes: memorySize) }
             guard (1...Self.maximumReportLimit).contains(reportLimit) else { throw .reportLimitOutOfRange(reportLimit) }
-            guard (1...GuestCPUs.maximumCount).contains(cpuCount) else { throw .cpuCountOutOfRange(cpuCount) }
+            guard (1...GuestCPUs.maximumCount).contains(cpuCount) else {
+                do { _ = try KVMHostEnvironment.defaultCPUCount() } catch { throw .environment(error) }
+                throw .cpuCountOutOfRange(cpuCount)
+            }
             do { try cpu.validate() } catch { throw .cpu(error) }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
@@ -110,6 +115,8 @@ extension LiveGuest {
         case memorySizeNotWholePages(bytes: Int)
         case reportLimitOutOfRange(Int)
         case cpuCountOutOfRange(Int)
+        /// An environment variable a configuration reads has a value it does not take.
+        case environment(EnvironmentError)
         case memoryHolesNeedKVM
         case memorySizeNotWholeMiB(bytes: Int)
         /// `ram` is not a layout this host builds: why.
@@ -131,6 +138,8 @@ extension LiveGuest {
                 return "reportLimit \(limit) must lie between 1 and \(Configuration.maximumReportLimit)"
             case .cpuCountOutOfRange(let count):
                 return "a guest of \(count) CPUs is not possible: it must have 1 to \(GuestCPUs.maximumCount)"
+            case .environment(let error):
+                return "the configuration cannot be built: \(error)"
             case .memoryHolesNeedKVM:
                 return "memory holes need the kvm backend: under tcg, QEMU's pc machine lays out the memory map itself"
             case .memorySizeNotWholeMiB(let bytes):

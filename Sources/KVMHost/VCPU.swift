@@ -83,6 +83,16 @@ public final class VCPU {
         }
     }
 
+    /// Halted with interrupts off (KVM_GET_MP_STATE with the in-kernel
+    /// LAPIC, which keeps a `hlt` inside KVM_RUN): nothing the kernel does
+    /// wakes it. Asked of a vCPU out of KVM_RUN only (the ioctl waits for it).
+    func isHaltedForGood() -> Bool {
+        var state = kvm_mp_state()
+        guard ckvm_ioctl_pointer(fd, ckvm_get_mp_state, &state) == 0, state.mp_state == UInt32(KVM_MP_STATE_HALTED),
+              let regs = try? registers() else { return false }
+        return regs.rflags & (1 << 9) == 0
+    }
+
     /// The registers a failure report carries.
     public func snapshot() -> CPUState? {
         guard let regs = try? registers(), let sregs = try? specialRegisters() else { return nil }

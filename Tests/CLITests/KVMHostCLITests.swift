@@ -145,6 +145,41 @@ final class KVMHostCLITests: XCTestCase {
         if ran == 0 { throw XCTSkip("--cpu boots need /dev/kvm or QEMU: \(Backend.kvm.unavailableReason ?? ""); \(Backend.tcg.unavailableReason ?? "")") }
     }
 
+    /// `--smp N`, as QEMU spells it: the monitor's `cpus` lists every CPU on
+    /// both backends; KVMHOST_SMP sets the count where --smp does not; a
+    /// count out of range, and a snapshot of several CPUs, are one line each.
+    func testSeveralCPUsAsQEMUSpellsThem() throws {
+        let binary = try KVMHostBinary()
+        var ran = 0
+        for backend in Backend.allCases where backend.unavailableReason == nil {
+            ran += 1
+            let accel = backend == .kvm ? "kvm" : "tcg"
+            let two = try binary.run(["--accel", accel, "--smp", "2"], input: "cpus\nquit\n")
+            XCTAssertEqual(two.status, 0, accel + two.stderr)
+            XCTAssertTrue(two.stdout.contains("monitor> cpus\ncpu 0: APIC ID 0, online, boot CPU, runs the monitor\n"
+                                              + "cpu 1: APIC ID 1, online, idle\nmonitor> quit"), accel + two.stdout)
+            let fromVariable = try binary.run(["--accel", accel], input: "cpus\nquit\n", environment: ["KVMHOST_SMP": "3"])
+            XCTAssertEqual(fromVariable.status, 0, accel + fromVariable.stderr)
+            XCTAssertTrue(fromVariable.stdout.contains("cpu 2: APIC ID 2, online, idle\nmonitor> quit"), accel + fromVariable.stdout)
+        }
+        let tooMany = try binary.run(["--smp", "9"])
+        XCTAssertEqual(tooMany.status, 64)
+        XCTAssertEqual(tooMany.stderr, "kvmhost: --smp '9' must lie between 1 and 8 CPUs\n")
+        let badVariable = try binary.run([], environment: ["KVMHOST_SMP": "many"])
+        XCTAssertEqual(badVariable.status, 64)
+        XCTAssertEqual(badVariable.stderr, "kvmhost: KVMHOST_SMP=many: it takes a CPU count, 1 to 8\n")
+        if Backend.kvm.unavailableReason == nil {
+            let path = NSTemporaryDirectory() + "kvmhost-smp-\(UUID().uuidString).snapshot"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let snapshot = try binary.run(["--smp", "2", "--save-snapshot", path], input: "quit\n")
+            XCTAssertEqual(snapshot.stderr, "kvmhost: snapshot: the guest has 2 CPUs, and a snapshot carries one vCPU's state so far: "
+                                            + "snapshots need a one-CPU guest\n")
+            XCTAssertNotEqual(snapshot.status, 0)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path), "no file is left behind")
+        }
+        if ran == 0 { throw XCTSkip("--smp boots need /dev/kvm or QEMU: \(Backend.kvm.unavailableReason ?? ""); \(Backend.tcg.unavailableReason ?? "")") }
+    }
+
     /// --save-snapshot after the ready report, --from-snapshot instead of a
     /// boot: the same monitor session gives the same transcript; a damaged
     /// file is one clear line and the bad-image exit code.

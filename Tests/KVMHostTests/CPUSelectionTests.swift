@@ -27,6 +27,24 @@ final class CPUSelectionTests: XCTestCase {
         }
     }
 
+    /// `--smp N`: a plain decimal count of CPUs within range, as QEMU's
+    /// -smp takes its first value; anything else is named.
+    func testTheCPUCountIsAPlainCountInRange() throws {
+        for count in 1...GuestCPUs.maximumCount { XCTAssertEqual(try MachineArguments.cpuCount("\(count)"), count) }
+        let notACount = "is not a CPU count: a whole number from 1 to \(GuestCPUs.maximumCount)"
+        let refused: [(String, String)] = [
+            ("", notACount), ("two", notACount), ("+2", notACount), ("-1", notACount), ("2,cores=2", notACount),
+            ("0x2", notACount), (" 2", notACount), ("1000", notACount), (String(repeating: "9", count: 40), notACount),
+            ("0", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"), ("9", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"),
+            ("000", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"),
+        ]
+        for (text, problem) in refused {
+            XCTAssertThrowsError(try MachineArguments.cpuCount(text), text) {
+                XCTAssertEqual("\($0)", "--smp '\(text)' \(problem)")
+            }
+        }
+    }
+
     func testAFeatureGivenAndTakenAwayIsRefusedBeforeAnythingIsBuilt() {
         var configuration = LiveGuest.Configuration()
         configuration.cpu = CPUSelection(enabled: [.smep], disabled: [.smep])

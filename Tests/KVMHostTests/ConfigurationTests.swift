@@ -1,3 +1,4 @@
+import GuestProtocol
 import KVMHost
 import TestSupport
 import XCTest
@@ -37,6 +38,26 @@ final class ConfigurationTests: XCTestCase {
         var negative = LiveGuest.Configuration()
         negative.memorySize = -4096
         XCTAssertEqual(refusal(negative), .memorySizeOutOfRange(bytes: -4096))
+        for cpus in [0, -1, Int.min, GuestCPUs.maximumCount + 1, Int.max] {
+            var configuration = LiveGuest.Configuration()
+            configuration.cpuCount = cpus
+            XCTAssertEqual(refusal(configuration), .cpuCountOutOfRange(cpus))
+        }
+    }
+
+    /// KVMHOST_SMP: a plain count of CPUs within range, or an error naming it.
+    func testTheCPUCountVariableTakesAPlainCountInRange() {
+        XCTAssertEqual(try KVMHostEnvironment.defaultCPUCount([:]), 1)
+        for count in 1...GuestCPUs.maximumCount {
+            XCTAssertEqual(try KVMHostEnvironment.defaultCPUCount([KVMHostEnvironment.cpuCount: "\(count)"]), count)
+        }
+        for value in ["", "0", "9", "-1", "+2", " 2", "2 ", "0x2", "two", "1000", "99999999999999999999", "2\u{0}"] {
+            XCTAssertThrowsError(try KVMHostEnvironment.defaultCPUCount([KVMHostEnvironment.cpuCount: value]), value) {
+                XCTAssertEqual($0 as? EnvironmentError,
+                               EnvironmentError(variable: "KVMHOST_SMP", value: value, expected: "a CPU count, 1 to \(GuestCPUs.maximumCount)"))
+            }
+            XCTAssertThrowsError(try KVMHostEnvironment.check([KVMHostEnvironment.cpuCount: value]), value)
+        }
     }
 
     func testTheLargestReportLimitWorks() throws {

@@ -11,6 +11,10 @@ import XCTest
 /// the vCPU, all of guest memory (dirty pages only after the first restore)
 /// and the host's side. KVM only: QEMU keeps the vCPU.
 final class SnapshotTests: XCTestCase {
+    override func setUpWithError() throws {
+        try requireOneCPUForSnapshots()
+    }
+
     private func bootedGuest(memorySize: Int = VirtualMachine.defaultMemorySize) throws -> KVMGuest {
         try requireKVM()
         let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: memorySize))

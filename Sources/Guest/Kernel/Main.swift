@@ -15,7 +15,7 @@ func kmain(_ startInfoPhysical: UInt) {
     CPUs.startBootCPU(ProcessorTable(boot: boot))
     CPUModes.start()
     let physicalMemoryStart = cpu_rdtsc()
-    PhysicalMemory.start(boot: boot, severalCPUs: CPUs.table.count > 1)
+    PhysicalMemory.start(boot: boot, cpuCount: CPUs.table.count)
     let addressSpaceStart = cpu_rdtsc()
     KernelAddressSpace.build(boot: boot)
     TLBChecker.start()

@@ -24,8 +24,12 @@ enum PhysicalMemory {
     /// Builds the allocator: every frame starts used, usable RAM is freed,
     /// then page 0, the bootstrap tables, the kernel image, the boot
     /// information and the bitmap itself are taken back.
-    /// With `severalCPUs`, the page the other CPUs start in is taken too.
-    static func start(boot: BootInfo, severalCPUs: Bool) {
+    /// The other CPUs' stacks (`CPUs.stackPages` each), reserved at boot.
+    private(set) static var cpuStacks = FrameRange(start: 0, count: 0)
+
+    /// With `cpuCount` above 1, the page the other CPUs start in and their
+    /// stacks are taken too.
+    static func start(boot: BootInfo, cpuCount: Int) {
         let layout = KernelLayout.current
         // The map's view, made once: each making reads the kernel layout.
         let map = boot.memoryMap
@@ -74,8 +78,15 @@ enum PhysicalMemory {
         reserve(ReservationKind.startInfo, startInfo)
         reserve(ReservationKind.memoryMap, memoryMap)
         reserve(ReservationKind.frameBitmap, FrameRange(start: bitmapStart, count: bitmapFrames))
-        if severalCPUs {
+        if cpuCount > 1 {
             reserve(ReservationKind.startupTrampoline, FrameRange(start: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift, count: 1))
+            // A run the allocator finds, given back and reserved: the stacks
+            // are the kernel's for good, as the bitmap is.
+            let count = UInt64(cpuCount - 1) * CPUs.stackPages
+            guard let first = frames.allocateContiguous(count: count) else { kernelPanic("out of physical memory", count, detail: "the CPUs' stacks") }
+            cpuStacks = FrameRange(start: first.number, count: count)
+            do { try frames.free(cpuStacks) } catch { kernelPanic("cannot set the CPUs' stacks aside", first.address) }
+            reserve(ReservationKind.cpuStacks, cpuStacks)
         }
         // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
         // frames are not known to hold zeros.

@@ -33,6 +33,8 @@ public enum GuestPort {
 /// The CPUs a guest can have, 1 to `maximumCount` (the kernel's MAXIMUM_CPUS).
 public enum GuestCPUs {
     public static let maximumCount = Int(MAXIMUM_CPUS)
+    /// The page below 1 MiB the other CPUs start in (the SIPI's vector is its frame number).
+    public static let startupPage = UInt64(AP_TRAMPOLINE_PHYSICAL)
 }
 
 /// What a 32-bit read of the report port answers under KVMHost: "KVMH".

@@ -153,7 +153,12 @@ public final class KVMMachine: Machine {
         case .interrupted:
             if vcpu.stopHandle.isRequested { return .stopRequested }
             if try debugger.pauseIfRequested() { return nil }
-            if vcpu.watchdogFired || deadline.hasPassed { return .deadlinePassed }
+            if vcpu.watchdogFired || deadline.hasPassed {
+                // With several CPUs a `hlt` stays inside KVM_RUN: a boot CPU
+                // halted with interrupts off is found here instead.
+                if !applicationProcessors.isEmpty && vcpu.isHaltedForGood() { return .haltedForGood }
+                return .deadlinePassed
+            }
             // Another vCPU has an exit for this thread: the loop takes it.
             if applicationProcessors.contains(where: \.hasExit) { return nil }
             // A kick (a snapshot request, a wake): the caller has something to do.

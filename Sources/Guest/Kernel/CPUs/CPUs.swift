@@ -17,6 +17,7 @@ enum CPUs {
     /// as large as the boot CPU's (Assembly/cpu-tables.S).
     private static let kernelStackPages: UInt64 = 16
     private static let istPages: (UInt64, UInt64, UInt64) = (4, 2, 2)
+    static let stackPages = kernelStackPages + istPages.0 + istPages.1 + istPages.2
     /// How long a started CPU has to check in: about 4 s at this
     /// machine's 2.5 GHz TSC, where real mode runs in KVM's emulator.
     private static let checkInCycles: UInt64 = 10_000_000_000
@@ -50,6 +51,8 @@ enum CPUs {
             .copyMemory(from: UnsafeRawPointer(bitPattern: layout.trampoline_start)!, byteCount: trampolineBytes)
         let tables = trampolineTables(identityPDPT: UInt64(layout.identity_pdpt_physical))
         for index in 1..<table.count { start(index, tables: tables, entry: UInt64(layout.entry)) }
+        // Zeroed first: a page table's entries are not left in a free frame.
+        KernelLayout.directMap(tables.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
         PhysicalMemory.free(tables)
     }
 
@@ -68,10 +71,8 @@ enum CPUs {
     }
 
     private static func start(_ index: Int, tables: Frame, entry: UInt64) {
-        let pages = kernelStackPages + istPages.0 + istPages.1 + istPages.2
-        guard let stacks = PhysicalMemory.frames.allocateContiguous(count: pages) else {
-            kernelPanic("out of physical memory", pages, detail: "a CPU's stacks")
-        }
+        // Its part of the stacks PhysicalMemory set aside.
+        let stacks = Frame(number: PhysicalMemory.cpuStacks.start + UInt64(index - 1) * stackPages)
         let base = UInt64(UInt(bitPattern: KernelLayout.directMap(stacks.address)))
         let stackTop = base + kernelStackPages * frameSize
         let ist1 = stackTop + istPages.0 * frameSize

@@ -1,0 +1,83 @@
+import GuestImage
+import GuestProtocol
+import KVMHost
+import TestSupport
+import XCTest
+
+/// Guests of several CPUs: the kernel finds them in the ACPI tables, starts
+/// each with INIT-SIPI-SIPI through its real-mode trampoline and counts the
+/// ones that checked in, on both backends.
+final class SeveralCPUsTests: GuestBehaviourTestCase {
+    private func boot(cpus: Int) throws -> (LiveGuest, ReadyRecord) {
+        var configuration = LiveGuest.Configuration()
+        configuration.cpuCount = cpus
+        let guest = try liveGuest(kernel: GuestImage.kernel(), configuration: configuration)
+        return (guest, try guest.boot())
+    }
+
+    func testEveryCPUTheTablesListChecksIn() throws {
+        try onEachBackend { _ in
+            for cpus in [1, 2, GuestCPUs.maximumCount] {
+                let (guest, ready) = try boot(cpus: cpus)
+                XCTAssertEqual(ready.cpuCount, UInt64(cpus), "\(cpus) CPUs")
+                guest.consoleInput = ScriptedConsoleInput(lines: ["cpus", "quit"])
+                let before = guest.serial.text.count
+                XCTAssertEqual(try guest.call(RunMonitor(), timeout: .seconds(60)), Done())
+                let listed = String(guest.serial.text.dropFirst(before)).split(separator: "\n").filter { $0.hasPrefix("cpu ") }
+                XCTAssertEqual(listed, ["cpu 0: APIC ID 0, online, boot CPU, runs the monitor"]
+                               + (1..<cpus).map { "cpu \($0): APIC ID \($0), online, idle" }, "\(cpus) CPUs")
+                // The others still run the kernel's paging as one CPU does.
+                XCTAssertEqual(try guest.runProgram("lazy-touch").outcome, .exited(status: 0), "\(cpus) CPUs")
+            }
+        }
+    }
+
+    /// The trampoline's page and the other CPUs' stacks are taken at boot,
+    /// as reservations of their own, only when there are other CPUs; every
+    /// other frame is as free as with one CPU.
+    func testTheStartUpPageAndTheStacksAreReservedOnlyForSeveralCPUs() throws {
+        try onEachBackend { _ in
+            var free: [Int: UInt64] = [:]
+            for cpus in [1, 3] {
+                let (guest, _) = try boot(cpus: cpus)
+                let stats = try guest.call(ReadFrameStatistics())
+                let added = stats.reservations.filter { [.startupTrampoline, .cpuStacks].contains($0.kind) }
+                if cpus == 1 {
+                    XCTAssertEqual(added.map(\.kind), [])
+                } else {
+                    XCTAssertEqual(added.map(\.kind), [.startupTrampoline, .cpuStacks])
+                    XCTAssertEqual(added[0].range, GuestCPUs.startupPage..<GuestCPUs.startupPage + 4096)
+                    XCTAssertEqual(added[0].framesTaken, 1)
+                    // 24 pages a CPU: a 64 KiB kernel stack and 32 KiB of IST stacks.
+                    XCTAssertEqual(added[1].end - added[1].start, UInt64(cpus - 1) * 24 * 4096)
+                    XCTAssertEqual(added[1].framesTaken, UInt64(cpus - 1) * 24)
+                    XCTAssertTrue(guest.memoryMap.isUsableRAM(added[1].range))
+                }
+                XCTAssertEqual(stats.used, stats.kernelPageTables, "\(cpus) CPUs: the page tables alone are in use")
+                free[cpus] = stats.free
+            }
+            // The LAPIC's page needs a page table of its own (and a PD) in the kernel region.
+            let tablesForTheLAPIC: UInt64 = 2
+            XCTAssertEqual(free[1]! - free[3]!, 1 + 2 * 24 + tablesForTheLAPIC)
+        }
+    }
+
+    /// A snapshot carries one vCPU so far: a guest of several is refused,
+    /// by name, both ways.
+    func testASnapshotOfSeveralCPUsIsRefused() throws {
+        try requireKVM()
+        var configuration = LiveGuest.Configuration()
+        configuration.cpuCount = 2
+        let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
+        _ = try guest.boot()
+        XCTAssertThrowsError(try guest.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .severalCPUs(2)) }
+        configuration.cpuCount = 1
+        let one = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
+        _ = try one.boot()
+        let snapshot = try one.snapshot()
+        configuration.cpuCount = 2
+        XCTAssertThrowsError(try KVMGuest(snapshot: snapshot, kernel: GuestImage.kernel(), configuration: configuration)) {
+            XCTAssertEqual($0 as? SnapshotError, .severalCPUs(2))
+        }
+    }
+}
