@@ -48,9 +48,10 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
                     XCTAssertEqual(added.map(\.kind), [.startupTrampoline, .cpuStacks])
                     XCTAssertEqual(added[0].range, GuestCPUs.startupPage..<GuestCPUs.startupPage + 4096)
                     XCTAssertEqual(added[0].framesTaken, 1)
-                    // 24 pages a CPU: a 64 KiB kernel stack and 32 KiB of IST stacks.
-                    XCTAssertEqual(added[1].end - added[1].start, UInt64(cpus - 1) * 24 * 4096)
-                    XCTAssertEqual(added[1].framesTaken, UInt64(cpus - 1) * 24)
+                    // 24 pages a CPU (a 64 KiB kernel stack and 32 KiB of IST
+                    // stacks), and the PML4 they idle in.
+                    XCTAssertEqual(added[1].end - added[1].start, (UInt64(cpus - 1) * 24 + 1) * 4096)
+                    XCTAssertEqual(added[1].framesTaken, UInt64(cpus - 1) * 24 + 1)
                     XCTAssertTrue(guest.memoryMap.isUsableRAM(added[1].range))
                 }
                 XCTAssertEqual(stats.used, stats.kernelPageTables, "\(cpus) CPUs: the page tables alone are in use")
@@ -58,7 +59,29 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
             }
             // The LAPIC's page needs a page table of its own (and a PD) in the kernel region.
             let tablesForTheLAPIC: UInt64 = 2
-            XCTAssertEqual(free[1]! - free[3]!, 1 + 2 * 24 + tablesForTheLAPIC)
+            XCTAssertEqual(free[1]! - free[3]!, 1 + 2 * 24 + 1 + tablesForTheLAPIC)
+        }
+    }
+
+    /// CPU 1 reads a page while the boot CPU unmaps it: once the unmap has
+    /// returned (its shootdown acknowledged), CPU 1's next read faults, in
+    /// every round; its TLB held the page before (it read it at least once).
+    /// With one CPU the call is refused by name.
+    func testAnUnmapReachesTheOtherCPUsTLBBeforeItReturns() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try boot(cpus: 2)
+            let free = try guest.call(ReadFrameStatistics()).free
+            let rounds: UInt64 = 64
+            let reply = try guest.call(CheckRemoteShootdown(rounds: rounds))
+            XCTAssertEqual(reply.staleReads, [UInt64](repeating: 0, count: Int(rounds)), "stale reads after each round's unmap")
+            XCTAssertEqual(reply.readsBefore.count, Int(rounds))
+            for (round, reads) in reply.readsBefore.enumerated() { XCTAssertGreaterThanOrEqual(reads, 1, "round \(round)") }
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, "every round's frame is back")
+            XCTAssertEqual(try guest.call(Translate(virtual: CheckRemoteShootdown.page)), .notPresent(level: 4, lazy: false), "its tables freed as they emptied")
+
+            let (alone, _) = try boot(cpus: 1)
+            XCTAssertCallFails(try alone.call(CheckRemoteShootdown(rounds: 1)), .needsSeveralCPUs(online: 1))
+            XCTAssertCallFails(try alone.call(MeasureSeveralCPUs(pages: 1, rounds: 1)), .needsSeveralCPUs(online: 1))
         }
     }
 

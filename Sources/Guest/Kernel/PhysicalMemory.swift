@@ -24,7 +24,8 @@ enum PhysicalMemory {
     /// Builds the allocator: every frame starts used, usable RAM is freed,
     /// then page 0, the bootstrap tables, the kernel image, the boot
     /// information and the bitmap itself are taken back.
-    /// The other CPUs' stacks (`CPUs.stackPages` each), reserved at boot.
+    /// The other CPUs' stacks (`CPUs.stackPages` each), then the PML4 they
+    /// idle in, reserved at boot.
     private(set) static var cpuStacks = FrameRange(start: 0, count: 0)
 
     /// With `cpuCount` above 1, the page the other CPUs start in and their
@@ -82,7 +83,7 @@ enum PhysicalMemory {
             reserve(ReservationKind.startupTrampoline, FrameRange(start: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift, count: 1))
             // A run the allocator finds, given back and reserved: the stacks
             // are the kernel's for good, as the bitmap is.
-            let count = UInt64(cpuCount - 1) * CPUs.stackPages
+            let count = UInt64(cpuCount - 1) * CPUs.stackPages + 1
             guard let first = frames.allocateContiguous(count: count) else { kernelPanic("out of physical memory", count, detail: "the CPUs' stacks") }
             cpuStacks = FrameRange(start: first.number, count: count)
             do { try frames.free(cpuStacks) } catch { kernelPanic("cannot set the CPUs' stacks aside", first.address) }

@@ -6,8 +6,9 @@
 
 @_cdecl("kernel_trap")
 func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
+    if frame.pointee.vector == UInt(SHOOTDOWN_VECTOR) { return TLBShootdown.receive() }
     let cr2 = UInt64(cpu_read_cr2())
-    if frame.pointee.vector == 14 && AccessProbe.recover(frame, faultAddress: cr2) { return }
+    if frame.pointee.vector == 14 && (AccessProbe.recover(frame, faultAddress: cr2) || RemoteReader.recover(frame, faultAddress: cr2)) { return }
     if frame.pointee.cs & 3 == 3 {
         UserTraps.handle(frame, cr2: cr2)
         TLBChecker.check(.returnToUser)

@@ -154,13 +154,27 @@ struct cpu_local {
     unsigned long trap_depth;        // trap_common's nesting: 2 is a nested exception
     unsigned long user_return_rsp;   // user_enter's stack, for user_leave
     unsigned long online;            // 1 once the CPU runs kernel code of its own
-    unsigned long gdt[8];            // the kernel GDT's entries, its own TSS descriptor among them
+    unsigned long gdt[7];            // the kernel GDT's entries, its own TSS descriptor among them
     unsigned int tss[26];            // its 64-bit TSS (104 bytes): stacks for entries and IST
-    unsigned long reserved[5];
+    unsigned long loaded_root;       // the PML4 in its CR3 (physical): whom a shootdown concerns
+    unsigned long shootdown_pending; // 1 from a shootdown's request until this CPU has flushed
+    unsigned long work;              // CPUWork posted to it (0: none), taken by its idle loop
+    unsigned long work_argument;
+    unsigned long work_state;        // CPUWorkState
+    unsigned long work_result;
 };
 struct cpu_local *cpu_local_area(unsigned long index);
 // Loads `area`'s GDT and TSS, the shared IDT and GS_BASE on the calling CPU.
 void cpu_local_load(struct cpu_local *area);
+
+// The TLB shootdown in flight (Kernel/CPUs/TLBShootdown.swift): one at a time.
+struct tlb_shootdown {
+    unsigned long root;              // the PML4 (physical) whose translations go
+    unsigned long start;             // the first page
+    unsigned long count;             // pages from `start`; 0: every translation (a CR3 reload)
+    unsigned long pending;           // CPUs yet to acknowledge
+    unsigned long busy;              // 1 while a shootdown is in flight: the senders' lock
+};
 
 static inline struct cpu_local *cpu_local_current(void) {
     struct cpu_local *area;
@@ -211,10 +225,20 @@ static inline void cpu_atomic_store(volatile unsigned long *word, unsigned long 
 static inline unsigned long cpu_atomic_fetch_add(volatile unsigned long *word, unsigned long value) {
     return __atomic_fetch_add(word, value, __ATOMIC_SEQ_CST);
 }
+static inline unsigned long cpu_atomic_fetch_sub(volatile unsigned long *word, unsigned long value) {
+    return __atomic_fetch_sub(word, value, __ATOMIC_SEQ_CST);
+}
+// 1 when `*word` held `expected` and now holds `desired`.
+static inline int cpu_atomic_compare_exchange(volatile unsigned long *word, unsigned long expected, unsigned long desired) {
+    return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 
 // Idle: interrupts on for exactly the halt (sti's one-instruction shadow
 // keeps a wake that arrives before the hlt from being lost), then off again.
 static inline void cpu_wait_for_interrupt(void) { __asm__ volatile("sti; hlt; cli" : : : "memory"); }
+// Work on another CPU runs with interrupts on, so that a shootdown reaches it.
+static inline void cpu_enable_interrupts(void) { __asm__ volatile("sti" : : : "memory"); }
+static inline void cpu_disable_interrupts(void) { __asm__ volatile("cli" : : : "memory"); }
 
 // The registers trap_common saves, in push order reversed: the frame as it
 // lies on the stack, lowest address first.

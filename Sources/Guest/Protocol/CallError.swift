@@ -50,6 +50,8 @@ public enum CallError: Error, Equatable, Sendable {
     /// starts at `reservation`): its pages are the space's, mapped and freed
     /// by reserve, the page trap and release, not by MapPage or UnmapPage.
     case memorySpacePage(address: UInt64, reservation: UInt64)
+    /// The call needs another CPU, and only this many are online (`--smp`).
+    case needsSeveralCPUs(online: UInt64)
 }
 
 extension CallError: Wire {}

@@ -135,6 +135,7 @@ extension CallError {
         case 18: self = .frameStillMapped(address: try decoder.word(), virtual: try decoder.word(), mappings: try decoder.word())
         case 19: self = .unallocatedFrame(address: try decoder.word())
         case 20: self = .memorySpacePage(address: try decoder.word(), reservation: try decoder.word())
+        case 21: self = .needsSeveralCPUs(online: try decoder.word())
         default: throw .invalidValue(index: decoder.index - 1, value: tag)
         }
     }
@@ -161,7 +162,30 @@ extension CallError {
         case .frameStillMapped(let value0, let value1, let value2): encoder.word(18); encoder.word(value0); encoder.word(value1); encoder.word(value2)
         case .unallocatedFrame(let value0): encoder.word(19); encoder.word(value0)
         case .memorySpacePage(let value0, let value1): encoder.word(20); encoder.word(value0); encoder.word(value1)
+        case .needsSeveralCPUs(let value0): encoder.word(21); encoder.word(value0)
         }
+    }
+}
+
+extension CheckRemoteShootdown {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self.rounds = try decoder.word(from: 1, through: CheckRemoteShootdown.roundLimit, as: UInt64.self)
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(rounds)
+    }
+}
+
+extension CheckRemoteShootdown.Reply {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self.readsBefore = try decoder.decode()
+        self.staleReads = try decoder.decode()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.encode(readsBefore)
+        encoder.encode(staleReads)
     }
 }
 
@@ -514,6 +538,36 @@ extension MeasureFrameSearch.Reply {
         encoder.word(linearScanFrame)
         encoder.word(linearScanCycles)
         encoder.word(totalCycles)
+    }
+}
+
+extension MeasureSeveralCPUs {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self.pages = try decoder.word(from: 1, through: 512, as: UInt64.self)
+        self.rounds = try decoder.word(from: 1, through: MeasureSeveralCPUs.roundLimit, as: UInt64.self)
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(pages)
+        encoder.word(rounds)
+    }
+}
+
+extension MeasureSeveralCPUs.Reply {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self.wakeRoundTrip = try decoder.word()
+        self.localInvalidate = try decoder.word()
+        self.shootdown = try decoder.word()
+        self.localFullFlush = try decoder.word()
+        self.fullShootdown = try decoder.word()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(wakeRoundTrip)
+        encoder.word(localInvalidate)
+        encoder.word(shootdown)
+        encoder.word(localFullFlush)
+        encoder.word(fullShootdown)
     }
 }
 
@@ -1221,6 +1275,8 @@ public enum CallCode: UInt64, CaseIterable, Sendable {
     case readCPU = 35
     case runHugeLeafChecks = 36
     case measureFrameSearch = 37
+    case checkRemoteShootdown = 38
+    case measureSeveralCPUs = 39
 }
 
 extension CallCode {
@@ -1266,6 +1322,8 @@ extension CallCode {
         case .readCPU: visitor.visit(ReadCPU.self)
         case .runHugeLeafChecks: visitor.visit(RunHugeLeafChecks.self)
         case .measureFrameSearch: visitor.visit(MeasureFrameSearch.self)
+        case .checkRemoteShootdown: visitor.visit(CheckRemoteShootdown.self)
+        case .measureSeveralCPUs: visitor.visit(MeasureSeveralCPUs.self)
         }
     }
 }
@@ -1307,8 +1365,10 @@ extension RunGuestTest { public static var code: CallCode { .runGuestTest } }
 extension ReadCPU { public static var code: CallCode { .readCPU } }
 extension RunHugeLeafChecks { public static var code: CallCode { .runHugeLeafChecks } }
 extension MeasureFrameSearch { public static var code: CallCode { .measureFrameSearch } }
+extension CheckRemoteShootdown { public static var code: CallCode { .checkRemoteShootdown } }
+extension MeasureSeveralCPUs { public static var code: CallCode { .measureSeveralCPUs } }
 
 /// A fingerprint of the wire format written above: the kernel puts it
 /// first in its ready record, and a host built from another protocol
 /// refuses the kernel before reading anything else.
-public let wireFormatFingerprint: UInt64 = 0x566bd8e5bff4eabc
+public let wireFormatFingerprint: UInt64 = 0xf1719eb72cb28e2a

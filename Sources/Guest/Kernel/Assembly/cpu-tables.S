@@ -91,7 +91,7 @@ cpu_local_area:
     .globl cpu_local_load
 cpu_local_load:
     sub $16, %rsp
-    movw $(8 * 8 - 1), (%rsp)
+    movw $(7 * 8 - 1), (%rsp)
     lea CPU_LOCAL_GDT(%rdi), %rax
     mov %rax, 2(%rsp)
     lgdt (%rsp)

@@ -259,6 +259,17 @@ kernel_entry64:
     mov %ax, 6(%rdi)
     shr $16, %rax
     mov %eax, 8(%rdi)
+    // The shootdown vector: DPL 0, IST1, through trap_common (trap-stubs.S).
+    lea (idt + SHOOTDOWN_VECTOR * 16)(%rip), %rdi
+    lea trap_stub_241(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $1, 4(%rdi)
+    movb $0x8E, 5(%rdi)
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
     // The wake vector: DPL 0, on the stack it interrupts (no IST).
     lea (idt + WAKE_VECTOR * 16)(%rip), %rdi
     lea wake_stub(%rip), %rax

@@ -52,6 +52,11 @@ trap_stub_\vector:
     TRAP_STUB 31, 0
     TRAP_STUB 128, 0
     .globl trap_stub_128
+    .if SHOOTDOWN_VECTOR != 241
+    .error "trap_stub_241 is the shootdown vector's stub"
+    .endif
+    TRAP_STUB 241, 0                    // SHOOTDOWN_VECTOR, an IPI: through trap_common to kernel_trap
+    .globl trap_stub_241
 
 // Saves the general registers as struct trap_frame and calls kernel_trap.
 // 5 CPU words + error + vector + 15 registers = 22 words: RSP stays 16-aligned.

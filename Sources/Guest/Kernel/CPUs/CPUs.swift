@@ -11,6 +11,10 @@ enum CPUs {
     private(set) static var table = ProcessorTable()
     /// CPUs online: the boot CPU, and each that checked in.
     private(set) static var count = 1
+    /// The address space the other CPUs idle in: the kernel region alone
+    /// (the kernel's PML4 entry for it, so its tables are shared), so that
+    /// no change below it needs to reach an idle CPU.
+    private(set) static var idleRoot: UInt64 = 0
 
     /// Pages of an application processor's stacks: the kernel stack, then
     /// IST1 (exceptions), IST2 (double fault), IST3 (NMI, machine check),
@@ -50,6 +54,7 @@ enum CPUs {
         KernelLayout.directMap(UInt64(AP_TRAMPOLINE_PHYSICAL))
             .copyMemory(from: UnsafeRawPointer(bitPattern: layout.trampoline_start)!, byteCount: trampolineBytes)
         let tables = trampolineTables(identityPDPT: UInt64(layout.identity_pdpt_physical))
+        idleRoot = kernelRegionOnly().address
         for index in 1..<table.count { start(index, tables: tables, entry: UInt64(layout.entry)) }
         // Zeroed first: a page table's entries are not left in a free frame.
         KernelLayout.directMap(tables.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
@@ -70,6 +75,17 @@ enum CPUs {
         return frame
     }
 
+    /// A PML4 with the kernel region's entry alone, in the last frame of
+    /// the reservation PhysicalMemory made for the other CPUs.
+    private static func kernelRegionOnly() -> Frame {
+        let frame = Frame(number: PhysicalMemory.cpuStacks.end - 1)
+        let entries = KernelLayout.directMap(frame.address).assumingMemoryBound(to: UInt64.self)
+        for slot in 0..<512 { entries[slot] = 0 }
+        let kernel = KernelLayout.directMap(KernelAddressSpace.pagemap.root.address).assumingMemoryBound(to: UInt64.self)
+        entries[KernelAddressSpace.kernelSlot] = kernel[KernelAddressSpace.kernelSlot]
+        return frame
+    }
+
     private static func start(_ index: Int, tables: Frame, entry: UInt64) {
         // Its part of the stacks PhysicalMemory set aside.
         let stacks = Frame(number: PhysicalMemory.cpuStacks.start + UInt64(index - 1) * stackPages)
@@ -81,7 +97,7 @@ enum CPUs {
         let parameters = KernelLayout.directMap(UInt64(AP_START_PHYSICAL)).assumingMemoryBound(to: ap_start.self)
         parameters.pointee = ap_start(
             trampoline_cr3: UInt(tables.address), efer: cpu_read_msr(UInt32(EFER_MSR)) & UInt(EFER_LME | EFER_NXE), entry: UInt(entry),
-            kernel_cr3: cpu_read_cr3(), cr4: cpu_read_cr4(), stack_top: UInt(stackTop), area: UInt(bitPattern: area(index)))
+            kernel_cr3: UInt(idleRoot), cr4: cpu_read_cr4(), stack_top: UInt(stackTop), area: UInt(bitPattern: area(index)))
         let apicID = table.apicID(index)
         LocalAPIC.start(apicID, trampolinePage: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift)
         let started = cpu_rdtsc()
@@ -105,6 +121,10 @@ enum CPUs {
         area.pointee.trap_depth = 0
         area.pointee.user_return_rsp = 0
         area.pointee.online = 0
+        area.pointee.loaded_root = 0
+        area.pointee.shootdown_pending = 0
+        area.pointee.work = CPUWork.none.rawValue
+        area.pointee.work_state = CPUWorkState.idle.rawValue
         let tss = UnsafeMutableRawPointer(area) + MemoryLayout<cpu_local>.offset(of: \.tss)!
         tss.initializeMemory(as: UInt8.self, repeating: 0, count: 104)
         tss.storeBytes(of: stackTop, toByteOffset: 4, as: UInt64.self)          // RSP0
@@ -114,7 +134,7 @@ enum CPUs {
         tss.storeBytes(of: UInt16(104), toByteOffset: 102, as: UInt16.self)    // no I/O permission bitmap
         let gdt = (UnsafeMutableRawPointer(area) + MemoryLayout<cpu_local>.offset(of: \.gdt)!).assumingMemoryBound(to: UInt64.self)
         let template = UnsafePointer<UInt64>(bitPattern: cpu_start_layout_get()!.pointee.gdt_template)!
-        for slot in 0..<8 { gdt[slot] = slot < 7 ? template[slot] : 0 }
+        for slot in 0..<7 { gdt[slot] = template[slot] }
         // The 16-byte TSS descriptor: limit, base split across both words, type 0x89 (present, available).
         let base = UInt64(UInt(bitPattern: tss))
         let slot = Int(TSS_SELECTOR) / 8
@@ -128,6 +148,7 @@ enum CPUs {
 @_cdecl("kernel_ap_main")
 func kernelAPMain(_ area: UnsafeMutablePointer<cpu_local>) {
     LocalAPIC.enable()
+    cpu_atomic_store(&area.pointee.loaded_root, UInt(CPUs.idleRoot))
     cpu_atomic_store(&area.pointee.online, 1)
-    while true { cpu_wait_for_interrupt() }
+    CPUs.idle(area)
 }

@@ -45,6 +45,9 @@ enum CallErrorText {
             sayHex("the page is the test memory space's: ", address)
             sayHex(" in the reservation at ", reservation)
             Console.write(" (release frees it)")
+        case .needsSeveralCPUs(let online):
+            Console.write("the call needs at least 2 CPUs; online: ")
+            Console.writeDecimal(online)
         case .unallocatedFrame(let address):
             sayHex("the frame is free: the allocator could hand it out while mapped; alloc it first: ", address)
         case .frameStillMapped(let address, let virtual, let mappings):

@@ -14,6 +14,7 @@ enum FlushSite: CaseIterable {
     case accessCheckEntries     // the access checks' change of the target's table and leaf entries
     case accessCheckHugeLeaf    // the access checks' huge leaf in place of a table
     case inGuestTestCase        // the in-kernel test cases' own flushes of live mappings
+    case remoteReaderUnmap      // CheckRemoteShootdown: the page another CPU reads, unmapped
 }
 
 /// What a mutant kernel leaves out (scripts/mutate-flushes): built with
@@ -26,4 +27,7 @@ enum KernelMutation: Equatable {
     case skipZeroingProcessFrames
     /// A page table that empties is not freed (Pagemap's unmap).
     case keepEmptyPageTables
+    /// No TLB shootdown is sent: other CPUs keep every translation the
+    /// kernel changes (TLBShootdown).
+    case skipShootdowns
 }

@@ -1,8 +1,11 @@
 // The kernel's only ways to drop translations from the TLB: an invlpg of a
 // page, a reload of CR3, and loading another address space. Each tells the
 // TLB checker what it discharged, so a page-table write that needed one of
-// them and got none is found (`TLBChecker`). Nothing else in the kernel
-// runs invlpg or writes CR3.
+// them and got none is found (`TLBChecker`), and each reaches every other
+// CPU that has the same address space loaded (`TLBShootdown`). Nothing else
+// in the kernel runs invlpg or writes CR3. The checker follows the boot
+// CPU, which makes every page-table change; the other CPUs' flushes (the
+// `OnThisCPU` ones) are the shootdown's, and it waits for each.
 
 enum TLB {
     /// The root (PML4 physical address) in CR3, once the kernel loaded its own.
@@ -16,6 +19,7 @@ enum TLB {
 #endif
         cpu_invlpg(UInt(address))
         TLBChecker.invalidated(address)
+        shootDown(start: address, count: 1)
     }
 
     /// What the CPU did itself: taking a page fault drops the faulting
@@ -36,6 +40,15 @@ enum TLB {
 #endif
         cpu_write_cr3(UInt(loadedRoot))
         TLBChecker.flushedAll()
+        shootDown(start: 0, count: 0)
+    }
+
+    /// The other CPUs with this address space loaded drop the same translations.
+    private static func shootDown(start: UInt64, count: UInt64) {
+#if MUTATION
+        if activeMutation == .skipShootdowns { return }
+#endif
+        TLBShootdown.send(root: loadedRoot, start: start, count: count)
     }
 
     /// Loads `pagemap`, or flushes it where it is loaded already: how the
@@ -51,7 +64,26 @@ enum TLB {
     /// Loads `pagemap`'s tables into CR3, which drops every translation.
     static func load(_ pagemap: Pagemap) {
         loadedRoot = pagemap.root.address
+        cpu_atomic_store(&CPUs.current.pointee.loaded_root, UInt(loadedRoot))
         cpu_write_cr3(UInt(loadedRoot))
         TLBChecker.flushedAll()
+    }
+
+    // ---- on a CPU other than the boot CPU, for a shootdown or its own work
+
+    /// invlpg on this CPU alone: a shootdown's request.
+    static func invalidateOnThisCPU(_ address: UInt64) {
+        cpu_invlpg(UInt(address))
+    }
+
+    /// Reloads this CPU's CR3 alone: a shootdown's request.
+    static func flushOnThisCPU() {
+        cpu_write_cr3(cpu_read_cr3())
+    }
+
+    /// Loads `root` (a PML4, physical) on this CPU, saying so for shootdowns.
+    static func loadOnThisCPU(_ root: UInt64) {
+        cpu_atomic_store(&CPUs.current.pointee.loaded_root, UInt(root))
+        cpu_write_cr3(UInt(root))
     }
 }

@@ -64,8 +64,10 @@
 #define AP_TRAMPOLINE_PHYSICAL 0x8000
 // The start-up parameters (struct ap_start) at the end of the trampoline's page.
 #define AP_START_PHYSICAL 0x8F00
-// The interrupt vector that wakes a CPU halted in its idle loop.
+// The interrupt vectors one CPU sends another: a wake from the idle loop,
+// and a TLB shootdown (Kernel/CPUs/TLBShootdown.swift).
 #define WAKE_VECTOR 0xF0
+#define SHOOTDOWN_VECTOR 0xF1
 #define GS_BASE_MSR 0xC0000101
 
 // Written by assembly, where Swift's enums cannot be: KernelExit's and

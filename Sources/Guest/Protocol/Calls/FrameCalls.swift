@@ -17,7 +17,7 @@ public enum ReservationKind: UInt64, Wire, CaseIterable, Sendable {
     case frameBitmap = 6
     /// The page the other CPUs start in (AP_TRAMPOLINE_PHYSICAL), with several CPUs.
     case startupTrampoline = 7
-    /// The other CPUs' stacks, with several CPUs.
+    /// The other CPUs' stacks and the PML4 they idle in, with several CPUs.
     case cpuStacks = 8
 
     public var name: StaticString {
@@ -29,7 +29,7 @@ public enum ReservationKind: UInt64, Wire, CaseIterable, Sendable {
         case .memoryMap: "memory map"
         case .frameBitmap: "frame bitmap"
         case .startupTrampoline: "CPU start-up trampoline"
-        case .cpuStacks: "CPU stacks"
+        case .cpuStacks: "CPU stacks, idle PML4"
         }
     }
 }
