@@ -14,6 +14,7 @@ struct KVMBench: ParsableCommand {
     enum Section: String, ExpressibleByArgument, CaseIterable {
         case boot, lifecycle, pageTrap = "page-trap", calls, frames, liveFrames = "live-frames", pagemap, fallback, coverage, backends, snapshots, memorySizes = "memory-sizes", memoryBackings = "memory-backings"
         case pageTableCheck = "page-table-check"
+        case smp
     }
 
     @Option(help: "Sections to run (\(Section.allCases.map(\.rawValue).joined(separator: ", "))); all by default.")
@@ -48,6 +49,7 @@ struct KVMBench: ParsableCommand {
             case .memorySizes: rows += try memorySizes(runs: min(runs, 5))
             case .memoryBackings: rows += try memoryBackings(runs: 5)
             case .pageTableCheck: rows += try pageTableCheckCost(runs: 200)
+            case .smp: rows += try severalCPUs(runs: 5)
             }
         }
         printTable(rows)
