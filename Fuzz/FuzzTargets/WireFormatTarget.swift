@@ -47,6 +47,7 @@ public let everyWireType: [WireType] = {
         case .panic, .programReport: types.append(WireType(UInt64.self))
         case .pageTrap: types.append(WireType(PageTrapRecord.self))
         case .staleTranslation: types.append(WireType(StaleTranslationRecord.self))
+        case .lockViolation: types.append(WireType(LockViolationRecord.self))
         case .console, .pageTableCheckRequest, .command: break  // text, nothing, or a call's words (above)
         }
     }

@@ -351,6 +351,7 @@ public class LiveGuest {
         case .assertion(let report): throw failure(.assertion(report))
         case .panic(let report): throw failure(.panic(report))
         case .staleTranslation(let report): throw failure(.staleTranslation(report))
+        case .lockViolation(let report): throw failure(.lockViolation(report))
         case .awaitCommand(let waiting): commandBuffer = (waiting.bufferPhysical, waiting.capacity)
         case .pageTableCheckRequest:
             // The monitor's `check`: the result goes on the console, the kernel goes on.

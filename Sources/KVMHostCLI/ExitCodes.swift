@@ -23,7 +23,7 @@ enum ExitCodes {
 
     static func code(for failure: GuestFailure) -> Int32 {
         switch failure.kind {
-        case .panic, .assertion, .staleTranslation, .kernelExited(.panic, _), .kernelExited(.assertionFailed, _): return panic
+        case .panic, .assertion, .staleTranslation, .lockViolation, .kernelExited(.panic, _), .kernelExited(.assertionFailed, _): return panic
         case .tripleFault: return tripleFault
         case .exception, .nestedException, .kernelExited(.exception, _), .kernelExited(.nestedException, _): return exception
         case .timeout: return timeout

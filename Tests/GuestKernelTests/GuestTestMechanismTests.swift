@@ -229,6 +229,39 @@ final class TLBCheckerMechanismTests: GuestBehaviourTestCase {
             }
         }
     }
+
+    /// Two locks taken in both orders, one after the other on one CPU: the
+    /// lock validator ends the run at the second order's inner acquire with
+    /// a typed failure naming both places, though no deadlock happened.
+    func testALockOrderInversionIsCaughtNamingBothPlaces() throws {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/Guest/KernelTests/MechanismCases.swift").standardizedFileURL
+        let lines = try String(contentsOf: source, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let inversion = try XCTUnwrap(lines.firstIndex { $0.contains("// the planted inversion") }) + 1
+        let firstOrder = try XCTUnwrap(lines.firstIndex { $0.contains("// the first order") }) + 1
+        try onEachBackend { backend in
+            let guest = try ReadyGuests.guest(configuration: .init(backend: backend)).0
+            let names = try guest.call(ListGuestTests()).map { String(decoding: $0.bytes, as: UTF8.self) }
+            let index = try XCTUnwrap(names.firstIndex(of: "mechanism_lockInversionIsCaught"))
+            XCTAssertThrowsError(try guest.call(RunGuestTest(index: UInt64(index)))) { error in
+                guard let failure = error as? GuestFailure, case .lockViolation(let report) = failure.kind else {
+                    return XCTFail("not the lock validator's failure: \(error)")
+                }
+                XCTAssertEqual(report.kind, .orderInversion)
+                XCTAssertEqual(report.taken, .validatorTestFirst)
+                XCTAssertEqual(report.held, .validatorTestSecond)
+                XCTAssertEqual(report.cpu, 0)
+                let sites = failure.symbolizedLockSites()
+                XCTAssertEqual(sites?.taken.line?.hasSuffix("MechanismCases.swift:\(inversion)"), true, "\(String(describing: sites))")
+                XCTAssertEqual(sites?.other?.line?.hasSuffix("MechanismCases.swift:\(firstOrder)"), true, "\(String(describing: sites))")
+                XCTAssertTrue(failure.description.contains(
+                    "guest failure: lock order inversion on CPU 0: validator test (first) taken while validator test (second) is held, "
+                        + "where elsewhere validator test (second) was taken while validator test (first) was held"), failure.description)
+                XCTAssertTrue(failure.description.contains("the other order (validator test (first) held, validator test (second) taken) first at "),
+                              failure.description)
+            }
+        }
+    }
 }
 
 private func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }

@@ -79,6 +79,7 @@ final class HostileGuestAttackTests: XCTestCase {
         case .assertion(let report): return .failure(.assertion(report))
         case .panic(let report): return .failure(.panic(report))
         case .staleTranslation(let report): return .failure(.staleTranslation(report))
+        case .lockViolation(let report): return .failure(.lockViolation(report))
         }
     }
 

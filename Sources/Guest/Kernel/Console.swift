@@ -4,6 +4,9 @@
 // answers (QEMU) it goes to COM1.
 
 enum Console {
+    /// COM1's writes, one CPU at a time (the channel's have its own lock).
+    private static let lock = SpinLock(.console)
+
     static func write(_ text: StaticString) {
         write(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
@@ -13,7 +16,7 @@ enum Console {
         if ReportChannel.hostAnswers {
             ReportChannel.send(kind: RecordKind.console) { record in record.appendText(bytes) }
         } else {
-            cpu_out_string8(GuestPort.serial, base, UInt(bytes.count))
+            lock.withLock { cpu_out_string8(GuestPort.serial, base, UInt(bytes.count)) }
         }
     }
 

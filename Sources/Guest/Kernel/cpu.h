@@ -233,6 +233,29 @@ static inline int cpu_atomic_compare_exchange(volatile unsigned long *word, unsi
     return __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
+// A ticket lock (Locks/SpinLock.swift): CPUs take it in the order they asked.
+struct spin_lock {
+    volatile unsigned long next;     // the next ticket handed out
+    volatile unsigned long serving;  // the ticket that holds the lock
+    volatile unsigned long holder;   // the holding CPU's index + 1; 0 when free
+    unsigned long saved_flags;       // the holder's RFLAGS before it took the lock
+};
+
+// RFLAGS, then interrupts off: what a lock's holder puts back when it releases.
+static inline unsigned long cpu_save_interrupts_and_disable(void) {
+    unsigned long flags;
+    __asm__ volatile("pushfq; pop %0; cli" : "=r"(flags) : : "memory");
+    return flags;
+}
+static inline void cpu_restore_interrupts(unsigned long flags) {
+    if (flags & (1ul << 9)) __asm__ volatile("sti" : : : "memory");
+}
+static inline int cpu_interrupts_enabled(void) {
+    unsigned long flags;
+    __asm__ volatile("pushfq; pop %0" : "=r"(flags));
+    return (flags >> 9) & 1;
+}
+
 // Idle: interrupts on for exactly the halt (sti's one-instruction shadow
 // keeps a wake that arrives before the hlt from being lost), then off again.
 static inline void cpu_wait_for_interrupt(void) { __asm__ volatile("sti; hlt; cli" : : : "memory"); }

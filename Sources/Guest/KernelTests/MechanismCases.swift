@@ -48,6 +48,21 @@ enum MechanismCases {
             Console.writeHex(seen)
             Console.write(seen == 0x1111 ? " (the stale translation)\n" : " (the new translation)\n")
         },
+        /// Two locks taken in one order, then in the other: the lock validator
+        /// must end the run at the second order's inner acquire, naming it
+        /// and where the first order was seen. No deadlock needs to happen.
+        GuestTestCase("mechanism_lockInversionIsCaught") { (expect: inout Expect) in
+            let first = SpinLock(.validatorTestFirst), second = SpinLock(.validatorTestSecond)
+            first.acquire()
+            second.acquire()  // the first order
+            second.release()
+            first.release()
+            second.acquire()
+            first.acquire()  // the planted inversion
+            expect.that(false, "the validator let the inversion pass")
+            first.release()
+            second.release()
+        },
         /// More unmaps left uninvalidated than the TLB checker keeps (its
         /// capacity, 64, and one more), then an invalidation of the first 64:
         /// the one past capacity is still stale, and the call must fail naming it.

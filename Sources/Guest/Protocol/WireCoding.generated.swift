@@ -475,6 +475,50 @@ extension ListPrograms {
     }
 }
 
+extension LockClass {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let word = try decoder.word()
+        guard let value = Self(rawValue: word) else { throw .invalidValue(index: decoder.index - 1, value: word) }
+        self = value
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(rawValue)
+    }
+}
+
+extension LockViolationKind {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        let word = try decoder.word()
+        guard let value = Self(rawValue: word) else { throw .invalidValue(index: decoder.index - 1, value: word) }
+        self = value
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.word(rawValue)
+    }
+}
+
+extension LockViolationRecord {
+    public init(from decoder: inout WireDecoder) throws(WireError) {
+        self.kind = try decoder.decode()
+        self.taken = try decoder.decode()
+        self.held = try decoder.decode()
+        self.site = try decoder.word()
+        self.otherSite = try decoder.word()
+        self.cpu = try decoder.word()
+    }
+
+    public func encode(to encoder: inout WireEncoder) {
+        encoder.encode(kind)
+        encoder.encode(taken)
+        encoder.encode(held)
+        encoder.word(site)
+        encoder.word(otherSite)
+        encoder.word(cpu)
+    }
+}
+
 extension MapError {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         let tag = try decoder.word()
@@ -1371,4 +1415,4 @@ extension MeasureSeveralCPUs { public static var code: CallCode { .measureSevera
 /// A fingerprint of the wire format written above: the kernel puts it
 /// first in its ready record, and a host built from another protocol
 /// refuses the kernel before reading anything else.
-public let wireFormatFingerprint: UInt64 = 0xf1719eb72cb28e2a
+public let wireFormatFingerprint: UInt64 = 0xf867c1a052d96004

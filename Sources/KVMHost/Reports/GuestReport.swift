@@ -80,6 +80,8 @@ public enum GuestReport: Equatable, Sendable {
     case pageTrap(PageTrapRecord)
     /// The TLB checker found a stale translation; the kernel stops.
     case staleTranslation(StaleTranslationRecord)
+    /// The lock validator found an order or a state that can deadlock; the kernel stops.
+    case lockViolation(LockViolationRecord)
     /// A value a user program reported.
     case programReport(UInt64)
     /// An expectation of an in-kernel test case failed; the case goes on.
@@ -120,6 +122,7 @@ public enum GuestReport: Equatable, Sendable {
         case .console: self = .console([UInt8](record.text))
         case .pageTrap: self = .pageTrap(try words(PageTrapRecord.self))
         case .staleTranslation: self = .staleTranslation(try words(StaleTranslationRecord.self))
+        case .lockViolation: self = .lockViolation(try words(LockViolationRecord.self))
         case .programReport: self = .programReport(try words(UInt64.self))
         case .awaitCommand: self = .awaitCommand(try words(AwaitCommandRecord.self))
         case .pageTableCheckRequest:

@@ -25,7 +25,7 @@ extension LiveGuest {
         guard let cpu, cpu.cr0 & (1 << 31) != 0, cpu.efer & (1 << 10) != 0 else { return nil }
         let stack = Backtrace.walk(memory: memory, cr3: cpu.cr3, rip: cpu.rip, rbp: cpu.rbp)
         switch kind {
-        case .panic, .assertion, .staleTranslation:
+        case .panic, .assertion, .staleTranslation, .lockViolation:
             // The vCPU is inside the channel's sending code (at the report
             // port's `out` on kvm, in the wait for COM2's acknowledgement on
             // tcg), perhaps called from the panic function: the stack of
@@ -42,7 +42,8 @@ extension LiveGuest {
 
     /// What the mangled names of the kernel's reporting functions contain:
     /// `enum ReportChannel`, its COM2 transport `enum SerialLink` (where a
-    /// tcg guest spins until the record is acknowledged) and `kernelPanic`,
-    /// in module GuestKernel.
-    static let reportingSymbols = ["11GuestKernel13ReportChannel", "11GuestKernel10SerialLink", "11GuestKernel11kernelPanic"]
+    /// tcg guest spins until the record is acknowledged), `kernelPanic` and
+    /// `enum LockValidator`, in module GuestKernel.
+    static let reportingSymbols = ["11GuestKernel13ReportChannel", "11GuestKernel10SerialLink", "11GuestKernel11kernelPanic",
+                                   "11GuestKernel13LockValidator"]
 }

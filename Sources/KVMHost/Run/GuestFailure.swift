@@ -10,6 +10,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         /// be used. The backtrace is where the kernel noticed; the record's
         /// return addresses say where the entry was written.
         case staleTranslation(StaleTranslationRecord)
+        /// The kernel's lock validator: a lock taken in an order, or a
+        /// state, that can deadlock. `symbolizedLockSites` names both places.
+        case lockViolation(LockViolationRecord)
         /// KVM_EXIT_SHUTDOWN (or QMP's SHUTDOWN for a reset under
         /// -no-reboot): the guest triple faulted.
         case tripleFault
@@ -110,6 +113,30 @@ public struct GuestFailure: Error, CustomStringConvertible {
         return symbols.locate(addresses, lineAddresses: addresses.map { $0 &- 1 }).locations
     }
 
+    /// For a lock violation: where the lock was taken, and where the order
+    /// it breaks was first seen (or the lock it conflicts with was taken),
+    /// with function and file:line where the symbols have them.
+    public func symbolizedLockSites() -> (taken: GuestSymbols.Location, other: GuestSymbols.Location?)? {
+        guard case .lockViolation(let report) = kind else { return nil }
+        let addresses = [report.site] + (report.otherSite == 0 ? [] : [report.otherSite])
+        let locations = symbols.map { $0.locate(addresses, lineAddresses: addresses.map { $0 &- 1 }).locations }
+            ?? addresses.map { GuestSymbols.Location(address: $0, function: nil, offset: 0, line: nil) }
+        return (locations[0], locations.count > 1 ? locations[1] : nil)
+    }
+
+    private var lockSitesText: String? {
+        guard let sites = symbolizedLockSites(), case .lockViolation(let report) = kind else { return nil }
+        var lines = ["\(report.taken.name) taken at \(sites.taken)"]
+        if let other = sites.other {
+            switch report.kind {
+            case .orderInversion: lines.append("the other order (\(report.taken.name) held, \(report.held.name) taken) first at \(other)")
+            case .takenTwice: lines.append("\(report.held.name) first taken at \(other)")
+            case .releasedUnheld, .takenInInterrupt: lines.append("and at \(other)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
     private var writerText: String? {
         guard let frames = symbolizedWriter() else { return nil }
         return (["the entry was written from:"] + frames.enumerated().map { "  #\($0.offset) \($0.element)" })
@@ -139,6 +166,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
     public func report(includingConsoleTail: Bool) -> String {
         var text = "guest failure: \(escapingControlCharacters(summary))"
         if let writerText { text += "\n" + escapingControlCharacters(writerText, keepingNewlines: true) }
+        if let lockSitesText { text += "\n" + escapingControlCharacters(lockSitesText, keepingNewlines: true) }
         if let symbolizedText { text += "\n" + escapingControlCharacters(symbolizedText, keepingNewlines: true) }
         if case .exception(let exception) = kind {
             text += "\nfaulting context (trap frame):\n\(exception.faultingContext)"
@@ -161,6 +189,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .assertion(let report): return report.description
         case .panic(let report): return report.description
         case .staleTranslation(let report): return report.description
+        case .lockViolation(let report): return report.description
         case .tripleFault: return "triple fault (KVM_EXIT_SHUTDOWN, or QEMU's guest-reset)"
         case .qemuShutdown(let reason): return "QEMU shut the machine down (\(escapingControlCharacters(reason)))"
         case .backendEnded(let termination, let message):

@@ -59,8 +59,15 @@ enum TLBShootdown {
 
     /// The IPI: flushes what the request names, if it concerns this CPU.
     static func receive() {
+        LockValidator.enterInterrupt()
         serve(CPUs.current)
+        LockValidator.leaveInterrupt()
         LocalAPIC.acknowledge()
+    }
+
+    /// For a CPU spinning with interrupts off (for a lock): a request aimed at it.
+    static func serveWhileWaiting() {
+        serve(CPUs.current)
     }
 
     /// A request aimed at `area`'s CPU, if one waits: its flush, then its acknowledgement.

@@ -49,6 +49,9 @@ public enum RecordKind: UInt16, CaseIterable, Sendable {
     /// Guest to host: the TLB checker found a translation the kernel left
     /// stale where it could be used. Words: a `StaleTranslationRecord`.
     case staleTranslation = 12
+    /// Guest to host: the lock validator found an order or a state that
+    /// can deadlock. Words: a `LockViolationRecord`.
+    case lockViolation = 13
     /// Host to guest: a call. Words: its `CallCode`, then its arguments as `Wire` words.
     case command = 16
 }
