@@ -85,6 +85,50 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
+    /// Threads of one process, one a CPU, write their marks into the same 64
+    /// lazy pages at once: each page faults in once (one frame, whichever
+    /// thread got there first), every thread sees every other's writes,
+    /// and every frame comes back. More threads than CPUs is refused.
+    func testThreadsShareOneAddressSpaceAndEachPageFaultsInOnce() throws {
+        try onEachBackend { _ in
+            let cpus = 3
+            let (guest, _) = try boot(cpus: cpus)
+            for threads in 1...cpus {
+                for round in 0..<5 {
+                    let run = try guest.runProgram("threads-share", reportFaults: false, threads: threads)
+                    let context = "\(threads) threads, round \(round)"
+                    XCTAssertEqual(run.outcome, .exited(status: 0), context)
+                    XCTAssertEqual(run.reallocations, 64, "the 64 shared pages, each once (the program touches no stack): \(context)")
+                    XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, context)
+                    XCTAssertEqual(run.faultThread, 0, context)
+                }
+            }
+            XCTAssertCallFails(try guest.runProgram("threads-share", threads: cpus + 1), .needsSeveralCPUs(online: UInt64(cpus)))
+        }
+    }
+
+    /// Thread 1 reads a page in ring 3 while thread 0 frees it: once the free
+    /// has returned (its shootdown acknowledged), thread 1's next read faults
+    /// and kills the process at the page, in every run; no read after it
+    /// succeeds (thread 1 would report it, and the process exit 3).
+    func testAFreeReachesTheOtherThreadsTLBBeforeItReturns() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try boot(cpus: 2)
+            for round in 0..<20 {
+                let run = try guest.runProgram("threads-stale", reportFaults: false, threads: 2)
+                guard case .faulted(let reason, let address, _, _) = run.outcome else {
+                    XCTFail("round \(round): \(run.outcome), reports \(guest.programReports.map { String($0, radix: 16) })")
+                    continue
+                }
+                XCTAssertEqual(reason, .notAllocated, "round \(round)")
+                XCTAssertEqual(address % 4096, 0, "round \(round)")
+                XCTAssertEqual(run.faultThread, 1, "round \(round)")
+                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "round \(round)")
+            }
+            XCTAssertEqual(guest.programReports, [], "no stale read")
+        }
+    }
+
     /// A snapshot carries one vCPU so far: a guest of several is refused,
     /// by name, both ways.
     func testASnapshotOfSeveralCPUsIsRefused() throws {

@@ -4,9 +4,15 @@
 // mapped: its segments; its stack and whatever it allocates come page by
 // page from the page trap.
 
-/// The process that is running, if any. One at a time, one after another.
+/// The process that is running, if any. One at a time, one after another,
+/// with one thread a CPU: thread 0 on the boot CPU, thread i on CPU i. Its
+/// threads share everything here; `lock` keeps their traps and system
+/// calls (the page trap, the memory space, the frames they take) one at a time.
 enum CurrentProcess {
     static var active = false
+    /// Its threads, 1 to the CPUs online.
+    static var threads = 1
+    static let lock = SpinLock(.processSpace)
     static var pagemap = Pagemap(root: Frame(number: 0), directMap: 0)
     static var space = MemorySpace(base: 0, limit: 0)
     static var reportFaults = false
@@ -19,6 +25,8 @@ enum CurrentProcess {
     static var faultAddress: UInt64 = 0
     static var faultRip: UInt64 = 0
     static var faultVector: UInt64 = 0
+    /// The thread whose fault killed the process.
+    static var faultThread: UInt64 = 0
     static var freeFramesBefore: UInt64 = 0
     static var userCycles: UInt64 = 0
     /// Benchmark mode: every user page fault resumes past its (2-byte) instruction.
@@ -29,6 +37,15 @@ enum ProcessRunner {
     /// User space: PML4 slot 0, one 512 GiB region; the program starts at 0.
     static let userLimit: UInt64 = MemorySpace.regionSize
     static let stackPages: UInt64 = 16
+
+    /// RFLAGS a process starts with: interrupts on where there are other
+    /// CPUs, so that their shootdowns and kills reach its threads; off on
+    /// one CPU, where nothing would interrupt it (and KVM gives a one-CPU
+    /// guest no interrupt controller).
+    static var userFlags: UInt { CPUs.count > 1 ? 0x202 : 0x2 }
+
+    /// Where thread `index`'s stack ends: each below the last, a guard page apart.
+    static func stackTop(thread index: Int) -> UInt64 { userLimit - UInt64(index) * (stackPages + 1) * pageSize }
 
     static func programCount() -> Int { Int(program_table_get()!.pointee) }
 
@@ -45,9 +62,9 @@ enum ProcessRunner {
 
     /// Runs program `index` to its exit or its fault and tears its process
     /// down. False when there is no such program.
-    static func run(_ index: Int, reportFaults: Bool) -> Bool {
+    static func run(_ index: Int, reportFaults: Bool, threads: Int = 1) -> Bool {
         guard index >= 0, index < programCount() else { return false }
-        return run(image: program(index).image, reportFaults: reportFaults)
+        return run(image: program(index).image, reportFaults: reportFaults, threads: threads)
     }
 
     /// The image the host wrote into a program buffer.
@@ -80,8 +97,9 @@ enum ProcessRunner {
         return ran
     }
 
-    static func run(image bytes: UnsafeRawBufferPointer, reportFaults: Bool) -> Bool {
-        guard let image = ProgramImage(bytes) else { return false }
+    static func run(image bytes: UnsafeRawBufferPointer, reportFaults: Bool, threads: Int = 1) -> Bool {
+        guard let image = ProgramImage(bytes), threads >= 1, threads <= CPUs.count else { return false }
+        entry = image.entry
         let freeBefore = PhysicalMemory.frames.freeFrames
         guard let pagemap = Pagemap.create(frames: &PhysicalMemory.frames, directMap: KernelLayout.current.direct_map_base) else {
             return false
@@ -98,15 +116,21 @@ enum ProcessRunner {
         CurrentProcess.faultAddress = 0
         CurrentProcess.faultRip = 0
         CurrentProcess.faultVector = 0
+        CurrentProcess.faultThread = 0
+        CurrentProcess.threads = threads
 
         FastFaults.drain()
         _ = FastFaults.takeCount()
-        if load(image) && reserveStack() {
+        if load(image) && (0..<threads).allSatisfy({ reserveStack(thread: $0) }) {
             TLB.load(pagemap)
             CurrentProcess.active = true
             let started = cpu_rdtsc()
             TLBChecker.check(.returnToUser)
-            _ = user_enter(UInt(image.entry), UInt(userLimit - 8))
+            for thread in 1..<threads { CPUs.post(.runThread, argument: UInt64(thread), to: thread) }
+            _ = user_enter(UInt(image.entry), UInt(stackTop(thread: 0) - 8), 0, UInt(threads), userFlags)
+            // Thread 0 ended: the process ends with the others, and a kill of
+            // it (by any thread) kills them.
+            for thread in 1..<threads { _ = CPUs.result(of: thread) }
             CurrentProcess.userCycles = UInt64(cpu_rdtsc() - started)
             CurrentProcess.active = false
             TLB.load(KernelAddressSpace.pagemap)
@@ -132,7 +156,8 @@ enum ProcessRunner {
         }
         return ProgramRun(outcome: outcome, reallocations: CurrentProcess.reallocations,
                           freeFramesBefore: CurrentProcess.freeFramesBefore, freeFramesAfter: PhysicalMemory.frames.freeFrames,
-                          breakpoints: CurrentProcess.breakpoints, userCycles: CurrentProcess.userCycles)
+                          breakpoints: CurrentProcess.breakpoints, userCycles: CurrentProcess.userCycles,
+                          faultThread: CurrentProcess.killed ? CurrentProcess.faultThread : 0)
     }
 
     /// Maps each loadable segment at its address with its permissions and
@@ -158,10 +183,21 @@ enum ProcessRunner {
         return true
     }
 
-    /// The stack: lazily backed pages at the top of user space, with a guard
-    /// page below them that nothing may touch.
-    private static func reserveStack() -> Bool {
-        let top = userLimit - stackPages * pageSize
+    /// Runs thread `index` on this CPU (another than the boot CPU's): in the
+    /// process's address space, from its entry, on its own stack.
+    static func runThread(_ index: Int, entry: UInt64) {
+        TLB.loadOnThisCPU(CurrentProcess.pagemap.root.address)
+        _ = user_enter(UInt(entry), UInt(stackTop(thread: index) - 8), UInt(index), UInt(CurrentProcess.threads), userFlags)
+        TLB.loadOnThisCPU(CPUs.idleRoot)
+    }
+
+    /// The entry of the process now running (for its other threads).
+    static var entry: UInt64 = 0
+
+    /// A thread's stack: lazily backed pages below `stackTop(thread:)`, with
+    /// a guard page below them that nothing may touch.
+    private static func reserveStack(thread: Int) -> Bool {
+        let top = stackTop(thread: thread) - stackPages * pageSize
         do {
             try CurrentProcess.space.reserve(at: top - pageSize, pages: 1, backing: .guardPage, flags: [],
                                              pagemap: &CurrentProcess.pagemap, frames: &PhysicalMemory.frames, zero: zeroFrame, invalidate: { _ in })  // not in CR3 yet

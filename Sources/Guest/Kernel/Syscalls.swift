@@ -14,8 +14,9 @@ enum Syscalls {
         let argument1 = UInt64(frame.pointee.rsi)
         switch frame.pointee.rax {
         case exit:
-            CurrentProcess.status = argument0
-            user_leave(0)
+            // The process's status is its first thread's; the others just end.
+            if CPUs.current.pointee.index == 0 { CurrentProcess.status = argument0 }
+            UserTraps.leave(0)
         case write:
             frame.pointee.rax = writeConsole(argument0, length: argument1)
         case allocate:

@@ -7,6 +7,7 @@
 @_cdecl("kernel_trap")
 func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
     if frame.pointee.vector == UInt(SHOOTDOWN_VECTOR) { return TLBShootdown.receive() }
+    if frame.pointee.vector == UInt(PROCESS_VECTOR) { return UserTraps.processInterrupt(frame) }
     let cr2 = UInt64(cpu_read_cr2())
     if frame.pointee.vector == 14 && (AccessProbe.recover(frame, faultAddress: cr2) || RemoteReader.recover(frame, faultAddress: cr2)) { return }
     if frame.pointee.cs & 3 == 3 {

@@ -30,14 +30,14 @@ enum UserAccessChecks {
             errorCode = 0
             let entry = AccessCheckSpace.codePage + UInt64(entryStride * (check.access == .read ? 0 : check.access == .write ? 1 : 2))
             TLBChecker.check(.returnToUser)
-            return (user_enter(UInt(entry), UInt(AccessCheckSpace.stackPage + pageSize)) == 1 ? errorCode : nil, 1)
+            return (user_enter(UInt(entry), UInt(AccessCheckSpace.stackPage + pageSize), 0, 0, ProcessRunner.userFlags) == 1 ? errorCode : nil, 1)
         }
     }
 
     /// Called by the page trap while checks run: note the error code, leave.
     static func recordFault(_ errorCode: UInt64) -> Never {
         self.errorCode = errorCode
-        user_leave(1)
+        UserTraps.leave(1)
     }
 
     private static func writeCode(_ page: UnsafeMutableRawPointer) {

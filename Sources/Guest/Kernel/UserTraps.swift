@@ -4,7 +4,23 @@
 // kernel code that started it.
 
 enum UserTraps {
+    /// Under the process's lock, which every way out of a trap releases: a
+    /// return to the thread, `kill` and the exit system call.
     static func handle(_ frame: UnsafeMutablePointer<trap_frame>, cr2: UInt64) {
+        CurrentProcess.lock.acquire()
+        // Another thread killed the process while this one waited: it ends too.
+        if CurrentProcess.killed { leave(1) }
+        dispatch(frame, cr2: cr2)
+        CurrentProcess.lock.release()
+    }
+
+    /// Ends this thread: the lock released, back to the kernel code that started it.
+    static func leave(_ value: UInt) -> Never {
+        CurrentProcess.lock.release()
+        user_leave(value)
+    }
+
+    private static func dispatch(_ frame: UnsafeMutablePointer<trap_frame>, cr2: UInt64) {
         switch frame.pointee.vector {
         case 14:
             pageFault(frame, address: cr2)
@@ -31,6 +47,13 @@ enum UserTraps {
             frame.pointee.rip += 2
             return
         }
+        // Another thread may have mapped the page while this one waited for
+        // the lock: a fault on a page not present that is present now is
+        // done (the access is tried again, and faults anew if it is not allowed).
+        if errorCode & UInt64(PF_PROTECTION) == 0, let virtual = VirtualAddress(address),
+           CurrentProcess.pagemap.translate(virtual) != nil {
+            return
+        }
         let decision = PageTrap.decide(address: address, errorCode: errorCode, space: CurrentProcess.space,
                                        userLimit: ProcessRunner.userLimit)
         switch decision {
@@ -54,7 +77,8 @@ enum UserTraps {
                 kill(.outOfMemory, address: address, frame)
             }
             CurrentProcess.reallocations += 1
-            if let reservation = CurrentProcess.space.reservation(containing: address) {
+            // The fast path's state is one CPU's: a process of several threads goes without.
+            if CurrentProcess.threads == 1, let reservation = CurrentProcess.space.reservation(containing: address) {
                 FastFaults.arm(for: reservation, faultAddress: address)
             }
             if CurrentProcess.reportFaults {
@@ -77,14 +101,26 @@ enum UserTraps {
         ReportChannel.send(kind: RecordKind.pageTrap) { record in record.encode(decision) }
     }
 
-    /// Ends the process with a fault and returns to the kernel.
+    /// Ends the process with a fault and returns to the kernel: this thread
+    /// at once, the others by an IPI (PROCESS_VECTOR) that finds them in ring 3.
     static func kill(_ reason: FaultReason, address: UInt64, _ frame: UnsafeMutablePointer<trap_frame>) -> Never {
         CurrentProcess.killed = true
         CurrentProcess.reason = reason
         CurrentProcess.faultAddress = address
         CurrentProcess.faultRip = UInt64(frame.pointee.rip)
         CurrentProcess.faultVector = UInt64(frame.pointee.vector)
-        user_leave(1)
+        CurrentProcess.faultThread = UInt64(CPUs.current.pointee.index)
+        let me = Int(CPUs.current.pointee.index)
+        for thread in 0..<CurrentProcess.threads where thread != me {
+            LocalAPIC.interrupt(UInt64(CPUs.area(thread).pointee.apic_id), vector: UInt32(PROCESS_VECTOR))
+        }
+        leave(1)
+    }
+
+    /// The process vector's IPI: a thread of a killed process, caught in ring 3, ends.
+    static func processInterrupt(_ frame: UnsafeMutablePointer<trap_frame>) {
+        LocalAPIC.acknowledge()
+        if frame.pointee.cs & 3 == 3 && CurrentProcess.killed { user_leave(1) }
     }
 
     /// True when the user bytes at `rip` are `int $0x80` (CD 80).

@@ -679,6 +679,7 @@ extension ProgramRun {
         self.freeFramesAfter = try decoder.word()
         self.breakpoints = try decoder.word()
         self.userCycles = try decoder.word()
+        self.faultThread = try decoder.word()
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -688,6 +689,7 @@ extension ProgramRun {
         encoder.word(freeFramesAfter)
         encoder.word(breakpoints)
         encoder.word(userCycles)
+        encoder.word(faultThread)
     }
 }
 
@@ -1084,11 +1086,13 @@ extension RunProgram {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.index = try decoder.word()
         self.reportFaults = try decoder.decode()
+        self.threads = try decoder.word(from: 1, through: UInt64(GuestCPUs.maximumCount), as: UInt64.self)
     }
 
     public func encode(to encoder: inout WireEncoder) {
         encoder.word(index)
         encoder.encode(reportFaults)
+        encoder.word(threads)
     }
 }
 
@@ -1415,4 +1419,4 @@ extension MeasureSeveralCPUs { public static var code: CallCode { .measureSevera
 /// A fingerprint of the wire format written above: the kernel puts it
 /// first in its ready record, and a host built from another protocol
 /// refuses the kernel before reading anything else.
-public let wireFormatFingerprint: UInt64 = 0xf867c1a052d96004
+public let wireFormatFingerprint: UInt64 = 0x95178989d0eb43ba

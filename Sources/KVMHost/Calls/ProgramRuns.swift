@@ -8,15 +8,16 @@ extension LiveGuest {
         try call(ListPrograms(), timeout: timeout).map { String(decoding: $0.bytes, as: UTF8.self) }
     }
 
-    /// Runs built-in program `name` in a process of its own, to its exit or fault.
-    public func runProgram(_ name: String, reportFaults: Bool = true,
+    /// Runs built-in program `name` in a process of its own, to its exit or
+    /// fault, with `threads` threads (one a CPU, at most the guest's CPUs).
+    public func runProgram(_ name: String, reportFaults: Bool = true, threads: Int = 1,
                            timeout: Duration = LiveGuest.defaultTimeout) throws -> ProgramRun {
         let deadline = Deadline(after: timeout)
         let names = try call(ListPrograms(), deadline: deadline).map { String(decoding: $0.bytes, as: UTF8.self) }
         guard let index = names.firstIndex(of: name) else {
             throw ProgramNotFound(name: name)
         }
-        return try call(RunProgram(index: UInt64(index), reportFaults: reportFaults), deadline: deadline)
+        return try call(RunProgram(index: UInt64(index), reportFaults: reportFaults, threads: UInt64(max(threads, 0))), deadline: deadline)
     }
 
     /// Runs a program image the host supplies (an ELF64 linked at 0x0): it is

@@ -270,6 +270,17 @@ kernel_entry64:
     mov %ax, 6(%rdi)
     shr $16, %rax
     mov %eax, 8(%rdi)
+    // The process vector: the same way.
+    lea (idt + PROCESS_VECTOR * 16)(%rip), %rdi
+    lea trap_stub_242(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $1, 4(%rdi)
+    movb $0x8E, 5(%rdi)
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
     // The wake vector: DPL 0, on the stack it interrupts (no IST).
     lea (idt + WAKE_VECTOR * 16)(%rip), %rdi
     lea wake_stub(%rip), %rax

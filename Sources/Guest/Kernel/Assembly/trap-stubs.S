@@ -57,6 +57,11 @@ trap_stub_\vector:
     .endif
     TRAP_STUB 241, 0                    // SHOOTDOWN_VECTOR, an IPI: through trap_common to kernel_trap
     .globl trap_stub_241
+    .if PROCESS_VECTOR != 242
+    .error "trap_stub_242 is the process vector's stub"
+    .endif
+    TRAP_STUB 242, 0                    // PROCESS_VECTOR, an IPI, the same way
+    .globl trap_stub_242
 
 // Saves the general registers as struct trap_frame and calls kernel_trap.
 // 5 CPU words + error + vector + 15 registers = 22 words: RSP stays 16-aligned.

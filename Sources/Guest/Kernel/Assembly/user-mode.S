@@ -2,9 +2,11 @@
 
 #include "asm-offsets.h"
 
-// user_enter(rip, rsp) runs a process in ring 3 until the kernel, in a trap
-// taken from it, calls user_leave(value): that abandons the trap frame and
-// returns `value` from user_enter, on the kernel stack it was called on.
+// user_enter(rip, rsp, rdi, rsi, rflags) runs a process in ring 3, with RDI
+// and RSI as given (a thread's number and the thread count) and every other
+// register zero, until the kernel, in a trap taken from it, calls
+// user_leave(value): that abandons the trap frame and returns `value` from
+// user_enter, on the kernel stack it was called on.
     .text
     .globl user_enter
 user_enter:
@@ -17,15 +19,15 @@ user_enter:
     mov %rsp, %gs:CPU_LOCAL_USER_RETURN_RSP
     pushq $0x1B                         // SS: user data, RPL 3
     pushq %rsi                          // RSP
-    pushq $0x2                          // RFLAGS: IOPL 0, interrupts off
+    pushq %r8                           // RFLAGS: IOPL 0; IF as the kernel says
     pushq $0x23                         // CS: user code, RPL 3
     pushq %rdi                          // RIP
+    mov %rdx, %rdi
+    mov %rcx, %rsi
     xor %eax, %eax
     xor %ebx, %ebx
     xor %ecx, %ecx
     xor %edx, %edx
-    xor %esi, %esi
-    xor %edi, %edi
     xor %ebp, %ebp
     xor %r8d, %r8d
     xor %r9d, %r9d

@@ -13,6 +13,8 @@ enum CPUWork: UInt {
     /// Loads the address space whose root is the argument and waits, with
     /// interrupts on, until released: a shootdown's target (`MeasureSeveralCPUs`).
     case holdAddressSpace = 3
+    /// Runs thread `argument` of the process now running, to its end (ProcessRunner).
+    case runThread = 4
 }
 
 enum CPUWorkState: UInt {
@@ -68,6 +70,9 @@ extension CPUs {
         switch work {
         case .none, .ping: return 0
         case .readUntilFault: return RemoteReader.read(argument, area)
+        case .runThread:
+            ProcessRunner.runThread(Int(argument), entry: ProcessRunner.entry)
+            return 0
         case .holdAddressSpace:
             TLB.loadOnThisCPU(argument)
             while cpu_atomic_load(&area.pointee.work_argument) != 0 { cpu_pause() }

@@ -45,6 +45,11 @@ enum CPUs {
     /// in before the next; a CPU that does not check in is a panic naming it.
     static func startApplicationProcessors() {
         guard table.count > 1 else { return }
+        // The legacy PIC masked: a process's threads run with interrupts on,
+        // and its timer would arrive at SeaBIOS's vector 8, the #DF gate.
+        // (KVM's in-kernel PIC answers these ports only with several CPUs.)
+        cpu_out8(0x21, 0xFF)
+        cpu_out8(0xA1, 0xFF)
         LocalAPIC.enable()
         let layout = cpu_start_layout_get()!.pointee
         let trampolineBytes = Int(layout.trampoline_end - layout.trampoline_start)

@@ -13,7 +13,8 @@ extension ListPrograms {
 extension RunProgram {
     public func perform() throws(CallError) -> ProgramRun {
         guard index < UInt64(ProcessRunner.programCount()) else { throw .noSuchProgram(index: index) }
-        guard ProcessRunner.run(Int(index), reportFaults: reportFaults) else { throw .imageRefused }
+        guard threads <= UInt64(CPUs.count) else { throw .needsSeveralCPUs(online: UInt64(CPUs.count)) }
+        guard ProcessRunner.run(Int(index), reportFaults: reportFaults, threads: Int(threads)) else { throw .imageRefused }
         return ProcessRunner.outcome()
     }
 }

@@ -68,6 +68,8 @@
 // and a TLB shootdown (Kernel/CPUs/TLBShootdown.swift).
 #define WAKE_VECTOR 0xF0
 #define SHOOTDOWN_VECTOR 0xF1
+// ... and a process's other threads, when one of them was killed (Process.swift).
+#define PROCESS_VECTOR 0xF2
 #define GS_BASE_MSR 0xC0000101
 
 // Written by assembly, where Swift's enums cannot be: KernelExit's and

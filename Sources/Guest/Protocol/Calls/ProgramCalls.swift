@@ -31,12 +31,14 @@ public struct ProgramRun: Wire, Equatable, Sendable {
     /// TSC cycles the program ran in ring 3 (its traps included), without
     /// building or tearing down its process.
     public var userCycles: UInt64
+    /// The thread whose fault ended it (0 when it exited, or had one thread).
+    public var faultThread: UInt64
 
     public init(outcome: Outcome, reallocations: UInt64, freeFramesBefore: UInt64, freeFramesAfter: UInt64,
-                breakpoints: UInt64, userCycles: UInt64) {
+                breakpoints: UInt64, userCycles: UInt64, faultThread: UInt64 = 0) {
         self.outcome = outcome; self.reallocations = reallocations
         self.freeFramesBefore = freeFramesBefore; self.freeFramesAfter = freeFramesAfter
-        self.breakpoints = breakpoints; self.userCycles = userCycles
+        self.breakpoints = breakpoints; self.userCycles = userCycles; self.faultThread = faultThread
     }
 }
 
@@ -47,7 +49,14 @@ public struct RunProgram: GuestCall, Equatable, Sendable {
     public typealias Reply = ProgramRun
     public var index: UInt64
     public var reportFaults: Bool
-    public init(index: UInt64, reportFaults: Bool) { self.index = index; self.reportFaults = reportFaults }
+    /// Threads sharing its address space, one a CPU: thread i runs on CPU
+    /// i and starts at the entry with RDI = i, RSI = the count, its own
+    /// stack. At most the CPUs online (`needsSeveralCPUs` past them).
+    // wire: threads in 1...UInt64(GuestCPUs.maximumCount)
+    public var threads: UInt64
+    public init(index: UInt64, reportFaults: Bool, threads: UInt64 = 1) {
+        self.index = index; self.reportFaults = reportFaults; self.threads = threads
+    }
 }
 
 /// Sets aside `bytes` bytes of guest memory for a program image the host
