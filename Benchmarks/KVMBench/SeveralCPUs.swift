@@ -5,8 +5,10 @@ import KVMHost
 /// What several CPUs cost, in the guest's TSC cycles, on each backend of
 /// the machine, side by side: the round trip of work posted to CPU 1 (its
 /// wake IPI, its answer) against a ring-3 int3's round trip on the boot
-/// CPU (int3-bench less empty, per int3), and a TLB shootdown to CPU 1 of
-/// 1 and of 512 pages against the same invalidation on the boot CPU alone.
+/// CPU (int3-bench less empty, per int3), a TLB shootdown to CPU 1 of 1 and
+/// of 512 pages against the same invalidation on the boot CPU alone, and
+/// 256 demand faults by one thread against 128 each by two threads on two
+/// CPUs (threads-touch: how the page trap scales under its process lock).
 func severalCPUs(runs: Int) throws -> [Row] {
     var rows: [Row] = []
     for backend in Backend.allCases {
@@ -29,6 +31,16 @@ func severalCPUs(runs: Int) throws -> [Row] {
         let rounds: UInt64 = 200
         let one = try guest.call(MeasureSeveralCPUs(pages: 1, rounds: rounds), timeout: .seconds(300))
         let many = try guest.call(MeasureSeveralCPUs(pages: 512, rounds: rounds), timeout: .seconds(300))
+        var alone: [Double] = [], shared: [Double] = []
+        for _ in 0..<runs {
+            for (threads, samples) in [(1, 0), (2, 1)] {
+                let run = try guest.runProgram("threads-touch", reportFaults: false, threads: threads, timeout: .seconds(300))
+                guard run.outcome == .exited(status: 0), run.reallocations == 256 else {
+                    throw BenchmarkError("threads-touch with \(threads) threads: \(run.outcome), \(run.reallocations) faults")
+                }
+                if samples == 0 { alone.append(Double(run.userCycles)) } else { shared.append(Double(run.userCycles)) }
+            }
+        }
         _ = try guest.shutdown()
         func cycles(_ value: Double) -> String { String(format: "%.0f cycles", value) }
         let on = " (\(backend), median of \(rounds))"
@@ -41,6 +53,9 @@ func severalCPUs(runs: Int) throws -> [Row] {
             Row(measurement: "TLB shootdown of 512 pages to CPU 1 (it reloads CR3)" + on, figure: cycles(Double(many.shootdown)),
                 baseline: "invlpg of 512 pages here " + cycles(Double(many.localInvalidate)),
                 ratio: times(Double(many.shootdown) / max(1, Double(many.localInvalidate)))),
+            Row(measurement: "256 demand faults, 128 by each of 2 threads on 2 CPUs (\(backend), median of \(runs))",
+                figure: cycles(median(shared)), baseline: "256 by one thread " + cycles(median(alone)),
+                ratio: times(median(shared) / median(alone))),
             Row(measurement: "full TLB shootdown to CPU 1" + on, figure: cycles(Double(one.fullShootdown)),
                 baseline: "CR3 reload here " + cycles(Double(one.localFullFlush)),
                 ratio: times(Double(one.fullShootdown) / max(1, Double(one.localFullFlush)))),

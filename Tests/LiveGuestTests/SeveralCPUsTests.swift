@@ -107,6 +107,24 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
+    /// Threads that reserve, fault in, check and free pages of one address
+    /// space at once, 300 times each: no thread sees another's page, every
+    /// frame comes back, and the host's page-table check after the call
+    /// (on by default) finds the tables sound.
+    func testThreadsChangingOneAddressSpaceAtOnceLoseNothing() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try boot(cpus: 2)
+            for threads in 1...2 {
+                let run = try guest.runProgram("threads-churn", reportFaults: false, threads: threads, timeout: .seconds(300))
+                XCTAssertEqual(run.outcome, .exited(status: 0), "\(threads) threads")
+                XCTAssertEqual(run.reallocations, UInt64(threads) * 300 * 4, "4 demand faults a round: \(threads) threads")
+                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "\(threads) threads")
+            }
+            let violations = try guest.checkPageTables()
+            XCTAssertEqual(violations.violations, [])
+        }
+    }
+
     /// Thread 1 reads a page in ring 3 while thread 0 frees it: once the free
     /// has returned (its shootdown acknowledged), thread 1's next read faults
     /// and kills the process at the page, in every run; no read after it
