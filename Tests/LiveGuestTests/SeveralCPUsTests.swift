@@ -147,6 +147,36 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
+    /// An exception on another CPU ends the run with that CPU's report: its
+    /// number, its trap frame's backtrace (through its idle loop's work),
+    /// and, on kvm, the registers of the vCPU that sent it. A CPU that is
+    /// not online is refused by name.
+    func testAnExceptionOnAnotherCPUNamesThatCPU() throws {
+        try onEachBackend { backend in
+            let (guest, ready) = try boot(cpus: 2)
+            XCTAssertCallFails(try guest.call(RaiseException(.invalidOpcode, cpu: 2)), .needsSeveralCPUs(online: 2))
+            XCTAssertThrowsError(try guest.call(RaiseException(.invalidOpcode, cpu: 1))) { error in
+                guard let failure = error as? GuestFailure, case .exception(let report) = failure.kind else {
+                    return XCTFail("not an exception: \(error)")
+                }
+                XCTAssertEqual(report.vector, 6)
+                XCTAssertEqual(report.cpu, 1)
+                XCTAssertTrue(failure.summary.hasPrefix("unhandled exception #UD invalid opcode (vector 6) on CPU 1 at RIP "), failure.summary)
+                let frames = failure.symbolizedBacktrace()?.frames ?? []
+                XCTAssertTrue(frames.contains { $0.function?.contains("kernelAPMain") == true || $0.function?.contains("kernel_ap_main") == true },
+                              "the backtrace reaches CPU 1's entry: \(frames)")
+                XCTAssertTrue(frames.contains { "\($0)".contains("KernelCallHandlers.swift") }, "where it was raised (perhaps inlined): \(frames)")
+                if backend == .kvm {
+                    // The vCPU that rang the report channel: CPU 1's, in its kernel stack, not the boot CPU's.
+                    // CPU 1's stacks lie in its reservation, through the direct
+                    // map; the boot CPU's in the kernel image.
+                    let rsp = try? XCTUnwrap(failure.cpu).rsp
+                    XCTAssertTrue((ready.directMapBase..<ready.kernelVirtualBase).contains(rsp ?? 0), "\(String(describing: failure.cpu))")
+                }
+            }
+        }
+    }
+
     /// A snapshot carries one vCPU so far: a guest of several is refused,
     /// by name, both ways.
     func testASnapshotOfSeveralCPUsIsRefused() throws {

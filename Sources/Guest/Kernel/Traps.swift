@@ -41,7 +41,7 @@ func kernelTrap(_ frame: UnsafeMutablePointer<trap_frame>) {
         vector: UInt64(trap.vector), errorCode: UInt64(trap.error_code), rip: UInt64(trap.rip), cs: UInt64(trap.cs),
         rflags: UInt64(trap.rflags), rsp: UInt64(trap.rsp), ss: UInt64(trap.ss),
         cr0: UInt64(cpu_read_cr0()), cr2: cr2, cr3: UInt64(cpu_read_cr3()), cr4: UInt64(cpu_read_cr4()),
-        efer: UInt64(cpu_read_msr(0xC000_0080)), registers: registers, guestWalk: walk)
+        efer: UInt64(cpu_read_msr(0xC000_0080)), registers: registers, guestWalk: walk, cpu: UInt64(CPUs.current.pointee.index))
     ReportChannel.send(kind: RecordKind.exception) { record in record.encode(exception) }
     exitGuest(ExitStatus.exception)
 }

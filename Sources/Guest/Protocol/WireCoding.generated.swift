@@ -225,6 +225,7 @@ extension ExceptionRecord {
         self.efer = try decoder.word()
         self.registers = try decoder.decode()
         self.guestWalk = try decoder.decode()
+        self.cpu = try decoder.word(from: 0, through: UInt64(GuestCPUs.maximumCount - 1), as: UInt64.self)
     }
 
     public func encode(to encoder: inout WireEncoder) {
@@ -242,6 +243,7 @@ extension ExceptionRecord {
         encoder.word(efer)
         encoder.encode(registers)
         encoder.encode(guestWalk)
+        encoder.word(cpu)
     }
 }
 
@@ -776,10 +778,12 @@ extension QuerySpace.Reply {
 extension RaiseException {
     public init(from decoder: inout WireDecoder) throws(WireError) {
         self.exception = try decoder.decode()
+        self.cpu = try decoder.word(from: 0, through: UInt64(GuestCPUs.maximumCount - 1), as: UInt64.self)
     }
 
     public func encode(to encoder: inout WireEncoder) {
         encoder.encode(exception)
+        encoder.word(cpu)
     }
 }
 
@@ -1419,4 +1423,4 @@ extension MeasureSeveralCPUs { public static var code: CallCode { .measureSevera
 /// A fingerprint of the wire format written above: the kernel puts it
 /// first in its ready record, and a host built from another protocol
 /// refuses the kernel before reading anything else.
-public let wireFormatFingerprint: UInt64 = 0x95178989d0eb43ba
+public let wireFormatFingerprint: UInt64 = 0x14e4d35de79a5445

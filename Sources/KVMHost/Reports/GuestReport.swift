@@ -25,7 +25,7 @@ extension ExceptionRecord: CustomStringConvertible {
     ]
 
     public var description: String {
-        var text = "\(name) (vector \(vector)) at RIP \(hex(rip)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RSP \(hex(rsp))"
+        var text = "\(name) (vector \(vector)) on CPU \(cpu) at RIP \(hex(rip)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RSP \(hex(rsp))"
         if guestWalk.count > 0 { text += "; the kernel's walk: " + guestWalk.entries.map(hex).joined(separator: " -> ") }
         return text
     }

@@ -15,6 +15,8 @@ enum CPUWork: UInt {
     case holdAddressSpace = 3
     /// Runs thread `argument` of the process now running, to its end (ProcessRunner).
     case runThread = 4
+    /// Raises `RaiseException.pending`: a failure on this CPU.
+    case raiseException = 5
 }
 
 enum CPUWorkState: UInt {
@@ -70,6 +72,9 @@ extension CPUs {
         switch work {
         case .none, .ping: return 0
         case .readUntilFault: return RemoteReader.read(argument, area)
+        case .raiseException:
+            RaiseException.raise(RaiseException.pending)
+            return 0
         case .runThread:
             ProcessRunner.runThread(Int(argument), entry: ProcessRunner.entry)
             return 0

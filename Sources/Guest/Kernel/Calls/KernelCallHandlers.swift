@@ -5,8 +5,23 @@ extension Echo {
 }
 
 extension RaiseException {
+    /// The exception another CPU is to raise (its work's argument cannot hold one).
+    nonisolated(unsafe) static var pending = Exception.divideError
+
     /// Returns only for a page fault at an address that turned out readable.
     public func perform() throws(CallError) -> Done {
+        guard cpu < UInt64(CPUs.count) else { throw .needsSeveralCPUs(online: UInt64(CPUs.count)) }
+        if cpu != 0 {
+            Self.pending = exception
+            CPUs.post(.raiseException, to: Int(cpu))
+            _ = CPUs.result(of: Int(cpu))
+            return Done()
+        }
+        Self.raise(exception)
+        return Done()
+    }
+
+    static func raise(_ exception: Exception) {
         switch exception {
         case .divideError: cpu_raise_divide_error()
         case .breakpoint: cpu_raise_breakpoint()
@@ -14,7 +29,6 @@ extension RaiseException {
         case .generalProtection: cpu_raise_general_protection()
         case .pageFault(let address): _ = cpu_read_byte(UInt(truncatingIfNeeded: address))
         }
-        return Done()
     }
 }
 

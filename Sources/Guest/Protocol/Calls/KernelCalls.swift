@@ -27,7 +27,11 @@ public struct RaiseException: GuestCall, Equatable, Sendable {
     }
     public typealias Reply = Done
     public var exception: Exception
-    public init(_ exception: Exception) { self.exception = exception }
+    /// The CPU that raises it: 0, the boot CPU, which runs calls; another
+    /// takes it as work (`needsSeveralCPUs` for one not online).
+    // wire: cpu in 0...UInt64(GuestCPUs.maximumCount - 1)
+    public var cpu: UInt64
+    public init(_ exception: Exception, cpu: UInt64 = 0) { self.exception = exception; self.cpu = cpu }
 }
 
 /// Loops forever in the kernel, for the watchdog.

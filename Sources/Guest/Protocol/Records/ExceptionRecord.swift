@@ -18,10 +18,13 @@ public struct ExceptionRecord: Wire {
     public var registers: GeneralRegisters
     /// For a page fault: the entries the kernel's walk of CR2 read, PML4 first.
     public var guestWalk: PageWalkEntries
+    /// The CPU that took it (0: the boot CPU).
+    // wire: cpu in 0...UInt64(GuestCPUs.maximumCount - 1)
+    public var cpu: UInt64
 
     public init(vector: UInt64, errorCode: UInt64, rip: UInt64, cs: UInt64, rflags: UInt64, rsp: UInt64, ss: UInt64,
                 cr0: UInt64, cr2: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64,
-                registers: GeneralRegisters, guestWalk: PageWalkEntries) {
+                registers: GeneralRegisters, guestWalk: PageWalkEntries, cpu: UInt64 = 0) {
         self.vector = vector
         self.errorCode = errorCode
         self.rip = rip
@@ -36,6 +39,7 @@ public struct ExceptionRecord: Wire {
         self.efer = efer
         self.registers = registers
         self.guestWalk = guestWalk
+        self.cpu = cpu
     }
 }
 
