@@ -87,6 +87,8 @@ final class UserSurfaceTests: XCTestCase {
         ("KVMHOST_GUEST_KERNEL", "/tmp", "kvmhost: KVMHOST_GUEST_KERNEL=/tmp: it takes the path of a readable regular file (a kernel image)\n"),
         ("KVMHOST_GUEST_KERNEL", "/dev/zero",
          "kvmhost: KVMHOST_GUEST_KERNEL=/dev/zero: it takes the path of a readable regular file (a kernel image)\n"),
+        ("KVMHOST_SMP", "0", "kvmhost: KVMHOST_SMP=0: it takes a CPU count, 1 to 8\n"),
+        ("KVMHOST_SMP", "2 ", "kvmhost: KVMHOST_SMP=2 : it takes a CPU count, 1 to 8\n"),
         ("KVMHOST_GUEST_KERNEL", "/nonexistent\u{1b}[2J",
          "kvmhost: KVMHOST_GUEST_KERNEL=/nonexistent\\u{1b}[2J: it takes the path of a readable regular file (a kernel image)\n"),
     ]
@@ -121,7 +123,8 @@ final class UserSurfaceTests: XCTestCase {
                          "LiveGuest.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
-                         "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER"]
+                         "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
+                         "cpuCount": "KVMHOST_SMP"]
         let variables = Set(read.map { constants[$0] ?? $0 }).subtracting(["PATH"])
         XCTAssertEqual(variables, Set(Self.badValues.map(\.variable)).union(["KVMHOST_COVERAGE_DIR"]),
                        "a variable read under Sources/ and not checked here (or the other way)")

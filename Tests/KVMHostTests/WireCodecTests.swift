@@ -21,8 +21,8 @@ final class WireCodecTests: XCTestCase {
 
     func testValuesRoundTripWordForWord() throws {
         let run = ProgramRun(outcome: .faulted(reason: .guardPage, address: 0x7000, rip: 0x12, vector: 14),
-                             reallocations: 3, freeFramesBefore: 10, freeFramesAfter: 10, breakpoints: 1, userCycles: 99)
-        XCTAssertEqual(encode(run), [2, FaultReason.guardPage.rawValue, 0x7000, 0x12, 14, 3, 10, 10, 1, 99])
+                             reallocations: 3, freeFramesBefore: 10, freeFramesAfter: 10, breakpoints: 1, userCycles: 99, faultThread: 1)
+        XCTAssertEqual(encode(run), [2, FaultReason.guardPage.rawValue, 0x7000, 0x12, 14, 3, 10, 10, 1, 99, 1])
         XCTAssertEqual(try decode(ProgramRun.self, encode(run)).get(), run)
         let map = MapPage(virtual: 0x4000_0000, frame: .existing(physical: 0x5000), flags: [.writable, .noExecute])
         XCTAssertEqual(encode(map), [0x4000_0000, 2, 0x5000, (1 << 1) | (1 << 63)])

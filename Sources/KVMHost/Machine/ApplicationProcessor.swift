@@ -16,6 +16,9 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
     /// The machine's thread holds an exit it took from here.
     private var held = false
     private var finished = false
+    /// The machine's thread wants the vCPU out of KVM_RUN (to read it), and it is.
+    private var pauseRequested = false
+    private var paused = false
     /// Tells the machine's thread an exit waits (a kick of the boot CPU).
     private let notify: @Sendable () -> Void
 
@@ -34,9 +37,17 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
         while true {
             let result = Result { try vcpu.run() }
             if case .success(.interrupted) = result {
-                // A stop ends the thread; a kick alone (nothing asked of
-                // this vCPU yet) enters the guest again.
+                // A stop ends the thread; a pause waits out of the guest
+                // until resumed; a kick alone enters the guest again.
                 if vcpu.stopHandle.isRequested { break }
+                condition.lock()
+                if pauseRequested {
+                    paused = true
+                    condition.broadcast()
+                    while pauseRequested && !vcpu.stopHandle.isRequested { condition.wait() }
+                    paused = false
+                }
+                condition.unlock()
                 continue
             }
             condition.lock()
@@ -76,6 +87,27 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
     func resume() {
         condition.lock()
         held = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Takes the vCPU out of KVM_RUN and keeps it out until `unpause`, so
+    /// that its registers can be read; returns once it is out (or holds an
+    /// exit, or its thread has ended). A kick can be lost while the thread
+    /// enters or leaves KVM_RUN: it is sent again every millisecond.
+    func pause() {
+        condition.lock()
+        defer { condition.unlock() }
+        pauseRequested = true
+        while !paused && !held && !finished {
+            vcpu.stopHandle.kick()
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.001))
+        }
+    }
+
+    func unpause() {
+        condition.lock()
+        pauseRequested = false
         condition.broadcast()
         condition.unlock()
     }

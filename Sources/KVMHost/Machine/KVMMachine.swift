@@ -75,6 +75,15 @@ public final class KVMMachine: Machine {
 
     func cpuState() -> CPUState? { vcpus[stoppedCPU].snapshot() }
 
+    /// Every vCPU but the one the stop came from, paused first: a failure's
+    /// report says what the others were doing. They stay paused: the run is over.
+    func otherCPUStates() -> [OtherCPU] {
+        for processor in applicationProcessors { processor.pause() }
+        return vcpus.indices.filter { $0 != stoppedCPU }.compactMap { index in
+            vcpus[index].snapshot().map { OtherCPU(index: index, state: $0) }
+        }
+    }
+
     func run(until deadline: Deadline) throws -> MachineStop {
         if let next = pending.first {
             pending.removeFirst()

@@ -15,8 +15,12 @@ protocol Machine: AnyObject {
     func run(until deadline: Deadline) throws -> MachineStop
     /// Bytes for the guest's COM1, after it asked for input.
     func sendConsoleInput(_ bytes: [UInt8]) throws
-    /// The vCPU's registers now, when they can be read.
+    /// The vCPU's registers now, when they can be read: the CPU's the last
+    /// stop came from.
     func cpuState() -> CPUState?
+    /// The other CPUs' registers, each where it was when the run failed
+    /// (taken out of the guest to be read); empty where the backend cannot say.
+    func otherCPUStates() -> [OtherCPU]
     /// Whether the backend has gone away by itself (QEMU died): a wait for
     /// console input checks it, so that it ends at once, not at the deadline.
     var hasEnded: Bool { get }

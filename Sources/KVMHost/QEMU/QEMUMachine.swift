@@ -350,6 +350,22 @@ final class QEMUMachine: Machine {
         consoleBytesSent &+= UInt32(truncatingIfNeeded: bytes.count)
     }
 
+    /// The other CPUs' registers, from `info registers -a` (every CPU, each
+    /// after a "CPU#N" line), the machine paused first as for `cpuState`,
+    /// whose CPU (the monitor's current one, CPU 0) is left out.
+    func otherCPUStates() -> [OtherCPU] {
+        guard cpuState() != nil,
+              let text = try? qmp.execute("human-monitor-command", arguments: ["command-line": "info registers -a"]) as? String
+        else { return [] }
+        return text.components(separatedBy: "CPU#").dropFirst().compactMap { part in
+            let digits = part.prefix { $0.isNumber }
+            guard let index = Int(digits), index != 0, let state = CPUState(qemuRegisters: String(part.dropFirst(digits.count))) else {
+                return nil
+            }
+            return OtherCPU(index: index, state: state)
+        }
+    }
+
     /// The vCPU's registers, from QMP's `info registers`; nil once QEMU is gone.
     /// The vCPU is paused first (and continued by the next run): a running
     /// one's registers come from different moments, and a backtrace from

@@ -28,3 +28,9 @@ public struct CPUState: Equatable, Sendable, CustomStringConvertible {
             + "CR0=\(hex(cr0)) CR2=\(hex(cr2)) CR3=\(hex(cr3)) CR4=\(hex(cr4)) EFER=\(hex(efer))"
     }
 }
+
+/// Another CPU's registers when a run failed on one.
+public struct OtherCPU: Sendable {
+    public let index: Int
+    public let state: CPUState
+}

@@ -10,8 +10,10 @@ extension LiveGuest {
             do { walk = try PageWalker(memory: memory).walk(cr3: report.cr3, virtual: report.cr2) } catch { walkProblem = "\(error)" }
         }
         let cpu = machine.cpuState()
+        // A stop on request or at the deadline says nothing the others could explain.
+        let others = configuration.cpuCount > 1 && kind != .stoppedByUser ? machine.otherCPUStates() : []
         let failure = GuestFailure(kind: kind, cpu: cpu, consoleTail: serial.lastLines(20), walk: walk, walkProblem: walkProblem,
-                                   backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols)
+                                   backtrace: backtrace(of: kind, cpu: cpu), symbols: symbols, otherCPUs: others)
         machine.runFailed(failure)
         return failure
     }

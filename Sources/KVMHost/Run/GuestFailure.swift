@@ -74,13 +74,18 @@ public struct GuestFailure: Error, CustomStringConvertible {
     public let backtrace: Backtrace?
     /// The kernel's symbols, to name the backtrace's functions and lines.
     public let symbols: GuestSymbols?
+    /// With several CPUs: where each other CPU was when the run failed. On
+    /// kvm `cpu` is the vCPU the stop came from and these are the rest; on
+    /// tcg `cpu` is CPU 0 (QEMU's monitor's) and these are CPUs 1 and up.
+    public let otherCPUs: [OtherCPU]
 
     public init(kind: Kind, cpu: CPUState?, consoleTail: [String], walk: PageWalk? = nil, walkProblem: String? = nil,
-                backtrace: Backtrace? = nil, symbols: GuestSymbols? = nil) {
+                backtrace: Backtrace? = nil, symbols: GuestSymbols? = nil, otherCPUs: [OtherCPU] = []) {
         self.kind = kind
         self.cpu = cpu
         self.consoleTail = consoleTail
         self.walk = walk
+        self.otherCPUs = otherCPUs
         self.walkProblem = walkProblem
         self.backtrace = backtrace
         self.symbols = symbols
@@ -103,6 +108,15 @@ public struct GuestFailure: Error, CustomStringConvertible {
 
     /// Functions whose callers a report names: the panic and assertion paths.
     static let reportingFunctions = ["kernelPanic", "guestAssert"]
+
+    /// Each other CPU's RIP, with its function and file:line where the symbols have them.
+    private var otherCPUsText: String {
+        let addresses = otherCPUs.map(\.state.rip)
+        let locations = symbols.map { $0.locate(addresses, lineAddresses: addresses).locations }
+            ?? addresses.map { GuestSymbols.Location(address: $0, function: nil, offset: 0, line: nil) }
+        return (["the other CPUs, when it failed:"] + zip(otherCPUs, locations).map { "  CPU \($0.index) at \($1)" })
+            .joined(separator: "\n")
+    }
 
     /// For a stale translation: where the entry was written, innermost
     /// first, with function and file:line where the symbols have them.
@@ -174,6 +188,7 @@ public struct GuestFailure: Error, CustomStringConvertible {
         } else if let cpu {
             text += "\n\(cpu)"
         }
+        if !otherCPUs.isEmpty { text += "\n" + escapingControlCharacters(otherCPUsText, keepingNewlines: true) }
         if let walk { text += "\n\(walk)" }
         if let walkProblem { text += "\nthe host could not walk the faulting address: \(walkProblem)" }
         if case .pageTableViolation(let violation) = kind { text += "\n" + violation.mappings.map(\.description).joined(separator: "\n") }
