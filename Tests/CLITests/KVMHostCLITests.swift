@@ -154,10 +154,14 @@ final class KVMHostCLITests: XCTestCase {
         for backend in Backend.allCases where backend.unavailableReason == nil {
             ran += 1
             let accel = backend == .kvm ? "kvm" : "tcg"
-            let two = try binary.run(["--accel", accel, "--smp", "2"], input: "cpus\nquit\n")
+            let two = try binary.run(["--accel", accel, "--smp", "2"], input: "cpus\nrun threads-stale 2\nrun threads-share 3\nquit\n")
             XCTAssertEqual(two.status, 0, accel + two.stderr)
             XCTAssertTrue(two.stdout.contains("monitor> cpus\ncpu 0: APIC ID 0, online, boot CPU, runs the monitor\n"
-                                              + "cpu 1: APIC ID 1, online, idle\nmonitor> quit"), accel + two.stdout)
+                                              + "cpu 1: APIC ID 1, online, idle\nmonitor> run"), accel + two.stdout)
+            // Thread 1 reads the page thread 0 frees: its next read after the free faults.
+            XCTAssertTrue(two.stdout.contains("threads-stale (2 threads) faulted in thread 1: not allocated at 0x0000000000002000, "),
+                          accel + two.stdout)
+            XCTAssertTrue(two.stdout.contains("error: run takes 1 to 2 threads (one a CPU online), not 3\nmonitor> quit"), accel + two.stdout)
             let fromVariable = try binary.run(["--accel", accel], input: "cpus\nquit\n", environment: ["KVMHOST_SMP": "3"])
             XCTAssertEqual(fromVariable.status, 0, accel + fromVariable.stderr)
             XCTAssertTrue(fromVariable.stdout.contains("cpu 2: APIC ID 2, online, idle\nmonitor> quit"), accel + fromVariable.stdout)

@@ -41,7 +41,9 @@ struct MonitorCommand {
         MonitorCommand(usage: "programs", arguments: 0...0, summary: "the built-in user programs, and what each does") { _ in
             MonitorCommands.programs()
         },
-        MonitorCommand(usage: "run PROGRAM", arguments: 1...1, summary: "run one in a process of its own, at 0x0") { MonitorCommands.run($0) },
+        MonitorCommand(usage: "run PROGRAM [THREADS]", arguments: 1...2, summary: "run one in a process of its own, at 0x0; a thread a CPU") {
+            MonitorCommands.run($0)
+        },
         MonitorCommand(usage: "faults", arguments: 0...0, summary: "the last page-trap decisions") { _ in MonitorCommands.faults() },
         MonitorCommand(usage: "fault", arguments: 0...0, summary: "a deliberate kernel page fault (panic report)") { _ in
             _ = cpu_read_byte(0)

@@ -296,16 +296,39 @@ enum MonitorCommands {
             let name = ProcessRunner.program(index).name
             if name.count == wanted.count && (0..<name.count).allSatisfy({ name[$0] == wanted[$0] }) { found = index }
         }
+        var threads: UInt64 = 1
+        if words.count > 2 {
+            guard let parsed = words.count(2) else { return notACount(words, 2) }
+            guard (1...UInt64(CPUs.count)).contains(parsed) else {
+                Console.write("error: run takes 1 to ")
+                Console.writeDecimal(UInt64(CPUs.count))
+                Console.write(" threads (one a CPU online), not ")
+                words.write(2)
+                Console.write("\n")
+                return
+            }
+            threads = parsed
+        }
         // Every decision goes through the Swift page trap, so `faults` shows them all.
-        guard found >= 0, ProcessRunner.run(found, reportFaults: true) else {
+        guard found >= 0, ProcessRunner.run(found, reportFaults: true, threads: Int(threads)) else {
             Console.write("error: no program named ")
             words.write(1)
             Console.write(" (try programs)\n")
             return
         }
         words.write(1)
+        if threads > 1 {
+            Console.write(" (")
+            Console.writeDecimal(threads)
+            Console.write(" threads)")
+        }
         if CurrentProcess.killed {
-            Console.write(" faulted: ")
+            Console.write(" faulted")
+            if threads > 1 {
+                Console.write(" in thread ")
+                Console.writeDecimal(CurrentProcess.faultThread)
+            }
+            Console.write(": ")
             writeReason(CurrentProcess.reason)
             if CurrentProcess.reason == .exception {
                 Console.write(" (vector ")
