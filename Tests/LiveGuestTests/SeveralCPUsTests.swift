@@ -147,6 +147,27 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
+    /// The same for a downgrade: thread 1 writes to a page while thread 0
+    /// makes it read-only; once the protect has returned, thread 1's next
+    /// write faults (write to read-only) and kills the process at the page.
+    func testADowngradeReachesTheOtherThreadsTLBBeforeItReturns() throws {
+        try onEachBackend { _ in
+            let (guest, _) = try boot(cpus: 2)
+            for round in 0..<20 {
+                let run = try guest.runProgram("threads-stale-write", reportFaults: false, threads: 2)
+                guard case .faulted(let reason, let address, _, _) = run.outcome else {
+                    XCTFail("round \(round): \(run.outcome), reports \(guest.programReports.map { String($0, radix: 16) })")
+                    continue
+                }
+                XCTAssertEqual(reason, .writeToReadOnly, "round \(round)")
+                XCTAssertEqual(address % 4096, 0, "round \(round)")
+                XCTAssertEqual(run.faultThread, 1, "round \(round)")
+                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "round \(round)")
+            }
+            XCTAssertEqual(guest.programReports, [], "no stale write")
+        }
+    }
+
     /// An exception on another CPU ends the run with that CPU's report: its
     /// number, its trap frame's backtrace (through its idle loop's work),
     /// and, on kvm, the registers of the vCPU that sent it. A CPU that is

@@ -10,6 +10,36 @@ final class MemorySpaceTests: XCTestCase {
                           frames: &memory.harness.allocator, zero: { _ in }, invalidate: { _ in })
     }
 
+    /// makeReadOnly drops write from every backed page of the reservation,
+    /// each passed to `invalidate` once, in order, and from its flags, so a
+    /// lazy page is decided read-only; frames stay where they were; an
+    /// address that starts no reservation is refused.
+    func testMakeReadOnlyDowngradesEveryBackedPageAndTheRest() throws {
+        let memory = SimulatedPhysicalMemory(megabytes: 4)
+        var pagemap = memory.makePagemap()
+        var space = MemorySpace(base: base, limit: base + MemorySpace.regionSize)
+        let eager = try reserve(&space, 3, .eager, memory, pagemap: &pagemap)
+        let lazy = try reserve(&space, 4, .lazy, memory, pagemap: &pagemap)
+        let before = (0..<3 as Range<UInt64>).map { pagemap.translate(VirtualAddress(eager + $0 * 4096)!)?.physical }
+        var invalidated: [UInt64] = []
+        try space.makeReadOnly(eager, pagemap: &pagemap) { invalidated.append($0) }
+        XCTAssertEqual(invalidated, [eager, eager + 4096, eager + 2 * 4096])
+        for page in 0..<3 as Range<UInt64> {
+            let translation = try XCTUnwrap(pagemap.translate(VirtualAddress(eager + page * 4096)!))
+            XCTAssertEqual(translation.flags, [.present, .noExecute], "page \(page)")
+            XCTAssertEqual(translation.physical, before[Int(page)], "page \(page)")
+        }
+        XCTAssertEqual(space.reservation(containing: eager)?.flags, [.noExecute])
+        invalidated = []
+        try space.makeReadOnly(lazy, pagemap: &pagemap) { invalidated.append($0) }
+        XCTAssertEqual(invalidated, [], "nothing backed: nothing to invalidate")
+        XCTAssertEqual(PageTrap.decide(address: lazy + 5, errorCode: PageFaultError.user | PageFaultError.write, space: space, userLimit: base + MemorySpace.regionSize),
+                       .faultProcess(.writeToReadOnly))
+        XCTAssertThrowsError(try space.makeReadOnly(eager + 4096, pagemap: &pagemap) { _ in }) {
+            XCTAssertEqual($0 as? MemorySpaceError, .notReserved(address: eager + 4096))
+        }
+    }
+
     func testHighWaterMarkHandsOutConsecutiveRanges() throws {
         let memory = SimulatedPhysicalMemory(megabytes: 4)
         var pagemap = memory.makePagemap()

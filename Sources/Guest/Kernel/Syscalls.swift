@@ -7,6 +7,7 @@ enum Syscalls {
     static let allocate: UInt = 3
     static let free: UInt = 4
     static let report: UInt = 5
+    static let protect: UInt = 6
     static let failed: UInt = ~0
 
     static func dispatch(_ frame: UnsafeMutablePointer<trap_frame>) {
@@ -35,6 +36,15 @@ enum Syscalls {
             }
         case report:
             ReportChannel.send(kind: RecordKind.programReport) { record in record.append(argument0) }
+        case protect:
+            FastFaults.disarm()  // it maps with the range's old flags
+            do {
+                try CurrentProcess.space.makeReadOnly(argument0, pagemap: &CurrentProcess.pagemap,
+                                                      invalidate: { TLB.invalidate($0, at: .programProtect) })
+                frame.pointee.rax = 0
+            } catch {
+                frame.pointee.rax = failed
+            }
         default:
             UserTraps.kill(.badSystemCall, address: UInt64(frame.pointee.rax), frame)
         }

@@ -163,6 +163,25 @@ public struct MemorySpace: ~Copyable {
         }
     }
 
+    /// Makes the reservation at `start` read-only: its flags, so that its
+    /// lazy pages fault in read-only, and every page of it already backed,
+    /// whose old translation each goes to `invalidate` (until then another
+    /// CPU may still write through it). Parents keep granting write: they
+    /// may grant more than their leaves.
+    public mutating func makeReadOnly(_ start: UInt64, pagemap: inout Pagemap, invalidate: (UInt64) -> Void) throws(MemorySpaceError) {
+        guard let index = reservations.firstIndex(where: { $0.start == start }) else { throw .notReserved(address: start) }
+        let old = reservations[index]
+        let flags = old.flags.subtracting(.writable)
+        reservations[index] = Reservation(start: old.start, pageCount: old.pageCount, backing: old.backing, flags: flags)
+        for page in 0..<old.pageCount {
+            let address = VirtualAddress(old.start + page * pageSize)!
+            guard let entry = pagemap.rawEntry(level: 1, of: address), PageTableEntry(raw: entry).isPresent,
+                  PageTableEntry(raw: entry).flags.contains(.writable),
+                  let flush = pagemap.setFlags(PageTableEntry(raw: entry).flags.subtracting(.writable), level: 1, of: address) else { continue }
+            flush.flush(invalidate)
+        }
+    }
+
     /// Unmaps every backed page of the range. Where a whole table is
     /// missing, the walk skips everything that table would map, so freeing a
     /// big lazy reservation costs its tables, not its pages.

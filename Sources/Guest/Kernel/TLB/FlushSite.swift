@@ -10,6 +10,7 @@ enum FlushSite: CaseIterable {
     case freeSpaceCall          // FreeSpace: each page of the freed reservation
     case programAllocate        // a process's allocate system call: each page of an eager reservation
     case programFree            // a process's free system call: each page of the reservation
+    case programProtect         // a process's protect system call: each backed page made read-only
     case pagemapBenchmarkUnmap  // RunPagemapBenchmark's unmap phase
     case accessCheckEntries     // the access checks' change of the target's table and leaf entries
     case accessCheckHugeLeaf    // the access checks' huge leaf in place of a table
