@@ -125,47 +125,38 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
-    /// Thread 1 reads a page in ring 3 while thread 0 frees it: once the free
-    /// has returned (its shootdown acknowledged), thread 1's next read faults
-    /// and kills the process at the page, in every run; no read after it
-    /// succeeds (thread 1 would report it, and the process exit 3).
-    func testAFreeReachesTheOtherThreadsTLBBeforeItReturns() throws {
+    /// Runs `program` (two threads: thread 1 uses a page while thread 0
+    /// takes it away, then says so) 20 times: each time thread 1's next
+    /// access after that faults with `reason` at the page and kills the
+    /// process; no access succeeds after it (thread 1 would report the page).
+    private func checkNoStaleAccess(_ program: String, faultsWith reason: FaultReason) throws {
         try onEachBackend { _ in
             let (guest, _) = try boot(cpus: 2)
             for round in 0..<20 {
-                let run = try guest.runProgram("threads-stale", reportFaults: false, threads: 2)
-                guard case .faulted(let reason, let address, _, _) = run.outcome else {
-                    XCTFail("round \(round): \(run.outcome), reports \(guest.programReports.map { String($0, radix: 16) })")
+                let run = try guest.runProgram(program, reportFaults: false, threads: 2)
+                guard case .faulted(let faulted, let address, _, _) = run.outcome else {
+                    XCTFail("\(program), round \(round): \(run.outcome), reports \(guest.programReports.map { String($0, radix: 16) })")
                     continue
                 }
-                XCTAssertEqual(reason, .notAllocated, "round \(round)")
-                XCTAssertEqual(address % 4096, 0, "round \(round)")
-                XCTAssertEqual(run.faultThread, 1, "round \(round)")
-                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "round \(round)")
+                XCTAssertEqual(faulted, reason, "\(program), round \(round)")
+                XCTAssertEqual(address % 4096, 0, "\(program), round \(round)")
+                XCTAssertEqual(run.faultThread, 1, "\(program), round \(round)")
+                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "\(program), round \(round)")
             }
-            XCTAssertEqual(guest.programReports, [], "no stale read")
+            XCTAssertEqual(guest.programReports, [], "\(program): no stale access")
         }
     }
 
+    /// Thread 1 reads a page in ring 3 while thread 0 frees it: once the free
+    /// has returned (its shootdown acknowledged), thread 1's next read faults.
+    func testAFreeReachesTheOtherThreadsTLBBeforeItReturns() throws {
+        try checkNoStaleAccess("threads-stale", faultsWith: .notAllocated)
+    }
+
     /// The same for a downgrade: thread 1 writes to a page while thread 0
-    /// makes it read-only; once the protect has returned, thread 1's next
-    /// write faults (write to read-only) and kills the process at the page.
+    /// makes it read-only; once the protect has returned, its next write faults.
     func testADowngradeReachesTheOtherThreadsTLBBeforeItReturns() throws {
-        try onEachBackend { _ in
-            let (guest, _) = try boot(cpus: 2)
-            for round in 0..<20 {
-                let run = try guest.runProgram("threads-stale-write", reportFaults: false, threads: 2)
-                guard case .faulted(let reason, let address, _, _) = run.outcome else {
-                    XCTFail("round \(round): \(run.outcome), reports \(guest.programReports.map { String($0, radix: 16) })")
-                    continue
-                }
-                XCTAssertEqual(reason, .writeToReadOnly, "round \(round)")
-                XCTAssertEqual(address % 4096, 0, "round \(round)")
-                XCTAssertEqual(run.faultThread, 1, "round \(round)")
-                XCTAssertEqual(run.freeFramesAfter, run.freeFramesBefore, "round \(round)")
-            }
-            XCTAssertEqual(guest.programReports, [], "no stale write")
-        }
+        try checkNoStaleAccess("threads-stale-write", faultsWith: .writeToReadOnly)
     }
 
     /// An exception on another CPU ends the run with that CPU's report: its

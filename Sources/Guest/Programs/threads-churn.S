@@ -3,7 +3,7 @@
 // reads them back and frees the reservation (4 invalidations, shot down
 // to every other thread's CPU). Exits 0 once every thread is done, 2 when a
 // page read back another thread's number, 1 when a reservation failed.
-#include "syscalls.h"
+#include "threads.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
@@ -38,16 +38,8 @@ _start:
     jnz 8f
     dec %r15
     jnz 1b
-    lock incq done_count(%rip)
-    test %r12, %r12
-    jz 4f
+    THREADS_JOIN done_count, %r12, %r13
     xor %edi, %edi
-    SYSCALL SYS_EXIT
-4:  cmp done_count(%rip), %r13
-    je 5f
-    pause
-    jmp 4b
-5:  xor %edi, %edi
     SYSCALL SYS_EXIT
 8:  mov $1, %edi
     SYSCALL SYS_EXIT

@@ -3,7 +3,7 @@
 // word of every page, all at once (the threads fault on the same pages
 // together), then thread 0, once every thread is done, checks every word
 // of every page and exits 0, or 2 at the first one wrong.
-#include "syscalls.h"
+#include "threads.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
@@ -17,12 +17,8 @@ _start:
     test %rax, %rax
     jz 8f
     mov %rax, shared_base(%rip)
-1:  mov shared_base(%rip), %rbx
-    test %rbx, %rbx
-    jnz 2f
-    pause
-    jmp 1b
-2:  lea 1(%r12), %r8        // the mark
+1:  AWAIT_NONZERO shared_base, %rbx
+    lea 1(%r12), %r8        // the mark
     xor %ecx, %ecx          // page
 3:  mov %rcx, %rdx
     shl $12, %rdx
@@ -31,16 +27,8 @@ _start:
     inc %rcx
     cmp $64, %rcx
     jb 3b
-    lock incq done_count(%rip)
-    test %r12, %r12
-    jz 4f
-    xor %edi, %edi
-    SYSCALL SYS_EXIT
-4:  cmp done_count(%rip), %r13
-    je 5f
-    pause
-    jmp 4b
-5:  xor %ecx, %ecx          // page
+    THREADS_JOIN done_count, %r12, %r13
+    xor %ecx, %ecx          // page
 6:  xor %esi, %esi          // thread
 7:  mov %rcx, %rdx
     shl $12, %rdx

@@ -4,7 +4,7 @@
 // 1's next write must fault, killing the process at the page. A write that
 // succeeds after thread 0 said so went through a stale writable
 // translation: thread 1 reports the page and the process exits with status 3.
-#include "syscalls.h"
+#include "threads.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
@@ -32,11 +32,7 @@ _start:
     jmp 3b
 4:  mov $3, %edi
     SYSCALL SYS_EXIT
-5:  mov shared_base(%rip), %rbx
-    test %rbx, %rbx
-    jnz 6f
-    pause
-    jmp 5b
+5:  AWAIT_NONZERO shared_base, %rbx
 6:  mov protected(%rip), %rcx   // said before this write?
     incq (%rbx)
     lock incq writes(%rip)

@@ -4,7 +4,7 @@
 // killing the process at the page. A read that succeeds after thread 0 said
 // so used a stale translation: thread 1 reports the page (SYS_REPORT) and
 // the process exits with status 3.
-#include "syscalls.h"
+#include "threads.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
@@ -35,11 +35,7 @@ _start:
 4:  mov $3, %edi
     SYSCALL SYS_EXIT
     // Thread 1.
-5:  mov shared_base(%rip), %rbx
-    test %rbx, %rbx
-    jnz 6f
-    pause
-    jmp 5b
+5:  AWAIT_NONZERO shared_base, %rbx
 6:  mov freed(%rip), %rcx   // said before this read?
     mov (%rbx), %rax
     lock incq reads(%rip)

@@ -2,7 +2,7 @@
 // lazily and publishes the address; thread i of n writes to pages
 // i, i + n, i + 2n, ... (256 / n each). Exits 0 once every thread is done.
 // For kvmbench: 256 faults by one thread against 128 each by two.
-#include "syscalls.h"
+#include "threads.h"
     .section .text.entry, "ax"
     .globl _start
 _start:
@@ -16,28 +16,16 @@ _start:
     test %rax, %rax
     jz 8f
     mov %rax, shared_base(%rip)
-1:  mov shared_base(%rip), %rbx
-    test %rbx, %rbx
-    jnz 2f
-    pause
-    jmp 1b
-2:  mov %r12, %rcx          // page
+1:  AWAIT_NONZERO shared_base, %rbx
+    mov %r12, %rcx          // page
 3:  mov %rcx, %rdx
     shl $12, %rdx
     movq $1, (%rbx, %rdx)
     add %r13, %rcx
     cmp $256, %rcx
     jb 3b
-    lock incq done_count(%rip)
-    test %r12, %r12
-    jz 4f
+    THREADS_JOIN done_count, %r12, %r13
     xor %edi, %edi
-    SYSCALL SYS_EXIT
-4:  cmp done_count(%rip), %r13
-    je 5f
-    pause
-    jmp 4b
-5:  xor %edi, %edi
     SYSCALL SYS_EXIT
 8:  mov $1, %edi
     SYSCALL SYS_EXIT

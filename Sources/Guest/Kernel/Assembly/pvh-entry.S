@@ -172,6 +172,21 @@ boot_pd:                                                    // 512 huge pages a 
 boot_tables_end:
 
 // ---- 64-bit kernel entry, at its link address ------------------------------
+// `GATE vector, stub, ist, type`: the IDT's gate for `vector` (type 0x8E: a
+// present 64-bit interrupt gate of DPL 0; 0xEE: DPL 3, reachable from ring 3).
+.macro GATE vector, stub, ist, type
+    lea (idt + \vector * 16)(%rip), %rdi
+    lea \stub(%rip), %rax
+    mov %ax, (%rdi)
+    movw $KERNEL_CODE, 2(%rdi)
+    movb $\ist, 4(%rdi)
+    movb $\type, 5(%rdi)
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+.endm
+
     .text
 kernel_entry64:
     lea kernel_stack_top(%rip), %rsp
@@ -249,49 +264,12 @@ kernel_entry64:
     cmp $32, %ecx
     jb 2b
     // Gate 128 (int $0x80): reachable from ring 3 (DPL 3), on IST1 too.
-    lea (idt + 128 * 16)(%rip), %rdi
-    lea trap_stub_128(%rip), %rax
-    mov %ax, (%rdi)
-    movw $KERNEL_CODE, 2(%rdi)
-    movb $1, 4(%rdi)
-    movb $0xEE, 5(%rdi)                 // present, DPL 3, 64-bit interrupt gate
-    shr $16, %rax
-    mov %ax, 6(%rdi)
-    shr $16, %rax
-    mov %eax, 8(%rdi)
-    // The shootdown vector: DPL 0, IST1, through trap_common (trap-stubs.S).
-    lea (idt + SHOOTDOWN_VECTOR * 16)(%rip), %rdi
-    lea trap_stub_241(%rip), %rax
-    mov %ax, (%rdi)
-    movw $KERNEL_CODE, 2(%rdi)
-    movb $1, 4(%rdi)
-    movb $0x8E, 5(%rdi)
-    shr $16, %rax
-    mov %ax, 6(%rdi)
-    shr $16, %rax
-    mov %eax, 8(%rdi)
-    // The process vector: the same way.
-    lea (idt + PROCESS_VECTOR * 16)(%rip), %rdi
-    lea trap_stub_242(%rip), %rax
-    mov %ax, (%rdi)
-    movw $KERNEL_CODE, 2(%rdi)
-    movb $1, 4(%rdi)
-    movb $0x8E, 5(%rdi)
-    shr $16, %rax
-    mov %ax, 6(%rdi)
-    shr $16, %rax
-    mov %eax, 8(%rdi)
-    // The wake vector: DPL 0, on the stack it interrupts (no IST).
-    lea (idt + WAKE_VECTOR * 16)(%rip), %rdi
-    lea wake_stub(%rip), %rax
-    mov %ax, (%rdi)
-    movw $KERNEL_CODE, 2(%rdi)
-    movb $0, 4(%rdi)
-    movb $0x8E, 5(%rdi)
-    shr $16, %rax
-    mov %ax, 6(%rdi)
-    shr $16, %rax
-    mov %eax, 8(%rdi)
+    GATE 128, trap_stub_128, 1, 0xEE
+    // The IPIs: a shootdown and a kill of a process's threads through
+    // trap_common on IST1 (trap-stubs.S); a wake on the stack it interrupts.
+    GATE SHOOTDOWN_VECTOR, trap_stub_241, 1, 0x8E
+    GATE PROCESS_VECTOR, trap_stub_242, 1, 0x8E
+    GATE WAKE_VECTOR, wake_stub, 0, 0x8E
     lidt idt_pointer(%rip)
 
     mov %r12, %rdi                      // hvm_start_info, physical
