@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["KVMHost", "GuestProtocol", "MachineArguments"], path: "Fuzz/FuzzTargets"),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Fuzz"),
         // Builders for test inputs (hand-made ELF images, tiny hostile guests).
-        .target(name: "TestSupport", dependencies: ["KVMHost", "GuestProtocol", "MemoryManager"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["KVMHost", "GuestImage", "GuestProtocol", "MemoryManager"], path: "Tests/TestSupport"),
         .testTarget(name: "MemoryManagerTests", dependencies: ["MemoryManager", "SeededRandom"]),
         .testTarget(name: "KVMHostTests", dependencies: ["KVMHost", "GuestProtocol", "MachineFacts", "TestSupport", "FuzzTargets", "SeededRandom"]),
         // Runs the real kvmhost binary: pipes, a pseudo-terminal, exit codes.

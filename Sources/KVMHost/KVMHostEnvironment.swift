@@ -26,8 +26,10 @@ public enum KVMHostEnvironment {
     /// KVMHOST_SMP's count, 1 when it is unset.
     public static func defaultCPUCount(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(EnvironmentError) -> Int {
         guard let value = environment[cpuCount] else { return 1 }
-        guard value.utf8.count <= 3, value.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(value),
-              (1...GuestCPUs.maximumCount).contains(count) else {
+        // Digits only, leading zeros allowed, as --smp takes them.
+        let digits = value.utf8.drop { $0 == 0x30 }
+        guard !value.isEmpty, digits.count <= 3, value.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let count = Int(String(decoding: digits, as: UTF8.self)), (1...GuestCPUs.maximumCount).contains(count) else {
             throw EnvironmentError(variable: cpuCount, value: value, expected: "a CPU count, 1 to \(GuestCPUs.maximumCount)")
         }
         return count

@@ -102,6 +102,15 @@ extension LiveGuest {
                 throw .cpuCountOutOfRange(cpuCount)
             }
             do { try cpu.validate() } catch { throw .cpu(error) }
+            if cpuCount > 1 {
+                // The other CPUs start in a page of RAM below 1 MiB, and the
+                // local APICs' page is MMIO, never RAM.
+                let startup = GuestCPUs.startupPage..<GuestCPUs.startupPage + UInt64(pageBytes)
+                guard ramRanges.contains(where: { $0.lowerBound <= startup.lowerBound && startup.upperBound <= $0.upperBound }),
+                      !memoryHoles.contains(where: { $0.overlaps(startup) }) else { throw .startupPageNotRAM }
+                let apic = GuestCPUs.localAPICPage..<GuestCPUs.localAPICPage + UInt64(pageBytes)
+                guard !ramRanges.contains(where: { $0.overlaps(apic) }) else { throw .ramOverLocalAPIC }
+            }
             // QEMU's pc machine lays out its own memory map; it takes no holes.
             guard backend == .kvm || memoryHoles.isEmpty else { throw .memoryHolesNeedKVM }
             guard backend == .kvm || memorySize % (1 << 20) == 0 else { throw .memorySizeNotWholeMiB(bytes: memorySize) }
@@ -115,6 +124,10 @@ extension LiveGuest {
         case memorySizeNotWholePages(bytes: Int)
         case reportLimitOutOfRange(Int)
         case cpuCountOutOfRange(Int)
+        /// Several CPUs need the start-up page (0x8000) in usable RAM.
+        case startupPageNotRAM
+        /// Several CPUs need the local APICs' page (0xFEE00000) free of RAM.
+        case ramOverLocalAPIC
         /// An environment variable a configuration reads has a value it does not take.
         case environment(EnvironmentError)
         case memoryHolesNeedKVM
@@ -138,6 +151,11 @@ extension LiveGuest {
                 return "reportLimit \(limit) must lie between 1 and \(Configuration.maximumReportLimit)"
             case .cpuCountOutOfRange(let count):
                 return "a guest of \(count) CPUs is not possible: it must have 1 to \(GuestCPUs.maximumCount)"
+            case .startupPageNotRAM:
+                return "several CPUs need usable RAM at \(hex(GuestCPUs.startupPage))-\(hex(GuestCPUs.startupPage + 0x1000)), "
+                    + "where they start (INIT-SIPI-SIPI): it lies outside RAM or in a reserved range"
+            case .ramOverLocalAPIC:
+                return "several CPUs need the local APICs' page \(hex(GuestCPUs.localAPICPage)) free of RAM: the RAM layout covers it"
             case .environment(let error):
                 return "the configuration cannot be built: \(error)"
             case .memoryHolesNeedKVM:

@@ -136,6 +136,11 @@ public class LiveGuest {
         switch try nextEvent(deadline) {
         case .report(.ready(let ready)):
             if ready.droppedMemoryRanges > 0 { throw failure(.memoryMapNotTaken(droppedRanges: ready.droppedMemoryRanges)) }
+            // Every CPU asked for is running, or the console's last line says why not.
+            if ready.cpuCount != UInt64(configuration.cpuCount) {
+                throw failure(.cpusNotStarted(asked: configuration.cpuCount, started: ready.cpuCount,
+                                              lastConsoleLine: serial.lastLines(20).last { $0.hasPrefix("guest kernel:") } ?? ""))
+            }
             if backend == .tcg { memoryMap = PhysicalMemoryMap(reported: ready.memoryMap.entries) }
             pageTableCheckTable = ready.pageTableCheckTable
             try checkCPU(deadline)

@@ -3,6 +3,7 @@ import Foundation
 import GuestImage
 import GuestProtocol
 import KVMHost
+import MachineArguments
 
 struct BootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -62,6 +63,10 @@ struct BootCommand: ParsableCommand {
         if fromSnapshot != nil && saveSnapshot != nil {
             throw ValidationError("--from-snapshot goes on after the ready report; --save-snapshot saves at it: save from the session with Ctrl-A s instead")
         }
+        // A snapshot carries one vCPU so far: refused before anything boots.
+        if let smp = machine.smp, let count = try? MachineArguments.cpuCount(smp), count > 1, saveSnapshot != nil || fromSnapshot != nil {
+            throw ValidationError("--smp \(count): a snapshot carries one vCPU so far; --save-snapshot and --from-snapshot need one CPU")
+        }
         if fromSnapshot != nil && noMonitor { throw ValidationError("--from-snapshot goes on after the ready report; --no-monitor would do nothing") }
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
         // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.
@@ -73,7 +78,11 @@ struct BootCommand: ParsableCommand {
         var console: ConsoleOutput?
         ExitCodes.reporting(console: { console }) {
             let interactive = isatty(STDIN_FILENO) == 1
-            let configuration = try machine.configuration()
+            var configuration = try machine.configuration()
+            // From a snapshot the CPUs are the snapshot's, as its memory is (KVMHOST_SMP does not apply).
+            if fromSnapshot != nil && machine.smp == nil { configuration.cpuCount = 1 }
+            // KVMHOST_SMP's CPUs cannot be saved: refused before the boot.
+            if saveSnapshot != nil && configuration.cpuCount > 1 { throw SnapshotError.severalCPUs(configuration.cpuCount) }
             let timeout = try machine.watchdog(interactive: interactive)
             let guest: LiveGuest
             if let fromSnapshot {

@@ -29,7 +29,7 @@ enum ExitCodes {
         case .timeout: return timeout
         case .stoppedByUser: return 0
         case .failEntry, .internalError, .unexpectedExit, .systemEvent, .halted, .unexpectedPort, .mmio, .channel,
-             .exited, .unexpectedReport, .memoryMapNotTaken, .missingCPUFeature, .qemuShutdown, .backendEnded,
+             .exited, .unexpectedReport, .memoryMapNotTaken, .cpusNotStarted, .missingCPUFeature, .qemuShutdown, .backendEnded,
              .statusCutToSevenBits, .kernelExited(.missingCPUFeature, _), .pageTableViolation, .pageTablesUnchecked:
             return otherFailure
         }
@@ -112,7 +112,8 @@ enum ExitCodes {
             status = badImage
         } catch let error as SnapshotError {
             printError("snapshot: \(error)")
-            status = badImage
+            // Several CPUs are an option given, not a damaged file.
+            if case .severalCPUs = error { status = badArguments } else { status = badImage }
         } catch let error as KernelFileError {
             printError("\(error)")
             status = badImage

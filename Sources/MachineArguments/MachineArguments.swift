@@ -64,10 +64,13 @@ public enum MachineArguments {
     /// `--timeout SECONDS`: a positive decimal number of seconds, at most
     /// `maximumTimeoutSeconds`, or `none`/`inf` for no limit (nil).
     /// `--smp N`: the CPUs the guest has, a plain decimal from 1 to
-    /// `GuestCPUs.maximumCount` (QEMU's other -smp keys are not taken).
+    /// `GuestCPUs.maximumCount` (QEMU's other -smp keys are not taken);
+    /// leading zeros are the number's, as QEMU reads it.
     public static func cpuCount(_ text: String) throws(ArgumentError) -> Int {
         let range = 1...GuestCPUs.maximumCount
-        guard !text.isEmpty, text.utf8.count <= 3, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let count = Int(text) else {
+        let digits = text.utf8.drop { $0 == 0x30 }
+        guard !text.isEmpty, digits.count <= 3, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let count = Int(String(decoding: digits, as: UTF8.self)) ?? (digits.isEmpty ? 0 : nil) else {
             throw ArgumentError(option: "--smp", value: text, problem: "is not a CPU count: a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         guard range.contains(count) else {

@@ -173,13 +173,29 @@ final class KVMHostCLITests: XCTestCase {
         XCTAssertEqual(badVariable.status, 64)
         XCTAssertEqual(badVariable.stderr, "kvmhost: KVMHOST_SMP=many: it takes a CPU count, 1 to 8\n")
         if Backend.kvm.unavailableReason == nil {
+            // A snapshot carries one vCPU: several are refused before the boot (64), and leave no file.
             let path = NSTemporaryDirectory() + "kvmhost-smp-\(UUID().uuidString).snapshot"
             defer { try? FileManager.default.removeItem(atPath: path) }
             let snapshot = try binary.run(["--smp", "2", "--save-snapshot", path], input: "quit\n")
-            XCTAssertEqual(snapshot.stderr, "kvmhost: snapshot: the guest has 2 CPUs, and a snapshot carries one vCPU's state so far: "
-                                            + "snapshots need a one-CPU guest\n")
-            XCTAssertNotEqual(snapshot.status, 0)
+            XCTAssertEqual(snapshot.status, 64)
+            XCTAssertTrue(snapshot.stderr.hasPrefix("Error: --smp 2: a snapshot carries one vCPU so far; --save-snapshot and --from-snapshot need one CPU\n"),
+                          snapshot.stderr)
+            XCTAssertFalse(snapshot.stdout.contains("guest kernel"), "nothing booted")
+            let fromVariable = try binary.run(["--save-snapshot", path], input: "quit\n", environment: ["KVMHOST_SMP": "2"])
+            XCTAssertEqual(fromVariable.status, 64)
+            XCTAssertEqual(fromVariable.stderr, "kvmhost: snapshot: the guest has 2 CPUs, and a snapshot carries one vCPU's state so far: "
+                                               + "snapshots need a one-CPU guest\n")
             XCTAssertFalse(FileManager.default.fileExists(atPath: path), "no file is left behind")
+            // A one-CPU snapshot goes on with its one CPU whatever KVMHOST_SMP says; --smp 2 is refused.
+            XCTAssertEqual(try binary.run(["--save-snapshot", path], input: "quit\n").status, 0)
+            let resumed = try binary.run(["--from-snapshot", path], input: "cpus\nquit\n", environment: ["KVMHOST_SMP": "2"])
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertTrue(resumed.stdout.contains("cpu 0: APIC ID 0, online, boot CPU, runs the monitor\nmonitor> quit"), resumed.stdout)
+            XCTAssertEqual(try binary.run(["--from-snapshot", path, "--smp", "2"]).status, 64)
+            // The start-up page must be RAM.
+            let reserved = try binary.run(["--smp", "2", "--reserve", "0x8000-0x9000"])
+            XCTAssertEqual(reserved.status, 64)
+            XCTAssertTrue(reserved.stderr.contains("several CPUs need usable RAM at 0x8000-0x9000"), reserved.stderr)
         }
         if ran == 0 { throw XCTSkip("--smp boots need /dev/kvm or QEMU: \(Backend.kvm.unavailableReason ?? ""); \(Backend.tcg.unavailableReason ?? "")") }
     }

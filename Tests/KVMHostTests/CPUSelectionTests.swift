@@ -31,10 +31,13 @@ final class CPUSelectionTests: XCTestCase {
     /// -smp takes its first value; anything else is named.
     func testTheCPUCountIsAPlainCountInRange() throws {
         for count in 1...GuestCPUs.maximumCount { XCTAssertEqual(try MachineArguments.cpuCount("\(count)"), count) }
+        XCTAssertEqual(try MachineArguments.cpuCount("0002"), 2, "leading zeros are the number's")
+        XCTAssertEqual(try MachineArguments.cpuCount(String(repeating: "0", count: 50) + "8"), 8)
         let notACount = "is not a CPU count: a whole number from 1 to \(GuestCPUs.maximumCount)"
         let refused: [(String, String)] = [
             ("", notACount), ("two", notACount), ("+2", notACount), ("-1", notACount), ("2,cores=2", notACount),
             ("0x2", notACount), (" 2", notACount), ("1000", notACount), (String(repeating: "9", count: 40), notACount),
+            ("00", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"),
             ("0", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"), ("9", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"),
             ("000", "must lie between 1 and \(GuestCPUs.maximumCount) CPUs"),
         ]

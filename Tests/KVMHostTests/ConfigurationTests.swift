@@ -45,13 +45,34 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
+    /// Several CPUs start in a page of RAM at 0x8000 and find their local
+    /// APICs at 0xFEE00000: a layout without the one, or with RAM over the
+    /// other, is refused before anything is built; one CPU needs neither.
+    func testSeveralCPUsNeedTheStartUpPageAndTheLocalAPICsPage() {
+        var noStartupPage = LiveGuest.Configuration(ram: [0..<0x8000, 0x10_0000..<0x100_0000])
+        noStartupPage.cpuCount = 2
+        XCTAssertEqual(refusal(noStartupPage), .startupPageNotRAM)
+        var reserved = LiveGuest.Configuration(memoryHoles: [0x8000..<0x9000])
+        reserved.cpuCount = 2
+        XCTAssertEqual(refusal(reserved), .startupPageNotRAM)
+        var overAPIC = LiveGuest.Configuration(ram: [0..<0x1_0000_0000])
+        overAPIC.cpuCount = 2
+        XCTAssertEqual(refusal(overAPIC), .ramOverLocalAPIC)
+        for var configuration in [noStartupPage, reserved, overAPIC] {
+            configuration.cpuCount = 1
+            XCTAssertNotEqual(refusal(configuration), .startupPageNotRAM)
+            XCTAssertNotEqual(refusal(configuration), .ramOverLocalAPIC)
+        }
+    }
+
     /// KVMHOST_SMP: a plain count of CPUs within range, or an error naming it.
     func testTheCPUCountVariableTakesAPlainCountInRange() {
         XCTAssertEqual(try KVMHostEnvironment.defaultCPUCount([:]), 1)
         for count in 1...GuestCPUs.maximumCount {
             XCTAssertEqual(try KVMHostEnvironment.defaultCPUCount([KVMHostEnvironment.cpuCount: "\(count)"]), count)
         }
-        for value in ["", "0", "9", "-1", "+2", " 2", "2 ", "0x2", "two", "1000", "99999999999999999999", "2\u{0}"] {
+        XCTAssertEqual(try KVMHostEnvironment.defaultCPUCount([KVMHostEnvironment.cpuCount: "0002"]), 2)
+        for value in ["", "0", "000", "9", "-1", "+2", " 2", "2 ", "0x2", "two", "1000", "99999999999999999999", "2\u{0}"] {
             XCTAssertThrowsError(try KVMHostEnvironment.defaultCPUCount([KVMHostEnvironment.cpuCount: value]), value) {
                 XCTAssertEqual($0 as? EnvironmentError,
                                EnvironmentError(variable: "KVMHOST_SMP", value: value, expected: "a CPU count, 1 to \(GuestCPUs.maximumCount)"))

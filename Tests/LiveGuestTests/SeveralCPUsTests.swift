@@ -71,8 +71,8 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         try onEachBackend { _ in
             let (guest, _) = try boot(cpus: 2)
             let free = try guest.call(ReadFrameStatistics()).free
-            let rounds: UInt64 = 64
-            let reply = try guest.call(CheckRemoteShootdown(rounds: rounds))
+            let rounds = CheckRemoteShootdown.roundLimit  // the most one reply carries
+            let reply = try guest.call(CheckRemoteShootdown(rounds: rounds), timeout: .seconds(120))
             XCTAssertEqual(reply.staleReads, [UInt64](repeating: 0, count: Int(rounds)), "stale reads after each round's unmap")
             XCTAssertEqual(reply.readsBefore.count, Int(rounds))
             for (round, reads) in reply.readsBefore.enumerated() { XCTAssertGreaterThanOrEqual(reads, 1, "round \(round)") }
@@ -185,6 +185,26 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
                     let rsp = try? XCTUnwrap(failure.cpu).rsp
                     XCTAssertTrue((ready.directMapBase..<ready.kernelVirtualBase).contains(rsp ?? 0), "\(String(describing: failure.cpu))")
                 }
+            }
+        }
+    }
+
+    /// In the smallest guest, memory holds the stacks of fewer CPUs than
+    /// asked: the kernel starts those, says so, and the boot fails naming
+    /// how many started.
+    func testCPUsMemoryCannotHoldAreNamedNotStarted() throws {
+        try onEachBackend { _ in
+            var configuration = LiveGuest.Configuration(memorySize: 4 << 20)
+            configuration.cpuCount = GuestCPUs.maximumCount
+            let guest = try liveGuest(kernel: GuestImage.kernel(), configuration: configuration)
+            XCTAssertThrowsError(try guest.boot()) { error in
+                guard let failure = error as? GuestFailure, case .cpusNotStarted(let asked, let started, let line) = failure.kind else {
+                    return XCTFail("\(error)")
+                }
+                XCTAssertEqual(asked, GuestCPUs.maximumCount)
+                XCTAssertGreaterThan(started, 1)
+                XCTAssertLessThan(started, UInt64(GuestCPUs.maximumCount))
+                XCTAssertEqual(line, "guest kernel: memory holds the stacks of \(started) CPUs, not the 8 the ACPI tables list; the rest stay off")
             }
         }
     }

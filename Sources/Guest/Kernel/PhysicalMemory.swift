@@ -79,22 +79,51 @@ enum PhysicalMemory {
         reserve(ReservationKind.startInfo, startInfo)
         reserve(ReservationKind.memoryMap, memoryMap)
         reserve(ReservationKind.frameBitmap, FrameRange(start: bitmapStart, count: bitmapFrames))
-        if cpuCount > 1 {
-            reserve(ReservationKind.startupTrampoline, FrameRange(start: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift, count: 1))
-            // A run the allocator finds, given back and reserved: the stacks
-            // are the kernel's for good, as the bitmap is.
-            let count = UInt64(cpuCount - 1) * CPUs.stackPages + 1
-            guard let first = frames.allocateContiguous(count: count) else { kernelPanic("out of physical memory", count, detail: "the CPUs' stacks") }
-            cpuStacks = FrameRange(start: first.number, count: count)
-            do { try frames.free(cpuStacks) } catch { kernelPanic("cannot set the CPUs' stacks aside", first.address) }
-            reserve(ReservationKind.cpuStacks, cpuStacks)
-        }
+        if cpuCount > 1 { reserveForOtherCPUs(cpuCount) }
         // Firmware may have written below 1 MiB (QEMU's SeaBIOS does): those
         // frames are not known to hold zeros.
         frames.markTouched(FrameRange(start: 0, count: firstKnownZeroFrame))
         // Hand out known-zero frames first: new page tables then need no
         // zeroing (280 us a page in emulated ring 0).
         frames.startSearch(at: Frame(number: max(image.end, bitmapStart + bitmapFrames)))
+    }
+
+    /// How many CPUs can start: 1 until `reserveForOtherCPUs` set aside
+    /// the start-up page and their stacks.
+    private(set) static var startableCPUs = 1
+
+    /// The page the other CPUs start in, and their stacks (with the PML4
+    /// they idle in): as many CPUs as memory holds, each shortfall said on
+    /// the console (the host then names the CPUs that did not start).
+    private static func reserveForOtherCPUs(_ cpuCount: Int) {
+        let startup = FrameRange(start: UInt64(AP_TRAMPOLINE_PHYSICAL) >> frameShift, count: 1)
+        let takenBefore = reservationCount
+        reserve(ReservationKind.startupTrampoline, startup)
+        guard reservations[takenBefore].taken == 1 else {
+            Console.write("guest kernel: the start-up page 0x8000 is not usable RAM; running on the boot CPU alone\n")
+            return
+        }
+        // A run the allocator finds, given back and reserved: the stacks are
+        // the kernel's for good, as the bitmap is.
+        var cpus = cpuCount
+        while cpus > 1 {
+            let count = UInt64(cpus - 1) * CPUs.stackPages + 1
+            if let first = frames.allocateContiguous(count: count) {
+                cpuStacks = FrameRange(start: first.number, count: count)
+                do { try frames.free(cpuStacks) } catch { kernelPanic("cannot set the CPUs' stacks aside", first.address) }
+                reserve(ReservationKind.cpuStacks, cpuStacks)
+                break
+            }
+            cpus -= 1
+        }
+        if cpus < cpuCount {
+            Console.write("guest kernel: memory holds the stacks of ")
+            Console.writeDecimal(UInt64(cpus))
+            Console.write(" CPUs, not the ")
+            Console.writeDecimal(UInt64(cpuCount))
+            Console.write(" the ACPI tables list; the rest stay off\n")
+        }
+        startableCPUs = cpus
     }
 
     private static func reserve(_ kind: ReservationKind, _ range: FrameRange) {

@@ -35,6 +35,8 @@ public enum GuestCPUs {
     public static let maximumCount = Int(MAXIMUM_CPUS)
     /// The page below 1 MiB the other CPUs start in (the SIPI's vector is its frame number).
     public static let startupPage = UInt64(AP_TRAMPOLINE_PHYSICAL)
+    /// The local APIC's registers' page: no RAM may lie there.
+    public static let localAPICPage = UInt64(LOCAL_APIC_PHYSICAL)
 }
 
 /// What a 32-bit read of the report port answers under KVMHost: "KVMH".

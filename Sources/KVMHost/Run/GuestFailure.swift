@@ -54,6 +54,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         /// The kernel could not record this many ranges of its memory map
         /// (its ready report says so): it would run with memory missing.
         case memoryMapNotTaken(droppedRanges: UInt64)
+        /// The kernel started fewer CPUs than the configuration has; its
+        /// console line (if it printed one) says why.
+        case cpusNotStarted(asked: Int, started: UInt64, lastConsoleLine: String)
         /// The host's page-table check after a call found an invariant broken
         /// (the first violation it met).
         case pageTableViolation(PageTableViolation)
@@ -234,6 +237,9 @@ public struct GuestFailure: Error, CustomStringConvertible {
         case .channel(let error): return "report channel: \(error)"
         case .exited(let status): return "the guest exited with status \(status)"
         case .unexpectedReport(let what): return "unexpected report: \(what)"
+        case .cpusNotStarted(let asked, let started, let line):
+            return "the kernel started \(started) of the \(asked) CPUs asked for"
+                + (line.isEmpty ? "" : ": \(escapingControlCharacters(line))")
         case .memoryMapNotTaken(let dropped):
             return "the kernel dropped \(dropped) range(s) of its memory map that its frame allocator cannot record"
         case .pageTableViolation(let violation): return violation.summary

@@ -44,7 +44,8 @@ enum CPUs {
     /// Starts every other CPU the table lists, one at a time, each checked
     /// in before the next; a CPU that does not check in is a panic naming it.
     static func startApplicationProcessors() {
-        guard table.count > 1 else { return }
+        let startable = min(table.count, PhysicalMemory.startableCPUs)
+        guard startable > 1 else { return }
         // The legacy PIC masked: a process's threads run with interrupts on,
         // and its timer would arrive at SeaBIOS's vector 8, the #DF gate.
         // (KVM's in-kernel PIC answers these ports only with several CPUs.)
@@ -60,7 +61,7 @@ enum CPUs {
             .copyMemory(from: UnsafeRawPointer(bitPattern: layout.trampoline_start)!, byteCount: trampolineBytes)
         let tables = trampolineTables(identityPDPT: UInt64(layout.identity_pdpt_physical))
         idleRoot = kernelRegionOnly().address
-        for index in 1..<table.count { start(index, tables: tables, entry: UInt64(layout.entry)) }
+        for index in 1..<startable { start(index, tables: tables, entry: UInt64(layout.entry)) }
         // Zeroed first: a page table's entries are not left in a free frame.
         KernelLayout.directMap(tables.address).initializeMemory(as: UInt8.self, repeating: 0, count: Int(frameSize))
         PhysicalMemory.free(tables)

@@ -36,18 +36,20 @@ enum TLBShootdown {
         request.pointee.root = UInt(root)
         request.pointee.start = UInt(start)
         request.pointee.count = UInt(count)
-        var targets = 0
+        // The targets, read once: a CPU counted here is the CPU interrupted
+        // below, even if it leaves the address space in between (it then
+        // only acknowledges). One that loads it after this read loads the
+        // tables already written: it has nothing stale.
+        var targets: UInt64 = 0
         for index in 0..<CPUs.count {
             let area = CPUs.area(index)
-            guard area != me, cpu_atomic_load(&area.pointee.loaded_root) == UInt(root) else { continue }
-            targets += 1
+            if area != me, cpu_atomic_load(&area.pointee.loaded_root) == UInt(root) { targets |= 1 << UInt64(index) }
         }
-        cpu_atomic_store(&request.pointee.pending, UInt(targets))
-        if targets > 0 {
+        cpu_atomic_store(&request.pointee.pending, UInt(targets.nonzeroBitCount))
+        if targets != 0 {
             sent &+= 1
-            for index in 0..<CPUs.count {
+            for index in 0..<CPUs.count where targets & (1 << UInt64(index)) != 0 {
                 let area = CPUs.area(index)
-                guard area != me, cpu_atomic_load(&area.pointee.loaded_root) == UInt(root) else { continue }
                 cpu_atomic_store(&area.pointee.shootdown_pending, 1)
                 LocalAPIC.interrupt(UInt64(area.pointee.apic_id), vector: UInt32(SHOOTDOWN_VECTOR))
                 interrupts &+= 1

@@ -18,7 +18,8 @@ public struct CheckRemoteShootdown: GuestCall, Equatable, Sendable {
     }
     // wire: rounds in 1...CheckRemoteShootdown.roundLimit
     public var rounds: UInt64
-    public static let roundLimit: UInt64 = 256
+    /// Two words a round in one reply record (4096 bytes): 200 fit.
+    public static let roundLimit: UInt64 = 200
     public static let staleReadLimit: UInt64 = 1000
     /// The page CPU 1 reads, in the kernel's address space (user half).
     public static let page: UInt64 = 0x60_0000_0000
