@@ -68,14 +68,18 @@ struct ProcessorTable {
     /// Below what the bootstrap tables map; nothing above it is read.
     private static let readable: UInt64 = UInt64(BOOTSTRAP_MAP_GIB) << 30
 
+    /// Physical memory through the direct map, its base read once: ring 0
+    /// is emulated here, and every byte of the tables is summed.
+    private static let directMap = UnsafeRawPointer(bitPattern: UInt(DIRECT_MAP_BASE))!
+
     private static func byte(_ physical: UInt64) -> UInt64 {
-        UInt64(UnsafeRawPointer(KernelLayout.directMap(physical)).load(as: UInt8.self))
+        UInt64(directMap.load(fromByteOffset: Int(physical), as: UInt8.self))
     }
     private static func word32(_ physical: UInt64) -> UInt64 {
-        UInt64(UnsafeRawPointer(KernelLayout.directMap(physical)).loadUnaligned(as: UInt32.self))
+        UInt64(directMap.loadUnaligned(fromByteOffset: Int(physical), as: UInt32.self))
     }
     private static func word64(_ physical: UInt64) -> UInt64 {
-        UnsafeRawPointer(KernelLayout.directMap(physical)).loadUnaligned(as: UInt64.self)
+        directMap.loadUnaligned(fromByteOffset: Int(physical), as: UInt64.self)
     }
 
     private static func isReadable(_ address: UInt64, _ length: UInt64) -> Bool {
