@@ -18,4 +18,10 @@ final class MachineFactsTests: XCTestCase {
         XCTAssertEqual(GuestPort.report, UInt16(REPORT_PORT))
         XCTAssertEqual(channelSignature, 0x484D_564B, "\"KVMH\"")
     }
+
+    /// The lock validator's order table (machine.h) has a row and a column
+    /// for every lock class the protocol names.
+    func testTheLockValidatorsTableHoldsEveryLockClass() {
+        XCTAssertLessThan(LockClass.allCases.map(\.rawValue).max() ?? 0, UInt64(LOCK_VALIDATOR_CLASSES))
+    }
 }

@@ -166,6 +166,9 @@ struct cpu_local {
 struct cpu_local *cpu_local_area(unsigned long index);
 // Loads `area`'s GDT and TSS, the shared IDT and GS_BASE on the calling CPU.
 void cpu_local_load(struct cpu_local *area);
+// The lock validator's zeroed tables (LOCK_VALIDATOR_STORAGE_BYTES, Assembly/cpu-tables.S).
+extern unsigned long lock_validator_storage[];
+static inline unsigned long *lock_validator_tables(void) { return lock_validator_storage; }
 
 // The TLB shootdown in flight (Kernel/CPUs/TLBShootdown.swift): one at a time.
 struct tlb_shootdown {

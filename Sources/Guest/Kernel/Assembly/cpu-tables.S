@@ -52,6 +52,12 @@ idt:
     .globl cpu_locals
 cpu_locals:
     .skip MAXIMUM_CPUS * CPU_LOCAL_SIZE
+    // The lock validator's tables (Locks/LockValidator.swift), zero at boot
+    // with the rest of .bss: no allocation, no loop to clear them.
+    .p2align 3
+    .globl lock_validator_storage
+lock_validator_storage:
+    .skip LOCK_VALIDATOR_STORAGE_BYTES
     .p2align 12
 kernel_stack:
     .skip 64 * 1024

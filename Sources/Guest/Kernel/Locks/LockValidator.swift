@@ -11,38 +11,32 @@
 // loads a lock, and the kernel takes few.
 
 enum LockValidator {
-    private static let classCount = LockClass.allCases.count + 1   // raw values from 1
+    /// Raw values from 1; the table has room for `LOCK_VALIDATOR_CLASSES`.
+    private static let classCount = Int(LOCK_VALIDATOR_CLASSES)
     /// The most locks a CPU holds at once.
-    private static let depth = 8
+    private static let depth = Int(LOCK_VALIDATOR_DEPTH)
 
+    /// The tables, in zeroed .bss (Assembly/cpu-tables.S): nothing to
+    /// allocate or clear at boot, where ring 0 is emulated.
+    private static var storage: UnsafeMutablePointer<UInt64> {
+        UnsafeMutableRawPointer(lock_validator_tables()!).assumingMemoryBound(to: UInt64.self)
+    }
     /// `order[a * classCount + b]`: where b was first taken while a was held; 0: never.
-    private static let order: UnsafeMutablePointer<UInt64> = {
-        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: classCount * classCount)
-        table.initialize(repeating: 0, count: classCount * classCount)
-        return table
-    }()
+    private static var order: UnsafeMutablePointer<UInt64> { storage }
     /// Each CPU's held classes and where it took them, `depth` a CPU.
-    private static let held: UnsafeMutablePointer<(lockClass: UInt64, site: UInt64)> = {
-        let stack = UnsafeMutablePointer<(lockClass: UInt64, site: UInt64)>.allocate(capacity: Int(MAXIMUM_CPUS) * depth)
-        stack.initialize(repeating: (0, 0), count: Int(MAXIMUM_CPUS) * depth)
-        return stack
-    }()
-    private static let heldCount: UnsafeMutablePointer<Int> = {
-        let counts = UnsafeMutablePointer<Int>.allocate(capacity: Int(MAXIMUM_CPUS))
-        counts.initialize(repeating: 0, count: Int(MAXIMUM_CPUS))
-        return counts
-    }()
+    private static var held: UnsafeMutablePointer<(lockClass: UInt64, site: UInt64)> {
+        UnsafeMutableRawPointer(storage + classCount * classCount).assumingMemoryBound(to: (lockClass: UInt64, site: UInt64).self)
+    }
+    private static var heldCount: UnsafeMutablePointer<Int> {
+        UnsafeMutableRawPointer(storage + classCount * classCount + Int(MAXIMUM_CPUS) * depth * 2).assumingMemoryBound(to: Int.self)
+    }
     /// Whether each CPU runs an interrupt handler (an IPI's): no lock class
     /// is taken in one in this kernel.
-    private static let inInterrupt: UnsafeMutablePointer<Bool> = {
-        let flags = UnsafeMutablePointer<Bool>.allocate(capacity: Int(MAXIMUM_CPUS))
-        flags.initialize(repeating: false, count: Int(MAXIMUM_CPUS))
-        return flags
-    }()
+    private static var inInterrupt: UnsafeMutablePointer<UInt64> { storage + classCount * classCount + Int(MAXIMUM_CPUS) * (depth * 2 + 1) }
 
     /// Around an interrupt handler's work on this CPU.
-    static func enterInterrupt() { inInterrupt[Int(CPUs.current.pointee.index)] = true }
-    static func leaveInterrupt() { inInterrupt[Int(CPUs.current.pointee.index)] = false }
+    static func enterInterrupt() { inInterrupt[Int(CPUs.current.pointee.index)] = 1 }
+    static func leaveInterrupt() { inInterrupt[Int(CPUs.current.pointee.index)] = 0 }
 
     /// The order table is shared: its own word serializes writers (not a SpinLock: it would validate itself).
     private static var tableBusy: UInt = 0
@@ -51,7 +45,7 @@ enum LockValidator {
     static func acquiring(_ lockClass: LockClass, site: UInt64) {
         let cpu = Int(CPUs.current.pointee.index)
         let stack = held + cpu * depth
-        if inInterrupt[cpu] { fail(.takenInInterrupt, lockClass, lockClass, site, 0, cpu) }
+        if inInterrupt[cpu] != 0 { fail(.takenInInterrupt, lockClass, lockClass, site, 0, cpu) }
         for index in 0..<heldCount[cpu] {
             let holding = stack[index]
             if holding.lockClass == lockClass.rawValue { fail(.takenTwice, lockClass, lockClass, site, holding.site, cpu) }

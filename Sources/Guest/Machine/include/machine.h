@@ -60,6 +60,12 @@
 // application processor starts in real mode (the SIPI's vector is its
 // frame number).
 #define MAXIMUM_CPUS 8
+// The lock validator's zeroed tables (Assembly/cpu-tables.S): an order
+// table of 16 x 16 classes, and per CPU 8 held locks (class, site) and the
+// held count and interrupt flag, all 8-byte words.
+#define LOCK_VALIDATOR_CLASSES 16
+#define LOCK_VALIDATOR_DEPTH 8
+#define LOCK_VALIDATOR_STORAGE_BYTES (8 * (LOCK_VALIDATOR_CLASSES * LOCK_VALIDATOR_CLASSES + MAXIMUM_CPUS * (2 * LOCK_VALIDATOR_DEPTH + 2)))
 #define LOCAL_APIC_PHYSICAL 0xFEE00000
 #define AP_TRAMPOLINE_PHYSICAL 0x8000
 // The start-up parameters (struct ap_start) at the end of the trampoline's page.
