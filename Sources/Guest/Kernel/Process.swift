@@ -140,6 +140,9 @@ enum ProcessRunner {
             CurrentProcess.killed = true
             CurrentProcess.reason = .outOfMemory
         }
+        // One thread again: traps taken outside a process (the ring-3 access
+        // checks) take no process lock.
+        CurrentProcess.threads = 1
         tearDown()
         CurrentProcess.freeFramesBefore = freeBefore
         return true

@@ -4,9 +4,12 @@
 // kernel code that started it.
 
 enum UserTraps {
-    /// Under the process's lock, which every way out of a trap releases: a
-    /// return to the thread, `kill` and the exit system call.
+    /// With several threads, under the process's lock, which every way out
+    /// of a trap releases: a return to the thread, `kill` and the exit
+    /// system call. A process of one thread has nothing to race with (the
+    /// thread count holds for the whole run), and its traps are the hot path.
     static func handle(_ frame: UnsafeMutablePointer<trap_frame>, cr2: UInt64) {
+        guard CurrentProcess.threads > 1 else { return dispatch(frame, cr2: cr2) }
         CurrentProcess.lock.acquire()
         // Another thread killed the process while this one waited: it ends too.
         if CurrentProcess.killed { leave(1) }
@@ -14,9 +17,10 @@ enum UserTraps {
         CurrentProcess.lock.release()
     }
 
-    /// Ends this thread: the lock released, back to the kernel code that started it.
+    /// Ends this thread: the lock released (if it was taken), back to the
+    /// kernel code that started it.
     static func leave(_ value: UInt) -> Never {
-        CurrentProcess.lock.release()
+        if CurrentProcess.threads > 1 { CurrentProcess.lock.release() }
         user_leave(value)
     }
 
