@@ -17,6 +17,7 @@ func kmain(_ startInfoPhysical: UInt) {
     let physicalMemoryStart = cpu_rdtsc()
     PhysicalMemory.start(boot: boot, cpuCount: CPUs.table.count)
     let addressSpaceStart = cpu_rdtsc()
+    TLBChecker.prepare()
     KernelAddressSpace.build(boot: boot)
     TLBChecker.start()
     HostCheckTable.start()

@@ -92,10 +92,16 @@ enum CPUs {
         return frame
     }
 
-    private static func start(_ index: Int, tables: Frame, entry: UInt64) {
-        // Its part of the stacks PhysicalMemory set aside.
+    /// Where application processor `index`'s stacks lie (through the direct
+    /// map): its part of the stacks PhysicalMemory set aside.
+    static func stacks(_ index: Int) -> Range<UInt64> {
         let stacks = Frame(number: PhysicalMemory.cpuStacks.start + UInt64(index - 1) * stackPages)
         let base = UInt64(UInt(bitPattern: KernelLayout.directMap(stacks.address)))
+        return base..<base + stackPages * frameSize
+    }
+
+    private static func start(_ index: Int, tables: Frame, entry: UInt64) {
+        let base = stacks(index).lowerBound
         let stackTop = base + kernelStackPages * frameSize
         let ist1 = stackTop + istPages.0 * frameSize
         let ist2 = ist1 + istPages.1 * frameSize

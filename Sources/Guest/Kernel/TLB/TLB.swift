@@ -3,13 +3,14 @@
 // TLB checker what it discharged, so a page-table write that needed one of
 // them and got none is found (`TLBChecker`), and each reaches every other
 // CPU that has the same address space loaded (`TLBShootdown`). Nothing else
-// in the kernel runs invlpg or writes CR3. The checker follows the boot
-// CPU, which makes every page-table change; the other CPUs' flushes (the
-// `OnThisCPU` ones) are the shootdown's, and it waits for each.
+// in the kernel runs invlpg or writes CR3. The checker judges each CPU's
+// writes against that CPU's flushes; the flushes a shootdown asks of the
+// other CPUs (the `OnThisCPU` ones) are the shootdown's, and it waits for each.
 
 enum TLB {
-    /// The root (PML4 physical address) in CR3, once the kernel loaded its own.
-    private(set) static var loadedRoot: UInt64 = 0
+    /// The root (PML4 physical address) in this CPU's CR3, once the kernel
+    /// loaded its own: its area's, which shootdowns read too.
+    static var loadedRoot: UInt64 { UInt64(cpu_atomic_load(&CPUs.current.pointee.loaded_root)) }
 
     /// invlpg: drops the page's translation (and, as the CPU does, every
     /// cached table entry) in the loaded address space.
@@ -63,9 +64,8 @@ enum TLB {
 
     /// Loads `pagemap`'s tables into CR3, which drops every translation.
     static func load(_ pagemap: Pagemap) {
-        loadedRoot = pagemap.root.address
-        cpu_atomic_store(&CPUs.current.pointee.loaded_root, UInt(loadedRoot))
-        cpu_write_cr3(UInt(loadedRoot))
+        cpu_atomic_store(&CPUs.current.pointee.loaded_root, UInt(pagemap.root.address))
+        cpu_write_cr3(UInt(pagemap.root.address))
         TLBChecker.flushedAll()
     }
 

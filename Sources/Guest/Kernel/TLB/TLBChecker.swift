@@ -11,8 +11,14 @@
 // Which writes count: only the loaded address space's, and those below the
 // PML4 in the kernel's region (slot 255, whose tables every address space
 // shares). The TLB holds no other space's translations: with no PCIDs and
-// no global pages, the CR3 load that left it dropped them all. Several CPUs (later) make this
-// a set of CPUs per obligation, discharged by an acknowledged shootdown.
+// no global pages, the CR3 load that left it dropped them all.
+//
+// Each CPU has its own obligations: a write is the writing CPU's to
+// invalidate, and only that CPU's checkpoints judge it. Another CPU's
+// checkpoint may fall between a write and its invalidation (one thread
+// returns to ring 3 while another unmaps), and is no place to judge it; the
+// other CPUs' copies of the translation are the shootdown's, which the
+// invalidation sends and waits for.
 
 enum TLBChecker {
     /// One obligation in two words, since every word stored costs this
@@ -50,32 +56,60 @@ enum TLBChecker {
     /// Past `capacity`, `dropped` counts the writes not kept, the first of
     /// them in the slot after the last: only a full flush discharges those,
     /// and a checkpoint before it fails.
-    private static var pending = UnsafeMutablePointer<Obligation>(bitPattern: 8)!
+    /// Each CPU's are `capacity + 1` slots from `cpu * (capacity + 1)`.
+    private static var allPending = UnsafeMutablePointer<Obligation>(bitPattern: 8)!
     /// Each obligation's return addresses, `writerFrames` a slot, beside it:
     /// written where they lie, never copied.
-    private static var writers = UnsafeMutablePointer<UInt64>(bitPattern: 8)!
-    private static var count = 0
-    private static var dropped: UInt64 = 0
+    private static var allWriters = UnsafeMutablePointer<UInt64>(bitPattern: 8)!
+    /// Each CPU's count and dropped writes, two words from `cpu * 2`.
+    private static var allCounts = UnsafeMutablePointer<Int>(bitPattern: 8)!
     static let capacity = 64
     /// Return addresses kept per write (the Pagemap's own is the first):
     /// each costs three stores and loads in the emulated ring 0, about 25 us
     /// an unmap.
     static let writerFrames = 5
 
-    /// Where a frame of the kernel's stack may lie: its data and bss.
+    /// Where a frame of the boot CPU's stack may lie: the kernel's data and
+    /// bss (the other CPUs' stacks are `CPUs.stacks`).
     private static var stackLow: UInt64 = 0
     private static var stackHigh: UInt64 = 0
 
-    /// Listens to the Pagemap from now on.
-    static func start() {
+    /// Makes each CPU's (empty) obligations, before the kernel's first load
+    /// of an address space says it flushed them.
+    static func prepare() {
         let layout = KernelLayout.current
         stackLow = UInt64(layout.data_start)
-        stackHigh = UInt64(layout.data_end) &- 16
-        pending = UnsafeMutablePointer<Obligation>.allocate(capacity: capacity + 1)
-        writers = UnsafeMutablePointer<UInt64>.allocate(capacity: (capacity + 1) * writerFrames)
+        stackHigh = UInt64(layout.data_end)
+        let cpus = Int(MAXIMUM_CPUS)
+        allPending = UnsafeMutablePointer<Obligation>.allocate(capacity: cpus * (capacity + 1))
+        allWriters = UnsafeMutablePointer<UInt64>.allocate(capacity: cpus * (capacity + 1) * writerFrames)
+        allCounts = UnsafeMutablePointer<Int>.allocate(capacity: cpus * 2)
+        allCounts.initialize(repeating: 0, count: cpus * 2)
+    }
+
+    /// Listens to the Pagemap from now on.
+    static func start() {
         TranslationChangeWitness.witness = { root, address, level, leaf, change in
             TLBChecker.wrote(root: root, address: address, level: level, leaf: leaf, change: change)
         }
+    }
+
+    /// The calling CPU's number, through GS.
+    @inline(__always)
+    private static var cpu: Int { Int(CPUs.current.pointee.index) }
+    @inline(__always)
+    private static var pending: UnsafeMutablePointer<Obligation> { allPending + cpu * (capacity + 1) }
+    @inline(__always)
+    private static var writers: UnsafeMutablePointer<UInt64> { allWriters + cpu * (capacity + 1) * writerFrames }
+    @inline(__always)
+    private static var count: Int {
+        get { allCounts[cpu * 2] }
+        set { allCounts[cpu * 2] = newValue }
+    }
+    @inline(__always)
+    private static var dropped: Int {
+        get { allCounts[cpu * 2 + 1] }
+        set { allCounts[cpu * 2 + 1] = newValue }
     }
 
     @inline(__always)
@@ -83,18 +117,25 @@ enum TLBChecker {
         // Below its PML4 entry, the kernel's region is the same tables in every space.
         let shared = level < 4 && (address >> 39) & 0x1FF == UInt64(KernelAddressSpace.kernelSlot)
         guard root == TLB.loadedRoot || shared, let change = TranslationChange(rawValue: change) else { return }
+        let cpu = cpu
+        let count = allCounts[cpu * 2]
         // Past capacity, the first write not kept goes in the spare slot.
         let slot = count < capacity ? count : capacity
-        if slot == count || dropped == 0 {
-            let frames = callers(into: writers + slot * writerFrames)
-            (pending + slot).initialize(to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf,
-                                                       change: change, frames: frames, root: root))
+        if slot == count || allCounts[cpu * 2 + 1] == 0 {
+            let frames = callers(cpu: cpu, into: allWriters + (cpu * (capacity + 1) + slot) * writerFrames)
+            (allPending + cpu * (capacity + 1) + slot).initialize(
+                to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf, change: change, frames: frames, root: root))
         }
-        if slot == count { count += 1 } else { dropped += 1 }
+        if slot == count { allCounts[cpu * 2] += 1 } else { allCounts[cpu * 2 + 1] += 1 }
     }
 
     /// An invlpg of `address` discharges what it covers (`isDischarged`).
     static func invalidated(_ address: UInt64) {
+        // This CPU's, read through GS once: every access costs emulated ring 0.
+        let cpu = cpu
+        let pending = allPending + cpu * (capacity + 1)
+        let writers = allWriters + cpu * (capacity + 1) * writerFrames
+        var count = allCounts[cpu * 2]
         var index = 0
         while index < count {
             if pending[index].isDischarged(byInvalidating: address) {
@@ -110,6 +151,7 @@ enum TLBChecker {
                 index += 1
             }
         }
+        allCounts[cpu * 2] = count
     }
 
     static func flushedAll() {
@@ -120,7 +162,8 @@ enum TLBChecker {
     /// Fails the kernel when an obligation is pending at `checkpoint`.
     @inline(__always)
     static func check(_ checkpoint: TLBCheckpoint) {
-        if count > 0 || dropped > 0 { fail(checkpoint) }
+        let cpu = cpu
+        if allCounts[cpu * 2] > 0 || allCounts[cpu * 2 + 1] > 0 { fail(checkpoint) }
     }
 
     @inline(never)
@@ -140,7 +183,7 @@ enum TLBChecker {
         Console.write("\n")
         let record = StaleTranslationRecord(
             address: first.page, root: first.root, level: UInt64(first.level), leaf: first.leaf,
-            change: first.change, checkpoint: checkpoint, pending: UInt64(count) + dropped,
+            change: first.change, checkpoint: checkpoint, pending: UInt64(count + dropped),
             writtenFrom: WordList(UnsafeRawBufferPointer(start: firstWriters, count: first.frameCount * 8)))
         ReportChannel.send(kind: .staleTranslation) { $0.encode(record) }
         exitGuest(ExitStatus.panic)
@@ -148,13 +191,14 @@ enum TLBChecker {
 
     /// Stores the return addresses of `wrote`'s callers at `frames`,
     /// innermost first, and says how many: the RBP chain, followed only
-    /// while each frame lies in the kernel's data (where its stack is),
-    /// each above the last (so checked against the top alone).
+    /// while each frame lies in the CPU's stacks, each above the last (so
+    /// checked against the top alone).
     @inline(__always)
-    private static func callers(into frames: UnsafeMutablePointer<UInt64>) -> Int {
-        let high = stackHigh
+    private static func callers(cpu: Int, into frames: UnsafeMutablePointer<UInt64>) -> Int {
+        let stacks = cpu == 0 ? stackLow..<stackHigh : CPUs.stacks(cpu)
+        let high = stacks.upperBound &- 16
         var rbp = UInt64(cpu_read_rbp())
-        guard rbp >= stackLow else { return 0 }
+        guard rbp >= stacks.lowerBound else { return 0 }
         var index = 0
         while index < writerFrames && rbp <= high {
             let frame = UnsafePointer<UInt64>(bitPattern: UInt(rbp))!
