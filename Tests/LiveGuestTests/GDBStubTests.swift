@@ -16,11 +16,13 @@ final class GDBStubTests: XCTestCase {
         private var outcome: Result<UInt32, Error>?
         private var opened: Result<UInt16, Error> = .failure(CancellationError())
 
-        init(kernel: [UInt8], commands: [any GuestCall & Sendable] = [], wait: Bool = true) throws {
+        init(kernel: [UInt8], commands: [any GuestCall & Sendable] = [], wait: Bool = true, cpus: Int = 1) throws {
             let ready = DispatchSemaphore(value: 0)
             let thread = Thread { [self] in
                 do {
-                    let guest = try KVMGuest(kernel: kernel, configuration: .init(memorySize: 32 << 20))
+                    var configuration = LiveGuest.Configuration(memorySize: 32 << 20)
+                    configuration.cpuCount = cpus
+                    let guest = try KVMGuest(kernel: kernel, configuration: configuration)
                     guest.debugger.log = { _ in }
                     opened = .success(try guest.attachDebugger(port: 0, waitForDebugger: wait))
                     ready.signal()
@@ -112,6 +114,53 @@ final class GDBStubTests: XCTestCase {
         XCTAssertTrue(output.contains("PML4[255] at 0x"), "monitor walk: \(output)")
         XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
         // Detached, the guest runs its course.
+        XCTAssertEqual(try guest.finish()?.get(), 0)
+    }
+
+    /// With two CPUs each is a thread: a breakpoint the second CPU reaches
+    /// stops the guest in thread 2, `info threads` lists both, each
+    /// thread's registers and stack are its own CPU's, a step steps the
+    /// selected CPU, and a watchpoint is refused saying why.
+    func testEachCPUIsAThread() throws {
+        try requireKVM()
+        _ = try gdbPath()
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), cpus: 2)
+        let output = try gdb([
+            "hbreak kernel_ap_main", "continue",
+            "info threads",
+            "bt 1",
+            "info registers rsp",
+            "thread 1",
+            "info registers rsp",
+            "thread 2",
+            "stepi", "info registers rip",
+            "watch *(unsigned int *)&'$e11GuestKernel13ReportChannelO8sequence33_7FEFF886A9B448F0A8882E8E9F3FD089LLs6UInt32VvpZ'",
+            "continue",
+            "delete",
+            "detach",
+        ], port: guest.port)
+        if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { print(output) }
+        XCTAssertTrue(output.contains("[Switching to Thread 2]"), output)
+        XCTAssertTrue(output.contains("Thread 2 hit Breakpoint 1, "), output)
+        XCTAssertTrue(output.range(of: #"\* 2    Thread 2 \(CPU 1 \(stopped here\)\) [^\n]*kernel_ap_main"#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"\n  1    Thread 1 \(CPU 0 \(paused\)\) "#, options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.contains("#0  kernel_ap_main (") || output.contains("#0  0x00007fff8"), output)
+        // Each CPU's own stack: CPU 1's in the direct map, CPU 0's in the kernel's data.
+        let stacks = output.matches(of: /rsp +(0x[0-9a-f]+)/).map { UInt64($0.1.dropFirst(2), radix: 16) ?? 0 }
+        XCTAssertEqual(stacks.count, 2, output)
+        if stacks.count == 2 {
+            XCTAssertLessThan(stacks[0], 0x7fff_8000_0000, "CPU 1's stack is in the direct map: \(output)")
+            XCTAssertGreaterThanOrEqual(stacks[1], 0x7fff_8000_0000, "CPU 0's stack is in the kernel's data: \(output)")
+        }
+        XCTAssertTrue(output.contains("[Switching to thread 1 (Thread 1)]"), output)
+        let breakpoint = output.matches(of: /Hardware assisted breakpoint 1 at (0x[0-9a-f]+)/).map { String($0.1) }
+        let stepped = output.matches(of: /rip +(0x[0-9a-f]+) +0x[0-9a-f]+ <kernel_ap_main\+\d+>/).map { String($0.1) }
+        XCTAssertEqual(breakpoint.count, 1, output)
+        XCTAssertEqual(stepped.count, 1, "stepi stepped CPU 1 in kernel_ap_main: \(output)")
+        if let at = breakpoint.first, let after = stepped.first { XCTAssertNotEqual(at, after, "stepi advanced CPU 1's RIP") }
+        XCTAssertTrue(output.contains("Could not insert hardware watchpoint 2."), "refused with several CPUs: \(output)")
+        XCTAssertFalse(output.contains("hit Hardware watchpoint"), output)
+        XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
         XCTAssertEqual(try guest.finish()?.get(), 0)
     }
 

@@ -15,6 +15,13 @@ import MemoryManager
 /// single-stepping (`SteppedWatchpoints` says why). Memory is read and written by guest-virtual address through
 /// the guest's current page tables, or by physical address after
 /// `monitor phys on` (QEMU's `Qqemu.PhyMemMode:1` works too).
+///
+/// Each vCPU is a thread to gdb (thread N is CPU N-1), in all-stop mode:
+/// while the debugger has the guest, every vCPU is out of the guest, and a
+/// stop reply names the CPU that stopped. Registers and memory are the
+/// selected thread's (`Hg`, gdb's `thread N`), through its own CR3. A step
+/// runs that CPU one instruction while the others go on, as on hardware;
+/// breakpoints are set on every vCPU.
 public final class GuestDebugger: @unchecked Sendable {
     // Thread-safe: `lock` guards the listener, the connection and the pause
     // flag; the rest is touched only by the guest's thread.
@@ -31,10 +38,20 @@ public final class GuestDebugger: @unchecked Sendable {
     /// Wakes the thread that runs the guest when it waits for console input.
     private var wake: (@Sendable () -> Void)?
 
-    private unowned let vcpu: VCPU
-    /// The vCPU's stop handle, held strongly: the watcher thread may kick
-    /// after the vCPU is gone (a detached handle does nothing then).
+    /// Every vCPU, by index: gdb's thread index + 1.
+    private let vcpus: [UnownedVCPU]
+    /// The boot vCPU's stop handle, held strongly: the watcher thread may
+    /// kick after the vCPU is gone (a detached handle does nothing then).
     private let stopHandle: VCPUStopHandle
+    /// Take the other vCPUs out of the guest while the debugger has it, and
+    /// let them go on again.
+    private let pauseOthers: () -> Void
+    private let unpauseOthers: () -> Void
+    /// The CPU the last stop came from, and the one gdb reads (`Hg`).
+    private var stoppedCPU = 0
+    private var selectedCPU = 0
+    /// The CPU a plain `s` steps (`Hc`); nil: the selected one.
+    private var continueCPU: Int?
     private let memory: GuestMemory
     private let memoryMap: PhysicalMemoryMap
     private var reader = RemotePacketReader()
@@ -42,19 +59,32 @@ public final class GuestDebugger: @unchecked Sendable {
     private var watchpoints = SteppedWatchpoints()
     private var physicalMode = false
     private var awaitingStopReply = false
-    private var stepping = false
-    private var steppingOver = false
-    /// Where the guest was when the last step began: the RIP it resumed at,
+    /// The CPU stepping for the debugger, and the one stepping over a
+    /// breakpoint at its RIP before it continues.
+    private var stepping: Int?
+    private var steppingOver: Int?
+    /// Where each CPU was when its last step began: the RIP it resumed at,
     /// then each debug exit's.
-    private var lastStepPC: UInt64?
+    private var lastStepPC: [Int: UInt64] = [:]
     /// Messages for the person debugging (refused breakpoints), on stderr by default.
     public var log: (String) -> Void = { message in writeToStandardError("kvmhost: gdb stub: \(escapingControlCharacters(message))\n") }
 
-    init(vcpu: VCPU, memory: GuestMemory, memoryMap: PhysicalMemoryMap) {
-        self.vcpu = vcpu
-        stopHandle = vcpu.stopHandle
+    init(vcpus: [VCPU], memory: GuestMemory, memoryMap: PhysicalMemoryMap,
+         pauseOthers: @escaping () -> Void = {}, unpauseOthers: @escaping () -> Void = {}) {
+        self.vcpus = vcpus.map(UnownedVCPU.init)
+        stopHandle = vcpus[0].stopHandle
         self.memory = memory
         self.memoryMap = memoryMap
+        self.pauseOthers = pauseOthers
+        self.unpauseOthers = unpauseOthers
+    }
+
+    /// The vCPU gdb reads and writes: the selected thread's.
+    private var vcpu: VCPU { vcpus[selectedCPU].value }
+    /// gdb's thread id of CPU `index`, in hexadecimal.
+    private static func threadID(_ index: Int) -> String {
+        let digits = String(index + 1, radix: 16)
+        return digits.count < 2 ? "0" + digits : digits
     }
 
     deinit { close() }
@@ -177,7 +207,7 @@ public final class GuestDebugger: @unchecked Sendable {
             return pauseRequested
         }
         guard requested else { return false }
-        try serve(.paused)
+        try serve(.paused, cpu: 0)
         return true
     }
 
@@ -186,55 +216,64 @@ public final class GuestDebugger: @unchecked Sendable {
     /// ends executed a `hlt` the debugger did not stop at: the guest waits
     /// for input then, as a KVM_EXIT_HLT would say (KVM never halts a
     /// single-stepped vCPU; its `hlt` ends in this debug exit instead).
-    func debugExit(_ exit: DebugExit) throws -> Bool {
-        trace("debug exit at 0x\(String(exit.pc, radix: 16)), DR6 0x\(String(exit.dr6, radix: 16))")
-        let previous = lastStepPC
-        lastStepPC = exit.pc
+    func debugExit(_ exit: DebugExit, cpu: Int) throws -> Bool {
+        trace("debug exit of CPU \(cpu) at 0x\(String(exit.pc, radix: 16)), DR6 0x\(String(exit.dr6, radix: 16))")
+        let previous = lastStepPC[cpu]
+        lastStepPC[cpu] = exit.pc
         if let slot = exit.slots.first, breakpoints.addresses[slot] != nil, !exit.singleStep {
-            steppingOver = false
-            stepping = false
-            try serve(.breakpoint)
+            steppingOver = nil
+            stepping = nil
+            try serve(.breakpoint, cpu: cpu)
             return false
         }
-        if let watch = watchpoints.changed(readWatched) {
-            stepping = false
-            steppingOver = false
-            try serve(.watchpoint(watch.address))
+        if let watch = watchpoints.changed({ readWatched($0, $1, cpu: cpu) }) {
+            stepping = nil
+            steppingOver = nil
+            try serve(.watchpoint(watch.address), cpu: cpu)
             return false
         }
-        if steppingOver {
-            steppingOver = false
-            try applyGuestDebug(singleStep: false)
-            return executedHalt(from: previous, to: exit.pc)
+        if steppingOver == cpu {
+            steppingOver = nil
+            // Only this vCPU: the others are in the guest, and their
+            // breakpoints are set already.
+            try applyGuestDebug(to: cpu, singleStep: false)
+            return executedHalt(from: previous, to: exit.pc, cpu: cpu)
         }
-        if stepping {
-            stepping = false
-            try serve(.step)
+        if stepping == cpu {
+            stepping = nil
+            try serve(.step, cpu: cpu)
             return false
         }
         // A step only to watch memory: on, silently.
-        if !watchpoints.isEmpty && exit.singleStep { return executedHalt(from: previous, to: exit.pc) }
-        try serve(.step)
+        if !watchpoints.isEmpty && exit.singleStep { return executedHalt(from: previous, to: exit.pc, cpu: cpu) }
+        try serve(.step, cpu: cpu)
         return false
     }
 
     /// True when the one instruction from `previous` to `pc` was a `hlt`
-    /// (0xF4, one byte).
-    private func executedHalt(from previous: UInt64?, to pc: UInt64) -> Bool {
-        guard let previous, pc == previous &+ 1, let physical = physical(previous, alwaysVirtual: true),
+    /// (0xF4, one byte) on a guest of one CPU: with several, the in-kernel
+    /// LAPIC keeps a halted vCPU inside KVM_RUN until an interrupt.
+    private func executedHalt(from previous: UInt64?, to pc: UInt64, cpu: Int) -> Bool {
+        guard vcpus.count == 1, let previous, pc == previous &+ 1, let physical = physical(previous, alwaysVirtual: true, cpu: cpu),
               let byte = try? memory.read(at: physical, count: 1).first else { return false }
         return byte == 0xF4
     }
 
-    private func readWatched(_ address: UInt64, _ length: Int) -> [UInt8]? {
-        guard let physical = physical(address), physical & 0xFFF + UInt64(length) <= pageSize else { return nil }
+    private func readWatched(_ address: UInt64, _ length: Int, cpu: Int) -> [UInt8]? {
+        guard let physical = physical(address, cpu: cpu), physical & 0xFFF + UInt64(length) <= pageSize else { return nil }
         return try? memory.read(at: physical, count: length)
     }
 
     /// Waits for a debugger if none is attached, then serves it until it
-    /// resumes the guest.
-    func serve(_ reason: StopReason) throws {
-        trace("stopped: \(reason)")
+    /// resumes the guest: a stop of CPU `cpu`, every other one taken out of
+    /// the guest meanwhile (and left out after a failure: the run is over).
+    func serve(_ reason: StopReason, cpu: Int) throws {
+        trace("stopped: \(reason) on CPU \(cpu)")
+        pauseOthers()
+        defer { if reason != .failure { unpauseOthers() } }
+        stoppedCPU = cpu
+        selectedCPU = cpu
+        continueCPU = nil
         // A pause asked for while stopping, or while stopped, is this stop.
         lock.withLock {
             running = false
@@ -287,9 +326,9 @@ public final class GuestDebugger: @unchecked Sendable {
                 }
                 breakpoints.removeAll()
                 watchpoints.removeAll()
-                stepping = false
-                steppingOver = false
-                try applyGuestDebug(singleStep: false)
+                stepping = nil
+                steppingOver = nil
+                try applyGuestDebug(stepping: nil)
                 return
             }
         }
@@ -358,12 +397,13 @@ public final class GuestDebugger: @unchecked Sendable {
     }
 
     private func stopReply(_ reason: StopReason) -> String {
+        let thread = "thread:\(Self.threadID(stoppedCPU));"
         switch reason {
-        case .paused: return "T02thread:01;"
-        case .step, .failure: return "T05thread:01;"
-        case .breakpoint: return "T05hwbreak:;thread:01;"
+        case .paused: return "T02" + thread
+        case .step, .failure: return "T05" + thread
+        case .breakpoint: return "T05hwbreak:;" + thread
         case .watchpoint(let address):
-            return "T05watch:\(String(address, radix: 16));thread:01;"
+            return "T05watch:\(String(address, radix: 16));" + thread
         }
     }
 
@@ -399,11 +439,12 @@ public final class GuestDebugger: @unchecked Sendable {
         case "m": return .reply(readMemory(rest))
         case "M": return .reply(writeMemory(rest))
         case "Z", "z": return .reply(try changeBreakpoint(rest, insert: command == "Z"))
-        case "c", "C": return try resume(step: false)
-        case "s", "S": return try resume(step: true)
+        case "c", "C": return try resume(step: nil)
+        case "s", "S": return try resume(step: continueCPU ?? selectedCPU)
         case "D": return .detach
         case "k": return .kill
-        case "H", "T": return .reply("OK")
+        case "H": return .reply(selectThread(rest))
+        case "T": return .reply(cpu(ofThread: rest) != nil ? "OK" : "E01")
         case "q", "Q", "v": return try query(body)
         default: return .reply("")
         }
@@ -413,9 +454,13 @@ public final class GuestDebugger: @unchecked Sendable {
         if body.hasPrefix("qSupported") { return .reply("PacketSize=\(String(RemotePacketReader.maximumPayload, radix: 16));qXfer:features:read+;hwbreak+;vContSupported+") }
         if body.hasPrefix("qXfer:features:read:target.xml:") { return .reply(targetDescription(body.dropFirst("qXfer:features:read:target.xml:".count))) }
         if body == "qAttached" { return .reply("1") }
-        if body == "qC" { return .reply("QC1") }
-        if body == "qfThreadInfo" { return .reply("m1") }
+        if body == "qC" { return .reply("QC" + Self.threadID(stoppedCPU)) }
+        if body == "qfThreadInfo" { return .reply("m" + vcpus.indices.map(Self.threadID).joined(separator: ",")) }
         if body == "qsThreadInfo" { return .reply("l") }
+        if body.hasPrefix("qThreadExtraInfo,") {
+            guard let cpu = cpu(ofThread: body.dropFirst("qThreadExtraInfo,".count)) else { return .reply("E01") }
+            return .reply(Hex.encode(Array(threadDescription(cpu).utf8)))
+        }
         if body.hasPrefix("qSymbol") { return .reply("OK") }
         if body.hasPrefix("qRcmd,") {
             guard let command = Hex.decode(body.dropFirst("qRcmd,".count)) else { return .reply("E01") }
@@ -427,8 +472,17 @@ public final class GuestDebugger: @unchecked Sendable {
         }
         if body == "vCont?" { return .reply("vCont;c;C;s;S") }
         if body.hasPrefix("vCont;") {
-            let action = body.dropFirst("vCont;".count).first
-            return try resume(step: action == "s" || action == "S")
+            // Actions, each for a thread or (the last) for all: a step of
+            // one thread is the step; the others continue.
+            for action in body.dropFirst("vCont;".count).split(separator: ";") {
+                let parts = action.split(separator: ":", maxSplits: 1)
+                guard let kind = parts.first?.first else { return .reply("E01") }
+                if kind == "s" || kind == "S" {
+                    guard let cpu = parts.count == 2 ? cpu(ofThread: parts[1]) : selectedCPU else { return .reply("E01") }
+                    return try resume(step: cpu)
+                }
+            }
+            return try resume(step: nil)
         }
         if body.hasPrefix("vKill") { return .kill }
         return .reply("")
@@ -444,28 +498,66 @@ public final class GuestDebugger: @unchecked Sendable {
         return (end == UInt64(xml.count) ? "l" : "m") + chunk
     }
 
-    private func resume(step: Bool) throws -> Answer {
-        let rip = (try? vcpu.registers())?.rip ?? 0
-        lastStepPC = rip
-        if step {
-            stepping = true
-            try applyGuestDebug(singleStep: true, breakpointsOn: false)
-        } else if breakpoints.contains(rip) {
+    /// Resumes every CPU, `step` (a CPU) for one instruction.
+    private func resume(step: Int?) throws -> Answer {
+        for index in vcpus.indices { lastStepPC[index] = (try? vcpus[index].value.registers())?.rip }
+        if let step {
+            stepping = step
+            try applyGuestDebug(stepping: step)
+        } else if let rip = lastStepPC[stoppedCPU], breakpoints.contains(rip) {
             // An execute breakpoint fires again at the same RIP: one step without it first.
-            steppingOver = true
-            try applyGuestDebug(singleStep: true, breakpointsOn: false)
+            steppingOver = stoppedCPU
+            try applyGuestDebug(stepping: stoppedCPU)
         } else {
-            try applyGuestDebug(singleStep: false)
+            try applyGuestDebug(stepping: nil)
         }
         return .resume
     }
 
-    /// Guest debugging as the breakpoints and watchpoints need it: always
-    /// single-stepping while a watchpoint is set.
-    private func applyGuestDebug(singleStep: Bool, breakpointsOn: Bool = true) throws {
-        let registers = breakpointsOn ? breakpoints.debugRegisters : [0, 0, 0, 0, 0]
+    /// Guest debugging on every vCPU (all out of the guest) as the
+    /// breakpoints and watchpoints need it: `stepping` single-steps without
+    /// breakpoints, the others stop at them; every vCPU single-steps while a
+    /// watchpoint is set.
+    private func applyGuestDebug(stepping: Int?) throws {
+        for index in vcpus.indices { try applyGuestDebug(to: index, singleStep: index == stepping) }
+    }
+
+    private func applyGuestDebug(to cpu: Int, singleStep: Bool) throws {
+        let registers = singleStep ? [0, 0, 0, 0, 0] : breakpoints.debugRegisters
         let step = singleStep || !watchpoints.isEmpty
-        try vcpu.setGuestDebug(enable: step || !breakpoints.isEmpty, singleStep: step, debugRegisters: registers)
+        try vcpus[cpu].value.setGuestDebug(enable: step || !breakpoints.isEmpty, singleStep: step, debugRegisters: registers)
+    }
+
+    /// `Hg`/`Hc` (thread id, 0 or -1 for any): the thread later packets read
+    /// or step.
+    private func selectThread(_ arguments: Substring) -> String {
+        guard let operation = arguments.first else { return "E01" }
+        let thread = arguments.dropFirst()
+        let cpu: Int?
+        if thread == "0" || thread == "-1" {
+            cpu = nil
+        } else {
+            guard let named = self.cpu(ofThread: thread) else { return "E01" }
+            cpu = named
+        }
+        switch operation {
+        case "g": selectedCPU = cpu ?? stoppedCPU
+        case "c": continueCPU = cpu
+        default: return "E01"
+        }
+        return "OK"
+    }
+
+    /// The CPU of gdb's thread id `text` (hexadecimal, from 1), if there is one.
+    private func cpu(ofThread text: Substring) -> Int? {
+        guard let id = Hex.number(text), id >= 1, id <= UInt64(vcpus.count) else { return nil }
+        return Int(id) - 1
+    }
+
+    /// What `info threads` shows beside a thread.
+    private func threadDescription(_ cpu: Int) -> String {
+        let state = cpu == stoppedCPU ? "stopped here" : "paused"
+        return "CPU \(cpu) (\(state))"
     }
 
     private func changeBreakpoint(_ arguments: Substring, insert: Bool) throws -> String {
@@ -490,7 +582,11 @@ public final class GuestDebugger: @unchecked Sendable {
         case "2":
             if insert {
                 guard (1...8).contains(length) else { return refuse(address, "a watchpoint watches 1 to 8 bytes") }
-                guard watchpoints.insert(address: address, length: Int(length), value: readWatched(address, Int(length))) else {
+                guard vcpus.count == 1 else {
+                    return refuse(address, "a write watchpoint is served by single-stepping, which this stub does with one "
+                                  + "CPU only: boot with --smp 1 to watch memory (a hardware breakpoint works with several)")
+                }
+                guard watchpoints.insert(address: address, length: Int(length), value: readWatched(address, Int(length), cpu: selectedCPU)) else {
                     return refuse(address, "\(SteppedWatchpoints.maximum) watchpoints are set already: delete one")
                 }
             } else {
@@ -500,11 +596,11 @@ public final class GuestDebugger: @unchecked Sendable {
             return ""  // read and access watchpoints: a changed value cannot show them
         }
         do {
-            try applyGuestDebug(singleStep: false)
+            try applyGuestDebug(stepping: nil)
         } catch {
             // KVM refused the debug registers: the guest keeps the ones it had.
             (breakpoints, watchpoints) = (savedBreakpoints, savedWatchpoints)
-            try? applyGuestDebug(singleStep: false)
+            try? applyGuestDebug(stepping: nil)
             return refuse(address, "KVM refused it: \(error)")
         }
         return "OK"
@@ -574,8 +670,9 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// The guest-physical address of `address`: itself in physical mode or
     /// with paging off, else through the page tables at CR3.
-    private func physical(_ address: UInt64, alwaysVirtual: Bool = false) -> UInt64? {
-        guard alwaysVirtual || !physicalMode, let sregs = try? vcpu.specialRegisters(), sregs.cr0 & (1 << 31) != 0 else { return address }
+    private func physical(_ address: UInt64, alwaysVirtual: Bool = false, cpu: Int? = nil) -> UInt64? {
+        guard alwaysVirtual || !physicalMode, let sregs = try? vcpus[cpu ?? selectedCPU].value.specialRegisters(),
+              sregs.cr0 & (1 << 31) != 0 else { return address }
         guard let walk = try? PageWalker(memory: memory).walk(cr3: sregs.cr3, virtual: address),
               case .mapped(let physical, _, _) = walk.outcome else { return nil }
         return physical
@@ -671,6 +768,11 @@ public final class GuestDebugger: @unchecked Sendable {
         }
         return "memory accesses use \(physicalMode ? "guest-physical" : "guest-virtual (through CR3)") addresses\n"
     }
+}
+
+/// A vCPU the machine owns: the stub outlives none of them in use.
+private struct UnownedVCPU {
+    unowned let value: VCPU
 }
 
 /// The stub's `monitor` commands: one table, a row a command, from which

@@ -51,7 +51,10 @@ public final class KVMMachine: Machine {
         let boot = vcpus[0].stopHandle
         let notice = applicationProcessorExit
         applicationProcessors = vcpus.dropFirst().map { ApplicationProcessor(vcpu: $0, notify: { boot.kick(); notice.post() }) }
-        debugger = GuestDebugger(vcpu: vcpus[0], memory: vm.memory, memoryMap: memoryMap)
+        let others = applicationProcessors
+        debugger = GuestDebugger(vcpus: vcpus, memory: vm.memory, memoryMap: memoryMap,
+                                 pauseOthers: { for processor in others { processor.pause() } },
+                                 unpauseOthers: { for processor in others { processor.unpause() } })
         bus.attach(serial)
         bus.attach(doorbell)
         bus.attach(exitPort)
@@ -97,7 +100,7 @@ public final class KVMMachine: Machine {
         if stopHandle.isRequested { return .stopRequested }
         if waitForDebuggerAtStart {
             waitForDebuggerAtStart = false
-            try debugger.serve(.paused)
+            try debugger.serve(.paused, cpu: 0)
             if stopHandle.isRequested { return .stopRequested }  // Ctrl-A x while it waited for gdb
         }
         let deadline = effectiveDeadline(deadline)
@@ -177,7 +180,7 @@ public final class KVMMachine: Machine {
         case .halt: return .haltedForGood
         case .debug(let exit):
             // A `hlt` stepped over while a watchpoint is set: as a KVM_EXIT_HLT.
-            return try debugger.debugExit(exit) ? .haltedForGood : nil
+            return try debugger.debugExit(exit, cpu: cpu) ? .haltedForGood : nil
         case .mmio(let access): return .mmio(access)
         case .shutdown: return .tripleFault
         case .failEntry(let reason): return .failEntry(hardwareReason: reason)
@@ -205,7 +208,7 @@ public final class KVMMachine: Machine {
             let bound = try debugger.listen(port: port)
             debugger.log("the guest failed (\(escapingControlCharacters(failure.summary))); waiting for a debugger: "
                          + "gdb -ex 'target remote 127.0.0.1:\(bound)' guest.elf (`swift run kvmhost kernel-path` prints where guest.elf is)")
-            try debugger.serve(.failure)
+            try debugger.serve(.failure, cpu: stoppedCPU)
         } catch {
             debugger.log("\(error)")
         }
