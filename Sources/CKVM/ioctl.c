@@ -26,6 +26,10 @@ const unsigned long ckvm_set_vcpu_events = KVM_SET_VCPU_EVENTS;
 const unsigned long ckvm_get_mp_state = KVM_GET_MP_STATE;
 const unsigned long ckvm_set_mp_state = KVM_SET_MP_STATE;
 const unsigned long ckvm_create_irqchip = KVM_CREATE_IRQCHIP;
+const unsigned long ckvm_get_irqchip = KVM_GET_IRQCHIP;
+const unsigned long ckvm_set_irqchip = KVM_SET_IRQCHIP;
+const unsigned long ckvm_get_lapic = KVM_GET_LAPIC;
+const unsigned long ckvm_set_lapic = KVM_SET_LAPIC;
 
 const int ckvm_cap_user_memory = KVM_CAP_USER_MEMORY;
 const int ckvm_cap_immediate_exit = KVM_CAP_IMMEDIATE_EXIT;

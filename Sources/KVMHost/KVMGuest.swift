@@ -13,6 +13,11 @@ public final class KVMGuest: LiveGuest {
     public let kvm: KVMMachine
     public var vm: VirtualMachine { kvm.vm }
     public var vcpu: VCPU { kvm.vcpu }
+    /// Every vCPU's registers, by index (the boot CPU's first), each read
+    /// with every vCPU out of the guest: a vCPU in KVM_RUN cannot be read.
+    public func cpuStates() throws -> [CPUState?] {
+        try kvm.withEveryCPUOut { kvm.vcpus.map { $0.snapshot() } }
+    }
     /// The gdb remote stub, idle until `attachDebugger` or `debugger.listen`.
     public var debugger: GuestDebugger { kvm.debugger }
     /// Called for every port access once it is handled (a read's value is
@@ -53,8 +58,8 @@ public final class KVMGuest: LiveGuest {
     /// shared until the guest writes them. It runs without KVM's dirty log
     /// (and its write faults) until its first snapshot or restore, so its
     /// first restore copies all of memory. The configuration's memory size is
-    /// the snapshot's, and so is its CPU: a configuration that names other
-    /// CPU features is refused (`SnapshotError.differentCPU`).
+    /// the snapshot's, and so are its CPU count and its CPU: a configuration
+    /// that names other CPU features is refused (`SnapshotError.differentCPU`).
     public convenience init(snapshot: GuestSnapshot, kernel: [UInt8], configuration: Configuration = Configuration()) throws {
         var configuration = configuration
         if configuration.cpu.isDefault {
@@ -66,6 +71,7 @@ public final class KVMGuest: LiveGuest {
         guard configuration.memoryBacking == .anonymous else { throw SnapshotError.backedByItsFile(configuration.memoryBacking) }
         configuration.ram = snapshot.ram
         configuration.memorySize = snapshot.ramPages * pageBytes
+        configuration.cpuCount = snapshot.cpuCount
         try self.init(kernel: kernel, configuration: configuration, from: snapshot)
     }
 

@@ -63,10 +63,6 @@ struct BootCommand: ParsableCommand {
         if fromSnapshot != nil && saveSnapshot != nil {
             throw ValidationError("--from-snapshot goes on after the ready report; --save-snapshot saves at it: save from the session with Ctrl-A s instead")
         }
-        // A snapshot carries one vCPU so far: refused before anything boots.
-        if let smp = machine.smp, let count = try? MachineArguments.cpuCount(smp), count > 1, saveSnapshot != nil || fromSnapshot != nil {
-            throw ValidationError("--smp \(count): a snapshot carries one vCPU so far; --save-snapshot and --from-snapshot need one CPU")
-        }
         if fromSnapshot != nil && noMonitor { throw ValidationError("--from-snapshot goes on after the ready report; --no-monitor would do nothing") }
         if gdbWait && gdb == nil { throw ValidationError("--gdb-wait needs --gdb PORT") }
         // Under tcg QEMU's own devices take the ports, and the stub drives a KVM vCPU.
@@ -79,14 +75,16 @@ struct BootCommand: ParsableCommand {
         ExitCodes.reporting(console: { console }) {
             let interactive = isatty(STDIN_FILENO) == 1
             var configuration = try machine.configuration()
-            // From a snapshot the CPUs are the snapshot's, as its memory is (KVMHOST_SMP does not apply).
-            if fromSnapshot != nil && machine.smp == nil { configuration.cpuCount = 1 }
-            // KVMHOST_SMP's CPUs cannot be saved: refused before the boot.
-            if saveSnapshot != nil && configuration.cpuCount > 1 { throw SnapshotError.severalCPUs(configuration.cpuCount) }
             let timeout = try machine.watchdog(interactive: interactive)
             let guest: LiveGuest
             if let fromSnapshot {
                 let snapshot = try SnapshotFile.read(from: fromSnapshot)
+                // The CPUs are the snapshot's, as its memory is (KVMHOST_SMP does
+                // not apply); an --smp that names another count is refused.
+                if machine.smp != nil && configuration.cpuCount != snapshot.cpuCount {
+                    throw SnapshotError.differentCPUCount(snapshot: snapshot.cpuCount, guest: configuration.cpuCount)
+                }
+                configuration.cpuCount = snapshot.cpuCount
                 guest = try KVMGuest(snapshot: snapshot, kernel: machine.kernelImage(memorySize: snapshot.memorySize), configuration: configuration)
             } else {
                 let kernel = try machine.kernelImage(memorySize: configuration.memorySize, coverage: coverage != nil)

@@ -112,8 +112,8 @@ enum ExitCodes {
             status = badImage
         } catch let error as SnapshotError {
             printError("snapshot: \(error)")
-            // Several CPUs are an option given, not a damaged file.
-            if case .severalCPUs = error { status = badArguments } else { status = badImage }
+            // Another CPU count is an option given, not a damaged file.
+            if case .differentCPUCount = error { status = badArguments } else { status = badImage }
         } catch let error as KernelFileError {
             printError("\(error)")
             status = badImage

@@ -209,22 +209,56 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
         }
     }
 
-    /// A snapshot carries one vCPU so far: a guest of several is refused,
-    /// by name, both ways.
-    func testASnapshotOfSeveralCPUsIsRefused() throws {
+    /// A snapshot carries every vCPU, its local APIC and the irqchip: after
+    /// a restore into the same VM, in a new VM from it, and from its file,
+    /// CPU 1 runs a process's thread again, takes the shootdown IPIs, and
+    /// the guest goes on as it stood. A snapshot goes on only with as many
+    /// CPUs as it was taken with.
+    func testASnapshotCarriesEveryCPU() throws {
         try requireKVM()
         var configuration = LiveGuest.Configuration()
         configuration.cpuCount = 2
         let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
-        _ = try guest.boot()
-        XCTAssertThrowsError(try guest.snapshot()) { XCTAssertEqual($0 as? SnapshotError, .severalCPUs(2)) }
+        let ready = try guest.boot()
+        XCTAssertEqual(ready.cpuCount, 2)
+        let snapshot = try guest.snapshot()
+        XCTAssertEqual(snapshot.cpuCount, 2)
+        let free = try guest.call(ReadFrameStatistics()).free
+
+        /// Both CPUs at work: two threads share pages, then 20 rounds of shootdowns.
+        func checkBothCPUsWork(_ guest: KVMGuest, _ context: String) throws {
+            let run = try guest.runProgram("threads-share", reportFaults: false, threads: 2)
+            XCTAssertEqual(run.outcome, .exited(status: 0), context)
+            XCTAssertEqual(run.reallocations, 64, context)
+            let reply = try guest.call(CheckRemoteShootdown(rounds: 20), timeout: .seconds(60))
+            XCTAssertEqual(reply.staleReads, [UInt64](repeating: 0, count: 20), context)
+            XCTAssertEqual(try guest.call(ReadFrameStatistics()).free, free, context)
+        }
+
+        for round in 0..<3 {
+            try checkBothCPUsWork(guest, "round \(round) in the VM it was taken in")
+            XCTAssertGreaterThan(try guest.restore(snapshot), 0)
+            XCTAssertEqual(try guest.cpuStates(), [snapshot.cpu(0), snapshot.cpu(1)], "round \(round)")
+        }
+
+        let copy = try KVMGuest(snapshot: snapshot, kernel: GuestImage.kernel())
+        XCTAssertEqual(try copy.cpuStates(), [snapshot.cpu(0), snapshot.cpu(1)], "the snapshot's CPUs, whatever the configuration's count")
+        try checkBothCPUsWork(copy, "a new VM from the snapshot")
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvmhost-smp-\(getpid()).snapshot").path
+        defer { unlink(path) }
+        try SnapshotFile.write(snapshot, to: path)
+        let read = try SnapshotFile.read(from: path)
+        XCTAssertEqual(read.cpuCount, 2)
+        XCTAssertEqual([read.cpu(0), read.cpu(1)], [snapshot.cpu(0), snapshot.cpu(1)])
+        try checkBothCPUsWork(try KVMGuest(snapshot: read, kernel: GuestImage.kernel()), "a new VM from the file")
+
         configuration.cpuCount = 1
         let one = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
         _ = try one.boot()
-        let snapshot = try one.snapshot()
-        configuration.cpuCount = 2
-        XCTAssertThrowsError(try KVMGuest(snapshot: snapshot, kernel: GuestImage.kernel(), configuration: configuration)) {
-            XCTAssertEqual($0 as? SnapshotError, .severalCPUs(2))
-        }
+        XCTAssertThrowsError(try one.restore(snapshot)) { XCTAssertEqual($0 as? SnapshotError, .differentCPUCount(snapshot: 2, guest: 1)) }
+        let single = try one.snapshot()
+        XCTAssertEqual(single.cpuCount, 1)
+        XCTAssertThrowsError(try guest.restore(single)) { XCTAssertEqual($0 as? SnapshotError, .differentCPUCount(snapshot: 1, guest: 2)) }
     }
 }

@@ -23,14 +23,3 @@ public func skipUnderSanitizer(_ reason: String, file: StaticString = #filePath,
         throw XCTSkip("\(name) is running: \(reason)", file: file, line: line)
     }
 }
-
-/// Skips the calling test, naming why, where KVMHOST_SMP gives every guest
-/// several CPUs: a snapshot carries one vCPU so far (and is refused with
-/// `SnapshotError.severalCPUs`, which SnapshotTests checks on a one-CPU run).
-public func requireOneCPUForSnapshots(file: StaticString = #filePath, line: UInt = #line) throws {
-    let count = (try? KVMHostEnvironment.defaultCPUCount()) ?? 1
-    if count > 1 {
-        throw XCTSkip("\(KVMHostEnvironment.cpuCount)=\(count): snapshots carry one vCPU so far, and these guests have \(count)",
-                      file: file, line: line)
-    }
-}

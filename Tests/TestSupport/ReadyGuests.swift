@@ -15,6 +15,7 @@ public enum ReadyGuests {
         var memorySize: Int
         var memoryHoles: [Range<UInt64>]
         var cpu: String
+        var cpus: Int
     }
 
     /// One snapshot per machine and process, made at its first use: XCTest
@@ -25,12 +26,12 @@ public enum ReadyGuests {
     /// the boot gave.
     public static func guest(configuration: LiveGuest.Configuration) throws -> (LiveGuest, ReadyRecord) {
         let kernel = try GuestImage.kernel()
-        // A snapshot carries one vCPU so far: a guest of several CPUs boots.
-        guard configuration.backend == .kvm, configuration.cpuCount == 1 else {
+        guard configuration.backend == .kvm else {
             let guest = try LiveGuest(kernel: kernel, configuration: configuration)
             return (guest, try guest.boot())
         }
-        let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles, cpu: "\(configuration.cpu)")
+        let machine = Machine(memorySize: configuration.memorySize, memoryHoles: configuration.memoryHoles, cpu: "\(configuration.cpu)",
+                              cpus: configuration.cpuCount)
         if ready[machine] == nil {
             let booted = try KVMGuest(kernel: kernel, configuration: configuration)
             let report = try booted.boot()

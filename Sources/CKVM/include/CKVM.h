@@ -32,6 +32,11 @@ extern const unsigned long ckvm_set_vcpu_events;
 extern const unsigned long ckvm_get_mp_state;
 extern const unsigned long ckvm_set_mp_state;
 extern const unsigned long ckvm_create_irqchip;
+// The in-kernel irqchip's state (PIC master, PIC slave, IOAPIC) and a vCPU's local APIC.
+extern const unsigned long ckvm_get_irqchip;
+extern const unsigned long ckvm_set_irqchip;
+extern const unsigned long ckvm_get_lapic;
+extern const unsigned long ckvm_set_lapic;
 
 // ---- capabilities the host relies on -------------------------------------
 extern const int ckvm_cap_user_memory;

@@ -190,6 +190,30 @@ public final class KVMMachine: Machine {
         }
     }
 
+    /// Runs `body` with every vCPU out of the guest (the boot CPU is, on
+    /// this thread), as a snapshot or a restore needs them; the others go
+    /// on after it.
+    func withEveryCPUOut<R>(_ body: () throws -> R) throws -> R {
+        for processor in applicationProcessors { processor.pause() }
+        defer { for processor in applicationProcessors { processor.unpause() } }
+        return try body()
+    }
+
+    /// Puts every vCPU (and the irqchip) back as `snapshot` had them: the
+    /// irqchip first, then each vCPU, whose local APIC is in its state.
+    func restoreCPUs(_ snapshot: GuestSnapshot) throws {
+        try Self.restoreCPUs(snapshot, vm: vm, vcpus: vcpus)
+    }
+
+    private static func restoreCPUs(_ snapshot: GuestSnapshot, vm: VirtualMachine, vcpus: [VCPU]) throws {
+        do {
+            if let chips = snapshot.interruptController { try vm.restoreInterruptController(chips) }
+            for (vcpu, state) in zip(vcpus, snapshot.vcpus) { try vcpu.restoreState(state) }
+        } catch {
+            throw SnapshotError.vcpu(error)
+        }
+    }
+
     func runFailed(_ failure: GuestFailure) {
         waitForDebuggerIfAsked(after: failure)
         debugger.runEnded(exitStatus: nil)
@@ -233,12 +257,14 @@ extension KVMMachine {
         if let snapshot {
             let digest = KernelDigest.of(kernel)
             guard snapshot.kernelDigest == digest else { throw SnapshotError.differentKernel(snapshot: snapshot.kernelDigest, guest: digest) }
-            guard configuration.cpuCount == 1 else { throw SnapshotError.severalCPUs(configuration.cpuCount) }
+            guard configuration.cpuCount == snapshot.cpuCount else {
+                throw SnapshotError.differentCPUCount(snapshot: snapshot.cpuCount, guest: configuration.cpuCount)
+            }
             let memory = try GuestMemory(copyOnWriteOf: snapshot.memoryFile, ram: snapshot.ram)
             vm = try VirtualMachine(kvm: kvm, ram: snapshot.ram, memory: memory)
-            let vcpu = try vm.createVCPU(cpu: configuration.cpu)
-            do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
-            vcpus.append(vcpu)
+            if snapshot.cpuCount > 1 { try vm.createInterruptController() }
+            for index in 0..<snapshot.cpuCount { vcpus.append(try vm.createVCPU(id: index, cpu: configuration.cpu)) }
+            try restoreCPUs(snapshot, vm: vm, vcpus: vcpus)
         } else {
             vm = try VirtualMachine(kvm: kvm, ram: configuration.ramRanges, memory: nil, backing: configuration.memoryBacking)
             try image.load(into: vm.memory, map: memoryMap, keepingFree: PVHBoot.bootInfoRange, memoryIsZeroed: true)

@@ -3,7 +3,8 @@ import GuestProtocol
 import CKVM
 import Glibc
 
-/// A guest as it stood between two events: the vCPU's whole state, a copy
+/// A guest as it stood between two events: every vCPU's whole state (and
+/// the irqchip's, with several CPUs), a copy
 /// of guest memory, and the host's side (the UART, the exit port, the
 /// reports kept, the command channel). Made by `LiveGuest.snapshot()`, put
 /// back by `LiveGuest.restore(_:)`, as often as wanted.
@@ -23,7 +24,10 @@ public final class GuestSnapshot {
     /// kernel chose its paging modes from them at boot, so a snapshot goes
     /// on only on the same.
     public let cpuFeatures: CPUSelection
-    let vcpu: VCPUState
+    /// Each vCPU's state, by index: the boot CPU's first.
+    let vcpus: [VCPUState]
+    /// The in-kernel irqchip's state: a guest of several CPUs has one.
+    let interruptController: InterruptControllerState?
     let serial: Serial16550.State
     let host: LiveGuest.HostState
     /// The copy of guest memory: a memory file, `memorySize` bytes, mapped
@@ -34,10 +38,10 @@ public final class GuestSnapshot {
     /// all of them for a snapshot read from a file.
     public private(set) var pagesCopied: Int
 
-    convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState,
-                     serial: Serial16550.State, host: LiveGuest.HostState) throws {
+    convenience init(of guestMemory: GuestMemory, kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpus: [VCPUState],
+                     interruptController: InterruptControllerState?, serial: Serial16550.State, host: LiveGuest.HostState) throws {
         try self.init(memorySize: guestMemory.size, ram: guestMemory.ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
-                      vcpu: vcpu, serial: serial, host: host)
+                      vcpus: vcpus, interruptController: interruptController, serial: serial, host: host)
         // The memory file starts as zeros: only pages that may hold data
         // are copied (a booted 64 MiB guest touched a few MiB), and each
         // copy is a page fault of the file less.
@@ -54,9 +58,10 @@ public final class GuestSnapshot {
 
     /// A snapshot whose memory is still all zeros, for its contents to be
     /// filled in (from a guest, or a file).
-    init(memorySize: Int, ram: [Range<UInt64>], kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpu: VCPUState,
-         serial: Serial16550.State, host: LiveGuest.HostState) throws {
+    init(memorySize: Int, ram: [Range<UInt64>], kernelDigest: UInt64, cpuFeatures: CPUSelection, vcpus: [VCPUState],
+         interruptController: InterruptControllerState?, serial: Serial16550.State, host: LiveGuest.HostState) throws {
         precondition(ram.last?.upperBound == UInt64(memorySize), "RAM ends where memory does")
+        precondition(!vcpus.isEmpty && (vcpus.count > 1) == (interruptController != nil), "several CPUs, and an irqchip, or one")
         let file = ckvm_memfd("kvmhost-snapshot")
         guard file >= 0 else { throw KVMError.mmapFailed(bytes: memorySize, errno: errno) }
         guard ftruncate(file, off_t(memorySize)) == 0 else {
@@ -77,7 +82,8 @@ public final class GuestSnapshot {
         pagesCopied = ram.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) / pageBytes }
         memoryFile = file
         memory = mapped
-        self.vcpu = vcpu
+        self.vcpus = vcpus
+        self.interruptController = interruptController
         self.serial = serial
         self.host = host
     }
@@ -107,8 +113,14 @@ public final class GuestSnapshot {
         return Int(status.st_blocks) * 512
     }
 
-    /// The registers the snapshot holds, as a failure report shows them.
-    public var cpu: CPUState { CPUState(regs: vcpu.registers, sregs: vcpu.specialRegisters) }
+    /// The boot CPU's registers the snapshot holds, as a failure report shows them.
+    public var cpu: CPUState { cpu(0) }
+
+    /// CPU `index`'s registers the snapshot holds.
+    public func cpu(_ index: Int) -> CPUState { CPUState(regs: vcpus[index].registers, sregs: vcpus[index].specialRegisters) }
+
+    /// The guest's CPUs: a guest made from the snapshot has as many.
+    public var cpuCount: Int { vcpus.count }
 
     /// Copies the snapshot's page `page` over the guest's.
     func copyPage(_ page: Int, into guestMemory: GuestMemory) {
@@ -158,16 +170,17 @@ public enum SnapshotError: Error, Equatable, CustomStringConvertible {
     /// A new VM from a snapshot maps the snapshot's memory copy-on-write: it
     /// takes no other backing.
     case backedByItsFile(MemoryBacking)
-    /// The guest has several CPUs: a snapshot carries one vCPU so far.
-    case severalCPUs(Int)
+    /// A snapshot of a guest of `snapshot` CPUs restored into one of `guest`.
+    case differentCPUCount(snapshot: Int, guest: Int)
 
     public var description: String {
         switch self {
         case .memorySizeMismatch(let snapshot, let guest):
             return "a snapshot of \(snapshot >> 20) MiB of guest memory (\(snapshot) bytes) cannot be restored into a guest of \(guest >> 20) MiB (\(guest) bytes)"
         case .guestExited(let status): return "the guest exited (status \(status)): there is nothing to snapshot that could go on"
-        case .severalCPUs(let count):
-            return "the guest has \(count) CPUs, and a snapshot carries one vCPU's state so far: snapshots need a one-CPU guest"
+        case .differentCPUCount(let snapshot, let guest):
+            return "the snapshot is of a guest of \(snapshot) CPU\(snapshot == 1 ? "" : "s"), this one has \(guest): "
+                + "a snapshot goes on with as many CPUs as it was taken with"
         case .debuggerAttached: return "a debugger is attached: detach it before taking or restoring a snapshot"
         case .vcpu(let error): return "the vCPU's state: \(error)"
         case .capabilityMissing(let name): return "this KVM lacks \(name), which snapshots need"

@@ -4,16 +4,25 @@ extension KVMGuest {
     /// The guest as it stands now, between two events (after `boot`, between
     /// calls, after a failure): see `GuestSnapshot`. The first snapshot
     /// starts KVM's dirty-page log, so that a restore copies back only the
-    /// pages written since.
+    /// pages written since. With several CPUs, every vCPU is taken out of
+    /// the guest while its state is read (the boot CPU is out already).
     public func snapshot() throws -> GuestSnapshot {
         let vm = try snapshotVM()
         if let status = exitStatus { throw SnapshotError.guestExited(status: status) }
-        let state: VCPUState
-        do { state = try vcpu.saveState() } catch { throw SnapshotError.vcpu(error) }
+        let several = kvm.vcpus.count > 1
+        let (states, interruptController) = try kvm.withEveryCPUOut {
+            do throws(VCPUStateError) {
+                var states: [VCPUState] = []
+                for vcpu in kvm.vcpus { states.append(try vcpu.saveState(localAPIC: several)) }
+                return (states, several ? try vm.saveInterruptController() : nil)
+            } catch {
+                throw SnapshotError.vcpu(error)
+            }
+        }
         try vm.startDirtyLogging()
         _ = try vm.takeDirtyPages()
-        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpu: state,
-                                         serial: serial.state, host: hostState)
+        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpus: states,
+                                         interruptController: interruptController, serial: serial.state, host: hostState)
         snapshotBaseline = snapshot
         return snapshot
     }
@@ -36,7 +45,10 @@ extension KVMGuest {
         guard snapshot.cpuFeatures.selectsTheSame(as: configuration.cpu) else {
             throw SnapshotError.differentCPU(snapshot: snapshot.cpuFeatures, guest: configuration.cpu)
         }
-        do { try vcpu.restoreState(snapshot.vcpu) } catch { throw SnapshotError.vcpu(error) }
+        guard snapshot.cpuCount == kvm.vcpus.count else {
+            throw SnapshotError.differentCPUCount(snapshot: snapshot.cpuCount, guest: kvm.vcpus.count)
+        }
+        try kvm.withEveryCPUOut { try kvm.restoreCPUs(snapshot) }
         try vm.startDirtyLogging()
         let dirty = try vm.takeDirtyPages()
         var copied = 0
@@ -58,7 +70,6 @@ extension KVMGuest {
 
     private func snapshotVM() throws -> VirtualMachine {
         if debugger.isActive { throw SnapshotError.debuggerAttached }
-        if kvm.vcpus.count > 1 { throw SnapshotError.severalCPUs(kvm.vcpus.count) }
         for (capability, name) in [(ckvm_cap_xsave, "KVM_CAP_XSAVE"), (ckvm_cap_xcrs, "KVM_CAP_XCRS"),
                                    (ckvm_cap_debugregs, "KVM_CAP_DEBUGREGS"), (ckvm_cap_vcpu_events, "KVM_CAP_VCPU_EVENTS")] {
             guard vm.kvm.supports(capability) else { throw SnapshotError.capabilityMissing(name) }

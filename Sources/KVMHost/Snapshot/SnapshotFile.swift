@@ -3,7 +3,7 @@ import CKVM
 import Foundation
 import GuestProtocol
 
-/// A snapshot on disk, version 3, little-endian:
+/// A snapshot on disk, version 4, little-endian:
 ///
 ///     "KVMHSNAP"  u32 version  u64 memory size  u64 kernel digest
 ///     section "CPUF"  the CPU features given and taken away (two u64 masks
@@ -11,7 +11,11 @@ import GuestProtocol
 ///     section "RAMR"  where RAM lies: a u64 count, then each range's start
 ///                     and end (memory size is the last end; the 32-bit hole
 ///                     and any other gap hold no pages)
-///     section "VCPU"  the vCPU's state (KVM's structures as KVM lays them out)
+///     section "VCPU"  a u32 count of vCPUs, then each vCPU's state (KVM's
+///                     structures as KVM lays them out), its local APIC's
+///                     last (a u32 length, 0 with one CPU)
+///     section "IRQC"  a u32 count of irqchip chips (0 with one CPU, else the
+///                     two PICs and the IOAPIC), each a `kvm_irqchip`
 ///     section "HOST"  memory map, command channel, exit status, the page-table
 ///                     check table's address, the reports kept
 ///                     (program values, page traps, failed expectations)
@@ -24,8 +28,9 @@ import GuestProtocol
 public enum SnapshotFile {
     static let magic = Array("KVMHSNAP".utf8)
     /// 2: the CPU features (version 1 had none); 3: the page-table check
-    /// table's address in the host section.
-    public static let version: UInt32 = 3
+    /// table's address in the host section; 4: several vCPUs, their local
+    /// APICs and the irqchip.
+    public static let version: UInt32 = 4
 
     /// Writes `snapshot` to `path` (through a temporary file beside it, so
     /// that `path` is either the old file or the whole new one).
@@ -51,19 +56,32 @@ public enum SnapshotFile {
             }
         }
         out.section("VCPU") { section in
-            let vcpu = snapshot.vcpu
-            section.appendRaw(vcpu.mpState)
-            section.appendRaw(vcpu.registers)
-            section.appendRaw(vcpu.specialRegisters)
-            section.append(contentsOf: vcpu.xsave)
-            section.appendRaw(vcpu.extendedControlRegisters)
-            section.appendRaw(vcpu.debugRegisters)
-            section.appendRaw(vcpu.events)
-            section.append(littleEndian: UInt32(VCPUState.msrs.count))
-            for (msr, value) in zip(VCPUState.msrs, vcpu.msrValues) {
-                section.append(littleEndian: msr.index)
-                section.append(littleEndian: value)
+            section.append(littleEndian: UInt32(snapshot.vcpus.count))
+            for vcpu in snapshot.vcpus {
+                section.appendRaw(vcpu.mpState)
+                section.appendRaw(vcpu.registers)
+                section.appendRaw(vcpu.specialRegisters)
+                section.append(contentsOf: vcpu.xsave)
+                section.appendRaw(vcpu.extendedControlRegisters)
+                section.appendRaw(vcpu.debugRegisters)
+                section.appendRaw(vcpu.events)
+                section.append(littleEndian: UInt32(VCPUState.msrs.count))
+                for (msr, value) in zip(VCPUState.msrs, vcpu.msrValues) {
+                    section.append(littleEndian: msr.index)
+                    section.append(littleEndian: value)
+                }
+                if let localAPIC = vcpu.localAPIC {
+                    section.append(littleEndian: UInt32(MemoryLayout<kvm_lapic_state>.size))
+                    section.appendRaw(localAPIC)
+                } else {
+                    section.append(littleEndian: UInt32(0))
+                }
             }
+        }
+        out.section("IRQC") { section in
+            let chips = snapshot.interruptController?.chips ?? []
+            section.append(littleEndian: UInt32(chips.count))
+            for chip in chips { section.appendRaw(chip) }
         }
         out.section("HOST") { section in
             section.append(littleEndian: UInt64(host.memoryMap.entries.count))
@@ -206,19 +224,53 @@ public enum SnapshotFile {
         }
 
         var vcpuSection = try file.section("VCPU")
-        var vcpu = VCPUState(mpState: try vcpuSection.raw(), registers: try vcpuSection.raw(), specialRegisters: try vcpuSection.raw(),
-                             xsave: try vcpuSection.bytes(Int(ckvm_xsave_size)), extendedControlRegisters: try vcpuSection.raw(),
-                             debugRegisters: try vcpuSection.raw(), msrValues: [], events: try vcpuSection.raw())
-        let msrCount = try vcpuSection.u32()
-        guard msrCount == VCPUState.msrs.count else {
-            throw SnapshotFileError.badValue(section: "VCPU", "\(msrCount) MSRs where this host saves \(VCPUState.msrs.count)")
+        let cpuCount = try vcpuSection.u32()
+        guard (1...UInt32(GuestCPUs.maximumCount)).contains(cpuCount) else {
+            throw SnapshotFileError.badValue(section: "VCPU", "\(cpuCount) vCPUs, not 1 to \(GuestCPUs.maximumCount)")
         }
-        for msr in VCPUState.msrs {
-            let index = try vcpuSection.u32()
-            guard index == msr.index else { throw SnapshotFileError.badValue(section: "VCPU", "MSR \(hex(UInt64(index))) where \(msr.name) belongs") }
-            vcpu.msrValues.append(try vcpuSection.u64())
+        let guestOf = "a guest of \(cpuCount) CPU\(cpuCount == 1 ? "" : "s")"
+        // A local APIC a vCPU with several, none with one (no irqchip then).
+        let localAPICBytes = cpuCount > 1 ? MemoryLayout<kvm_lapic_state>.size : 0
+        var vcpus: [VCPUState] = []
+        for cpu in 0..<Int(cpuCount) {
+            var vcpu = VCPUState(mpState: try vcpuSection.raw(), registers: try vcpuSection.raw(), specialRegisters: try vcpuSection.raw(),
+                                 xsave: try vcpuSection.bytes(Int(ckvm_xsave_size)), extendedControlRegisters: try vcpuSection.raw(),
+                                 debugRegisters: try vcpuSection.raw(), msrValues: [], events: try vcpuSection.raw())
+            let msrCount = try vcpuSection.u32()
+            guard msrCount == VCPUState.msrs.count else {
+                throw SnapshotFileError.badValue(section: "VCPU", "\(msrCount) MSRs where this host saves \(VCPUState.msrs.count)")
+            }
+            for msr in VCPUState.msrs {
+                let index = try vcpuSection.u32()
+                guard index == msr.index else { throw SnapshotFileError.badValue(section: "VCPU", "MSR \(hex(UInt64(index))) where \(msr.name) belongs") }
+                vcpu.msrValues.append(try vcpuSection.u64())
+            }
+            let apicLength = try vcpuSection.u32()
+            guard apicLength == localAPICBytes else {
+                throw SnapshotFileError.badValue(section: "VCPU", "vCPU \(cpu)'s local APIC of \(apicLength) bytes where "
+                                                 + "\(guestOf) has \(localAPICBytes)")
+            }
+            if apicLength > 0 {
+                let localAPIC: kvm_lapic_state = try vcpuSection.raw()
+                vcpu.localAPIC = localAPIC
+            }
+            vcpus.append(vcpu)
         }
         try vcpuSection.end()
+
+        var chipSection = try file.section("IRQC")
+        let chipCount = try chipSection.u32()
+        let chipIDs = cpuCount > 1 ? InterruptControllerState.chipIDs : []
+        guard chipCount == chipIDs.count else {
+            throw SnapshotFileError.badValue(section: "IRQC", "\(chipCount) irqchip chips where \(guestOf) has \(chipIDs.count)")
+        }
+        var chips: [kvm_irqchip] = []
+        for id in chipIDs {
+            let chip: kvm_irqchip = try chipSection.raw()
+            guard chip.chip_id == id else { throw SnapshotFileError.badValue(section: "IRQC", "chip \(chip.chip_id) where chip \(id) belongs") }
+            chips.append(chip)
+        }
+        try chipSection.end()
 
         var hostSection = try file.section("HOST")
         let entryCount = try hostSection.count(elementSize: 20)
@@ -266,7 +318,8 @@ public enum SnapshotFile {
                                        registers: (registerBytes[0], registerBytes[1], registerBytes[2], registerBytes[3], divisor))
 
         let snapshot = try GuestSnapshot(memorySize: Int(memorySize), ram: ram, kernelDigest: kernelDigest, cpuFeatures: cpuFeatures,
-                                         vcpu: vcpu, serial: serial, host: host)
+                                         vcpus: vcpus, interruptController: chips.isEmpty ? nil : InterruptControllerState(chips: chips),
+                                         serial: serial, host: host)
         let memoryLength = try file.sectionLength("MEMP")
         let pages = Int(memorySize / pageSize)
         let bitmapBytes = (pages + 63) / 64 * 8

@@ -16,6 +16,9 @@ public struct VCPUState {
     /// Values of `VCPUState.msrs`, in that order.
     public var msrValues: [UInt64]
     public var events: kvm_vcpu_events
+    /// Its local APIC (`kvm_lapic_state`), when the VM has the in-kernel
+    /// irqchip (a guest of several CPUs); nil without.
+    public var localAPIC: kvm_lapic_state?
 
     /// The MSRs the kernel or a user program can change that are not in
     /// kvm_sregs (EFER, FS and GS bases are): one list, taken and restored.
@@ -48,7 +51,7 @@ extension VCPU {
     /// The vCPU's whole state, between two runs. An I/O exit still pending
     /// is completed first (KVM finishes it on the next KVM_RUN otherwise),
     /// so the state does not depend on a kvm_run area it does not include.
-    public func saveState() throws(VCPUStateError) -> VCPUState {
+    public func saveState(localAPIC hasLocalAPIC: Bool = false) throws(VCPUStateError) -> VCPUState {
         try completePendingIO()
         var mpState = kvm_mp_state()
         try ioctl(ckvm_get_mp_state, &mpState, "KVM_GET_MP_STATE")
@@ -67,10 +70,17 @@ extension VCPU {
         let read = ckvm_get_msrs(fd, indices, &values, UInt32(indices.count))
         guard read >= 0 else { throw .ioctl("KVM_GET_MSRS", errno: ckvm_errno()) }
         guard read == indices.count else { throw msrError(at: Int(read), writing: false) }
+        var localAPIC: kvm_lapic_state?
+        if hasLocalAPIC {
+            var state = kvm_lapic_state()
+            try ioctl(ckvm_get_lapic, &state, "KVM_GET_LAPIC")
+            localAPIC = state
+        }
         var events = kvm_vcpu_events()
         try ioctl(ckvm_get_vcpu_events, &events, "KVM_GET_VCPU_EVENTS")
         return VCPUState(mpState: mpState, registers: registers, specialRegisters: specialRegisters, xsave: xsave,
-                         extendedControlRegisters: xcrs, debugRegisters: debugRegisters, msrValues: values, events: events)
+                         extendedControlRegisters: xcrs, debugRegisters: debugRegisters, msrValues: values, events: events,
+                         localAPIC: localAPIC)
     }
 
     /// Puts `state` back, whatever the vCPU did since.
@@ -83,6 +93,8 @@ extension VCPU {
         guard ckvm_set_xsave(fd, state.xsave) == 0 else { throw .ioctl("KVM_SET_XSAVE", errno: ckvm_errno()) }
         try ioctl(ckvm_set_xcrs, &state.extendedControlRegisters, "KVM_SET_XCRS")
         try ioctl(ckvm_set_debugregs, &state.debugRegisters, "KVM_SET_DEBUGREGS")
+        // After the special registers, which hold the APIC base.
+        if var localAPIC = state.localAPIC { try ioctl(ckvm_set_lapic, &localAPIC, "KVM_SET_LAPIC") }
         let indices = VCPUState.msrs.map(\.index)
         let written = ckvm_set_msrs(fd, indices, state.msrValues, UInt32(indices.count))
         guard written >= 0 else { throw .ioctl("KVM_SET_MSRS", errno: ckvm_errno()) }
