@@ -389,7 +389,10 @@ private final class MonitorUnderDebugger: @unchecked Sendable {
         let ready = DispatchSemaphore(value: 0)
         Thread { [self] in
             result = Result {
-                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: .init(memorySize: 32 << 20))
+                // One CPU, whatever KVMHOST_SMP says: write watchpoints are served with one only.
+                var configuration = LiveGuest.Configuration(memorySize: 32 << 20)
+                configuration.cpuCount = 1
+                let guest = try KVMGuest(kernel: GuestImage.kernel(), configuration: configuration)
                 guest.debugger.log = { _ in }
                 guest.consoleInput = input
                 stop = guest.stopHandle
