@@ -240,6 +240,13 @@ final class SeveralCPUsTests: GuestBehaviourTestCase {
             XCTAssertGreaterThan(try guest.restore(snapshot), 0)
             XCTAssertEqual(try guest.cpuStates(), [snapshot.cpu(0), snapshot.cpu(1)], "round \(round)")
         }
+        // A failure on CPU 1 pauses the others for good; a restore rewinds it,
+        // and both CPUs go on.
+        XCTAssertThrowsError(try guest.call(RaiseException(.invalidOpcode, cpu: 1))) { error in
+            XCTAssertEqual((error as? GuestFailure)?.otherCPUs.map(\.index), [0])
+        }
+        try guest.restore(snapshot)
+        try checkBothCPUsWork(guest, "after a failure on CPU 1, rewound")
 
         let copy = try KVMGuest(snapshot: snapshot, kernel: GuestImage.kernel())
         XCTAssertEqual(try copy.cpuStates(), [snapshot.cpu(0), snapshot.cpu(1)], "the snapshot's CPUs, whatever the configuration's count")

@@ -266,11 +266,11 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// Waits for a debugger if none is attached, then serves it until it
     /// resumes the guest: a stop of CPU `cpu`, every other one taken out of
-    /// the guest meanwhile (and left out after a failure: the run is over).
+    /// the guest meanwhile (pauses nest: after a failure they stay out).
     func serve(_ reason: StopReason, cpu: Int) throws {
         trace("stopped: \(reason) on CPU \(cpu)")
         pauseOthers()
-        defer { if reason != .failure { unpauseOthers() } }
+        defer { unpauseOthers() }
         stoppedCPU = cpu
         selectedCPU = cpu
         continueCPU = nil

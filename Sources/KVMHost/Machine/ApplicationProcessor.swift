@@ -16,8 +16,9 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
     /// The machine's thread holds an exit it took from here.
     private var held = false
     private var finished = false
-    /// The machine's thread wants the vCPU out of KVM_RUN (to read it), and it is.
-    private var pauseRequested = false
+    /// Pauses asked for and not yet ended (`pause` and `unpause` nest: a
+    /// failure's pause outlasts a debugger's), and whether the vCPU is out.
+    private var pauses = 0
     private var paused = false
     /// Tells the machine's thread an exit waits (a kick of the boot CPU).
     private let notify: @Sendable () -> Void
@@ -41,12 +42,7 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
                 // until resumed; a kick alone enters the guest again.
                 if vcpu.stopHandle.isRequested { break }
                 condition.lock()
-                if pauseRequested {
-                    paused = true
-                    condition.broadcast()
-                    while pauseRequested && !vcpu.stopHandle.isRequested { condition.wait() }
-                    paused = false
-                }
+                waitWhilePaused()
                 condition.unlock()
                 continue
             }
@@ -57,6 +53,8 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
             notify()
             condition.lock()
             while held && !vcpu.stopHandle.isRequested { condition.wait() }
+            // Resumed while paused (a restore dropped its exit): out until unpaused.
+            waitWhilePaused()
             condition.unlock()
             if vcpu.stopHandle.isRequested { break }
         }
@@ -64,6 +62,15 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
         finished = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Under `condition`: waits out of the guest while a pause lasts.
+    private func waitWhilePaused() {
+        guard pauses > 0 else { return }
+        paused = true
+        condition.broadcast()
+        while pauses > 0 && !vcpu.stopHandle.isRequested { condition.wait() }
+        paused = false
     }
 
     /// The exit this vCPU waits with, once: the machine's thread handles it,
@@ -98,17 +105,30 @@ final class ApplicationProcessor: @unchecked Sendable {  // its state is under `
     func pause() {
         condition.lock()
         defer { condition.unlock() }
-        pauseRequested = true
+        pauses += 1
         while !paused && !held && !finished {
             vcpu.stopHandle.kick()
             _ = condition.wait(until: Date(timeIntervalSinceNow: 0.001))
         }
     }
 
+    /// Ends one `pause`: the vCPU goes on once none is left.
     func unpause() {
         condition.lock()
-        pauseRequested = false
+        pauses = max(0, pauses - 1)
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Forgets an exit not yet taken (a restore put the vCPU elsewhere, so
+    /// the exit is of a state that is gone); the vCPU stays out while paused.
+    func discardExit() {
+        condition.lock()
+        if exit != nil {
+            exit = nil
+            held = false
+            condition.broadcast()
+        }
         condition.unlock()
     }
 

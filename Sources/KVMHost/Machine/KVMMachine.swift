@@ -43,6 +43,8 @@ public final class KVMMachine: Machine {
     /// the guest until the caller has dealt with it (the next `run`).
     private var held: [ApplicationProcessor] = []
     var waitForDebuggerAtStart = false
+    /// The other vCPUs were paused when the run failed (`otherCPUStates`).
+    private var pausedByFailure = false
 
     init(vm: VirtualMachine, vcpus: [VCPU], serial: Serial16550, memoryMap: PhysicalMemoryMap) {
         self.vm = vm
@@ -79,9 +81,13 @@ public final class KVMMachine: Machine {
     func cpuState() -> CPUState? { vcpus[stoppedCPU].snapshot() }
 
     /// Every vCPU but the one the stop came from, paused first: a failure's
-    /// report says what the others were doing. They stay paused: the run is over.
+    /// report says what the others were doing. They stay paused: the run is
+    /// over (until a restore rewinds it).
     func otherCPUStates() -> [OtherCPU] {
-        for processor in applicationProcessors { processor.pause() }
+        if !pausedByFailure {
+            pausedByFailure = true
+            for processor in applicationProcessors { processor.pause() }
+        }
         return vcpus.indices.filter { $0 != stoppedCPU }.compactMap { index in
             vcpus[index].snapshot().map { OtherCPU(index: index, state: $0) }
         }
@@ -201,8 +207,16 @@ public final class KVMMachine: Machine {
 
     /// Puts every vCPU (and the irqchip) back as `snapshot` had them: the
     /// irqchip first, then each vCPU, whose local APIC is in its state.
+    /// The caller has them all out of the guest (`withEveryCPUOut`); exits
+    /// they took before and the machine's thread did not yet take are of
+    /// states that are gone, and a failure's pause ends with the rewind.
     func restoreCPUs(_ snapshot: GuestSnapshot) throws {
         try Self.restoreCPUs(snapshot, vm: vm, vcpus: vcpus)
+        for processor in applicationProcessors { processor.discardExit() }
+        if pausedByFailure {
+            pausedByFailure = false
+            for processor in applicationProcessors { processor.unpause() }
+        }
     }
 
     private static func restoreCPUs(_ snapshot: GuestSnapshot, vm: VirtualMachine, vcpus: [VCPU]) throws {

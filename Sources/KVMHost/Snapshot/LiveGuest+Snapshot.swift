@@ -4,27 +4,28 @@ extension KVMGuest {
     /// The guest as it stands now, between two events (after `boot`, between
     /// calls, after a failure): see `GuestSnapshot`. The first snapshot
     /// starts KVM's dirty-page log, so that a restore copies back only the
-    /// pages written since. With several CPUs, every vCPU is taken out of
-    /// the guest while its state is read (the boot CPU is out already).
+    /// pages written since. With several CPUs, every vCPU is out of the
+    /// guest (the boot CPU is, on this thread) until memory is copied too,
+    /// so that the states and memory are of one moment.
     public func snapshot() throws -> GuestSnapshot {
         let vm = try snapshotVM()
         if let status = exitStatus { throw SnapshotError.guestExited(status: status) }
-        let several = kvm.vcpus.count > 1
-        let (states, interruptController) = try kvm.withEveryCPUOut {
+        return try kvm.withEveryCPUOut {
+            let several = kvm.vcpus.count > 1
+            let states: [VCPUState], interruptController: InterruptControllerState?
             do throws(VCPUStateError) {
-                var states: [VCPUState] = []
-                for vcpu in kvm.vcpus { states.append(try vcpu.saveState(localAPIC: several)) }
-                return (states, several ? try vm.saveInterruptController() : nil)
+                states = try kvm.vcpus.map { vcpu throws(VCPUStateError) in try vcpu.saveState(localAPIC: several) }
+                interruptController = several ? try vm.saveInterruptController() : nil
             } catch {
                 throw SnapshotError.vcpu(error)
             }
+            try vm.startDirtyLogging()
+            _ = try vm.takeDirtyPages()
+            let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpus: states,
+                                             interruptController: interruptController, serial: serial.state, host: hostState)
+            snapshotBaseline = snapshot
+            return snapshot
         }
-        try vm.startDirtyLogging()
-        _ = try vm.takeDirtyPages()
-        let snapshot = try GuestSnapshot(of: memory, kernelDigest: kernelDigest, cpuFeatures: configuration.cpu, vcpus: states,
-                                         interruptController: interruptController, serial: serial.state, host: hostState)
-        snapshotBaseline = snapshot
-        return snapshot
     }
 
     /// Puts the guest back as `snapshot` found it, in this VM: the vCPU's
@@ -48,7 +49,13 @@ extension KVMGuest {
         guard snapshot.cpuCount == kvm.vcpus.count else {
             throw SnapshotError.differentCPUCount(snapshot: snapshot.cpuCount, guest: kvm.vcpus.count)
         }
-        try kvm.withEveryCPUOut { try kvm.restoreCPUs(snapshot) }
+        // Every vCPU out of the guest until memory is back too: another CPU
+        // must not run its restored state on memory not yet restored.
+        return try kvm.withEveryCPUOut { try restore(snapshot, vm: vm) }
+    }
+
+    private func restore(_ snapshot: GuestSnapshot, vm: VirtualMachine) throws -> Int {
+        try kvm.restoreCPUs(snapshot)
         try vm.startDirtyLogging()
         let dirty = try vm.takeDirtyPages()
         var copied = 0
