@@ -50,6 +50,7 @@ enum TLB {
         if activeMutation == .skipShootdowns { return }
 #endif
         TLBShootdown.send(root: loadedRoot, start: start, count: count)
+        TLBChecker.shotDown(start: start, count: count)
     }
 
     /// Loads `pagemap`, or flushes it where it is loaded already: how the

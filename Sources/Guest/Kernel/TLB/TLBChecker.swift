@@ -16,22 +16,33 @@
 // Each CPU has its own obligations: a write is the writing CPU's to
 // invalidate, and only that CPU's checkpoints judge it. Another CPU's
 // checkpoint may fall between a write and its invalidation (one thread
-// returns to ring 3 while another unmaps), and is no place to judge it; the
-// other CPUs' copies of the translation are the shootdown's, which the
-// invalidation sends and waits for.
+// returns to ring 3 while another unmaps), and is no place to judge it.
+// A write has two parts: this CPU's TLB (an invlpg or a CR3 load), and,
+// when another CPU had the same root loaded as it was written, theirs,
+// which only a shootdown sent after it discharges (`shotDown`). So a
+// missing shootdown is caught here too, where this KVM's TLBs would hide it.
 
 enum TLBChecker {
     /// One obligation in two words, since every word stored costs this
     /// emulated ring 0 a software walk of the kernel's tables: the page
-    /// with level, leaf, change and frame count in its low 12 bits, and the root.
+    /// with level, leaf, change and frame count in its low 12 bits, and the
+    /// root with the parts still owed in its low 2 (`local`, `remote`).
     struct Obligation {
         var packed: UInt64
-        var root: UInt64
+        var rootAndParts: UInt64
 
-        init(page: UInt64, level: UInt8, leaf: Bool, change: TranslationChange, frames: Int, root: UInt64) {
+        static let local: UInt64 = 1
+        static let remote: UInt64 = 2
+
+        init(page: UInt64, level: UInt8, leaf: Bool, change: TranslationChange, frames: Int, root: UInt64, remote: Bool) {
             packed = page | UInt64(level) | (leaf ? 1 << 3 : 0) | UInt64(change.rawValue) << 4 | UInt64(frames) << 8
-            self.root = root
+            rootAndParts = root | Self.local | (remote ? Self.remote : 0)
         }
+
+        var root: UInt64 { rootAndParts & ~(pageSize - 1) }
+        /// Whether another CPU's TLB is still owed a shootdown.
+        var owesRemote: Bool { rootAndParts & Self.remote != 0 }
+        var isDischarged: Bool { rootAndParts & (Self.local | Self.remote) == 0 }
 
         var page: UInt64 { packed & ~(pageSize - 1) }
         var level: UInt8 { UInt8(packed & 7) }
@@ -123,14 +134,49 @@ enum TLBChecker {
         let slot = count < capacity ? count : capacity
         if slot == count || allCounts[cpu * 2 + 1] == 0 {
             let frames = callers(cpu: cpu, into: allWriters + (cpu * (capacity + 1) + slot) * writerFrames)
+            // A widened table entry owes other CPUs nothing: a cached narrower
+            // copy there is a spurious fault, which ring 3 takes again.
+            let remote = change != .tableEntryWidened && otherCPUHasLoaded(root, besides: cpu)
             (allPending + cpu * (capacity + 1) + slot).initialize(
-                to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf, change: change, frames: frames, root: root))
+                to: Obligation(page: address & ~(pageSize - 1), level: level, leaf: leaf, change: change, frames: frames,
+                               root: root, remote: remote))
         }
         if slot == count { allCounts[cpu * 2] += 1 } else { allCounts[cpu * 2 + 1] += 1 }
     }
 
-    /// An invlpg of `address` discharges what it covers (`isDischarged`).
+    /// Whether an online CPU other than `cpu` has `root` in its CR3 (the
+    /// shootdown's rule for whom it interrupts).
+    private static func otherCPUHasLoaded(_ root: UInt64, besides cpu: Int) -> Bool {
+        guard CPUs.count > 1 else { return false }
+        for index in 0..<CPUs.count where index != cpu {
+            if UInt64(cpu_atomic_load(&CPUs.area(index).pointee.loaded_root)) == root { return true }
+        }
+        return false
+    }
+
+    /// An invlpg of `address` discharges this CPU's part of what it covers
+    /// (`isDischarged(byInvalidating:)`).
     static func invalidated(_ address: UInt64) {
+        discharge(Obligation.local) { $0.isDischarged(byInvalidating: address) }
+    }
+
+    /// A shootdown of `count` pages from `start` (0: all) reached every other
+    /// CPU with this CPU's root: it discharges their part.
+    static func shotDown(start: UInt64, count: UInt64) {
+        guard CPUs.count > 1 else { return }
+        if count == 0 || count > TLBShootdown.pageCeiling {
+            discharge(Obligation.remote) { _ in true }
+        } else {
+            discharge(Obligation.remote) { obligation in
+                (0..<count).contains { obligation.isDischarged(byInvalidating: start &+ $0 * pageSize) }
+            }
+        }
+    }
+
+    /// Clears `part` of this CPU's obligations that `covers`, and drops the
+    /// ones that owe nothing more.
+    @inline(__always)
+    private static func discharge(_ part: UInt64, _ covers: (Obligation) -> Bool) {
         // This CPU's, read through GS once: every access costs emulated ring 0.
         let cpu = cpu
         let pending = allPending + cpu * (capacity + 1)
@@ -138,7 +184,8 @@ enum TLBChecker {
         var count = allCounts[cpu * 2]
         var index = 0
         while index < count {
-            if pending[index].isDischarged(byInvalidating: address) {
+            if pending[index].rootAndParts & part != 0 && covers(pending[index]) { pending[index].rootAndParts &= ~part }
+            if pending[index].isDischarged {
                 count -= 1
                 // The rest move down one, oldest first still.
                 var next = index
@@ -154,9 +201,11 @@ enum TLBChecker {
         allCounts[cpu * 2] = count
     }
 
+    /// This CPU's TLB flushed (a CR3 load): its part of every obligation;
+    /// the writes not kept are forgotten.
     static func flushedAll() {
-        count = 0
         dropped = 0
+        discharge(Obligation.local) { _ in true }
     }
 
     /// Fails the kernel when an obligation is pending at `checkpoint`.
@@ -180,6 +229,7 @@ enum TLBChecker {
         case .kernelAccess: Console.write("probing a page")
         case .endOfMonitorCommand: Console.write("the monitor's command ended")
         }
+        if count > 0 && first.rootAndParts & Obligation.local == 0 { Console.write(" (another CPU's copy: no shootdown reached it)") }
         Console.write("\n")
         let record = StaleTranslationRecord(
             address: first.page, root: first.root, level: UInt64(first.level), leaf: first.leaf,
