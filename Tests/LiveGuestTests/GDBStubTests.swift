@@ -258,6 +258,23 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(client.next(), "T02thread:01;")
         let rip = try XCTUnwrap(client.ask("p10"))
         XCTAssertTrue(rip.hasSuffix("ff7f0000"), "stopped in the kernel: \(rip)")
+        // Threads: one CPU, thread 01; ids are hex digits only.
+        XCTAssertEqual(client.ask("qfThreadInfo"), "m01")
+        XCTAssertEqual(client.ask("T01"), "OK")
+        for bad in ["T02", "T+1", "T0", "Hg+1", "Hg2", "Hgzz", "Hx1", "qThreadExtraInfo,+1", "qThreadExtraInfo,2"] {
+            XCTAssertEqual(client.ask(bad), "E01", bad)
+        }
+        XCTAssertEqual(client.ask("Hg0"), "OK")
+        XCTAssertEqual(client.ask("qThreadExtraInfo,01").flatMap(hexBytes).map { String(decoding: $0, as: UTF8.self) }, "CPU 0 (stopped here)")
+        // A malformed or unsupported vCont resumes nothing.
+        for bad in ["vCont;", "vCont;;", "vCont;x", "vCont;t", "vCont;r0,1", "vCont;s:2", "vCont;c:+1", "vCont;Szz"] {
+            XCTAssertEqual(client.ask(bad), "E01", bad)
+        }
+        XCTAssertEqual(client.ask("?"), "T02thread:01;", "still stopped")
+        // A Ctrl-C in the same write as the continue is not lost.
+        client.sendRaw(RemotePacketReader.frame(Array("c".utf8)) + [0x03])
+        XCTAssertEqual(client.next(), "+")
+        XCTAssertEqual(client.next(), "T02thread:01;")
         // A client that disconnects mid-packet: the guest runs on, and the
         // stub takes the next debugger.
         client.sendRaw(Array("$m10".utf8))
@@ -267,6 +284,44 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(second.ask("k") ?? "", "", "kill ends the run")
         guard case .failure(let error)? = guest.finish() else { return XCTFail("the run did not end") }
         XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser)
+    }
+
+    /// A CPU stopped in ring 3 is not stepped: this KVM would hand the
+    /// step's #DB to the guest, killing the process. The step is refused
+    /// saying why, and the process runs on unharmed until killed.
+    func testAStepInUserModeIsRefused() throws {
+        try requireKVM()
+        // The kernel lists its programs in the order of their file names.
+        let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Guest/Programs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: programs.path).filter { $0.hasSuffix(".S") }.sorted()
+        let index = try XCTUnwrap(names.firstIndex(of: "user-spin.S"), "user-spin is built in")
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [RunProgram(index: UInt64(index), reportFaults: true, threads: 1)])
+        let client = try RemoteClient(port: guest.port)
+        XCTAssertEqual(client.ask("?"), "T02thread:01;")
+        client.sendPacket("c")
+        XCTAssertEqual(client.next(), "+")
+        // One CPU, no interrupts: once in the program it stays in ring 3.
+        var cs = ""
+        for _ in 0..<50 where !cs.hasPrefix("2b") && !cs.hasPrefix("23") {
+            usleep(100_000)
+            client.sendRaw([0x03])
+            XCTAssertEqual(client.next(), "T02thread:01;")
+            cs = try XCTUnwrap(client.ask("p12"))
+            if !cs.hasPrefix("2b") && !cs.hasPrefix("23") {
+                client.sendPacket("c")
+                XCTAssertEqual(client.next(), "+")
+            }
+        }
+        XCTAssertEqual(cs.prefix(2).count, 2)
+        XCTAssertEqual(UInt8(cs.prefix(2), radix: 16).map { $0 & 3 }, 3, "stopped in ring 3: CS \(cs)")
+        let rip = client.ask("p10")
+        XCTAssertEqual(client.ask("s"), "E.1c.CPU 0 is in user mode (ring 3), where this KVM gives a single step's debug exception to the "
+                       + "guest (its process would die of it): step it in the kernel, or continue")
+        XCTAssertEqual(client.ask("vCont;s:01;c")?.hasPrefix("E.1c.CPU 0 is in user mode (ring 3)"), true)
+        XCTAssertEqual(client.ask("p10"), rip, "nothing ran")
+        XCTAssertEqual(client.ask("k") ?? "", "", "kill ends the run")
+        guard case .failure(let error)? = guest.finish() else { return XCTFail("the run did not end") }
+        XCTAssertEqual((error as? GuestFailure)?.kind, .stoppedByUser, "the process was not killed by a #DB first")
     }
 
     /// Console input the test hands over when it chooses: one line per

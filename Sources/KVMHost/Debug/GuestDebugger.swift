@@ -34,6 +34,9 @@ public final class GuestDebugger: @unchecked Sendable {
     /// Bytes the watcher read while the guest ran (acknowledgements, Ctrl-C,
     /// a packet), for the serving loop; `clientGone` when it read the end.
     private var pendingInput: [UInt8] = []
+    /// `pendingInput` holds a Ctrl-C or a packet that came in the same read
+    /// as a resume: the guest is stopped again as soon as it runs.
+    private var stopAfterResume = false
     private var clientGone = false
     /// Wakes the thread that runs the guest when it waits for console input.
     private var wake: (@Sendable () -> Void)?
@@ -246,6 +249,9 @@ public final class GuestDebugger: @unchecked Sendable {
         }
         // A step only to watch memory: on, silently.
         if !watchpoints.isEmpty && exit.singleStep { return executedHalt(from: previous, to: exit.pc, cpu: cpu) }
+        // The step of a CPU that no longer steps (the stop came from another
+        // CPU first, and the resume after it stepped none): on, silently.
+        if exit.singleStep { return false }
         try serve(.step, cpu: cpu)
         return false
     }
@@ -271,6 +277,9 @@ public final class GuestDebugger: @unchecked Sendable {
         trace("stopped: \(reason) on CPU \(cpu)")
         pauseOthers()
         defer { unpauseOthers() }
+        // This stop ends any step in progress; the next resume says what steps.
+        stepping = nil
+        steppingOver = nil
         stoppedCPU = cpu
         selectedCPU = cpu
         continueCPU = nil
@@ -280,10 +289,14 @@ public final class GuestDebugger: @unchecked Sendable {
             pauseRequested = false
         }
         defer {
-            lock.withLock {
+            let stopSoon = lock.withLock {
                 running = true
-                pauseRequested = false
+                // A Ctrl-C or a packet read with the resume: the guest stops again.
+                pauseRequested = stopAfterResume
+                defer { stopAfterResume = false }
+                return stopAfterResume
             }
+            if stopSoon { stopHandle.kick() }
         }
         while true {
             let (existing, listener) = lock.withLock { (connection, self.listener) }
@@ -365,7 +378,7 @@ public final class GuestDebugger: @unchecked Sendable {
                 received = connection.receive()
             }
             guard let bytes = received else { return .disconnected }
-            for byte in bytes {
+            for (offset, byte) in bytes.enumerated() {
                 guard let item = reader.take(byte) else { continue }
                 switch item {
                 case .acknowledged, .retransmitRequested: continue
@@ -383,6 +396,15 @@ public final class GuestDebugger: @unchecked Sendable {
                         guard connection.send(RemotePacketReader.frame(Array(text.utf8))) else { return .disconnected }
                     case .resume:
                         awaitingStopReply = true
+                        // What came after the packet in the same read (a
+                        // Ctrl-C, the next packet) is the watcher's to see.
+                        let rest = bytes[(offset + 1)...]
+                        if !rest.isEmpty {
+                            lock.withLock {
+                                pendingInput = Array(rest) + pendingInput
+                                stopAfterResume = rest.contains { $0 == 0x03 || $0 == UInt8(ascii: "$") }
+                            }
+                        }
                         return .resumed
                     case .detach:
                         connection.send(RemotePacketReader.frame(Array("OK".utf8)))
@@ -472,17 +494,8 @@ public final class GuestDebugger: @unchecked Sendable {
         }
         if body == "vCont?" { return .reply("vCont;c;C;s;S") }
         if body.hasPrefix("vCont;") {
-            // Actions, each for a thread or (the last) for all: a step of
-            // one thread is the step; the others continue.
-            for action in body.dropFirst("vCont;".count).split(separator: ";") {
-                let parts = action.split(separator: ":", maxSplits: 1)
-                guard let kind = parts.first?.first else { return .reply("E01") }
-                if kind == "s" || kind == "S" {
-                    guard let cpu = parts.count == 2 ? cpu(ofThread: parts[1]) : selectedCPU else { return .reply("E01") }
-                    return try resume(step: cpu)
-                }
-            }
-            return try resume(step: nil)
+            guard let step = vContStep(body.dropFirst("vCont;".count)) else { return .reply("E01") }
+            return try resume(step: step)
         }
         if body.hasPrefix("vKill") { return .kill }
         return .reply("")
@@ -498,8 +511,35 @@ public final class GuestDebugger: @unchecked Sendable {
         return (end == UInt64(xml.count) ? "l" : "m") + chunk
     }
 
-    /// Resumes every CPU, `step` (a CPU) for one instruction.
+    /// The CPU a `vCont` steps (nil inside: none, all continue), or nil for
+    /// a malformed or unsupported action list. Each action is `c`, `s`, or
+    /// `C`/`S` with a signal, for a thread or (none, 0, -1) any; the first
+    /// step is the step, every other CPU continues.
+    private func vContStep(_ actions: Substring) -> Int?? {
+        var step: Int?
+        for action in actions.split(separator: ";", omittingEmptySubsequences: false) {
+            let parts = action.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let verb = parts[0]
+            guard let kind = verb.first, "cCsS".contains(kind),
+                  verb.count == 1 || ("CS".contains(kind) && verb.count == 3 && Hex.number(verb.dropFirst()) != nil) else { return nil }
+            var cpu: Int?
+            if parts.count == 2, parts[1] != "0", parts[1] != "-1" {
+                guard let named = self.cpu(ofThread: parts[1]) else { return nil }
+                cpu = named
+            }
+            if "sS".contains(kind), step == nil { step = cpu ?? selectedCPU }
+        }
+        return .some(step)
+    }
+
+    /// Resumes every CPU, `step` (a CPU) for one instruction. A CPU in ring 3
+    /// is not stepped: this KVM hands the step's debug exception to the guest there,
+    /// which kills the process (refused, saying so).
     private func resume(step: Int?) throws -> Answer {
+        if let step, let cs = (try? vcpus[step].value.specialRegisters())?.cs.selector, cs & 3 == 3 {
+            return .reply(refuse(nil, "CPU \(step) is in user mode (ring 3), where this KVM gives a single step's debug exception to the "
+                                 + "guest (its process would die of it): step it in the kernel, or continue"))
+        }
         for index in vcpus.indices { lastStepPC[index] = (try? vcpus[index].value.registers())?.rip }
         if let step {
             stepping = step
@@ -610,8 +650,12 @@ public final class GuestDebugger: @unchecked Sendable {
     /// to gdb: "E.1c.TEXT", the form gdb prints as "Remote failure reply:
     /// TEXT" for a hardware breakpoint (gdb 13 reads the text after the
     /// second dot; for `break` and `watch` it shows only its own message).
-    private func refuse(_ address: UInt64, _ reason: String) -> String {
-        log("refused a breakpoint or watchpoint at 0x\(String(address, radix: 16)): \(reason)")
+    private func refuse(_ address: UInt64?, _ reason: String) -> String {
+        if let address {
+            log("refused a breakpoint or watchpoint at 0x\(String(address, radix: 16)): \(reason)")
+        } else {
+            log("refused: \(reason)")
+        }
         return "E.1c." + Self.errorText(reason)
     }
 

@@ -134,7 +134,8 @@ enum Hex {
 
     /// A hex number of at most 16 digits.
     static func number(_ text: Substring) -> UInt64? {
-        guard !text.isEmpty, text.count <= 16 else { return nil }
+        // Hex digits only: UInt64(_:radix:) would take a sign too.
+        guard !text.isEmpty, text.count <= 16, text.allSatisfy(\.isHexDigit) else { return nil }
         return UInt64(text, radix: 16)
     }
 }
