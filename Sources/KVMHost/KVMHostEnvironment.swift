@@ -16,12 +16,14 @@ public enum KVMHostEnvironment {
     public static let gdbTrace = "KVMHOST_GDB_TRACE"
     /// The llvm-symbolizer to run instead of the toolchain's.
     public static let llvmSymbolizer = "KVMHOST_LLVM_SYMBOLIZER"
+    /// The gdb `kvmhost gdb` runs instead of the one on PATH.
+    public static let gdb = "KVMHOST_GDB"
 
     /// The CPUs a configuration has unless it says otherwise
     /// (`LiveGuest.Configuration.cpuCount`): a whole suite on several CPUs.
     public static let cpuCount = "KVMHOST_SMP"
 
-    public static let variables = [coverageDirectory, gdbOnFailure, gdbTrace, llvmSymbolizer, cpuCount]
+    public static let variables = [coverageDirectory, gdbOnFailure, gdbTrace, llvmSymbolizer, gdb, cpuCount]
 
     /// KVMHOST_SMP's count, 1 when it is unset.
     public static func defaultCPUCount(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(EnvironmentError) -> Int {
@@ -51,6 +53,11 @@ public enum KVMHostEnvironment {
         if let value = environment[llvmSymbolizer] {
             guard !value.isEmpty, isExecutableFile(value) else {
                 throw EnvironmentError(variable: llvmSymbolizer, value: value, expected: "the path of an executable file")
+            }
+        }
+        if let value = environment[gdb] {
+            guard !value.isEmpty, isExecutableFile(value) else {
+                throw EnvironmentError(variable: gdb, value: value, expected: "the path of an executable file")
             }
         }
         if let value = environment[coverageDirectory], !value.isEmpty {

@@ -107,7 +107,7 @@ struct BootCommand: ParsableCommand {
             if let gdb, let kvmGuest {
                 let port = try kvmGuest.attachDebugger(port: gdb, waitForDebugger: gdbWait)
                 OutputStream.standardError.writeIgnoringErrors("kvmhost: gdb stub on 127.0.0.1:\(port): "
-                    + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\n")
+                    + GDBHelpers.attachCommand(port: port, kernelPath: kernelPath) + "\n")
             }
             if interactive {
                 Terminal.enterRawMode()
@@ -119,7 +119,7 @@ struct BootCommand: ParsableCommand {
                         guard let debugger else { throw DebuggerError.needsKVM }
                         let port = try debugger.listen(port: 0)
                         OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: the guest is stopped for gdb: "
-                            + "gdb -ex 'target remote 127.0.0.1:\(port)' \(kernelPath)\r\n")
+                            + GDBHelpers.attachCommand(port: port, kernelPath: kernelPath) + "\r\n")
                         debugger.requestPause()
                     } catch {
                         OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(error)\r\n")

@@ -9,6 +9,8 @@ import MachineArguments
 enum ExitCodes {
     static let badArguments: Int32 = 64
     static let badImage: Int32 = 65
+    /// kvmhost gdb: no gdb to run.
+    static let unavailable: Int32 = 69
     static let outputFailed: Int32 = 74
     static let guestStatusAbove63: Int32 = 120
     static let panic: Int32 = 121

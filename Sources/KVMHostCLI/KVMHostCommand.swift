@@ -11,6 +11,7 @@ struct KVMHostCommand: ParsableCommand {
             otherwise kvmhost's:
                64  bad arguments (size, range, timeout, option, a --gdb port in use, a KVMHOST_* variable's value)
                65  bad kernel image or snapshot (missing, unreadable, not a regular file, too large, malformed)
+               69  kvmhost gdb: gdb cannot be run (not on PATH, or KVMHOST_GDB names no executable)
                74  kvmhost could not write the guest's console or its output (stdout closed or full, a snapshot
                    or profile file, KVMHOST_COVERAGE_DIR)
               120  the guest exited with a status above 63 (the real value is printed on stderr)
@@ -21,7 +22,7 @@ struct KVMHostCommand: ParsableCommand {
               125  other guest failures (unknown port, MMIO, channel garbage, an address space too large to walk)
               126  KVM cannot be used here
             """,
-        subcommands: [BootCommand.self, AddressSpaceCommand.self, KernelPathCommand.self],
+        subcommands: [BootCommand.self, AddressSpaceCommand.self, KernelPathCommand.self, GDBCommand.self],
         defaultSubcommand: BootCommand.self
     )
 

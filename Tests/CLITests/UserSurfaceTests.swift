@@ -84,6 +84,8 @@ final class UserSurfaceTests: XCTestCase {
         ("KVMHOST_LLVM_SYMBOLIZER", "/nonexistent/llvm-symbolizer",
          "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/nonexistent/llvm-symbolizer: it takes the path of an executable file\n"),
         ("KVMHOST_LLVM_SYMBOLIZER", "/tmp", "kvmhost: KVMHOST_LLVM_SYMBOLIZER=/tmp: it takes the path of an executable file\n"),
+        ("KVMHOST_GDB", "/dev/null", "kvmhost: KVMHOST_GDB=/dev/null: it takes the path of an executable file\n"),
+        ("KVMHOST_GDB", "", "kvmhost: KVMHOST_GDB=: it takes the path of an executable file\n"),
         ("KVMHOST_GUEST_KERNEL", "/tmp", "kvmhost: KVMHOST_GUEST_KERNEL=/tmp: it takes the path of a readable regular file (a kernel image)\n"),
         ("KVMHOST_GUEST_KERNEL", "/dev/zero",
          "kvmhost: KVMHOST_GUEST_KERNEL=/dev/zero: it takes the path of a readable regular file (a kernel image)\n"),
@@ -96,7 +98,7 @@ final class UserSurfaceTests: XCTestCase {
     /// #10: every variable, a bad value each, on every subcommand's path.
     func testEveryEnvironmentVariableIsCheckedByName() throws {
         for (variable, value, message) in Self.badValues {
-            for arguments in [["--no-monitor"], ["kernel-path"], ["address-space"]] {
+            for arguments in [["--no-monitor"], ["kernel-path"], ["address-space"], ["gdb", "1"]] {
                 let result = try KVMHostBinary().run(arguments, environment: [variable: value])
                 XCTAssertEqual(result.status, 64, "\(variable)=\(value) \(arguments): \(result.stderr)")
                 XCTAssertEqual(result.stderr, message, "\(variable)=\(value) \(arguments)")
@@ -123,7 +125,7 @@ final class UserSurfaceTests: XCTestCase {
                          "LiveGuest.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
-                         "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
+                         "KVMHostEnvironment.gdb": "KVMHOST_GDB", "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "cpuCount": "KVMHOST_SMP"]
         let variables = Set(read.map { constants[$0] ?? $0 }).subtracting(["PATH"])
         XCTAssertEqual(variables, Set(Self.badValues.map(\.variable)).union(["KVMHOST_COVERAGE_DIR"]),

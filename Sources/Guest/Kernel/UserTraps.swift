@@ -144,7 +144,8 @@ enum UserTraps {
 
 /// The last page-trap decisions, for the monitor's `faults`.
 enum RecentFaults {
-    static let capacity = 8
+    /// A variable, not a constant, so that it is in guest memory for the gdb helpers (`kernel faults`).
+    private(set) static var capacity = 8
     private static var addresses = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity * 3)
     private(set) static var total = 0
 

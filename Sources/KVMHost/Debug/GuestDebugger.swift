@@ -120,7 +120,7 @@ public final class GuestDebugger: @unchecked Sendable {
 
     /// The command that attaches gdb to this stub.
     public func attachCommand(kernelPath: String) -> String? {
-        port.map { "gdb -ex 'target remote 127.0.0.1:\($0)' \(kernelPath)" }
+        port.map { GDBHelpers.attachCommand(port: $0, kernelPath: kernelPath) }
     }
 
     /// Stops the guest for the debugger as soon as it can (from any thread):

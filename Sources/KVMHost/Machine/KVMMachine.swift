@@ -245,7 +245,8 @@ public final class KVMMachine: Machine {
         do {
             let bound = try debugger.listen(port: port)
             debugger.log("the guest failed (\(escapingControlCharacters(failure.summary))); waiting for a debugger: "
-                         + "gdb -ex 'target remote 127.0.0.1:\(bound)' guest.elf (`swift run kvmhost kernel-path` prints where guest.elf is)")
+                         + GDBHelpers.attachCommand(port: bound, kernelPath: "guest.elf")
+                         + " (`swift run kvmhost kernel-path` prints where guest.elf is; or: swift run kvmhost gdb \(bound))")
             try debugger.serve(.failure, cpu: stoppedCPU)
         } catch {
             debugger.log("\(error)")
