@@ -125,12 +125,40 @@ final class UserSurfaceTests: XCTestCase {
                          "LiveGuest.debugOnFailureVariable": "KVMHOST_GDB_ON_FAILURE",
                          "override": "KVMHOST_LLVM_SYMBOLIZER", "KVMHostEnvironment.llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "KVMHostEnvironment.coverageDirectory": "KVMHOST_COVERAGE_DIR", "coverageDirectory": "KVMHOST_COVERAGE_DIR",
-                         "KVMHostEnvironment.gdb": "KVMHOST_GDB", "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
+                         "KVMHostEnvironment.gdb": "KVMHOST_GDB", "gdb": "KVMHOST_GDB", "gdbOnFailure": "KVMHOST_GDB_ON_FAILURE", "gdbTrace": "KVMHOST_GDB_TRACE", "llvmSymbolizer": "KVMHOST_LLVM_SYMBOLIZER",
                          "cpuCount": "KVMHOST_SMP"]
         let variables = Set(read.map { constants[$0] ?? $0 }).subtracting(["PATH"])
         XCTAssertEqual(variables, Set(Self.badValues.map(\.variable)).union(["KVMHOST_COVERAGE_DIR"]),
                        "a variable read under Sources/ and not checked here (or the other way)")
         XCTAssertEqual(Set(KVMHostEnvironment.variables + [GuestImage.variantVariable, GuestImage.kernelVariable]), variables)
+    }
+
+    /// `kvmhost gdb PORT` becomes gdb with the kernel, the helpers and the
+    /// stub's address; what it cannot run it refuses with its status.
+    func testGDBSubcommand() throws {
+        let fake = directory + "/fake-gdb"
+        XCTAssertTrue(FileManager.default.createFile(atPath: fake, contents: Data("#!/bin/sh\nprintf '%s\\n' \"$@\"\n".utf8),
+                                                     attributes: [.posixPermissions: 0o755]))
+        let attached = try KVMHostBinary().run(["gdb", "1234", "--", "-batch", "-ex", "info threads"], environment: ["KVMHOST_GDB": fake])
+        XCTAssertEqual(attached.status, 0, attached.stderr)
+        XCTAssertEqual(attached.stdout, ["-q", "-x", GDBHelpers.scriptURL.path, "-ex", "target remote 127.0.0.1:1234", GuestImage.kernelURL.path,
+                                         "-batch", "-ex", "info threads"].map { $0 + "\n" }.joined())
+        let coverage = try KVMHostBinary().run(["gdb", "1", "--coverage"], environment: ["KVMHOST_GDB": fake])
+        XCTAssertTrue(coverage.stdout.hasSuffix(GuestImage.coverageKernelURL.path + "\n"), coverage.stdout)
+        for (arguments, status, message) in [
+            (["gdb", "0"], Int32(64), "Error: gdb attaches to a stub's port, 1 to 65535, not 0 (kvmhost --gdb 0 prints the port it took)\n"),
+            (["gdb", "65536"], 64, "Error: The value '65536' is invalid for '<port>'\n"),
+            (["gdb", "1", "--kernel", directory], 65, "kvmhost: no readable kernel image at \(directory) (it gives gdb the kernel's symbols)\n"),
+            (["gdb", "1", "--kernel", directory + "/none"], 65, "kvmhost: no readable kernel image at \(directory)/none (it gives gdb the kernel's symbols)\n"),
+            (["gdb", "1", "--kernel", fake, "--coverage"], 64, "Error: --kernel and --coverage each name the kernel: give one\n"),
+        ] {
+            let result = try KVMHostBinary().run(arguments, environment: ["KVMHOST_GDB": fake])
+            XCTAssertEqual(result.status, status, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix(message), "\(arguments): \(result.stderr)")
+        }
+        let noGDB = try KVMHostBinary().run(["gdb", "1"], environment: ["PATH": directory + "/none"])
+        XCTAssertEqual(noGDB.status, 69, noGDB.stderr)
+        XCTAssertEqual(noGDB.stderr, "kvmhost: gdb is not on PATH (Debian: apt-get install gdb), and KVMHOST_GDB is not set\n")
     }
 
     /// #11: a kernel or a snapshot that is a FIFO with no writer, a device

@@ -166,6 +166,85 @@ final class GDBStubTests: XCTestCase {
         XCTAssertEqual(try guest.finish()?.get(), 0)
     }
 
+    /// The gdb helpers (scripts/gdb/kvmhost.py) against a live process that
+    /// faults: breakpoints by Swift name, with an ambiguous or unknown name
+    /// refused and inlined copies reported; Swift names in backtraces; the
+    /// page trap's decisions, the process, the frames and a page walk read
+    /// from guest memory; listings and variables by Swift name.
+    func testTheHelpersNameSwiftFunctionsAndReadTheKernel() throws {
+        try requireKVM()
+        _ = try gdbPath()
+        let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Guest/Programs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: programs.path).filter { $0.hasSuffix(".S") }.sorted()
+        let index = try XCTUnwrap(names.firstIndex(of: "wild-touch.S"), "wild-touch is built in")
+        let guest = try DebuggedGuest(kernel: GuestImage.kernel(), commands: [RunProgram(index: UInt64(index), reportFaults: true, threads: 1)])
+        XCTAssertTrue(GDBHelpers.scriptExists, GDBHelpers.scriptURL.path)
+        let output = try gdb([
+            "source \(GDBHelpers.scriptURL.path)",
+            "swift break translate",
+            "swift break NoSuchFunction",
+            "swift break FrameAllocator.allocate",
+            "info breakpoints",
+            "delete",
+            "swift break UserTraps.kill",
+            "continue",
+            "bt 1",
+            "kernel faults",
+            "kernel process",
+            "kernel frames",
+            "swift print PhysicalMemory.frames",
+            "swift print CurrentProcess.threads",
+            "kernel walk 0x50000000",
+            "kernel walk $rip",
+            "swift list Pagemap.map",
+            "swift functions FrameAllocator.allocateContiguous",
+            "delete",
+            "detach",
+        ], port: guest.port)
+        if ProcessInfo.processInfo.environment["KVMHOST_GDB_TRACE"] != nil { print(output) }
+        // A name that names two functions, and one that names none.
+        XCTAssertTrue(output.contains("translate names 2 Swift functions; name one with more of its name or its parameter types "
+                                      + "(as FrameAllocator.free(Frame)):\n  MonitorCommands.translate(MonitorWords) -> ()\n"
+                                      + "  Pagemap.translate(VirtualAddress) -> Translation?\n"), output)
+        XCTAssertTrue(output.contains("no Swift function named NoSuchFunction in guest.elf"), output)
+        // Inlined into many callers: its own code is covered, the copies are named and disabled.
+        XCTAssertTrue(output.range(of: #"Breakpoint 1: FrameAllocator.allocate\(\) -> Frame\?\n  covers 0x7fff801[0-9a-f]{5}, out-of-line copy at FrameAllocator.swift:\d+\n  leaves (\d+) locations \(disabled: a call through them does not stop\):\n"#,
+                                    options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.contains("    inlined into MapPage.perform() throws(CallError) -> UInt64\n"), output)
+        XCTAssertTrue(output.contains("  cover those in one function with: swift break FrameAllocator.allocate --in CALLER\n"), output)
+        XCTAssertEqual(output.matches(of: /\n1\.\d+ +y\s/).count, 1, "one location enabled: \(output)")
+        // Stopped where the process is killed, named as in Swift.
+        XCTAssertTrue(output.range(of: #"#0  UserTraps.kill\(_: FaultReason, address: UInt64, _: UnsafeMutablePointer<trap_frame>\) -> Never \("#,
+                                    options: .regularExpression) != nil, output)
+        // The page trap's decisions: the wild write refused, newest first.
+        XCTAssertTrue(output.range(of: #"\d+ page-trap decisions since boot; the last \d+, newest first:\n  0x50000000 error 0x6 \(not present, write, user\) -> notAllocated\n"#,
+                                    options: .regularExpression) != nil, output)
+        // The process: its address space and reservations, by case name.
+        XCTAssertTrue(output.range(of: #"process: running, 1 thread, address space at 0x[0-9a-f]+\nmemory space 0x0-0x8000000000, high-water mark 0x1000, 3 reservations\n"#
+                                    + #"  0x0-0x1000 1 page, \.eager, flags 0x4\n  0x7ffffef000-0x7fffff0000 1 page, \.guardPage, flags 0x0\n"#
+                                    + #"  0x7fffff0000-0x8000000000 16 pages, \.lazy, flags 0x8000000000000006\nkilled: no, status 0\n"#,
+                                    options: .regularExpression) != nil, output)
+        // The frame counts agree with the allocator's fields.
+        let counts = try XCTUnwrap(output.firstMatch(of: /frames: total (\d+), free (\d+), used (\d+), reserved (\d+)\n/), output)
+        let fields = try XCTUnwrap(output.firstMatch(of: /PhysicalMemory.frames = \{frameCount: (\d+), .* freeFrames: (\d+), usableFrames: (\d+), reservedUsableFrames: (\d+),/), output)
+        XCTAssertEqual(counts.1, fields.1)
+        XCTAssertEqual(counts.2, fields.2)
+        XCTAssertEqual(Int(counts.3), Int(fields.3)! - Int(fields.4)! - Int(fields.2)!)
+        XCTAssertEqual(Int(counts.1)!, 32 << 8, "32 MiB of 4 KiB frames")
+        XCTAssertTrue(output.contains("CurrentProcess.threads = 1\n"), output)
+        // Walks: the wild address is not mapped; the kernel's code is.
+        XCTAssertTrue(output.range(of: #"0x50000000 through the tables at 0x[0-9a-f]+:\n  PML4\[0\] at 0x[0-9a-f]+ = 0x[0-9a-f]{16} present user accessed -> table 0x[0-9a-f]+\n  PDPT\[1\] at 0x[0-9a-f]+ = 0x0{16} not present\n  0x50000000 is not mapped\n"#,
+                                    options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.range(of: #"  PT\[\d+\] at 0x[0-9a-f]+ = 0x[0-9a-f]{16} present accessed -> frame 0x[0-9a-f]+\n  0x7fff801[0-9a-f]{5} -> physical 0x[0-9a-f]+\n"#,
+                                    options: .regularExpression) != nil, output)
+        XCTAssertTrue(output.contains("public mutating func map(_ page: Page, to frame: Frame, flags: PageTableFlags,"), output)
+        XCTAssertTrue(output.range(of: #"0x7fff801[0-9a-f]{5} +FrameAllocator.allocateContiguous\(count: UInt64, alignment: UInt64\) -> Frame\?\n"#,
+                                    options: .regularExpression) != nil, output)
+        XCTAssertFalse(output.contains("Traceback"), output)
+        XCTAssertTrue(output.contains("[Inferior 1 (Remote target) detached]"), output)
+        XCTAssertNotNil(try guest.finish()?.get())
+    }
+
     /// A fifth hardware breakpoint is refused, and gdb itself says why
     /// (gdb 13 prints the text of an "E.1c.TEXT" reply to Z1).
     func testGDBSaysWhyABreakpointIsRefused() throws {
