@@ -11,7 +11,7 @@ struct Row {
 }
 
 /// Prints rows as a Markdown table, which reads in a terminal and pastes
-/// into the README unchanged.
+/// into docs/benchmarks.md unchanged.
 func printTable(_ rows: [Row]) {
     let header = ["measurement", "KVMHost harness", "baseline (same run)", "ratio", "target"]
     let cells = rows.map { row in

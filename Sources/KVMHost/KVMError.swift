@@ -19,7 +19,7 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
                 + "(modprobe kvm_intel or kvm_amd), enable virtualization in the firmware, or run on a KVM-enabled runner."
         case .permissionDenied(let path):
             return "\(path) is not readable and writable by this user. Add the user to the 'kvm' group "
-                + "or install a udev rule giving it mode 0666 (see README, 'KVM on a CI runner')."
+                + "or install a udev rule giving it mode 0666 (see docs/ci.md, 'KVM on a CI runner')."
         case .openFailed(let path, let errno):
             return "opening \(path) failed: \(errorText(errno))"
         case .notKVMDevice(let path, let errno):

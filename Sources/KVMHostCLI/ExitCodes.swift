@@ -4,7 +4,7 @@ import GuestImage
 import KVMHost
 import MachineArguments
 
-/// The exit statuses `kvmhost --help` and the README list: 0 to 63 are the
+/// The exit statuses `kvmhost --help` and docs/kvmhost.md list: 0 to 63 are the
 /// guest's own, 64 and up are kvmhost's.
 enum ExitCodes {
     static let badArguments: Int32 = 64

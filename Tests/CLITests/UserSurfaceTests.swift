@@ -8,7 +8,7 @@ import XCTest
 /// devices, FIFOs, directories or missing; environment variables with bad
 /// values; options that cannot go together; a port that is taken; a kernel
 /// whose coverage sections lie; a symbolizer that hangs or floods. Each is
-/// one line naming it and the status the README gives.
+/// one line naming it and the status docs/kvmhost.md gives.
 final class UserSurfaceTests: XCTestCase {
     private var temporary: TemporaryDirectory!
     private var directory: String { temporary.path }

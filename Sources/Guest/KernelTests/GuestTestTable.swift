@@ -16,5 +16,6 @@ enum GuestTestTable {
             + PageTrapCases.cases
             + ConservationCases.cases
             + HostCheckTableCases.cases
+            + ExampleCases.cases
     }
 }
