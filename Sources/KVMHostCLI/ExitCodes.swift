@@ -23,6 +23,43 @@ enum ExitCodes {
     /// Guest statuses kvmhost passes on unchanged.
     static let guestStatuses: ClosedRange<UInt32> = 0...63
 
+    /// Every exit status and what it means, for `kvmhost --help`
+    /// (docs/kvmhost.md has the same statuses, with more words; a test holds them equal).
+    static let meanings: [(status: String, meaning: String)] = [
+        ("0-63", "the guest's own status, when it stops by itself (0 also after `quit` in the monitor, at the end of piped input, "
+                 + "or after Ctrl-A x)"),
+        ("\(badArguments)", "bad arguments (size, range, timeout, option, a --gdb port in use, a KVMHOST_* variable's value)"),
+        ("\(badImage)", "bad kernel image or snapshot (missing, unreadable, not a regular file, too large, malformed)"),
+        ("\(unavailable)", "kvmhost gdb: gdb cannot be run (not on PATH, and KVMHOST_GDB unset)"),
+        ("\(outputFailed)", "kvmhost could not write the guest's console or its output (stdout closed or full, a snapshot or "
+                         + "profile file, KVMHOST_COVERAGE_DIR)"),
+        ("\(guestStatusAbove63)", "the guest exited with a status above 63 (the real value is printed on stderr)"),
+        ("\(panic)", "kernel panic, failed guest assertion, stale translation (TLB checker) or lock-order violation (lock validator)"),
+        ("\(tripleFault)", "triple fault"),
+        ("\(exception)", "unhandled CPU exception in the kernel"),
+        ("\(timeout)", "timeout: the watchdog stopped the guest (--timeout covers the whole run)"),
+        ("\(otherFailure)", "other guest failures (unknown port, MMIO, channel garbage, an address space too large to walk, a CPU "
+                         + "without a feature the kernel needs, QEMU that ended by itself, a status QEMU cut to 7 bits)"),
+        ("\(kvmUnavailable)", "KVM cannot be used here (kvmhost --accel tcg runs the guest on QEMU TCG instead)"),
+    ]
+
+    /// The list, each meaning wrapped under itself within 78 columns (the
+    /// help's own wrapping would start continuation lines at column 0).
+    static var helpText: String {
+        "Exit status:\n" + meanings.map { row in
+            var lines: [String] = []
+            var line = String(repeating: " ", count: max(0, 6 - row.status.count)) + row.status + " "
+            for word in row.meaning.split(separator: " ") {
+                if line.count + 1 + word.count > 78 {
+                    lines.append(line)
+                    line = String(repeating: " ", count: 7)
+                }
+                line += " " + word
+            }
+            return (lines + [line]).joined(separator: "\n")
+        }.joined(separator: "\n")
+    }
+
     static func code(for failure: GuestFailure) -> Int32 {
         switch failure.kind {
         case .panic, .assertion, .staleTranslation, .lockViolation, .kernelExited(.panic, _), .kernelExited(.assertionFailed, _): return panic
@@ -120,7 +157,12 @@ enum ExitCodes {
             printError("\(error)")
             status = badImage
         } catch let error as KVMError {
-            printError("\(error)")
+            switch error {
+            case .deviceMissing, .permissionDenied, .openFailed, .notKVMDevice:
+                printError("\(error) Without KVM, --accel tcg runs the guest on QEMU TCG.")
+            default:
+                printError("\(error)")
+            }
             status = kvmUnavailable
         } catch let error as QEMUMachineError {
             printError("\(error)")

@@ -5,23 +5,7 @@ struct KVMHostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvmhost",
         abstract: "Boot the paging test kernel under KVM, with its console on this terminal.",
-        discussion: """
-            Exit status: the guest's own status, when it stops by itself with a status from 0 \
-            to 63 (0 after `quit` in the monitor, at the end of piped input, or after Ctrl-A x); \
-            otherwise kvmhost's:
-               64  bad arguments (size, range, timeout, option, a --gdb port in use, a KVMHOST_* variable's value)
-               65  bad kernel image or snapshot (missing, unreadable, not a regular file, too large, malformed)
-               69  kvmhost gdb: gdb cannot be run (not on PATH, or KVMHOST_GDB names no executable)
-               74  kvmhost could not write the guest's console or its output (stdout closed or full, a snapshot
-                   or profile file, KVMHOST_COVERAGE_DIR)
-              120  the guest exited with a status above 63 (the real value is printed on stderr)
-              121  kernel panic or failed guest assertion
-              122  triple fault
-              123  unhandled CPU exception in the kernel
-              124  timeout: the watchdog stopped the guest (--timeout covers the whole run)
-              125  other guest failures (unknown port, MMIO, channel garbage, an address space too large to walk)
-              126  KVM cannot be used here
-            """,
+        discussion: ExitCodes.helpText,
         subcommands: [BootCommand.self, AddressSpaceCommand.self, KernelPathCommand.self, GDBCommand.self],
         defaultSubcommand: BootCommand.self
     )
@@ -31,6 +15,15 @@ struct KVMHostCommand: ParsableCommand {
     static func main() {
         OutputStream.holdClosedStandardStreams()
         Terminal.ignoreBrokenPipes()
+        // `kvmhost --help` shows boot's options too: boot is what `kvmhost` runs.
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--help"] || arguments == ["-h"] || arguments == ["help"] {
+            print(helpMessage(columns: nil))
+            print("\nOPTIONS OF boot, THE DEFAULT SUBCOMMAND (`kvmhost --memory 1G` is `kvmhost boot --memory 1G`):")
+            let boot = BootCommand.helpMessage(columns: nil)
+            print(boot.range(of: "OPTIONS:\n").map { String(boot[$0.upperBound...]) } ?? boot)
+            return
+        }
         main(nil)
     }
 }

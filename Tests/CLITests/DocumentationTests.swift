@@ -95,4 +95,20 @@ final class DocumentationTests: XCTestCase {
             }
         }
     }
+
+    /// `kvmhost --help` shows boot's options (boot is what `kvmhost` runs)
+    /// and every exit status, the same statuses docs/kvmhost.md lists.
+    func testTheTopLevelHelpShowsBootsOptionsAndEveryExitStatus() throws {
+        let help = try KVMHostBinary().run(["--help"])
+        XCTAssertEqual(help.status, 0)
+        for option in ["--memory", "--smp", "--accel", "--gdb", "--cpu", "--timeout", "--from-snapshot"] {
+            XCTAssertTrue(help.stdout.contains("\n  \(option) "), "kvmhost --help shows \(option): \(help.stdout)")
+        }
+        XCTAssertEqual(try KVMHostBinary().run(["-h"]).stdout, help.stdout)
+        let statuses = help.stdout.matches(of: /\n +(\d+(?:-\d+)?)  [a-zK]/).map { String($0.1) }
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/kvmhost.md"), encoding: .utf8)
+        let listed = docs.matches(of: /\n\| (\d+(?:-\d+)?) \|\s/).map { String($0.1) }
+        XCTAssertEqual(statuses, ["0-63", "64", "65", "69", "74", "120", "121", "122", "123", "124", "125", "126"], help.stdout)
+        XCTAssertEqual(listed, statuses, "docs/kvmhost.md lists the statuses kvmhost --help lists")
+    }
 }

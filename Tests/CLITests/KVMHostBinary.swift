@@ -25,6 +25,11 @@ struct KVMHostBinary {
         var stderr: String
     }
 
+    /// Runs another program (a wrapper around kvmhost, such as unshare).
+    func run(program: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> Result {
+        try run(executable: URL(fileURLWithPath: program), arguments, input: "", timeout: timeout)
+    }
+
     /// Runs kvmhost with `arguments`, `input` on a pipe as stdin.
     func run(_ arguments: [String], input: String = "", timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> Result {
         try run(executable: url, arguments, input: input, timeout: timeout, environment: environment)

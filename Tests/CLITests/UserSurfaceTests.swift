@@ -161,6 +161,21 @@ final class UserSurfaceTests: XCTestCase {
         XCTAssertEqual(noGDB.stderr, "kvmhost: gdb is not on PATH (Debian: apt-get install gdb), and KVMHOST_GDB is not set\n")
     }
 
+    /// Where /dev/kvm is no KVM device (here: /dev/null mounted over it, in a
+    /// mount namespace of its own), kvmhost says so, suggests QEMU TCG, and
+    /// exits 126.
+    func testWithoutKVMTheMessageSuggestsTCG() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else {
+            throw XCTSkip("needs root and unshare(1) to hide /dev/kvm in a mount namespace")
+        }
+        let binary = try KVMHostBinary()
+        let result = try binary.run(program: "/usr/bin/unshare",
+                                    ["-m", "sh", "-c", "mount --bind /dev/null /dev/kvm && exec \"$0\" --no-monitor", binary.url.path])
+        XCTAssertEqual(result.status, 126, result.stderr)
+        XCTAssertEqual(result.stderr, "kvmhost: /dev/kvm does not answer KVM_GET_API_VERSION (Inappropriate ioctl for device (errno 25)): "
+                       + "it is not the KVM device. Point the host at /dev/kvm. Without KVM, --accel tcg runs the guest on QEMU TCG.\n")
+    }
+
     /// #11: a kernel or a snapshot that is a FIFO with no writer, a device
     /// or a directory is refused (65) at once, never opened to block.
     func testInputsThatAreNotRegularFilesAreRefusedWithoutBlocking() throws {
