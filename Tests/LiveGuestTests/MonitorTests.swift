@@ -210,17 +210,18 @@ final class MonitorTests: GuestBehaviourTestCase {
     /// run one after another; the page trap's last decisions, newest first.
     func testProgramsRunFromTheMonitor() throws {
         try onEachBackend { _ in
-            let (_, screen) = try runMonitor(["programs", "run hello", "run wild-touch", "run port-out", "run lazy-touch", "faults",
-                                              "run nothing", "quit"])
+            let (_, screen) = try runMonitor(["programs", "run hello", "run wild-touch", "run port-out", "run report-address", "run first-byte",
+                                              "run fault-bench", "run lazy-touch", "faults", "run nothing", "quit"])
             let programs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Guest/Programs")
             let names = try FileManager.default.contentsOfDirectory(atPath: programs.path).filter { $0.hasSuffix(".S") }.sorted()
             var listing = ""
+            let width = names.map { $0.count - 2 }.max() ?? 0  // the longest name, and a space
             for file in names {
                 let source = try String(contentsOf: programs.appendingPathComponent(file), encoding: .utf8)
                 let description = source.split(separator: "\n").prefix { $0.hasPrefix("//") }
                     .map { $0.dropFirst(2).trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
                 let name = String(file.dropLast(2))
-                listing += "  " + name + String(repeating: " ", count: max(16 - name.count, 0)) + description + "\n"
+                listing += "  " + name + String(repeating: " ", count: width + 1 - name.count) + description + "\n"
             }
             let start = try XCTUnwrap(screen.range(of: "monitor> programs\n"))
             XCTAssertEqual(String(screen[start.lowerBound...]), "monitor> programs\n" + listing + """
@@ -231,10 +232,19 @@ final class MonitorTests: GuestBehaviourTestCase {
                 wild-touch faulted: not allocated at 0x0000000050000000, rip 0x000000000000000a, 0 demand faults
                 monitor> run port-out
                 port-out faulted: exception (vector 13, #GP general protection) at 0x0000000000000000, rip 0x0000000000000002, 0 demand faults
+                monitor> run report-address
+                  reports 0x0000000000001000
+                report-address exited with status 0, 0 demand faults
+                monitor> run first-byte
+                  reports 0x00000000000000eb
+                first-byte exited with status 0, 0 demand faults
+                monitor> run fault-bench
+                fault-bench faulted: not allocated at 0x0000000060000000, rip 0x000000000000000f, 0 demand faults
                 monitor> run lazy-touch
+                  reports 0x0000000000000118
                 lazy-touch exited with status 0, 10 demand faults
                 monitor> faults
-                11 page-trap decisions since boot; the last 8, newest first:
+                12 page-trap decisions since boot; the last 8, newest first:
                   0x0000000000037000 error 0x0000000000000006 -> reallocated
                   0x0000000000031000 error 0x0000000000000006 -> reallocated
                   0x000000000002b000 error 0x0000000000000006 -> reallocated

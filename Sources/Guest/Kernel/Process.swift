@@ -31,6 +31,8 @@ enum CurrentProcess {
     static var userCycles: UInt64 = 0
     /// Benchmark mode: every user page fault resumes past its (2-byte) instruction.
     static var skipFaults = false
+    /// Run from the monitor: each value the program reports is also a console line.
+    static var showReports = false
 }
 
 enum ProcessRunner {

@@ -36,6 +36,11 @@ enum Syscalls {
             }
         case report:
             ReportChannel.send(kind: RecordKind.programReport) { record in record.append(argument0) }
+            if CurrentProcess.showReports {
+                Console.write("  reports ")
+                Console.writeHex(argument0)
+                Console.write("\n")
+            }
         case protect:
             FastFaults.disarm()  // it maps with the range's old flags
             do {

@@ -1,5 +1,6 @@
 // Benchmark: 256 page faults on an address that is never mapped, each one
-// skipped by the kernel in its benchmark mode: the empty page-fault round trip.
+// skipped by the kernel in the benchmark's mode (kvmbench): the empty
+// page-fault round trip. Run from the monitor, the first fault kills it.
 #include "syscalls.h"
     .section .text.entry, "ax"
     .globl _start

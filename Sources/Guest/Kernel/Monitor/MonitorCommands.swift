@@ -279,11 +279,13 @@ enum MonitorCommands {
     }
 
     static func programs() {
+        // The names in a column as wide as the longest, and a space.
+        let width = (0..<ProcessRunner.programCount()).map { ProcessRunner.program($0).name.count }.max() ?? 0
         for index in 0..<ProcessRunner.programCount() {
             let program = ProcessRunner.program(index)
             Console.write("  ")
             Console.write(program.name)
-            Console.writeSpaces(16 - program.name.count)
+            Console.writeSpaces(width + 1 - program.name.count)
             Console.write(program.description)
             Console.write("\n")
         }
@@ -309,7 +311,10 @@ enum MonitorCommands {
             }
             threads = parsed
         }
-        // Every decision goes through the Swift page trap, so `faults` shows them all.
+        // Every decision goes through the Swift page trap, so `faults` shows them all;
+        // what the program reports (SYS_REPORT) is shown as it comes.
+        CurrentProcess.showReports = true
+        defer { CurrentProcess.showReports = false }
         guard found >= 0, ProcessRunner.run(found, reportFaults: true, threads: Int(threads)) else {
             Console.write("error: no program named ")
             words.write(1)
