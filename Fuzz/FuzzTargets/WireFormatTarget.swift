@@ -8,13 +8,25 @@ import GuestProtocol
 /// One type the wire carries, by a name for messages.
 public struct WireType: Sendable {
     public let name: String
-    /// Checks the property for `words`: nil when it holds, else what broke.
-    public let check: @Sendable ([UInt64]) -> WireFormatOutcome
+    private let checker: any WireFormatChecker
 
     init<Value: Wire>(_ type: Value.Type) {
         name = String(reflecting: Value.self)
-        check = { checkWireFormat(Value.self, $0) }
+        checker = TypedChecker<Value>()
     }
+
+    /// Checks the property for `words`: how they fared.
+    public func check(_ words: [UInt64]) -> WireFormatOutcome { checker.check(words) }
+}
+
+/// The check for one type, kept as a value (a closure would capture the
+/// metatype, which is not Sendable).
+private protocol WireFormatChecker: Sendable {
+    func check(_ words: [UInt64]) -> WireFormatOutcome
+}
+
+private struct TypedChecker<Value: Wire>: WireFormatChecker {
+    func check(_ words: [UInt64]) -> WireFormatOutcome { checkWireFormat(Value.self, words) }
 }
 
 public enum WireFormatOutcome: Equatable, Sendable {

@@ -187,7 +187,7 @@ public final class GuestMemory {
         var kibibytes = 0
         var line = [CChar](repeating: 0, count: 512)
         while fgets(&line, Int32(line.count), smaps) != nil {
-            let text = String(cString: line)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if let dash = text.firstIndex(of: "-"), let low = UInt(text[..<dash], radix: 16),
                let space = text[dash...].firstIndex(of: " "), let high = UInt(text[text.index(after: dash)..<space], radix: 16) {
                 inside = low >= start && high <= end

@@ -61,7 +61,7 @@ final class FrameAllocatorTests: XCTestCase {
     /// Whole words all free, all used and mixed each count right, as do
     /// the partial words at either end.
     func testReservationCountsWholeAndPartialWords() {
-        var harness = FrameAllocatorHarness(frameCount: 512, usable: [FrameRange(start: 0, count: 448)])
+        let harness = FrameAllocatorHarness(frameCount: 512, usable: [FrameRange(start: 0, count: 448)])
         XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 64, count: 64)), 64, "a whole free word")
         XCTAssertEqual(harness.allocator.reserve(FrameRange(start: 130, count: 1)), 1)
         // Words: 0 free, 1 used, 2 all but one, 3 free, 4 and 5 free, 6 free

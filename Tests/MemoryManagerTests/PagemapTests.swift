@@ -221,7 +221,7 @@ final class PagemapTests: XCTestCase {
         let memory = SimulatedPhysicalMemory(megabytes: 8)
         var pagemap = memory.makePagemap()
         let start: UInt64 = 0x0000_0040_0000_0000
-        try pagemap.map(page(start + 10 * 4096), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
+        _ = try pagemap.map(page(start + 10 * 4096), to: Frame(number: 0x300), flags: [.writable], frames: &memory.harness.allocator).done()
         XCTAssertThrowsError(try pagemap.mapRange(page(start), to: Frame(number: 0x400), count: 20, flags: [],
                                                   frames: &memory.harness.allocator).ignore()) {
             XCTAssertEqual($0 as? MapError, .alreadyMapped(page: start + 10 * 4096, frame: Frame(number: 0x300)))
@@ -372,7 +372,7 @@ final class PagemapTests: XCTestCase {
     func testHoldsTableFindsEveryTableAndNothingElse() throws {
         let memory = SimulatedPhysicalMemory(megabytes: 8)
         var pagemap = memory.makePagemap()
-        try pagemap.map(page(0x0000_0040_0000_0000), to: Frame(number: 0x300), flags: [], frames: &memory.harness.allocator).done()
+        _ = try pagemap.map(page(0x0000_0040_0000_0000), to: Frame(number: 0x300), flags: [], frames: &memory.harness.allocator).done()
         let entries = pagemap.entries(on: address(0x0000_0040_0000_0000))
         XCTAssertEqual(entries.count, 4)
         XCTAssertTrue(pagemap.holdsTable(pagemap.root))

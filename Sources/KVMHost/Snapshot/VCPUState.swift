@@ -106,7 +106,7 @@ extension VCPU {
         guard ckvm_complete_pending_io(fd, runArea) == 0 else { throw .ioctl("KVM_RUN (completing the pending exit)", errno: ckvm_errno()) }
     }
 
-    private func ioctl<T>(_ request: UInt, _ value: inout T, _ name: String) throws(VCPUStateError) {
+    private func ioctl<T: BitwiseCopyable>(_ request: UInt, _ value: inout T, _ name: String) throws(VCPUStateError) {
         guard ckvm_ioctl_pointer(fd, request, &value) == 0 else { throw .ioctl(name, errno: ckvm_errno()) }
     }
 
