@@ -111,9 +111,8 @@ struct BootCommand: ParsableCommand {
             }
             if interactive {
                 Terminal.enterRawMode()
-                kvmGuest?.snapshotReport = { line in OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(line)\r\n") }
                 let debugger = kvmGuest?.debugger
-                guest.consoleInput = TerminalInput(stopping: guest.stopHandle, snapshots: kvmGuest?.snapshotRequests) {
+                let input = TerminalInput(stopping: guest.stopHandle, snapshots: kvmGuest?.snapshotRequests) {
                     // Ctrl-A g: the stub on a free port, the guest stopped until gdb continues or detaches.
                     do {
                         guard let debugger else { throw DebuggerError.needsKVM }
@@ -124,6 +123,12 @@ struct BootCommand: ParsableCommand {
                     } catch {
                         OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(error)\r\n")
                     }
+                }
+                guest.consoleInput = input
+                // After each of kvmhost's messages the monitor redraws its prompt and line.
+                kvmGuest?.snapshotReport = { line in
+                    OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: \(line)\r\n")
+                    input.redrawGuestLine()
                 }
             } else {
                 guest.consoleInput = PipedInput()

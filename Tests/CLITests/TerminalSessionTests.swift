@@ -9,7 +9,7 @@ final class TerminalSessionTests: XCTestCase {
     final class PseudoTerminal {
         let master: Int32
         let slave: Int32
-        private var screen = ""
+        private(set) var screen = ""
 
         // glibc's pseudo-terminal calls, which the Glibc module does not import.
         private typealias OpenFunction = @convention(c) (Int32) -> Int32
@@ -130,6 +130,13 @@ final class TerminalSessionTests: XCTestCase {
         XCTAssertNotNil(terminal.waitFor("^C"))
         XCTAssertNotNil(terminal.waitFor("monitor> "))
         XCTAssertTrue(process.isRunning)
+        // After kvmhost's own message (Ctrl-A h) the guest redraws the prompt and the line being typed.
+        terminal.type("me")
+        terminal.type([0x01, UInt8(ascii: "h")])
+        XCTAssertNotNil(terminal.waitFor("C-a C-a  send C-a", timeout: 5), terminal.screen.debugDescription)
+        XCTAssertNotNil(terminal.waitFor("\rmonitor> me\u{1B}[K", timeout: 5), "the prompt and the line redrawn: " + terminal.screen.debugDescription)
+        terminal.type("m\r")
+        XCTAssertNotNil(terminal.waitFor("frames: total 16384"), "the redrawn line goes on")
 
         terminal.type([0x01, UInt8(ascii: "x")])
         waitForExit(process)
@@ -315,7 +322,7 @@ final class TerminalSessionTests: XCTestCase {
         XCTAssertNotNil(terminal.waitFor("monitor> "))
         terminal.type([0x01, UInt8(ascii: "g")])
         let shown = try XCTUnwrap(terminal.waitFor("/" + GuestImage.kernelURL.lastPathComponent), "the command to attach")
-        let match = try XCTUnwrap(shown.firstMatch(of: /the guest is stopped for gdb: gdb -ex 'target remote 127\.0\.0\.1:(\d+)' \//), shown)
+        let match = try XCTUnwrap(shown.firstMatch(of: /the guest is stopped for gdb: gdb -q -x \S+ -ex 'target remote 127\.0\.0\.1:(\d+)' \//), shown)
         let debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
         XCTAssertEqual(debugger.ask("?"), "T02thread:01;", "stopped for the debugger")
         let rip = try XCTUnwrap(debugger.ask("p10"))

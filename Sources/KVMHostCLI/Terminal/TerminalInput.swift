@@ -13,6 +13,7 @@ import KVMHost
 final class TerminalInput: ConsoleInput, @unchecked Sendable {
     // Thread-safe: every field below is guarded by `condition`.
     private static let escape: UInt8 = 0x01
+    private static let redraw: UInt8 = 0x0C  // Ctrl-L
     private let condition = NSCondition()
     private var pending: [UInt8] = []
     private var ended = false
@@ -82,10 +83,12 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                     case UInt8(ascii: "g"), UInt8(ascii: "G"):
                         deliver(&forward)
                         debug()
+                        forward.append(Self.redraw)
                     case UInt8(ascii: "s"), UInt8(ascii: "S"), UInt8(ascii: "r"), UInt8(ascii: "R"):
                         guard let snapshots else {
                             // A backend without snapshots says so; the session goes on.
                             OutputStream.standardError.writeIgnoringErrors("\r\nkvmhost: snapshots need --accel kvm: QEMU holds the vCPU's state under tcg\r\n")
+                            forward.append(Self.redraw)
                             break
                         }
                         if byte == UInt8(ascii: "s") || byte == UInt8(ascii: "S") {
@@ -102,6 +105,7 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
                         OutputStream.standardError.writeIgnoringErrors(
                             "\r\nC-a x  quit\r\nC-a g  stop the guest for gdb\r\nC-a s  take a snapshot of the guest\r\n"
                             + "C-a r  rewind the guest to that snapshot\r\nC-a h  this help\r\nC-a C-a  send C-a\r\n")
+                        forward.append(Self.redraw)
                     default: forward.append(byte)
                     }
                 } else if byte == Self.escape {
@@ -113,6 +117,10 @@ final class TerminalInput: ConsoleInput, @unchecked Sendable {
             deliver(&forward)
         }
     }
+
+    /// After a message of kvmhost's on the terminal: Ctrl-L to the guest,
+    /// whose line editor redraws its prompt and the line being edited.
+    func redrawGuestLine() { update { $0.pending.append(Self.redraw) } }
 
     /// Hands keys to the guest in the order typed, before an escape acts.
     private func deliver(_ forward: inout [UInt8]) {

@@ -76,6 +76,8 @@ enum LineEditor {
                     cursor -= 1
                     redraw()
                 }
+            case 0x0C:  // Ctrl-L: the prompt and the line again (kvmhost sends it after a message of its own)
+                redraw()
             case 0x15:  // Ctrl-U
                 length = 0
                 cursor = 0
