@@ -19,8 +19,15 @@ struct GDBCommand: ParsableCommand {
             Exit status: gdb's, or 64 (bad arguments), 65 (no kernel image there), 69 (no gdb).
             """)
 
-    @Argument(help: ArgumentHelp("The stub's port on 127.0.0.1, as `kvmhost --gdb PORT` printed it.", valueName: "port"))
-    var port: UInt16
+    @Argument(help: ArgumentHelp("The stub's port on 127.0.0.1, 1 to 65535, as `kvmhost --gdb PORT` printed it.", valueName: "port"))
+    var portText: String
+
+    /// Decimal digits only, 1 to 65535 (UInt16 would take "+80" too).
+    var port: UInt16? {
+        guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let value = UInt16(portText), value > 0 else { return nil }
+        return value
+    }
 
     @Option(name: .long, help: ArgumentHelp("The kernel the guest booted, when it is not the built-in one.", valueName: "path"))
     var kernel: String?
@@ -28,11 +35,15 @@ struct GDBCommand: ParsableCommand {
     @Flag(name: .long, help: "The guest booted the kernel built for coverage (kvmhost --coverage).")
     var coverage = false
 
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("More arguments for gdb, after --.", valueName: "gdb arguments"))
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("Options for gdb, after -- (they come before the kernel on gdb's command line).",
+                                                           valueName: "gdb options"))
     var gdbArguments: [String] = []
 
     func validate() throws {
-        if port == 0 { throw ValidationError("gdb attaches to a stub's port, 1 to 65535, not 0 (kvmhost --gdb 0 prints the port it took)") }
+        if port == nil {
+            throw ValidationError("gdb attaches to a stub's port, 1 to 65535, not '\(escapingControlCharacters(portText))' "
+                                  + "(kvmhost --gdb 0 prints the port it took)")
+        }
         if kernel != nil && coverage { throw ValidationError("--kernel and --coverage each name the kernel: give one") }
     }
 
@@ -47,17 +58,19 @@ struct GDBCommand: ParsableCommand {
             ExitCodes.printError("\(error)")
             throw ExitCode(ExitCodes.badArguments)
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-              FileManager.default.isReadableFile(atPath: path) else {
-            ExitCodes.printError("no readable kernel image at \(path) (it gives gdb the kernel's symbols)")
+        // A regular file, as kvmhost's own --kernel takes (a FIFO or a device is not opened to block).
+        do {
+            let (descriptor, _) = try UserFiles.openRegularFile(path)
+            close(descriptor)
+        } catch {
+            ExitCodes.printError("cannot read the kernel image \(path): \(error.reason) (it gives gdb the kernel's symbols)")
             throw ExitCode(ExitCodes.badImage)
         }
         let gdb = try gdbPath()
         if !GDBHelpers.scriptExists {
             ExitCodes.printError("the gdb helpers are not at \(GDBHelpers.scriptURL.path) (kvmhost was built elsewhere): gdb runs without them")
         }
-        let arguments = [gdb] + GDBHelpers.gdbArguments(port: port, kernelPath: path) + gdbArguments
+        let arguments = [gdb] + GDBHelpers.gdbArguments(port: port!, kernelPath: path, extraOptions: gdbArguments)
         let argv = arguments.map { strdup($0) } + [nil]
         signal(SIGPIPE, SIG_DFL)  // kvmhost ignores it; gdb gets the default, as from a shell
         execv(gdb, argv)

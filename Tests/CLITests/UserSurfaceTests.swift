@@ -141,15 +141,21 @@ final class UserSurfaceTests: XCTestCase {
                                                      attributes: [.posixPermissions: 0o755]))
         let attached = try KVMHostBinary().run(["gdb", "1234", "--", "-batch", "-ex", "info threads"], environment: ["KVMHOST_GDB": fake])
         XCTAssertEqual(attached.status, 0, attached.stderr)
-        XCTAssertEqual(attached.stdout, ["-q", "-x", GDBHelpers.scriptURL.path, "-ex", "target remote 127.0.0.1:1234", GuestImage.kernelURL.path,
-                                         "-batch", "-ex", "info threads"].map { $0 + "\n" }.joined())
+        XCTAssertEqual(attached.stdout, ["-q", "-x", GDBHelpers.scriptURL.path, "-ex", "target remote 127.0.0.1:1234",
+                                         "-batch", "-ex", "info threads", GuestImage.kernelURL.path].map { $0 + "\n" }.joined(),
+                       "gdb's options before the kernel: a word among them is never a core file or PID")
         let coverage = try KVMHostBinary().run(["gdb", "1", "--coverage"], environment: ["KVMHOST_GDB": fake])
         XCTAssertTrue(coverage.stdout.hasSuffix(GuestImage.coverageKernelURL.path + "\n"), coverage.stdout)
         for (arguments, status, message) in [
-            (["gdb", "0"], Int32(64), "Error: gdb attaches to a stub's port, 1 to 65535, not 0 (kvmhost --gdb 0 prints the port it took)\n"),
-            (["gdb", "65536"], 64, "Error: The value '65536' is invalid for '<port>'\n"),
-            (["gdb", "1", "--kernel", directory], 65, "kvmhost: no readable kernel image at \(directory) (it gives gdb the kernel's symbols)\n"),
-            (["gdb", "1", "--kernel", directory + "/none"], 65, "kvmhost: no readable kernel image at \(directory)/none (it gives gdb the kernel's symbols)\n"),
+            (["gdb", "0"], Int32(64), "Error: gdb attaches to a stub's port, 1 to 65535, not '0' (kvmhost --gdb 0 prints the port it took)\n"),
+            (["gdb", "65536"], 64, "Error: gdb attaches to a stub's port, 1 to 65535, not '65536' (kvmhost --gdb 0 prints the port it took)\n"),
+            (["gdb", "+80"], 64, "Error: gdb attaches to a stub's port, 1 to 65535, not '+80' (kvmhost --gdb 0 prints the port it took)\n"),
+            (["gdb", "1", "--kernel", directory], 65,
+             "kvmhost: cannot read the kernel image \(directory): it is a directory, not a regular file (it gives gdb the kernel's symbols)\n"),
+            (["gdb", "1", "--kernel", "/dev/null"], 65,
+             "kvmhost: cannot read the kernel image /dev/null: it is a character device, not a regular file (it gives gdb the kernel's symbols)\n"),
+            (["gdb", "1", "--kernel", directory + "/none"], 65,
+             "kvmhost: cannot read the kernel image \(directory)/none: no such file (it gives gdb the kernel's symbols)\n"),
             (["gdb", "1", "--kernel", fake, "--coverage"], 64, "Error: --kernel and --coverage each name the kernel: give one\n"),
         ] {
             let result = try KVMHostBinary().run(arguments, environment: ["KVMHOST_GDB": fake])

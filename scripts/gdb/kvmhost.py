@@ -100,15 +100,29 @@ def _demangler():
 
 
 def _demangle(tool, names, simplified):
+    """One demangled line per name, or a refusal: a demangler that hangs is
+    killed with its children after 30 s, one that prints another number of
+    lines than it was given names is not believed."""
     arguments = [tool, "--compact"] + (["--simplified"] if simplified else [])
     try:
-        done = subprocess.run(arguments, input="\n".join(names) + "\n", capture_output=True, text=True, timeout=60)
+        process = subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+    except OSError as error:
+        raise HelperError("cannot run %s: %s" % (tool, error.strerror))
+    try:
+        output, errors = process.communicate(("\n".join(names) + "\n").encode(), timeout=30)
     except subprocess.TimeoutExpired:
-        raise HelperError("swift-demangle did not answer within 60 s")
-    lines = done.stdout.split("\n")
-    if done.returncode != 0 or len(lines) < len(names):
-        raise HelperError("swift-demangle failed (status %d): %s" % (done.returncode, done.stderr.strip()[:200]))
-    return lines[:len(names)]
+        os.killpg(process.pid, 9)
+        process.communicate()
+        raise HelperError("%s did not answer within 30 s (killed)" % tool)
+    lines = output.decode("utf-8", "replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if process.returncode != 0:
+        raise HelperError("%s failed (status %d): %s" % (tool, process.returncode, errors.decode("utf-8", "replace").strip()[:200]))
+    if len(lines) != len(names):
+        raise HelperError("%s printed %d lines for %d names: not believed" % (tool, len(lines), len(names)))
+    return lines
 
 
 # The dotted name at the head of a demangled function or variable, before
@@ -170,6 +184,24 @@ class KernelImage:
             self.names.append(entry)
             self.by_mangled[name] = entry
         self.functions_by_address = sorted((address, address + size, name) for name, (address, size) in own.items())
+        # A lazily initialized global's one-time token (name_Wz): 0 until its initializer runs.
+        self.tokens = sorted(((name[:-3], address) for name, address, _, _ in symbols if name.endswith("_Wz")),
+                             key=lambda token: -len(token[0]))
+        # Zero-filled sections: a variable there with a token is set by its initializer at run time
+        # (one in .data was set by the compiler, and its token is never used).
+        self.zero_filled = [(header[3], header[3] + header[5]) for header in headers if header[1] == 8 and header[2] & 2]
+        self.objects = dict((name, address) for name, address, _, function in symbols if not function)
+
+    def token(self, mangled):
+        """The address of the once token of the variable `mangled`, if its
+        value is set at run time by a one-time initializer."""
+        address = self.objects.get(mangled)
+        if address is None or not any(start <= address < end for start, end in self.zero_filled):
+            return None
+        for prefix, address in self.tokens:
+            if mangled.startswith(prefix):
+                return address
+        return None
 
     def find(self, query, kind):
         """Groups of names (one per origin) that `query` names."""
@@ -177,7 +209,7 @@ class KernelImage:
         if query.startswith("GuestKernel."):
             query = query[len("GuestKernel."):]
         if not query:
-            raise HelperError("name a Swift %s, as Pagemap.translate" % kind)
+            raise HelperError("name a Swift %s, as %s" % (kind, "Pagemap.translate" if kind == "function" else "PhysicalMemory.frames"))
         matches = []
         for entry in self.names:
             if entry.kind != kind:
@@ -234,15 +266,33 @@ def image():
         raise HelperError("cannot read %s: %s" % (path, error.strerror))
     if key not in _images:
         _images.clear()
-        _images[key] = KernelImage(path)
-    return _images[key]
+        try:
+            _images[key] = KernelImage(path)
+        except HelperError as error:
+            _images[key] = error
+        except (ValueError, IndexError, struct.error, UnicodeError) as error:
+            _images[key] = HelperError("cannot read the symbols of %s: %s" % (path, error))
+    found = _images[key]
+    if isinstance(found, HelperError):
+        raise found  # once per file: a demangler that hangs is not asked again
+    return found
 
 
 # ---------------------------------------------------------------------------
 # Reading guest memory and the kernel's variables.
 
+def require_guest():
+    """A live guest to read: gdb would read the ELF file's bytes without one."""
+    if gdb.selected_thread() is None:
+        raise HelperError("no guest: attach to one first (kvmhost gdb PORT, or target remote 127.0.0.1:PORT)")
+
+
 def read_virtual(address, count):
-    return bytes(gdb.selected_inferior().read_memory(address, count))
+    require_guest()
+    try:
+        return bytes(gdb.selected_inferior().read_memory(address, count))
+    except gdb.MemoryError:
+        raise HelperError("cannot read %d bytes at 0x%x in the guest" % (count, address))
 
 
 def read_physical(address, count):
@@ -256,8 +306,17 @@ def read_physical(address, count):
 
 
 def variable(name):
-    """A kernel variable by its Swift name, as a gdb.Value."""
-    entry = image().one(name, "variable")[0]
+    """A live kernel variable by its Swift name, as a gdb.Value; refused
+    while its one-time initializer has not run (its bytes mean nothing yet)."""
+    require_guest()
+    kernel = image()
+    entry = kernel.one(name, "variable")[0]
+    if not _integer("$cr0") >> 31 & 1:
+        raise HelperError("%s cannot be read yet: paging is off (CR0.PG clear), so the kernel's addresses are not mapped"
+                          % entry.full.split(" : ")[0])
+    token = kernel.token(entry.mangled)
+    if token is not None and struct.unpack("<q", read_virtual(token, 8))[0] == 0:
+        raise HelperError("%s is not initialized yet: its one-time initializer has not run" % entry.full.split(" : ")[0])
     try:
         return gdb.parse_and_eval("'%s'" % entry.mangled)
     except gdb.error as error:
@@ -375,7 +434,8 @@ def show(value, depth=0):
         raw = int(members[0][1])
         if str(kind.name) == "Bool":
             return "true" if raw else "false"
-        return str(raw) if raw < 0x100000 else "0x%x" % raw
+        # A count or an address: both forms once it could be either.
+        return str(raw) if raw < 4096 else "%d (0x%x)" % (raw, raw)
     if len(members) == 1 and members[0][0] == "rawValue":
         return "0x%x" % number(members[0][1])
     if depth > 4:
@@ -392,11 +452,13 @@ def _frame_decorator_class():
     class SwiftNamedFrame(FrameDecorator):
         def function(self):
             name = super(SwiftNamedFrame, self).function()
+            if name is None or name == "":
+                return "??"
             if isinstance(name, str) and name.startswith("$e"):
                 try:
                     return image().describe(name)
-                except HelperError:
-                    return name
+                except Exception:
+                    return name  # the mangled name, rather than no backtrace
             return name
 
     return SwiftNamedFrame
@@ -488,80 +550,103 @@ why, what would need more than the four hardware breakpoints (DR0-DR3)."""
             self.place(*_arguments(text))
         except HelperError as error:
             raise gdb.GdbError(str(error))
-        except Exception:
-            import traceback
-            traceback.print_exc()
-            raise
+        except (gdb.error, RuntimeError, ValueError) as error:
+            raise gdb.GdbError("swift break: %s" % error)
 
     def place(self, name, options):
+        if "in" in options and options.get("all"):
+            raise HelperError("--in and --all each choose the copies: give one")
+        if "in" in options and not options["in"].strip():
+            raise HelperError("--in takes the name of a calling function")
         kernel = image()
         group = kernel.one(name, "function")
-        mangled = [entry.mangled for entry in group]
+        mangled = set(entry.mangled for entry in group)
         title = group[0].full
-        breakpoints = []
-        for symbol in mangled:
+        # Each copy as plain values, read once: gdb's location objects die with their breakpoint.
+        placed = []   # (breakpoint, [Copy])
+        for symbol in sorted(mangled):
+            before = set(b.number for b in gdb.breakpoints())
             try:
-                breakpoints.append(gdb.Breakpoint("'%s'" % symbol, internal=False, temporary=False))
+                gdb.execute("break '%s'" % symbol, to_string=True)  # quietly: the summary below says where
             except gdb.error:
                 continue  # a name the debug information knows but gdb cannot place
-        locations = [(b, l) for b in breakpoints for l in b.locations]
-        if not locations:
-            for b in breakpoints:
-                b.delete()
+            new = [b for b in gdb.breakpoints() if b.number not in before]
+            for breakpoint in new:
+                copies = [_Copy(breakpoint.number, index, location, mangled, kernel)
+                          for index, location in enumerate(breakpoint.locations)]
+                placed.append((breakpoint, copies))
+        copies = [copy for _, found in placed for copy in found]
+
+        def undo():
+            for breakpoint, _ in placed:
+                if breakpoint.is_valid():
+                    breakpoint.delete()
+
+        if not copies:
+            undo()
             raise HelperError("%s has no code gdb can place a breakpoint in" % title)
-
-        def caller(location):
-            return kernel.describe(location.function) if location.function else "?"
-
-        free = HARDWARE_BREAKPOINTS - len(_hardware_breakpoints_in_use() - set(l.address for _, l in locations))
-        out_of_line = [(b, l) for b, l in locations if l.function in mangled]
-        inlined = [(b, l) for b, l in locations if l.function not in mangled]
+        own = [copy for copy in copies if copy.own]
+        inlined = [copy for copy in copies if not copy.own]
+        free = HARDWARE_BREAKPOINTS - len(_hardware_breakpoints_in_use() - set(copy.address for copy in copies))
         if "in" in options:
-            wanted = options["in"]
-            chosen = [(b, l) for b, l in inlined
-                      if caller(l).startswith(wanted) or ("." + wanted) in caller(l) or wanted in (l.function or "")]
+            wanted = options["in"].strip()
+            chosen = [copy for copy in inlined if copy.caller.startswith(wanted) or ("." + wanted) in copy.caller]
             if not chosen:
-                for b in breakpoints:
-                    b.delete()
-                callers = sorted(set(caller(l) for _, l in inlined))
+                undo()
                 raise HelperError("%s is not inlined into %s; it is inlined into: %s"
-                                  % (title, wanted, "; ".join(callers) or "nothing"))
+                                  % (title, wanted, _listed(copy.caller for copy in inlined)))
         elif options.get("all"):
-            chosen = locations
-        elif out_of_line and len(set(l.address for _, l in locations)) > free:
-            chosen = out_of_line  # all would not fit: the function's own code
+            chosen = copies
+        elif own and len(set(copy.address for copy in copies)) > free:
+            chosen = own  # all would not fit: the function's own code
         else:
-            chosen = locations
-        addresses = set(l.address for _, l in chosen)
-        if len(addresses) > free:
-            for b in breakpoints:
-                b.delete()
-            callers = sorted(set(caller(l) for _, l in chosen))
+            chosen = copies
+        needed = len(set(copy.address for copy in chosen))
+        if needed > free:
+            undo()
             raise HelperError(
-                "%s would take %d hardware breakpoints and %d of the %d are free; it has %d out-of-line and "
-                "%d inlined copies; pick callers with --in CALLER, one of: %s"
-                % (title, len(addresses), max(free, 0), HARDWARE_BREAKPOINTS, len(out_of_line), len(inlined),
-                   "; ".join(callers)))
-        # gdb hands out new location objects on each read: a location is its breakpoint and address.
-        kept = set((b.number, l.address) for b, l in chosen)
-        left = [(b, l) for b, l in locations if (b.number, l.address) not in kept]
-        for b, l in left:
-            l.enabled = False
-        for b in breakpoints:
-            if not any((b.number, l.address) in kept for l in b.locations):
-                b.delete()
-        numbers = sorted(set(b.number for b, l in chosen))
-        print("Breakpoint %s: %s" % (", ".join(str(n) for n in numbers), title))
-        for _, l in chosen:
-            where = "out-of-line copy" if l.function in mangled else "inlined into %s" % caller(l)
-            print("  covers 0x%x, %s%s" % (l.address, where, _source(l)))
+                "%s would take %d hardware breakpoints and %d of the %d are free; it has %d out-of-line and %d inlined "
+                "copies; cover fewer with --in CALLER, one of: %s"
+                % (title, needed, max(free, 0), HARDWARE_BREAKPOINTS, len(own), len(inlined),
+                   _listed(copy.caller for copy in inlined)))
+        kept = set((copy.number, copy.index) for copy in chosen)
+        for breakpoint, found in placed:
+            if not any((copy.number, copy.index) in kept for copy in found):
+                breakpoint.delete()
+                continue
+            for copy, location in zip(found, breakpoint.locations):
+                if (copy.number, copy.index) not in kept:
+                    location.enabled = False
+        left = [copy for copy in copies if (copy.number, copy.index) not in kept]
+        print("Breakpoint %s: %s" % (", ".join(str(n) for n in sorted(set(copy.number for copy in chosen))), title))
+        for copy in chosen:
+            print("  covers 0x%x, %s%s" % (copy.address, "out-of-line copy" if copy.own else "inlined into " + copy.caller,
+                                          copy.source))
         if left:
             print("  leaves %d location%s (disabled: a call through them does not stop):"
                   % (len(left), "" if len(left) == 1 else "s"))
-            for where in sorted(set("its out-of-line copy" if l.function in mangled else "inlined into " + caller(l)
-                                    for _, l in left)):
+            for where in sorted(set("its out-of-line copy" if copy.own else "inlined into " + copy.caller for copy in left)):
                 print("    " + where)
             print("  cover those in one function with: swift break %s --in CALLER" % name)
+
+
+def _listed(names, most=8):
+    """A list for one line: the first `most`, then how many more."""
+    names = sorted(set(names))
+    shown = "; ".join(names[:most])
+    return shown + ("; and %d more" % (len(names) - most) if len(names) > most else "") if names else "nothing"
+
+
+class _Copy:
+    """One location of a breakpoint, as values."""
+
+    def __init__(self, number, index, location, mangled, kernel):
+        self.number = number
+        self.index = index
+        self.address = location.address
+        self.own = location.function in mangled
+        self.caller = kernel.describe(location.function) if location.function else "?"
+        self.source = _source(location)
 
 
 def _source(location):
@@ -610,15 +695,24 @@ class SwiftList(gdb.Command):
 
     def invoke(self, text, from_tty):
         try:
-            group = image().one(text, "function")
+            name, options = _arguments(text)
+            if options:
+                raise HelperError("swift list takes a name, no options")
+            group = image().one(name, "function")
         except HelperError as error:
             raise gdb.GdbError(str(error))
         own = [e for e in group if e.address is not None]
         if own:
-            gdb.execute("list *0x%x" % own[0].address)
+            try:
+                gdb.execute("list *0x%x" % own[0].address)
+            except gdb.error as error:
+                raise gdb.GdbError("%s: %s" % (group[0].full, error))
             return
-        found = gdb.decode_line("'%s'" % group[0].mangled)[1] or []
-        if not found:
+        try:
+            found = gdb.decode_line("'%s'" % group[0].mangled)[1] or []
+        except gdb.error as error:
+            raise gdb.GdbError("%s: %s" % (group[0].full, error))
+        if not found or found[0].symtab is None:
             raise gdb.GdbError("%s has no line in the debug information" % group[0].full)
         gdb.execute("list %s:%d" % (found[0].symtab.filename, found[0].line))
 
@@ -632,10 +726,15 @@ swift print PhysicalMemory.frames, swift print CurrentProcess.reason"""
 
     def invoke(self, text, from_tty):
         try:
-            entry = image().one(text, "variable")[0]
-            print("%s = %s" % (entry.full.split(" : ")[0], show(variable(text))))
+            name, options = _arguments(text)
+            if options:
+                raise HelperError("swift print takes a name, no options")
+            entry = image().one(name, "variable")[0]
+            print("%s = %s" % (entry.full.split(" : ")[0], show(variable(name))))
         except HelperError as error:
             raise gdb.GdbError(str(error))
+        except gdb.error as error:
+            raise gdb.GdbError("%s: %s" % (text.strip(), error))
 
 
 # ---------------------------------------------------------------------------
@@ -674,17 +773,32 @@ class KernelWalk(gdb.Command):
         super().__init__("kernel walk", gdb.COMMAND_DATA)
 
     def invoke(self, text, from_tty):
-        words = gdb.string_to_argv(text)
-        if len(words) not in (1, 2):
-            raise gdb.GdbError("kernel walk ADDRESS [CR3]")
         try:
-            address = int(gdb.parse_and_eval(words[0])) & 0xFFFF_FFFF_FFFF_FFFF
-            root = int(gdb.parse_and_eval(words[1] if len(words) == 2 else "$cr3")) & _ADDRESS_BITS
-        except gdb.error as error:
+            self.walk(gdb.string_to_argv(text))
+        except HelperError as error:
             raise gdb.GdbError(str(error))
+
+    def walk(self, words):
+        if len(words) not in (1, 2):
+            raise HelperError("kernel walk ADDRESS [CR3]")
+        require_guest()
+        address = _integer(words[0])
+        if len(words) == 1:
+            # The tables the CPU uses: 4-level paging only in long mode with paging on.
+            cr0, efer, cr4 = (_integer("$" + name) for name in ("cr0", "efer", "cr4"))
+            if not cr0 >> 31 & 1:
+                print("paging is off (CR0.PG clear): 0x%x is a physical address" % address)
+                return
+            if not efer >> 10 & 1:
+                raise HelperError("the CPU is not in long mode (EFER.LMA clear): its tables are not 4-level")
+            if cr4 >> 12 & 1:
+                raise HelperError("CR4.LA57 is set: 5-level paging, which this walk does not follow")
+            root = _integer("$cr3") & _ADDRESS_BITS
+        else:
+            root = _integer(words[1]) & _ADDRESS_BITS
         top = address >> 47
         if top not in (0, 0x1FFFF):
-            raise gdb.GdbError("0x%x is not canonical: bits 63-47 differ" % address)
+            raise HelperError("0x%x is not canonical: bits 63-47 differ" % address)
         print("0x%x through the tables at 0x%x:" % (address, root))
         table = root
         for depth, (name, shift) in enumerate(_LEVELS):
@@ -692,7 +806,7 @@ class KernelWalk(gdb.Command):
             at = table + index * 8
             try:
                 entry, = struct.unpack("<Q", read_physical(at, 8))
-            except gdb.MemoryError:
+            except HelperError:
                 print("  %s[%d] at 0x%x: unreadable (outside guest RAM)" % (name, index, at))
                 return
             level = 4 - depth
@@ -706,7 +820,7 @@ class KernelWalk(gdb.Command):
                 size = 1 << shift
                 physical = (entry & _ADDRESS_BITS & ~(size - 1)) | (address & (size - 1))
                 print("  %s[%d] at 0x%x = 0x%016x %s, %s page" % (name, index, at, entry, _flags(entry, level),
-                                                                 "1 GiB" if level == 3 else "2 MiB"))
+                                                                 "1 GiB (where the CPU has pdpe1gb)" if level == 3 else "2 MiB"))
                 print("  0x%x -> physical 0x%x" % (address, physical))
                 return
             if level == 1:
@@ -715,6 +829,21 @@ class KernelWalk(gdb.Command):
                 return
             print("  %s[%d] at 0x%x = 0x%016x %s -> table 0x%x" % (name, index, at, entry, _flags(entry, level), physical))
             table = physical
+
+
+def _integer(expression):
+    """An address or number gdb evaluates: an integer, a pointer, or a function's address."""
+    try:
+        value = gdb.parse_and_eval(expression)
+    except gdb.error as error:
+        raise HelperError("%s: %s" % (expression, error))
+    kind = value.type.strip_typedefs()
+    if kind.code == gdb.TYPE_CODE_FUNC:
+        value = value.address
+        kind = value.type.strip_typedefs()
+    if kind.code not in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_ENUM):
+        raise HelperError("%s is not an address (its type is %s)" % (expression, value.type))
+    return int(value) & 0xFFFF_FFFF_FFFF_FFFF
 
 
 class KernelFrames(gdb.Command):
@@ -785,13 +914,14 @@ space's root, its memory space and reservations, and how it last faulted."""
 
     def show(self):
         active = number(variable("CurrentProcess.active"))
-        if not active:
-            print("no process runs")
         pagemap = variable("CurrentProcess.pagemap")
         root = number(field(field(pagemap, "root"), "number")) << 12
+        if not active and root == 0:
+            print("no process has run yet")
+            return
+        threads = number(variable("CurrentProcess.threads"))
         print("process: %s, %d thread%s, address space at 0x%x" % (
-            "running" if active else "last one", number(variable("CurrentProcess.threads")),
-            "" if number(variable("CurrentProcess.threads")) == 1 else "s", root))
+            "running" if active else "ended (the last one run)", threads, "" if threads == 1 else "s", root))
         space = variable("CurrentProcess.space")
         base, limit, mark = (number(field(space, name)) for name in ("base", "limit", "highWaterMark"))
         storage = word_at(field(space, "reservations"))

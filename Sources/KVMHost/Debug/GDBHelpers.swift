@@ -14,9 +14,11 @@ public enum GDBHelpers {
     /// Whether the helpers are where this build expects them.
     public static var scriptExists: Bool { FileManager.default.isReadableFile(atPath: scriptURL.path) }
 
-    /// gdb's arguments to load `kernelPath` and the helpers and attach to the stub on 127.0.0.1:`port`.
-    public static func gdbArguments(port: UInt16, kernelPath: String) -> [String] {
-        ["-q"] + (scriptExists ? ["-x", scriptURL.path] : []) + ["-ex", "target remote 127.0.0.1:\(port)", kernelPath]
+    /// gdb's arguments to load `kernelPath` and the helpers and attach to
+    /// the stub on 127.0.0.1:`port`; `extraOptions` go before the kernel,
+    /// so that a word among them is never taken for a core file or a PID.
+    public static func gdbArguments(port: UInt16, kernelPath: String, extraOptions: [String] = []) -> [String] {
+        ["-q"] + (scriptExists ? ["-x", scriptURL.path] : []) + ["-ex", "target remote 127.0.0.1:\(port)"] + extraOptions + [kernelPath]
     }
 
     /// The same, as a line to paste into a shell.
