@@ -12,6 +12,8 @@ final class ScriptArgumentTests: XCTestCase {
             ("sanitize", ["memory"]),
             ("coverage", ["--bogus"]), ("coverage", [".build/x", "extra"]),
             ("test-shard", ["3", "2"]), ("test-shard", ["a", "b"]), ("test-shard", []),
+            ("ci-container", ["bad"]), ("ci-container", ["lower=1"]), ("ci-container", ["A=1", "--rm"]),
+            ("check-warnings", []), ("check-warnings", ["/nonexistent/build.log"]),
         ]
         for (script, arguments) in cases {
             let result = try KVMHostBinary.runScript(script, arguments)
