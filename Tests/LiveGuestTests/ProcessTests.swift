@@ -176,13 +176,14 @@ final class ProcessTests: GuestBehaviourTestCase {
 final class UserAccessCheckLiveTests: GuestBehaviourTestCase {
     func testTheMMUDoesWhatTheModelPredictsFromRing3() throws {
         try onEachBackend { backend in
+            let quirks = try MMUQuirks.of(backend)
             try CPUVariants.forEach(on: backend) { guest, model, cpu in
                 let run = AccessCheckRun(
                     total: UserAccessCheck.count,
                     call: { try guest.call(RunUserAccessChecks(first: $0, count: $1), timeout: .seconds(120)) },
                     predict: { index in
                         let check = UserAccessCheck(index: index)
-                        return (MMUQuirks.expectedFault(check.predictedFault(model), on: backend), check.access,
+                        return (quirks.expectedFault(check.predictedFault(model)), check.access,
                                 "leaf \(check.leaf) parent \(check.parent) \(check.access) from ring 3")
                     })
                 let faults = try run.compare(context: "\(backend) \(cpu)")
