@@ -111,4 +111,12 @@ final class DocumentationTests: XCTestCase {
         XCTAssertEqual(statuses, ["0-63", "64", "65", "69", "74", "120", "121", "122", "123", "124", "125", "126"], help.stdout)
         XCTAssertEqual(listed, statuses, "docs/kvmhost.md lists the statuses kvmhost --help lists")
     }
+
+    /// Every command of a sh block is one scripts/check-docs runs, or gives a
+    /// reason not to run (CI runs the blocks themselves).
+    func testEveryCommandBlockLineHasAPolicy() throws {
+        let result = try KVMHostBinary.runScript("check-docs", ["--list"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("README.md: swift run kvmhost\n    run\n"), result.stdout)
+    }
 }

@@ -14,6 +14,7 @@ final class ScriptArgumentTests: XCTestCase {
             ("test-shard", ["3", "2"]), ("test-shard", ["a", "b"]), ("test-shard", []),
             ("ci-container", ["bad"]), ("ci-container", ["lower=1"]), ("ci-container", ["A=1", "--rm"]),
             ("check-warnings", []), ("check-warnings", ["/nonexistent/build.log"]),
+            ("check-docs", ["--bogus"]),
         ]
         for (script, arguments) in cases {
             let result = try KVMHostBinary.runScript(script, arguments)
