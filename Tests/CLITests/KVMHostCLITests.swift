@@ -325,7 +325,7 @@ final class KVMHostCLITests: XCTestCase {
         while !text.contains("\n"), let chunk = try errors.fileHandleForReading.read(upToCount: 1), !chunk.isEmpty {
             text += String(decoding: chunk, as: UTF8.self)
         }
-        let match = try XCTUnwrap(text.firstMatch(of: /kvmhost: gdb stub on 127\.0\.0\.1:(\d+): gdb -ex 'target remote 127\.0\.0\.1:\1' \//), text)
+        let match = try XCTUnwrap(text.firstMatch(of: /kvmhost: gdb stub on 127\.0\.0\.1:(\d+): gdb -q -x \S+ -ex 'target remote 127\.0\.0\.1:\1' \//), text)
         let debugger = try RemoteClient(port: try XCTUnwrap(UInt16(match.1)))
         XCTAssertEqual(debugger.ask("?"), "T02thread:01;")
         XCTAssertEqual(debugger.ask("p10"), "1800100000000000", "at the PVH entry, 0x100018")
