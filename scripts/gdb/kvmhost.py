@@ -101,8 +101,9 @@ def _demangler():
 
 def _demangle(tool, names, simplified):
     """One demangled line per name, or a refusal: a demangler that hangs is
-    killed with its children after 30 s, one that prints another number of
-    lines than it was given names is not believed."""
+    killed with its children after 10 s (a kernel's names take under a
+    second), one that prints another number of lines than it was given
+    names is not believed."""
     arguments = [tool, "--compact"] + (["--simplified"] if simplified else [])
     try:
         process = subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -110,11 +111,11 @@ def _demangle(tool, names, simplified):
     except OSError as error:
         raise HelperError("cannot run %s: %s" % (tool, error.strerror))
     try:
-        output, errors = process.communicate(("\n".join(names) + "\n").encode(), timeout=30)
+        output, errors = process.communicate(("\n".join(names) + "\n").encode(), timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, 9)
         process.communicate()
-        raise HelperError("%s did not answer within 30 s (killed)" % tool)
+        raise HelperError("%s did not answer within 10 s (killed)" % tool)
     lines = output.decode("utf-8", "replace").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
