@@ -453,6 +453,11 @@ def _frame_decorator_class():
     class SwiftNamedFrame(FrameDecorator):
         def function(self):
             name = super(SwiftNamedFrame, self).function()
+            if isinstance(name, int):  # gdb found no symbol: the pc
+                try:
+                    name = image().function_at(name)
+                except Exception:
+                    name = None
             if name is None or name == "":
                 return "??"
             if isinstance(name, str) and name.startswith("$e"):
@@ -626,9 +631,15 @@ why, what would need more than the four hardware breakpoints (DR0-DR3)."""
         if left:
             print("  leaves %d location%s (disabled: a call through them does not stop):"
                   % (len(left), "" if len(left) == 1 else "s"))
-            for where in sorted(set("its out-of-line copy" if copy.own else "inlined into " + copy.caller for copy in left)):
-                print("    " + where)
-            print("  cover those in one function with: swift break %s --in CALLER" % name)
+            places = {}
+            for copy in left:
+                where = "its out-of-line copy" if copy.own else "inlined into " + copy.caller
+                places[where] = places.get(where, 0) + 1
+            for where in sorted(places):
+                print("    " + where + ("" if places[where] == 1 else " (%d copies)" % places[where]))
+            if "in" not in options:
+                print("  cover the copies in one function with: swift break %s --in CALLER "
+                      "(the start of its name, as listed)" % name)
 
 
 def _listed(names, most=8):
@@ -972,14 +983,14 @@ class KernelFaults(gdb.Command):
     def invoke(self, text, from_tty):
         try:
             total = number(variable("RecentFaults.total"))
+            if total == 0:
+                print("no page faults yet")  # the ring is made at the first
+                return
             capacity = number(variable("RecentFaults.capacity"))
             ring = word_at(variable("RecentFaults.addresses"))
             reasons = dict((raw, name) for name, raw in enum_cases("FaultReason"))
         except (HelperError, gdb.error) as error:
             raise gdb.GdbError(str(error))
-        if total == 0:
-            print("no page faults yet")
-            return
         if not 0 < capacity <= 1024:
             raise gdb.GdbError("RecentFaults.capacity is %d: not a live kernel's" % capacity)
         shown = min(total, capacity)

@@ -88,9 +88,9 @@ extension Expect {
                                                  line: UInt = #line, _ body: () throws(Refusal) -> Void) {
         do throws(Refusal) {
             try body()
-            that(false, text, 0, file: file, line: line)
+            that(false, text, 0, expected.code, file: file, line: line)
         } catch {
-            that(error == expected, text, error.code, file: file, line: line)
+            that(error == expected, text, error.code, expected.code, file: file, line: line)
         }
     }
 }
